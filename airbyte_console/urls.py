@@ -1,0 +1,18 @@
+"""Top-level URLs: each app mounts its own ``urls.py``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", core_views.metrics, name="metrics"),
+    path("accounts/", include("apps.accounts.urls")),
+    path("w/", include("apps.workspaces.urls")),
+    path("w/<uuid:workspace_id>/audit/", include("apps.audit.urls")),
+    path("admin/", admin.site.urls),
+]

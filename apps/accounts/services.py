@@ -1,0 +1,80 @@
+"""Account writes: sign-in, sign-out, password change, each audited."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model, login, logout, update_session_auth_hash
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+
+
+@transaction.atomic
+def user_login(*, request: HttpRequest, user: AbstractBaseUser) -> None:
+    """Start a session; Django's ``login`` rotates the session key (no fixation)."""
+    login(request, user)
+    audit_record(actor=user, action="user.logged_in", target=user)
+
+
+@transaction.atomic
+def user_login_failed(*, username: str, locked_out: bool) -> None:
+    """Record a failed or refused sign-in; the password is never recorded."""
+    audit_record(
+        actor=None,
+        actor_label=username[:254] or "anonymous",
+        action="user.login_locked_out" if locked_out else "user.login_failed",
+        target_label=username[:300],
+        outcome=AuditEvent.Outcome.DENIED if locked_out else AuditEvent.Outcome.FAILURE,
+    )
+
+
+@transaction.atomic
+def user_logout(*, request: HttpRequest) -> None:
+    """End the session: its data is flushed and the cookie no longer works."""
+    user = request.user
+    if user.is_authenticated:
+        audit_record(actor=user, action="user.logged_out", target=user)
+    logout(request)
+
+
+@transaction.atomic
+def user_password_change(
+    *, request: HttpRequest, user: AbstractBaseUser, new_password: str
+) -> None:
+    """Set a new password and keep this session (others are signed out)."""
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    update_session_auth_hash(request, user)
+    audit_record(actor=user, action="user.password_changed", target=user)
+
+
+@transaction.atomic
+def user_create(
+    *, actor: AbstractBaseUser | None, email: str, password: str, is_admin: bool = False
+) -> AbstractBaseUser:
+    """Create a console user (username = email); ``is_admin`` makes a superuser."""
+    User = get_user_model()
+    email = User.objects.normalize_email(email.strip())
+    if not email or "@" not in email:
+        raise ValidationError({"email": "Give a valid email address."})
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError(
+            {"email": f"A user with the email {email} already exists."}
+        )
+    validate_password(password)
+    user = User(username=email, email=email, is_staff=is_admin, is_superuser=is_admin)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit_record(
+        actor=actor,
+        actor_label="" if actor else "system",
+        action="user.created",
+        target=user,
+        changes={"email": [None, email], "is_superuser": [None, is_admin]},
+    )
+    return user

@@ -1,0 +1,76 @@
+"""Project-level views: the start page, health check and metrics."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
+
+import airbyte_console
+from apps.core.health import run_probes
+from apps.workspaces.models import Membership
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Back to the last workspace visited, or the list of workspaces."""
+    last = request.session.get("workspace_id")
+    if (
+        last
+        and Membership.objects.filter(
+            workspace__public_id=last, user_id=request.user.pk
+        ).exists()
+    ):
+        return redirect("workspaces:detail", workspace_id=last)
+    return redirect("workspaces:home")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """JSON health of the database and broker: 200 when all are up, else 503."""
+    results = run_probes()
+    healthy = all(result.ok for result in results)
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "version": airbyte_console.__version__,
+        "checks": {
+            r.name: {"ok": r.ok, "detail": r.detail, "latency_ms": r.latency_ms}
+            for r in results
+        },
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics for staff sessions, loopback clients or METRICS_TOKEN."""
+    if not _may_read_metrics(request):
+        return HttpResponse(
+            "Forbidden: metrics need a staff login or a token.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    return ExportToDjangoView(request)
+
+
+def _may_read_metrics(request: HttpRequest) -> bool:
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer "):
+        return hmac.compare_digest(header.removeprefix("Bearer ").strip(), token)
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,113 @@
+"""`airbyte workspace create|list|switch`: workspaces from scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+
+from apps.core.clikit import CliResult, arg, cli_user, group, table
+from apps.workspaces import selectors, services
+from apps.workspaces.models import Workspace
+
+workspace = group("workspace", "Create, list and switch workspaces.")
+
+AS_USER = arg(
+    "--as",
+    dest="as_user",
+    metavar="EMAIL",
+    help="Act as this user (default: the first admin).",
+)
+
+
+def current_workspace_id() -> str | None:
+    """The CLI's current workspace, kept in ``var/cli-state.json``."""
+    try:
+        return json.loads(settings.CONSOLE_CLI_STATE_FILE.read_text()).get("workspace")
+    except (OSError, ValueError):
+        return None
+
+
+def _save_current(workspace: Workspace) -> None:
+    path = settings.CONSOLE_CLI_STATE_FILE
+    path.write_text(
+        json.dumps({"workspace": str(workspace.public_id), "name": workspace.name})
+    )
+
+
+def _row(workspace: Workspace, role: str, current: str | None) -> dict[str, Any]:
+    return {
+        "id": str(workspace.public_id),
+        "name": workspace.name,
+        "slug": workspace.slug,
+        "engine": workspace.engine,
+        "role": role,
+        "current": str(workspace.public_id) == current,
+    }
+
+
+@workspace.action(
+    "create",
+    "Create a workspace; the acting user becomes its admin.",
+    arg("name", help="The workspace name."),
+    AS_USER,
+)
+def workspace_create(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options.get("as_user"))
+    try:
+        created = services.workspace_create(actor=user, name=options["name"])
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from None
+    row = _row(created, "admin", current_workspace_id())
+    return CliResult(
+        data=row, text=f"Created workspace {created.name} ({created.public_id})."
+    )
+
+
+@workspace.action("list", "List the acting user's workspaces.", AS_USER)
+def workspace_list(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options.get("as_user"))
+    current = current_workspace_id()
+    rows = [
+        _row(m.workspace, m.role, current)
+        for m in selectors.workspace_list_for_user(user=user)
+    ]
+    for row in rows:
+        row["current"] = "*" if row["current"] else ""
+    text = table(rows, ["current", "name", "role", "engine", "id"])
+    data = [{**row, "current": row["current"] == "*"} for row in rows]
+    return CliResult(data=data, text=text)
+
+
+@workspace.action(
+    "switch",
+    "Make a workspace the CLI's current one (by name, slug or id).",
+    arg("name", help="Workspace name, slug or id."),
+    AS_USER,
+)
+def workspace_switch(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options.get("as_user"))
+    name = options["name"]
+    found = selectors.workspace_get_by_name(user=user, name=name)
+    if found is None:
+        found = next(
+            (
+                m.workspace
+                for m in selectors.workspace_list_for_user(user=user)
+                if str(m.workspace.public_id) == name
+            ),
+            None,
+        )
+    if found is None:
+        raise CommandError(
+            f"No workspace named {name!r} for {user.get_username()}. "
+            "`airbyte workspace list` shows the ones you can use."
+        )
+    _save_current(found)
+    return CliResult(
+        data=_row(found, "", str(found.public_id)),
+        text=f"Current workspace: {found.name} ({found.public_id}).",
+    )

@@ -1,0 +1,26 @@
+"""Forms for workspaces and members; they bind input, services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.core.roles import Role
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="Shown in the workspace switcher; unique across the console.",
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", help_text="The email of an existing console user."
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

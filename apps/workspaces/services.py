@@ -1,0 +1,174 @@
+"""Every write to workspaces and memberships, each with its audit event."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from apps.audit.services import audit_record
+from apps.core.roles import Role
+from apps.workspaces.models import Membership, Workspace
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationError({"name": "Give the workspace a name."})
+    return cleaned
+
+
+def _check_name_free(name: str, *, exclude: Workspace | None = None) -> None:
+    taken = Workspace.objects.filter(name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"A workspace named “{name}” already exists."})
+
+
+def _unique_slug(name: str, *, exclude: Workspace | None = None) -> str:
+    base = slugify(name)[:100] or "workspace"
+    slug, n = base, 2
+    others = Workspace.objects.exclude(pk=exclude.pk) if exclude else Workspace.objects
+    while others.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def workspace_create(*, actor: AbstractBaseUser, name: str) -> Workspace:
+    """Create a workspace; its creator becomes its first admin."""
+    name = _clean_name(name)
+    _check_name_free(name)
+    workspace = Workspace(name=name, slug=_unique_slug(name))
+    workspace.full_clean()
+    workspace.save()
+    Membership.objects.create(user=actor, workspace=workspace, role=Role.ADMIN)
+    audit_record(
+        actor=actor,
+        action="workspace.created",
+        workspace=workspace,
+        target=workspace,
+        changes={"name": [None, name], "engine": [None, workspace.engine]},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_rename(
+    *, actor: AbstractBaseUser, workspace: Workspace, name: str
+) -> Workspace:
+    """Give a workspace a new name (its URL, which carries the public id, stays)."""
+    name = _clean_name(name)
+    if name == workspace.name:
+        return workspace
+    _check_name_free(name, exclude=workspace)
+    before = workspace.name
+    workspace.name = name
+    workspace.slug = _unique_slug(name, exclude=workspace)
+    workspace.full_clean()
+    workspace.save(update_fields=["name", "slug", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="workspace.renamed",
+        workspace=workspace,
+        target=workspace,
+        changes={"name": [before, name]},
+    )
+    return workspace
+
+
+@transaction.atomic
+def member_add(
+    *, actor: AbstractBaseUser, workspace: Workspace, email: str, role: str
+) -> Membership:
+    """Add an existing user, found by email, to a workspace with a role."""
+    email = email.strip()
+    user = (
+        get_user_model()
+        .objects.filter(email__iexact=email, is_active=True)
+        .order_by("pk")
+        .first()
+    )
+    if user is None:
+        raise ValidationError(
+            {
+                "email": f"No user with the email {email} exists. Ask an administrator "
+                "to create the account first."
+            }
+        )
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise ValidationError({"email": f"{email} is already a member."})
+    membership = Membership(workspace=workspace, user=user, role=Role(role))
+    membership.full_clean()
+    membership.save()
+    audit_record(
+        actor=actor,
+        action="membership.added",
+        workspace=workspace,
+        target=membership,
+        target_label=user.email,
+        changes={"role": [None, membership.role]},
+    )
+    return membership
+
+
+def _lock_admins(workspace: Workspace) -> list[int]:
+    # Locking the admin rows serialises concurrent demotions, so two admins cannot
+    # demote each other at once and leave the workspace with none.
+    return list(
+        Membership.objects.select_for_update()
+        .filter(workspace=workspace, role=Role.ADMIN)
+        .values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def member_change_role(
+    *, actor: AbstractBaseUser, membership: Membership, role: str
+) -> Membership:
+    """Change a member's role; the last admin cannot be demoted."""
+    role = Role(role)
+    if role == membership.role:
+        return membership
+    admins = _lock_admins(membership.workspace)
+    if membership.role == Role.ADMIN and admins == [membership.pk]:
+        raise ValidationError(
+            {
+                "role": "The last admin cannot be demoted. "
+                "Make another member admin first."
+            }
+        )
+    before = membership.role
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="membership.role_changed",
+        workspace=membership.workspace,
+        target=membership,
+        target_label=membership.user.email,
+        changes={"role": [before, role]},
+    )
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: AbstractBaseUser, membership: Membership) -> None:
+    """Remove a member; the last admin cannot be removed."""
+    admins = _lock_admins(membership.workspace)
+    if membership.role == Role.ADMIN and admins == [membership.pk]:
+        raise ValidationError(
+            "The last admin cannot be removed. Make another member admin first."
+        )
+    audit_record(
+        actor=actor,
+        action="membership.removed",
+        workspace=membership.workspace,
+        target=membership,
+        target_label=membership.user.email,
+        changes={"role": [membership.role, None]},
+    )
+    membership.delete()

@@ -1,0 +1,38 @@
+// Toasts: the server sends `HX-Trigger: {"toast": [{message, level}]}` on htmx
+// responses (apps/core/middleware.py); each becomes a short-lived notice.
+(function () {
+  function showToast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "info");
+    toast.setAttribute("role", "status");
+    toast.textContent = message;
+    box.appendChild(toast);
+    setTimeout(function () { toast.remove(); }, 5000);
+  }
+  document.body.addEventListener("toast", function (event) {
+    var items = event.detail && event.detail.value ? event.detail.value : event.detail;
+    (Array.isArray(items) ? items : [items]).forEach(function (item) {
+      if (item && item.message) showToast(item.message, item.level);
+    });
+  });
+  // Close open menus on outside click.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
+  // Error responses still carry a rendered fragment (a form with its errors):
+  // let htmx swap it instead of dropping it.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    } else if (status === 403 || status === 404 || status >= 500) {
+      showToast(status === 403 ? "Your role does not allow this." :
+                status === 404 ? "Not found." : "Something went wrong; try again.", "error");
+    }
+  });
+})();

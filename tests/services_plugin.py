@@ -1,0 +1,53 @@
+"""Loaded with ``-p`` before Django starts: test defaults and real-service gates.
+
+Tests that need PostgreSQL or Redis ask for them through ``require_postgres`` and
+``require_redis``. On a machine without the service they skip with the reason; with
+``REQUIRE_SERVICES=1`` (CI) the same condition fails the test instead, so a CI run
+can never pass by skipping the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Tests keep their files (keys, CLI state, connector venvs) apart from `make run`'s.
+os.environ.setdefault("CONSOLE_DATA_DIR", str(ROOT / "var" / "test"))
+os.environ.setdefault("CONSOLE_STATIC_MANIFEST", "0")
+os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE", "1")
+
+
+def services_required() -> bool:
+    return os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a developer machine without the service; fail when CI requires it."""
+    if services_required():
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def port_open(url: str, default_port: int, timeout: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    try:
+        with socket.create_connection(
+            (host, parts.port or default_port), timeout=timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def redis_url() -> str:
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if broker.startswith("redis://"):
+        return broker
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
