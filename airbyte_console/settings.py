@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.accounts",
     "apps.workspaces",
+    "apps.credentials",
+    "apps.connectors",
+    "apps.engines",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +237,11 @@ CONSOLE_ADMIN_EMAIL = env.string("CONSOLE_ADMIN_EMAIL", "")
 CONSOLE_ADMIN_PASSWORD = env.secret("CONSOLE_ADMIN_PASSWORD", default="")
 CONSOLE_BASE_URL = env.string("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 CONSOLE_CLI_STATE_FILE = DATA_DIR / "cli-state.json"
+
+# --- Credentials (issue #3) -------------------------------------------------------
+
+# --- Connectors and the embedded engine (issue #3) -------------------------------
+CONNECTORS_DIR = env.path("CONNECTORS_DIR", DATA_DIR / "connectors")
 
 LOGGING = {
     "version": 1,

@@ -14,5 +14,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("w/", include("apps.workspaces.urls")),
     path("w/<uuid:workspace_id>/audit/", include("apps.audit.urls")),
+    path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
+    path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
     path("admin/", admin.site.urls),
 ]
