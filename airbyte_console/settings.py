@@ -231,6 +231,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 # --- Operations -----------------------------------------------------------------------
 METRICS_TOKEN = env.secret("METRICS_TOKEN", default="")
+# Loopback scrapers (a Prometheus on the same host) need no token. Behind a reverse
+# proxy on the same host every client looks like loopback: turn this off there.
+METRICS_ALLOW_LOOPBACK = env.boolean("METRICS_ALLOW_LOOPBACK", True)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 HEALTH_PROBE_TIMEOUT = env.number("HEALTH_PROBE_TIMEOUT", 2.0)
 CONSOLE_ADMIN_EMAIL = env.string("CONSOLE_ADMIN_EMAIL", "")

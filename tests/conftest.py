@@ -18,6 +18,18 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.services_plugin import port_open, redis_url, skip_or_fail
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # PBKDF2's million rounds make each persona cost ~0.3 s; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _cli_state_in_tmp(settings, tmp_path) -> None:
+    # The CLI's current workspace lives in a file; keep the developer's untouched.
+    settings.CONSOLE_CLI_STATE_FILE = tmp_path / "cli-state.json"
+
+
 @pytest.fixture
 def workspace(db):
     return WorkspaceFactory(name="Acme Data")

@@ -51,3 +51,35 @@ def redis_url() -> str:
     if broker.startswith("redis://"):
         return broker
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+# A second guard for CI: any skip whose reason says a service is needed fails the
+# run when REQUIRE_SERVICES=1, even if a test skipped without ``skip_or_fail``.
+_service_skips: list[str] = []
+_SERVICE_WORDS = (
+    "needs postgres",
+    "needs redis",
+    "needs rabbitmq",
+    "needs chromium",
+    "needs a celery worker",
+    "needs the airbyte",
+)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).lower()
+        if any(word in reason for word in _SERVICE_WORDS):
+            _service_skips.append(f"{report.nodeid}: {report.longrepr[2]}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if services_required() and _service_skips:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
+    if services_required() and _service_skips:
+        terminalreporter.section("REQUIRE_SERVICES=1: service tests skipped", red=True)
+        for line in _service_skips:
+            terminalreporter.line(line)

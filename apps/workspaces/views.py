@@ -8,12 +8,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.audit.selectors import audit_event_list
 from apps.core.forms import apply_validation_error
-from apps.core.htmx import render_page
+from apps.core.htmx import redirect, render_page
 from apps.core.roles import ROLE_DESCRIPTIONS, Role
 from apps.workspaces import selectors, services
 from apps.workspaces.access import require_role
@@ -45,7 +45,9 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
             apply_validation_error(form, exc)
         else:
             messages.success(request, f"Workspace “{workspace.name}” created.")
-            return redirect("workspaces:detail", workspace_id=workspace.public_id)
+            return redirect(
+                request, "workspaces:detail", workspace_id=workspace.public_id
+            )
     status = 400 if form.errors else 200
     return render_page(
         request, "workspaces/create.html", {"form": form}, partial="form", status=status
@@ -86,7 +88,9 @@ def workspace_settings(request: HttpRequest, workspace_id: UUID) -> HttpResponse
             apply_validation_error(form, exc)
         else:
             messages.success(request, "Workspace renamed.")
-            return redirect("workspaces:settings", workspace_id=workspace.public_id)
+            return redirect(
+                request, "workspaces:settings", workspace_id=workspace.public_id
+            )
     status = 400 if form.errors else 200
     context = {"workspace": workspace, "membership": membership, "form": form}
     return render_page(
@@ -138,7 +142,7 @@ def member_add(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
                 return render_page(
                     request, "workspaces/members.html", context, partial="members"
                 )
-            return redirect("workspaces:members", workspace_id=workspace_id)
+            return redirect(request, "workspaces:members", workspace_id=workspace_id)
     context = _members_context(membership, form)
     return render_page(
         request, "workspaces/members.html", context, partial="members", status=400
@@ -196,7 +200,7 @@ def member_remove(
     else:
         messages.success(request, f"{target.user.email} removed.")
         if target.pk == membership.pk:
-            return redirect("workspaces:home")
+            return redirect(request, "workspaces:home")
     return _members_response(request, membership, status)
 
 
@@ -212,4 +216,6 @@ def _members_response(
             partial="members",
             status=status,
         )
-    return redirect("workspaces:members", workspace_id=membership.workspace.public_id)
+    return redirect(
+        request, "workspaces:members", workspace_id=membership.workspace.public_id
+    )

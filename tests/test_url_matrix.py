@@ -1,0 +1,126 @@
+"""Every URL the resolver knows is in the role matrix, and the matrix holds.
+
+Adding a URL without adding it here fails ``test_every_url_is_in_the_matrix``, so a
+new page cannot ship without its access rule. For each workspace URL: members whose
+role allows it get through on GET, lower roles get 403, outsiders get 404. POSTs are
+only sent for roles that must be refused: happy paths live in each app's tests.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.core.roles import Role, role_allows
+
+PUBLIC = "public"
+LOGIN = "login"
+
+# view name -> (method, who may use it): a Role for workspace URLs, LOGIN for any
+# signed-in user, PUBLIC for anyone.
+MATRIX: dict[str, tuple[str, str]] = {
+    "home": ("GET", LOGIN),
+    "healthz": ("GET", PUBLIC),
+    "metrics": ("GET", PUBLIC),  # its own rule: tests/core/test_metrics.py
+    "accounts:login": ("GET", PUBLIC),
+    "accounts:logout": ("POST", PUBLIC),
+    "accounts:password_change": ("GET", LOGIN),
+    "workspaces:home": ("GET", LOGIN),
+    "workspaces:create": ("GET", LOGIN),
+    "workspaces:detail": ("GET", Role.VIEWER),
+    "workspaces:settings": ("GET", Role.ADMIN),
+    "workspaces:members": ("GET", Role.VIEWER),
+    "workspaces:member_add": ("POST", Role.ADMIN),
+    "workspaces:member_role": ("POST", Role.ADMIN),
+    "workspaces:member_remove": ("POST", Role.ADMIN),
+    "audit:list": ("GET", Role.ADMIN),
+}
+
+
+def _walk(patterns, namespace: str = "", prefix: str = "") -> list[tuple[str, str]]:
+    """(view name, full route) for every named URL outside the admin."""
+    found = []
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue  # Django's admin has its own staff-only rules.
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            found += _walk(entry.url_patterns, inner, route)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((f"{namespace}{entry.name}", route))
+    return found
+
+
+ALL_URLS = dict(_walk(get_resolver().url_patterns))
+
+
+def test_every_url_is_in_the_matrix():
+    missing = sorted(set(ALL_URLS) - set(MATRIX))
+    assert not missing, f"Add these URLs to the role matrix: {missing}"
+
+
+def _kwargs(name: str, workspace, members: dict) -> dict:
+    """Arguments for a URL, built from the names in its pattern."""
+    route = ALL_URLS[name]
+    kwargs = {}
+    if ":workspace_id>" in route:
+        kwargs["workspace_id"] = workspace.public_id
+    if ":membership_id>" in route:
+        kwargs["membership_id"] = members[Role.VIEWER].memberships.get().public_id
+    unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
+    assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
+    return kwargs
+
+
+WORKSPACE_URLS = sorted(n for n, (_, rule) in MATRIX.items() if rule in Role.values)
+
+
+@pytest.mark.parametrize("name", WORKSPACE_URLS)
+def test_workspace_url_follows_role_matrix(
+    name, workspace, admin, editor, runner, viewer, outsider, login
+):
+    method, required = MATRIX[name]
+    members = {
+        Role.ADMIN: admin,
+        Role.EDITOR: editor,
+        Role.RUNNER: runner,
+        Role.VIEWER: viewer,
+    }
+    url = reverse(name, kwargs=_kwargs(name, workspace, members))
+    for role, user in members.items():
+        client = login(user)
+        allowed = role_allows(role, required)
+        if method == "GET":
+            status = client.get(url).status_code
+            assert status == 200 if allowed else status == 403, (name, role, status)
+        elif not allowed:
+            status = client.post(url).status_code
+            assert status == 403, (name, role, status)
+    outsider_client = login(outsider)
+    send = outsider_client.get if method == "GET" else outsider_client.post
+    assert send(url).status_code == 404, (name, "outsider")
+
+
+@pytest.mark.parametrize("name", WORKSPACE_URLS)
+def test_workspace_url_with_unknown_id_is_404(name, workspace, admin, login):
+    kwargs = _kwargs(name, workspace, {Role.VIEWER: admin})
+    kwargs = {key: uuid.uuid4() for key in kwargs}
+    method = MATRIX[name][0]
+    client = login(admin)
+    response = (client.get if method == "GET" else client.post)(
+        reverse(name, kwargs=kwargs)
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, (_, rule) in MATRIX.items() if rule == LOGIN)
+)
+def test_login_url_redirects_anonymous_to_sign_in(name, client, db):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
