@@ -21,15 +21,18 @@ from apps.workspaces.models import Membership
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Back to the last workspace visited, or the list of workspaces."""
+    """Back to the last workspace visited, else the first one, else the list."""
+    memberships = Membership.objects.filter(user_id=request.user.pk)
     last = request.session.get("workspace_id")
-    if (
-        last
-        and Membership.objects.filter(
-            workspace__public_id=last, user_id=request.user.pk
-        ).exists()
-    ):
+    if last and memberships.filter(workspace__public_id=last).exists():
         return redirect("workspaces:detail", workspace_id=last)
+    first = (
+        memberships.order_by("workspace__name")
+        .values_list("workspace__public_id", flat=True)
+        .first()
+    )
+    if first:
+        return redirect("workspaces:detail", workspace_id=first)
     return redirect("workspaces:home")
 
 
