@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.credentials",
     "apps.connectors",
     "apps.engines",
+    "apps.connections",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +246,30 @@ CONSOLE_CLI_STATE_FILE = DATA_DIR / "cli-state.json"
 
 # --- Connectors and the embedded engine (issue #3) -------------------------------
 CONNECTORS_DIR = env.path("CONNECTORS_DIR", DATA_DIR / "connectors")
+
+# --- Syncs (issue #4) -------------------------------------------------------------
+# Retry policy after a failed attempt (Airbyte's): waits of base * factor^(n-1)
+# seconds, capped, until too many failures in a row or in total.
+SYNC_RETRY_BACKOFF_BASE_SECONDS = env.number("SYNC_RETRY_BACKOFF_BASE_SECONDS", 10)
+SYNC_RETRY_BACKOFF_FACTOR = env.number("SYNC_RETRY_BACKOFF_FACTOR", 3)
+SYNC_RETRY_BACKOFF_MAX_SECONDS = env.number("SYNC_RETRY_BACKOFF_MAX_SECONDS", 1800)
+SYNC_MAX_SUCCESSIVE_FAILURES = env.integer("SYNC_MAX_SUCCESSIVE_FAILURES", 5)
+SYNC_MAX_TOTAL_FAILURES = env.integer("SYNC_MAX_TOTAL_FAILURES", 10)
+# A worker beats every SYNC_HEARTBEAT_SECONDS; an attempt silent for
+# SYNC_HEARTBEAT_STALE_SECONDS is failed by the reaper (its worker died).
+SYNC_HEARTBEAT_SECONDS = env.number("SYNC_HEARTBEAT_SECONDS", 5)
+SYNC_HEARTBEAT_STALE_SECONDS = env.integer("SYNC_HEARTBEAT_STALE_SECONDS", 60)
+# A connector that sends nothing for this long is failed as unresponsive.
+SYNC_CONNECTOR_SILENCE_SECONDS = env.integer("SYNC_CONNECTOR_SILENCE_SECONDS", 600)
+# Jobs waiting this long after being enqueued are enqueued again (lost messages).
+SYNC_REENQUEUE_AFTER_SECONDS = env.integer("SYNC_REENQUEUE_AFTER_SECONDS", 300)
+SYNC_LOG_MAX_BYTES = env.integer("SYNC_LOG_MAX_BYTES", 10 * 1024 * 1024)
+SYNC_REAPER_INTERVAL_SECONDS = env.number("SYNC_REAPER_INTERVAL_SECONDS", 60)
+CELERY_TASK_ROUTES = {"connections.sync_job": {"queue": "syncs"}}
+CELERY_BEAT_SCHEDULE["sync-reaper"] = {
+    "task": "connections.reaper",
+    "schedule": SYNC_REAPER_INTERVAL_SECONDS,
+}
 
 LOGGING = {
     "version": 1,

@@ -42,3 +42,79 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     workspace = factory.SubFactory(WorkspaceFactory)
     role = Role.VIEWER
+
+
+FAKER_CATALOG = {
+    "streams": [
+        {
+            "name": "users",
+            "json_schema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "address": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                    },
+                },
+            },
+            "supported_sync_modes": ["full_refresh", "incremental"],
+            "source_defined_cursor": True,
+            "default_cursor_field": ["updated_at"],
+            "source_defined_primary_key": [["id"]],
+        },
+        {
+            "name": "products",
+            "json_schema": {
+                "type": "object",
+                "properties": {"id": {"type": "integer"}, "make": {"type": "string"}},
+            },
+            "supported_sync_modes": ["full_refresh"],
+        },
+    ]
+}
+
+
+class DefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "connectors.ConnectorDefinition"
+
+    kind = "source"
+    definition_id = factory.Faker("uuid4")
+    name = factory.Sequence(lambda n: f"Connector {n}")
+    engines = ["embedded"]
+
+
+class SourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "connectors.Source"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Source {n}")
+    definition = factory.SubFactory(DefinitionFactory, kind="source")
+    catalog = FAKER_CATALOG
+
+
+class DestinationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "connectors.Destination"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Destination {n}")
+    definition = factory.SubFactory(DefinitionFactory, kind="destination")
+
+
+class ConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "connections.Connection"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Connection {n}")
+    source = factory.SubFactory(
+        SourceFactory, workspace=factory.SelfAttribute("..workspace")
+    )
+    destination = factory.SubFactory(
+        DestinationFactory, workspace=factory.SelfAttribute("..workspace")
+    )

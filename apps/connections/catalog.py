@@ -1,0 +1,151 @@
+"""Checking a connection's stream configuration against the source's catalog.
+
+The catalog is the source's discovered catalog as Airbyte's protocol gives it
+(``{"streams": [{"name", "namespace", "json_schema", "supported_sync_modes",
+"source_defined_cursor", "default_cursor_field", "source_defined_primary_key"}]}``),
+cached on the Source by discover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.connections.models import DestinationSyncMode, SyncMode
+
+# Which destination modes go with which source mode (Airbyte's combinations).
+ALLOWED_MODES: dict[str, tuple[str, ...]] = {
+    SyncMode.FULL_REFRESH: (DestinationSyncMode.OVERWRITE, DestinationSyncMode.APPEND),
+    SyncMode.INCREMENTAL: (
+        DestinationSyncMode.APPEND,
+        DestinationSyncMode.APPEND_DEDUP,
+    ),
+}
+
+
+@dataclass
+class StreamChoice:
+    """What a user chose for one stream."""
+
+    name: str
+    namespace: str = ""
+    selected: bool = True
+    sync_mode: str = SyncMode.FULL_REFRESH
+    destination_sync_mode: str = DestinationSyncMode.OVERWRITE
+    cursor_field: list[str] = field(default_factory=list)
+    primary_key: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamChoice:
+        return cls(
+            name=str(data["name"]),
+            namespace=str(data.get("namespace") or ""),
+            selected=bool(data.get("selected", True)),
+            sync_mode=str(data.get("sync_mode") or SyncMode.FULL_REFRESH),
+            destination_sync_mode=str(
+                data.get("destination_sync_mode") or DestinationSyncMode.OVERWRITE
+            ),
+            cursor_field=list(data.get("cursor_field") or []),
+            primary_key=[list(path) for path in data.get("primary_key") or []],
+        )
+
+
+def catalog_streams(catalog: dict | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The catalog's streams keyed by (namespace, name)."""
+    streams = (catalog or {}).get("streams", [])
+    return {(s.get("namespace") or "", s["name"]): s for s in streams}
+
+
+def schema_has_path(json_schema: dict, path: list[str]) -> bool:
+    """True when ``path`` names a property in the (possibly nested) JSON schema."""
+    node: dict = json_schema
+    for part in path:
+        properties = node.get("properties") or {}
+        if part not in properties:
+            return False
+        node = properties[part] or {}
+    return bool(path)
+
+
+def default_choice(stream: dict[str, Any]) -> StreamChoice:
+    """The choice a new connection starts with: the best mode the stream supports."""
+    modes = stream.get("supported_sync_modes") or [SyncMode.FULL_REFRESH]
+    cursor = list(stream.get("default_cursor_field") or [])
+    primary_key = [list(p) for p in stream.get("source_defined_primary_key") or []]
+    if SyncMode.INCREMENTAL in modes and cursor:
+        sync_mode = SyncMode.INCREMENTAL
+        destination_mode = (
+            DestinationSyncMode.APPEND_DEDUP
+            if primary_key
+            else DestinationSyncMode.APPEND
+        )
+    else:
+        sync_mode = SyncMode.FULL_REFRESH
+        destination_mode = DestinationSyncMode.OVERWRITE
+    return StreamChoice(
+        name=stream["name"],
+        namespace=stream.get("namespace") or "",
+        sync_mode=sync_mode,
+        destination_sync_mode=destination_mode,
+        cursor_field=cursor,
+        primary_key=primary_key,
+    )
+
+
+def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[str]:
+    """Every problem with the choices, each naming its stream; empty when valid."""
+    streams = catalog_streams(catalog)
+    problems: list[str] = []
+    if not streams:
+        return ["The source has no discovered catalog: run “Refresh schema” first."]
+    if not any(choice.selected for choice in choices):
+        problems.append("Select at least one stream.")
+    for choice in choices:
+        if not choice.selected:
+            continue
+        label = f"{choice.namespace}.{choice.name}" if choice.namespace else choice.name
+        stream = streams.get((choice.namespace, choice.name))
+        if stream is None:
+            problems.append(f"Stream {label}: the source does not have it (any more).")
+            continue
+        supported = stream.get("supported_sync_modes") or [SyncMode.FULL_REFRESH]
+        if choice.sync_mode not in supported:
+            problems.append(
+                f"Stream {label}: the source does not support {choice.sync_mode} "
+                f"(it supports {', '.join(supported)})."
+            )
+            continue
+        if choice.destination_sync_mode not in ALLOWED_MODES.get(choice.sync_mode, ()):
+            problems.append(
+                f"Stream {label}: {choice.sync_mode} cannot be combined with "
+                f"{choice.destination_sync_mode}."
+            )
+            continue
+        schema = stream.get("json_schema") or {}
+        if choice.sync_mode == SyncMode.INCREMENTAL:
+            if stream.get("source_defined_cursor"):
+                choice.cursor_field = list(stream.get("default_cursor_field") or [])
+            if not choice.cursor_field:
+                problems.append(
+                    f"Stream {label}: incremental sync needs a cursor field."
+                )
+            elif not schema_has_path(schema, choice.cursor_field):
+                problems.append(
+                    f"Stream {label}: the cursor field {'.'.join(choice.cursor_field)} "
+                    "is not in the stream's schema."
+                )
+        if choice.destination_sync_mode == DestinationSyncMode.APPEND_DEDUP:
+            source_key = stream.get("source_defined_primary_key")
+            if source_key:
+                choice.primary_key = [list(p) for p in source_key]
+            if not choice.primary_key:
+                problems.append(
+                    f"Stream {label}: append + deduped needs a primary key."
+                )
+            for path in choice.primary_key:
+                if not schema_has_path(schema, path):
+                    problems.append(
+                        f"Stream {label}: the primary key field {'.'.join(path)} "
+                        "is not in the stream's schema."
+                    )
+    return problems

@@ -1,0 +1,395 @@
+"""Every write to connections and sync jobs, each with its audit event."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record, field_changes
+from apps.connections.catalog import StreamChoice, catalog_streams, validate_choices
+from apps.connections.models import (
+    Connection,
+    ConnectionState,
+    ConnectionStream,
+    SyncJob,
+)
+from apps.connectors.models import Destination, Source
+
+logger = logging.getLogger(__name__)
+
+
+class SyncAlreadyRunning(Exception):
+    """The connection already has an active job; at most one runs at a time."""
+
+    def __init__(self, job: SyncJob | None) -> None:
+        self.job = job
+        super().__init__("A sync of this connection is already running or queued.")
+
+
+class ConnectionNotActive(Exception):
+    """The connection is paused or broken, so it does not sync."""
+
+
+def _check_same_workspace(workspace, source: Source, destination: Destination) -> None:
+    if source.workspace_id != workspace.pk or destination.workspace_id != workspace.pk:
+        raise ValidationError("The source and destination must be in this workspace.")
+
+
+def _save_streams(
+    connection: Connection, source: Source, choices: list[StreamChoice]
+) -> None:
+    streams = catalog_streams(source.catalog)
+    existing = {(s.namespace, s.name): s for s in connection.streams.all()}
+    keep = set()
+    for choice in choices:
+        key = (choice.namespace, choice.name)
+        keep.add(key)
+        row = existing.get(key) or ConnectionStream(
+            connection=connection, name=choice.name, namespace=choice.namespace
+        )
+        row.selected = choice.selected
+        row.sync_mode = choice.sync_mode
+        row.destination_sync_mode = choice.destination_sync_mode
+        row.cursor_field = choice.cursor_field
+        row.primary_key = choice.primary_key
+        row.json_schema = (streams.get(key) or {}).get("json_schema") or row.json_schema
+        row.save()
+    stale = [row.pk for key, row in existing.items() if key not in keep]
+    if stale:
+        ConnectionStream.objects.filter(pk__in=stale).delete()
+
+
+def _stream_summary(connection: Connection) -> list[dict[str, Any]]:
+    return [
+        {
+            "stream": str(s),
+            "selected": s.selected,
+            "mode": f"{s.sync_mode}/{s.destination_sync_mode}",
+        }
+        for s in connection.streams.all()
+    ]
+
+
+def _validated_choices(
+    source: Source, streams: list[dict[str, Any]]
+) -> list[StreamChoice]:
+    choices = [StreamChoice.from_dict(item) for item in streams]
+    problems = validate_choices(source.catalog, choices)
+    if problems:
+        raise ValidationError({"streams": problems})
+    return choices
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    actor: AbstractBaseUser,
+    workspace,
+    name: str,
+    source: Source,
+    destination: Destination,
+    streams: list[dict[str, Any]],
+    namespace: str = "public",
+    table_prefix: str = "",
+    schema_change_policy: str = Connection.SchemaChangePolicy.IGNORE,
+) -> Connection:
+    """Create a connection whose streams are checked against the source's catalog."""
+    _check_same_workspace(workspace, source, destination)
+    name = " ".join(name.split())
+    if Connection.objects.for_workspace(workspace).filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A connection named “{name}” already exists."})
+    choices = _validated_choices(source, streams)
+    connection = Connection(
+        workspace=workspace,
+        name=name,
+        source=source,
+        destination=destination,
+        namespace=namespace or "public",
+        table_prefix=table_prefix,
+        schema_change_policy=schema_change_policy,
+        created_by=actor,
+    )
+    connection.full_clean()
+    connection.save()
+    _save_streams(connection, source, choices)
+    audit_record(
+        actor=actor,
+        action="connection.created",
+        workspace=workspace,
+        target=connection,
+        changes={
+            "source": [None, source.name],
+            "destination": [None, destination.name],
+            "streams": [None, _stream_summary(connection)],
+        },
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    *,
+    actor: AbstractBaseUser,
+    connection: Connection,
+    name: str | None = None,
+    streams: list[dict[str, Any]] | None = None,
+    namespace: str | None = None,
+    table_prefix: str | None = None,
+    schema_change_policy: str | None = None,
+) -> Connection:
+    """Change a connection's settings or streams (checked against the catalog)."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    before = {
+        "name": connection.name,
+        "namespace": connection.namespace,
+        "table_prefix": connection.table_prefix,
+        "schema_change_policy": connection.schema_change_policy,
+        "streams": _stream_summary(connection),
+    }
+    if name is not None:
+        name = " ".join(name.split())
+        taken = Connection.objects.for_workspace(connection.workspace).filter(
+            name__iexact=name
+        )
+        if taken.exclude(pk=connection.pk).exists():
+            raise ValidationError(
+                {"name": f"A connection named “{name}” already exists."}
+            )
+        connection.name = name
+    if namespace is not None:
+        connection.namespace = namespace or "public"
+    if table_prefix is not None:
+        connection.table_prefix = table_prefix
+    if schema_change_policy is not None:
+        connection.schema_change_policy = schema_change_policy
+    connection.full_clean()
+    connection.save()
+    if streams is not None:
+        _save_streams(
+            connection,
+            connection.source,
+            _validated_choices(connection.source, streams),
+        )
+    after = {
+        "name": connection.name,
+        "namespace": connection.namespace,
+        "table_prefix": connection.table_prefix,
+        "schema_change_policy": connection.schema_change_policy,
+        "streams": _stream_summary(connection),
+    }
+    audit_record(
+        actor=actor,
+        action="connection.updated",
+        workspace=connection.workspace,
+        target=connection,
+        changes=field_changes(before, after),
+    )
+    return connection
+
+
+_STATUS_ACTIONS = {
+    Connection.Status.ACTIVE: "connection.resumed",
+    Connection.Status.PAUSED: "connection.paused",
+    Connection.Status.BROKEN: "connection.broken",
+}
+
+
+@transaction.atomic
+def connection_set_status(
+    *,
+    actor: AbstractBaseUser | None,
+    connection: Connection,
+    status: str,
+    reason: str = "",
+) -> Connection:
+    """Pause, resume or mark a connection broken (with the reason shown to users)."""
+    before = connection.status
+    if before == status and connection.status_reason == reason:
+        return connection
+    connection.status = Connection.Status(status)
+    connection.status_reason = reason[:500]
+    connection.save(update_fields=["status", "status_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        actor_label="" if actor else "system",
+        action=_STATUS_ACTIONS[status],
+        workspace=connection.workspace,
+        target=connection,
+        changes={"status": [before, status]},
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, actor: AbstractBaseUser, connection: Connection) -> None:
+    """Delete a connection and its history; refused while a sync runs."""
+    if connection.jobs.active().exists():
+        raise ValidationError("Cancel the running sync before deleting the connection.")
+    audit_record(
+        actor=actor,
+        action="connection.deleted",
+        workspace=connection.workspace,
+        target=connection,
+        changes={
+            "source": [connection.source.name, None],
+            "destination": [connection.destination.name, None],
+        },
+    )
+    connection.delete()
+
+
+def sync_enqueue(*, job_id: int) -> None:
+    """Ask a worker to run the job; a broker outage leaves it for the reaper."""
+    from apps.connections.tasks import sync_job_task
+
+    try:
+        # No publish retries: with the broker down, "Sync now" answers at once and
+        # the job waits for the reaper instead of hanging the request.
+        sync_job_task.apply_async(args=[job_id], queue="syncs", retry=False)
+    except Exception:  # the broker is down or unreachable: the job row stays pending
+        logger.warning(
+            "Could not enqueue sync job %s; the reaper will retry.",
+            job_id,
+            exc_info=True,
+        )
+        return
+    SyncJob.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+
+
+@transaction.atomic
+def sync_request(
+    *, connection: Connection, trigger: str, actor: AbstractBaseUser | None
+) -> SyncJob:
+    """Queue a sync; raises SyncAlreadyRunning if one is active (one per connection)."""
+    if connection.status != Connection.Status.ACTIVE:
+        raise ConnectionNotActive(
+            f"The connection is {connection.get_status_display().lower()}: "
+            "resume it before syncing."
+        )
+    try:
+        # A savepoint, so the unique-constraint failure leaves the outer
+        # transaction usable.
+        with transaction.atomic():
+            job = SyncJob.objects.create(
+                public_id=uuid.uuid4(),
+                connection=connection,
+                trigger=SyncJob.Trigger(trigger),
+                requested_by=actor
+                if actor is not None and actor.is_authenticated
+                else None,
+            )
+    except IntegrityError:
+        raise SyncAlreadyRunning(connection.jobs.active().first()) from None
+    audit_record(
+        actor=actor,
+        actor_label="" if actor else "scheduler",
+        action="sync.requested",
+        workspace=connection.workspace,
+        target=connection,
+        changes={"trigger": [None, trigger], "job": [None, str(job.public_id)]},
+    )
+    transaction.on_commit(lambda: sync_enqueue(job_id=job.pk))
+    return job
+
+
+@transaction.atomic
+def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
+    """Ask a running job to stop; a job no worker holds is cancelled at once."""
+    job = SyncJob.objects.select_for_update().get(pk=job.pk)
+    if not job.is_active:
+        raise ValidationError("This sync has already ended.")
+    before = job.status
+    if job.status == SyncJob.Status.RUNNING:
+        job.status = SyncJob.Status.CANCELLING
+    elif job.status != SyncJob.Status.CANCELLING:
+        # Pending or waiting for a retry: no worker runs it, so it ends here.
+        job.status = SyncJob.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
+        job.failure_message = "Cancelled before it started."
+    job.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "failure_type",
+            "failure_message",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="sync.cancel_requested",
+        workspace=job.connection.workspace,
+        target=job.connection,
+        changes={"status": [before, job.status], "job": [str(job.public_id)] * 2},
+    )
+    return job
+
+
+@transaction.atomic
+def connection_reset(
+    *,
+    actor: AbstractBaseUser,
+    connection: Connection,
+    streams: list[str] | None = None,
+    drop_tables: bool = False,
+) -> list[str]:
+    """Forget the saved state of some (or all) streams so the next sync starts over.
+
+    With ``drop_tables`` (after the user confirmed), the destination tables of those
+    streams are emptied too, once this transaction commits.
+    """
+    if connection.jobs.active().exists():
+        raise ValidationError("Cancel the running sync before resetting data.")
+    chosen = connection.streams.all()
+    if streams:
+        chosen = chosen.filter(name__in=streams)
+    names = [s.name for s in chosen]
+    if not names:
+        raise ValidationError("Choose at least one stream to reset.")
+    states = ConnectionState.objects.filter(connection=connection)
+    if streams:
+        states = states.filter(stream_name__in=names) | states.filter(
+            kind__in=[ConnectionState.Kind.GLOBAL, ConnectionState.Kind.LEGACY]
+        )
+    states.delete()
+    for stream in chosen:
+        stream.generation_id += 1
+        stream.save(update_fields=["generation_id"])
+    audit_record(
+        actor=actor,
+        action="connection.reset",
+        workspace=connection.workspace,
+        target=connection,
+        changes={"streams": [None, names], "drop_tables": [None, drop_tables]},
+    )
+    if drop_tables:
+        from apps.connections.tasks import connection_clear_tables_task
+
+        connection_clear_tables_task.delay_on_commit(connection.pk, names)
+    return names
+
+
+def stream_choices_for(connection: Connection) -> list[dict[str, Any]]:
+    """The connection's streams as plain dicts, the shape the services take."""
+    return [
+        asdict(
+            StreamChoice(
+                name=s.name,
+                namespace=s.namespace,
+                selected=s.selected,
+                sync_mode=s.sync_mode,
+                destination_sync_mode=s.destination_sync_mode,
+                cursor_field=s.cursor_field,
+                primary_key=s.primary_key,
+            )
+        )
+        for s in connection.streams.all()
+    ]

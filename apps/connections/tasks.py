@@ -1,0 +1,37 @@
+"""Celery tasks for syncs: thin wrappers that take ids and are safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.connections import lifecycle
+
+
+@shared_task(name="connections.sync_job", acks_late=False, ignore_result=True)
+def sync_job_task(job_id: int) -> None:
+    """Run the next attempt of a job, if this worker wins the claim.
+
+    Acknowledged early: a sync may run for hours, longer than any broker's
+    redelivery window, and the job row (not the message) says whether it ran.
+    """
+    from apps.connections.execution import sync_run
+
+    sync_run(job_id=job_id)
+
+
+@shared_task(name="connections.reaper", ignore_result=True)
+def sync_reaper_task() -> None:
+    """Every minute: fail attempts with stale heartbeats, enqueue jobs that are due."""
+    lifecycle.reap_stale_attempts()
+    for job_id in lifecycle.due_jobs():
+        from apps.connections.services import sync_enqueue
+
+        sync_enqueue(job_id=job_id)
+
+
+@shared_task(name="connections.clear_tables", ignore_result=True)
+def connection_clear_tables_task(connection_id: int, streams: list[str]) -> None:
+    """Empty the destination tables of reset streams."""
+    from apps.connections.execution import connection_clear_tables
+
+    connection_clear_tables(connection_id=connection_id, streams=streams)
