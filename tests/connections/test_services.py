@@ -171,14 +171,14 @@ def test_rolled_back_request_publishes_nothing(
     from django.db import transaction
 
     connection = ConnectionFactory(workspace=workspace)
-    with mock.patch("apps.connections.tasks.sync_job_task.apply_async") as send:
-        with django_capture_on_commit_callbacks(execute=True):
-            with pytest.raises(RuntimeError):
-                with transaction.atomic():
-                    services.sync_request(
-                        connection=connection, trigger="manual", actor=admin
-                    )
-                    raise RuntimeError("roll back")
+    with (
+        mock.patch("apps.connections.tasks.sync_job_task.apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.sync_request(connection=connection, trigger="manual", actor=admin)
+        raise RuntimeError("roll back")
     send.assert_not_called()
     assert not SyncJob.objects.exists()
 
@@ -268,9 +268,9 @@ def test_cancel_running_job_asks_the_worker(admin, workspace):
     services.sync_cancel(actor=admin, job=job)
     job.refresh_from_db()
     assert job.status == SyncJob.Status.CANCELLING
-    with pytest.raises(ValidationError):
-        job.status = "cancelled"
-        job.save()
+    job.status = "cancelled"
+    job.save()
+    with pytest.raises(ValidationError, match="already ended"):
         services.sync_cancel(actor=admin, job=job)
 
 
