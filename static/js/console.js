@@ -35,4 +35,26 @@
                 status === 404 ? "Not found." : "Something went wrong; try again.", "error");
     }
   });
+  // Spec forms: every oneOf option is in the page so the form works without
+  // JavaScript; show only the chosen one and disable the others, so their inputs are
+  // neither checked by the browser nor posted.
+  function syncOneOf(group) {
+    group.querySelectorAll(":scope > [data-spec-oneof-option]").forEach(function (option) {
+      var radio = option.querySelector(":scope > legend [data-spec-oneof-choice]");
+      var body = option.querySelector(":scope > [data-spec-oneof-body]");
+      if (!radio || !body) return;
+      body.hidden = !radio.checked;
+      body.disabled = !radio.checked;
+    });
+  }
+  function initOneOfs(root) {
+    if (root.matches && root.matches("[data-spec-oneof]")) syncOneOf(root);
+    root.querySelectorAll("[data-spec-oneof]").forEach(syncOneOf);
+  }
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches || !event.target.matches("[data-spec-oneof-choice]")) return;
+    syncOneOf(event.target.closest("[data-spec-oneof]"));
+  });
+  initOneOfs(document);
+  document.body.addEventListener("htmx:load", function (event) { initOneOfs(event.detail.elt); });
 })();
