@@ -37,6 +37,13 @@ MATRIX: dict[str, tuple[str, str]] = {
     "workspaces:member_role": ("POST", Role.ADMIN),
     "workspaces:member_remove": ("POST", Role.ADMIN),
     "audit:list": ("GET", Role.ADMIN),
+    "credentials:list": ("GET", Role.VIEWER),
+    "credentials:detail": ("GET", Role.VIEWER),
+    "credentials:create": ("GET", Role.EDITOR),
+    "credentials:type_fields": ("GET", Role.EDITOR),
+    "credentials:pair_row": ("GET", Role.EDITOR),
+    "credentials:edit": ("GET", Role.EDITOR),
+    "credentials:delete": ("GET", Role.EDITOR),
 }
 
 
@@ -71,6 +78,13 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
         kwargs["workspace_id"] = workspace.public_id
     if ":membership_id>" in route:
         kwargs["membership_id"] = members[Role.VIEWER].memberships.get().public_id
+    if ":credential_id>" in route:
+        from apps.credentials.services import credential_create
+
+        kwargs["credential_id"] = credential_create(
+            actor=None, workspace=workspace, name="Matrix", type="api_key",
+            fields={"api_key": "matrix-key"},
+        ).public_id
     unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
     assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
     return kwargs

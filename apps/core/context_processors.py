@@ -26,7 +26,7 @@ SECTIONS: list[tuple[str, str | None, str]] = [
     ("Connections", None, "viewer"),
     ("Sources", None, "viewer"),
     ("Destinations", None, "viewer"),
-    ("Credentials", None, "viewer"),
+    ("Credentials", "credentials:list", "viewer"),
     ("Schedules", None, "viewer"),
     ("Webhooks", None, "viewer"),
     ("Transforms", None, "viewer"),

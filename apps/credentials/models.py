@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from encrypted_model_fields.fields import EncryptedTextField
 
 from apps.core.models import BaseModel, WorkspaceQuerySet
+from apps.credentials.types import hint_text
 
 
 class Credential(BaseModel):
@@ -43,10 +48,41 @@ class Credential(BaseModel):
     class Meta:
         ordering = ["name"]
         constraints = [
+            # Case-insensitive, like workspace names: "Stripe" and "stripe" in one
+            # workspace would be told apart by nobody.
             models.UniqueConstraint(
-                fields=["workspace", "name"], name="credential_name_unique_in_workspace"
+                "workspace",
+                Lower("name"),
+                name="credential_name_unique_ci_in_workspace",
             ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def hint_text(self) -> str:
+        """A short non-secret line for lists: a username, a host, a key's last 4."""
+        return hint_text(self.type, self.hints or {})
+
+    def get_payload(self) -> dict[str, Any]:
+        """The decrypted fields; never render or log the result."""
+        return json.loads(self.payload) if self.payload else {}
+
+    def set_payload(self, payload: dict[str, Any]) -> None:
+        self.payload = json.dumps(payload, sort_keys=True)
+
+
+class EncryptionCanary(models.Model):
+    """One known value encrypted with the current key: start-up decrypts it.
+
+    django-encrypted-model-fields hands back the ciphertext when a valid but wrong
+    key is configured, so without this row a wrong key would go unnoticed until a
+    save encrypted the ciphertext a second time.
+    """
+
+    value = EncryptedTextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"encryption canary {self.pk}"
