@@ -197,12 +197,14 @@ CELERY_FILESYSTEM_DIR = DATA_DIR / "celery"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: producers write to "out", consumers read from
     # "in"; one folder for both lets web, worker and beat on one machine meet.
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (CELERY_FILESYSTEM_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
         "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
         "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
+        # Broadcasts (worker pings for /healthz and `airbyte status`).
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -246,6 +248,17 @@ CONSOLE_CLI_STATE_FILE = DATA_DIR / "cli-state.json"
 
 # --- Connectors and the embedded engine (issue #3) -------------------------------
 CONNECTORS_DIR = env.path("CONNECTORS_DIR", DATA_DIR / "connectors")
+CONNECTOR_INSTALL_TIMEOUT = env.integer("CONNECTOR_INSTALL_TIMEOUT", 900)
+CONNECTOR_TIMEOUTS = {
+    "spec": env.integer("CONNECTOR_SPEC_TIMEOUT", 120),
+    "check": env.integer("CONNECTOR_CHECK_TIMEOUT", 300),
+    "discover": env.integer("CONNECTOR_DISCOVER_TIMEOUT", 900),
+}
+# Extra pip arguments for connector installs, e.g. a private index.
+CONNECTOR_PIP_ARGS = env.str_list("CONNECTOR_PIP_ARGS", [])
+# DuckDB destinations live under DUCKDB_DIR unless any path is allowed.
+DUCKDB_DIR = env.path("DUCKDB_DIR", DATA_DIR / "duckdb")
+DUCKDB_ALLOW_ANY_PATH = env.boolean("DUCKDB_ALLOW_ANY_PATH", False)
 
 # --- Syncs (issue #4) -------------------------------------------------------------
 # Retry policy after a failed attempt (Airbyte's): waits of base * factor^(n-1)

@@ -14,6 +14,15 @@ from django.db import connection
 from django.test import Client
 
 from apps.core.roles import Role
+from tests.engines.fixtures import (  # noqa: F401 - shared fixtures for every app
+    cdk_installed,
+    faker_installed,
+    hardcoded_installed,
+    offline_connectors,
+    real_connectors,
+    tiny_definition,
+    tiny_wheels,
+)
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.services_plugin import port_open, redis_url, skip_or_fail
 

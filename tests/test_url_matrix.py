@@ -15,6 +15,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.core.roles import Role, role_allows
+from tests.factories import DestinationFactory, SourceFactory
 
 PUBLIC = "public"
 LOGIN = "login"
@@ -44,6 +45,23 @@ MATRIX: dict[str, tuple[str, str]] = {
     "credentials:pair_row": ("GET", Role.EDITOR),
     "credentials:edit": ("GET", Role.EDITOR),
     "credentials:delete": ("GET", Role.EDITOR),
+    "connectors:catalog": ("GET", Role.VIEWER),
+    "connectors:catalog_row": ("GET", Role.VIEWER),
+    "connectors:catalog_install": ("POST", Role.EDITOR),
+    "connectors:catalog_uninstall": ("POST", Role.EDITOR),
+    "connectors:source_list": ("GET", Role.VIEWER),
+    "connectors:source_create": ("GET", Role.EDITOR),
+    "connectors:source_detail": ("GET", Role.VIEWER),
+    "connectors:source_edit": ("GET", Role.EDITOR),
+    "connectors:source_delete": ("POST", Role.EDITOR),
+    "connectors:source_check": ("GET", Role.VIEWER),
+    "connectors:source_discover": ("GET", Role.VIEWER),
+    "connectors:destination_list": ("GET", Role.VIEWER),
+    "connectors:destination_create": ("GET", Role.EDITOR),
+    "connectors:destination_detail": ("GET", Role.VIEWER),
+    "connectors:destination_edit": ("GET", Role.EDITOR),
+    "connectors:destination_delete": ("POST", Role.EDITOR),
+    "connectors:destination_check": ("GET", Role.VIEWER),
 }
 
 
@@ -82,9 +100,22 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
         from apps.credentials.services import credential_create
 
         kwargs["credential_id"] = credential_create(
-            actor=None, workspace=workspace, name="Matrix", type="api_key",
+            actor=None,
+            workspace=workspace,
+            name="Matrix",
+            type="api_key",
             fields={"api_key": "matrix-key"},
         ).public_id
+    if ":definition_id>" in route:
+        from apps.connectors.models import ConnectorDefinition
+
+        kwargs["definition_id"] = (
+            ConnectorDefinition.objects.filter(name__icontains="faker").get().public_id
+        )
+    if ":public_id>" in route and name.startswith("connectors:source"):
+        kwargs["public_id"] = SourceFactory(workspace=workspace).public_id
+    elif ":public_id>" in route and name.startswith("connectors:destination"):
+        kwargs["public_id"] = DestinationFactory(workspace=workspace).public_id
     unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
     assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
     return kwargs

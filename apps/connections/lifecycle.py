@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connections.retry import RetryPolicy
+from apps.engines.base import AttemptOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -81,20 +81,6 @@ def attempt_heartbeat(
     return SyncJob.objects.filter(
         attempts__pk=attempt_id, status=Status.CANCELLING
     ).exists()
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """How an attempt ended, as the engine reports it."""
-
-    status: str  # SyncAttempt.Status value
-    records_committed: int = 0
-    bytes_committed: int = 0
-    stream_stats: dict | None = None
-    state_end: Any = None
-    failure_type: str = ""
-    failure_origin: str = ""
-    failure_message: str = ""
 
 
 def _failures(job: SyncJob) -> tuple[int, int]:

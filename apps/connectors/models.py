@@ -36,6 +36,15 @@ class ConnectorDefinition(BaseModel):
     release_stage = models.CharField(
         max_length=30, choices=ReleaseStage.choices, default=ReleaseStage.ALPHA
     )
+    # The newest version the last registry refresh offered. ``pypi_version`` is the
+    # pinned one the console installs and runs; a refresh does not move the pin of an
+    # installed connector, so a sync never changes version behind a user's back.
+    latest_version = models.CharField(max_length=50, blank=True)
+    # The console script that speaks the Airbyte protocol; empty means the name
+    # derived from the package (``airbyte-source-faker`` -> ``source-faker``).
+    entrypoint = models.CharField(max_length=100, blank=True)
+    # A destination written by the console itself (no package): "postgres", "duckdb".
+    builtin = models.CharField(max_length=30, blank=True)
     # Which engines can run it: a list drawn from Workspace.Engine values.
     engines = models.JSONField(default=list, blank=True)
     icon = models.CharField(max_length=100, blank=True)
@@ -45,6 +54,101 @@ class ConnectorDefinition(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_installable(self) -> bool:
+        """A package the embedded engine installs into its own virtualenv."""
+        return bool(self.pypi_package) and not self.builtin
+
+    @property
+    def is_declarative_manifest(self) -> bool:
+        """The low-code source whose streams come from a user's YAML manifest."""
+        return self.entrypoint == DECLARATIVE_MANIFEST_ENTRYPOINT
+
+
+DECLARATIVE_MANIFEST_ENTRYPOINT = "source-declarative-manifest"
+
+
+class ConnectorInstall(BaseModel):
+    """One install or uninstall of a connector package, with its progress and log."""
+
+    class Operation(models.TextChoices):
+        INSTALL = "install", "Install"
+        UNINSTALL = "uninstall", "Uninstall"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+
+    definition = models.ForeignKey(
+        ConnectorDefinition, on_delete=models.CASCADE, related_name="installs"
+    )
+    operation = models.CharField(
+        max_length=10, choices=Operation.choices, default=Operation.INSTALL
+    )
+    version = models.CharField(max_length=50, blank=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    # What the install is doing now, for the progress line on the catalog page.
+    phase = models.CharField(max_length=200, blank=True)
+    # The tail of pip's output, capped (see LOG_LIMIT); never holds secrets.
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    LOG_LIMIT = 64 * 1024
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One install or uninstall at a time per connector: a second click while
+            # one runs is refused instead of racing it.
+            models.UniqueConstraint(
+                fields=["definition"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="connector_install_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.definition} {self.version} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class ConnectorSpecCache(BaseModel):
+    """A connector's ``spec`` output, run once per definition and version."""
+
+    definition = models.ForeignKey(
+        ConnectorDefinition, on_delete=models.CASCADE, related_name="spec_cache"
+    )
+    version = models.CharField(max_length=50)
+    spec = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["definition", "version"], name="connector_spec_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"spec of {self.definition} {self.version}"
 
 
 class ConnectorConfig(BaseModel):
@@ -91,6 +195,9 @@ class Source(ConnectorConfig):
     )
     catalog = models.JSONField(null=True, blank=True)
     catalog_discovered_at = models.DateTimeField(null=True, blank=True)
+    # The last "Refresh schema": pending while a worker runs discover, then its result.
+    discover_status = models.CharField(max_length=20, blank=True)
+    discover_message = models.TextField(blank=True)
 
     class Meta(ConnectorConfig.Meta):
         constraints = [

@@ -20,19 +20,21 @@ class NavItem:
 
 
 # Sections in menu order: (label, url name or None while its issue has not landed,
-# the smallest role that sees it). A None entry is shown disabled, never as a page.
-SECTIONS: list[tuple[str, str | None, str]] = [
-    ("Dashboard", "workspaces:detail", "viewer"),
-    ("Connections", None, "viewer"),
-    ("Sources", None, "viewer"),
-    ("Destinations", None, "viewer"),
-    ("Credentials", "credentials:list", "viewer"),
-    ("Schedules", None, "viewer"),
-    ("Webhooks", None, "viewer"),
-    ("Transforms", None, "viewer"),
-    ("Members", "workspaces:members", "viewer"),
-    ("Audit", "audit:list", "admin"),
-    ("Settings", "workspaces:settings", "admin"),
+# the smallest role that sees it, the view-name prefix that marks it current). A None
+# entry is shown disabled, never as a page.
+SECTIONS: list[tuple[str, str | None, str, str]] = [
+    ("Dashboard", "workspaces:detail", "viewer", "workspaces:detail"),
+    ("Connections", None, "viewer", "connections:"),
+    ("Sources", "connectors:source_list", "viewer", "connectors:source"),
+    ("Destinations", "connectors:destination_list", "viewer", "connectors:destination"),
+    ("Catalog", "connectors:catalog", "viewer", "connectors:catalog"),
+    ("Credentials", "credentials:list", "viewer", "credentials:"),
+    ("Schedules", None, "viewer", "schedules:"),
+    ("Webhooks", None, "viewer", "webhooks:"),
+    ("Transforms", None, "viewer", "transforms:"),
+    ("Members", "workspaces:members", "viewer", "workspaces:member"),
+    ("Audit", "audit:list", "admin", "audit:"),
+    ("Settings", "workspaces:settings", "admin", "workspaces:settings"),
 ]
 
 
@@ -49,17 +51,13 @@ def navigation(request: HttpRequest) -> dict:
         return context
     current = request.resolver_match.view_name if request.resolver_match else ""
     items = []
-    for label, url_name, role in SECTIONS:
+    for label, url_name, role, prefix in SECTIONS:
         if not membership.allows(role):
             continue
         if url_name is None:
             items.append(NavItem(label, None, False, "Coming soon"))
             continue
         url = reverse(url_name, kwargs={"workspace_id": membership.workspace.public_id})
-        app = url_name.split(":")[0]
-        active = current == url_name or (
-            current.startswith(f"{app}:") and app not in ("workspaces",)
-        )
-        items.append(NavItem(label, url, active))
+        items.append(NavItem(label, url, current.startswith(prefix)))
     context.update(nav_items=items, current_workspace=membership.workspace)
     return context

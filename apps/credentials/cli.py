@@ -18,22 +18,9 @@ from apps.core.clikit import CliResult, arg, cli_user, group, table
 from apps.core.roles import Role
 from apps.credentials import selectors, services
 from apps.credentials.models import Credential
-from apps.workspaces.cli import current_workspace_id
-from apps.workspaces.models import Membership
+from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
 
 credentials = group("credentials", "Store, list and remove credentials; rotate keys.")
-
-AS_USER = arg(
-    "--as",
-    dest="as_user",
-    metavar="EMAIL",
-    help="Act as this user (default: the first admin).",
-)
-WORKSPACE = arg(
-    "--workspace",
-    metavar="NAME_OR_ID",
-    help="Workspace name, slug or id (default: the CLI's current workspace).",
-)
 
 
 def _errors_text(exc: ValidationError) -> str:
@@ -47,45 +34,6 @@ def _errors_text(exc: ValidationError) -> str:
                 message if field == NON_FIELD_ERRORS else f"{field}: {message}"
             )
     return "\n".join(lines)
-
-
-def _membership(options: dict[str, Any], role: str) -> Membership:
-    user = cli_user(options.get("as_user"))
-    wanted = options.get("workspace") or current_workspace_id()
-    memberships = Membership.objects.filter(user_id=user.pk).select_related("workspace")
-    if not wanted:
-        only = list(memberships[:2])
-        if len(only) != 1:
-            raise CommandError(
-                "Which workspace? Pass --workspace NAME_OR_ID or run "
-                "`airbyte workspace switch NAME`."
-            )
-        membership = only[0]
-    else:
-        membership = next(
-            (
-                m
-                for m in memberships
-                if wanted.lower()
-                in (
-                    m.workspace.name.lower(),
-                    m.workspace.slug,
-                    str(m.workspace.public_id),
-                )
-            ),
-            None,
-        )
-        if membership is None:
-            raise CommandError(
-                f"No workspace {wanted!r} for {user.get_username()}. "
-                "`airbyte workspace list` shows the ones you can use."
-            )
-    if not membership.allows(role):
-        raise CommandError(
-            f"{user.get_username()} is {membership.role} in {membership.workspace}: "
-            f"this needs the {Role(role).label.lower()} role."
-        )
-    return membership
 
 
 def _row(credential: Credential) -> dict[str, Any]:
@@ -142,7 +90,7 @@ def _read_fields(path: str) -> dict[str, Any]:
     AS_USER,
 )
 def credentials_store(options: dict[str, Any]) -> CliResult:
-    membership = _membership(options, Role.EDITOR)
+    membership = cli_membership(options, Role.EDITOR)
     fields = _read_fields(options["file"])
     user: AbstractBaseUser = membership.user
     existing = selectors.credential_get_by_name(
@@ -180,7 +128,7 @@ def credentials_store(options: dict[str, Any]) -> CliResult:
 
 @credentials.action("list", "List the workspace's credentials.", WORKSPACE, AS_USER)
 def credentials_list(options: dict[str, Any]) -> CliResult:
-    membership = _membership(options, Role.VIEWER)
+    membership = cli_membership(options, Role.VIEWER)
     rows = [_row(c) for c in selectors.credential_list(workspace=membership.workspace)]
     shown = [
         {**r, "used_by": r["sources"] + r["destinations"], "details": r["details"]}
@@ -199,7 +147,7 @@ def credentials_list(options: dict[str, Any]) -> CliResult:
     AS_USER,
 )
 def credentials_remove(options: dict[str, Any]) -> CliResult:
-    membership = _membership(options, Role.EDITOR)
+    membership = cli_membership(options, Role.EDITOR)
     credential = selectors.credential_get_by_name(
         workspace=membership.workspace, name=options["name"]
     )

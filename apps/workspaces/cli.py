@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from apps.core.clikit import CliResult, arg, cli_user, group, table
+from apps.core.roles import Role
 from apps.workspaces import selectors, services
-from apps.workspaces.models import Workspace
+from apps.workspaces.models import Membership, Workspace
 
 workspace = group("workspace", "Create, list and switch workspaces.")
 
@@ -111,3 +112,50 @@ def workspace_switch(options: dict[str, Any]) -> CliResult:
         data=_row(found, "", str(found.public_id)),
         text=f"Current workspace: {found.name} ({found.public_id}).",
     )
+
+
+WORKSPACE = arg(
+    "--workspace",
+    metavar="NAME_OR_ID",
+    help="Workspace name, slug or id (default: the CLI's current workspace).",
+)
+
+
+def cli_membership(options: dict[str, Any], role: str) -> Membership:
+    """The acting user's membership in the chosen workspace, if it allows ``role``."""
+    user = cli_user(options.get("as_user"))
+    wanted = options.get("workspace") or current_workspace_id()
+    memberships = Membership.objects.filter(user_id=user.pk).select_related("workspace")
+    if not wanted:
+        only = list(memberships[:2])
+        if len(only) != 1:
+            raise CommandError(
+                "Which workspace? Pass --workspace NAME_OR_ID or run "
+                "`airbyte workspace switch NAME`."
+            )
+        membership = only[0]
+    else:
+        membership = next(
+            (
+                m
+                for m in memberships
+                if wanted.lower()
+                in (
+                    m.workspace.name.lower(),
+                    m.workspace.slug,
+                    str(m.workspace.public_id),
+                )
+            ),
+            None,
+        )
+        if membership is None:
+            raise CommandError(
+                f"No workspace {wanted!r} for {user.get_username()}. "
+                "`airbyte workspace list` shows the ones you can use."
+            )
+    if not membership.allows(role):
+        raise CommandError(
+            f"{user.get_username()} is {membership.role} in {membership.workspace}: "
+            f"this needs the {Role(role).label.lower()} role."
+        )
+    return membership

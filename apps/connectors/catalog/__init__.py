@@ -1,0 +1,1 @@
+"""The connector catalog: the registry file the console ships and how it is merged."""

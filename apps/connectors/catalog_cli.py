@@ -1,0 +1,178 @@
+"""`airbyte connectors list|install|refresh`: the catalog from scripts.
+
+``install`` runs in the CLI's own process by default, streaming pip's output to
+stderr, so a script gets the outcome as its exit code; ``--background`` hands it
+to a worker instead (``--wait`` then follows it to the end).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+
+from apps.connectors import catalog_selectors, catalog_services
+from apps.connectors.catalog.registry import RegistryError, load_registry_file
+from apps.connectors.models import ConnectorDefinition, ConnectorInstall
+from apps.core.clikit import CliResult, arg, cli_user, group, table
+
+connectors = group("connectors", "The connector catalog: list, install, refresh.")
+
+AS_USER = arg(
+    "--as",
+    dest="as_user",
+    metavar="EMAIL",
+    help="Act as this user (default: the first admin).",
+)
+WAIT_SECONDS = 2 * 60 * 60
+
+
+def _row(d: ConnectorDefinition) -> dict[str, Any]:
+    install = d.latest_install
+    return {
+        "id": str(d.public_id),
+        "definition_id": str(d.definition_id),
+        "name": d.name,
+        "kind": d.kind,
+        "stage": d.release_stage,
+        "package": d.pypi_package or ("(built-in)" if d.builtin else ""),
+        "version": d.pypi_version,
+        "latest_version": d.latest_version,
+        "installed": bool(d.builtin or d.installed_version),
+        "installed_version": d.installed_version,
+        "install_status": install.status if install else "",
+        "engines": d.engines,
+    }
+
+
+@connectors.action(
+    "list",
+    "List the catalog: name, kind, stage, package, version, installed?",
+    arg("--search", default="", help="Only names or packages containing this."),
+    arg("--stage", default="", choices=["", *ConnectorDefinition.ReleaseStage.values]),
+    arg("--kind", default="", choices=["", *ConnectorDefinition.Kind.values]),
+)
+def connectors_list(options: dict[str, Any]) -> CliResult:
+    rows = [
+        _row(d)
+        for d in catalog_selectors.connector_definition_list(
+            search=options["search"], stage=options["stage"], kind=options["kind"]
+        )
+    ]
+    text_rows = [{**r, "installed": "yes" if r["installed"] else "no"} for r in rows]
+    text = table(
+        text_rows, ["name", "kind", "stage", "package", "version", "installed"]
+    )
+    return CliResult(data=rows, text=text)
+
+
+def _find(name: str) -> ConnectorDefinition:
+    found = catalog_selectors.connector_definition_find(name=name)
+    if not found:
+        raise CommandError(
+            f"No connector named {name!r} in the catalog; `airbyte connectors list` "
+            "shows them."
+        )
+    if len(found) > 1:
+        names = ", ".join(sorted(d.pypi_package or d.name for d in found))
+        raise CommandError(f"{name!r} matches several connectors: {names}.")
+    return found[0]
+
+
+def _echo(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+@connectors.action(
+    "install",
+    "Install a connector (by package or name) at its pinned or another version.",
+    arg("name", help="Package (airbyte-source-faker) or catalog name."),
+    arg("--version", default="", help="Install this version and pin it."),
+    arg(
+        "--background",
+        action="store_true",
+        help="Hand the install to a worker instead of running it here.",
+    ),
+    arg(
+        "--wait",
+        action="store_true",
+        help="With --background: wait for the worker to finish.",
+    ),
+    arg("--quiet", action="store_true", help="Do not stream pip's output."),
+    AS_USER,
+)
+def connectors_install(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options.get("as_user"))
+    definition = _find(options["name"])
+    background = options["background"]
+    try:
+        install = catalog_services.connector_install_request(
+            actor=user,
+            definition=definition,
+            version=options["version"],
+            enqueue=background,
+        )
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from None
+    if not background:
+        echo = None if options["quiet"] or options.get("json") else _echo
+        catalog_services.connector_install_run(install_id=install.pk, echo=echo)
+    elif options["wait"]:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            install.refresh_from_db()
+            if not install.is_active:
+                break
+            time.sleep(1)
+    install.refresh_from_db()
+    data = {
+        "id": str(install.public_id),
+        "name": definition.name,
+        "package": definition.pypi_package,
+        "version": install.version,
+        "status": install.status,
+        "error": install.error,
+    }
+    if install.status == ConnectorInstall.Status.FAILED:
+        raise CommandError(
+            f"Installing {definition.pypi_package} {install.version} failed: "
+            f"{install.error}"
+        )
+    if install.is_active:
+        text = f"Queued {definition.pypi_package} {install.version} ({install.status})."
+    else:
+        text = f"Installed {definition.pypi_package} {install.version}."
+    return CliResult(data=data, text=text)
+
+
+@connectors.action(
+    "refresh",
+    "Merge a registry file (Airbyte's registry shape) into the catalog.",
+    arg("--from", dest="path", required=True, metavar="FILE", help="Registry JSON."),
+    arg(
+        "--prune",
+        action="store_true",
+        help="Also remove connectors missing from the file (never ones in use).",
+    ),
+    AS_USER,
+)
+def connectors_refresh(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options.get("as_user"))
+    try:
+        registry = load_registry_file(options["path"])
+        report = catalog_services.catalog_refresh(
+            actor=user, registry=registry, prune=options["prune"]
+        )
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from None
+    lines = [f"Catalog refreshed: {report.summary()}."]
+    for label, names in report.as_dict().items():
+        if names and label != "unchanged":
+            lines.append(f"  {label.replace('_', ' ')}: {', '.join(names)}")
+    return CliResult(data=report.as_dict(), text="\n".join(lines))

@@ -1,0 +1,357 @@
+"""Writes for the connector catalog: install, uninstall, change version, refresh.
+
+Installing is global to the console (a connector's virtualenv serves every
+workspace), but it is asked for from a workspace by an editor or admin, and the
+audit event records that workspace. The request is one short transaction (an
+install row plus its audit event); the install itself runs in a Celery task, or in
+the CLI's own process, and reports progress on the row as it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.connectors.catalog.registry import (
+    VERSION_RE,
+    MergeReport,
+    merge_registry,
+    parse_registry,
+)
+from apps.connectors.catalog_selectors import installed_version
+from apps.connectors.models import (
+    ConnectorDefinition,
+    ConnectorInstall,
+    ConnectorSpecCache,
+    Destination,
+    Source,
+)
+from apps.engines.base import EngineError
+from apps.engines.embedded import installer
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from apps.workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_SECONDS = 1.0
+# Lines that say which step a pip run is on, for the one-line progress.
+_PHASE_PREFIXES = (
+    "Creating",
+    "Installing",
+    "Collecting",
+    "Downloading",
+    "Building",
+    "Running",
+    "Installed",
+    "Successfully",
+    "Removing",
+    "Removed",
+)
+
+
+def _stale_before() -> Any:
+    # A running install updates its row at least every few seconds while pip talks;
+    # one silent for longer than the install timeout lost its worker.
+    return timezone.now() - timedelta(seconds=installer.install_timeout() + 120)
+
+
+def _fail_stale(definition: ConnectorDefinition) -> None:
+    ConnectorInstall.objects.filter(
+        definition=definition,
+        status__in=ConnectorInstall.ACTIVE,
+        updated_at__lt=_stale_before(),
+    ).update(
+        status=ConnectorInstall.Status.FAILED,
+        error="The worker running this went away before it finished.",
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+def _create_active(**fields: Any) -> ConnectorInstall:
+    install = ConnectorInstall(**fields)
+    install.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            install.save()
+    except IntegrityError:
+        raise ValidationError(
+            f"{fields['definition'].name} is already being installed or removed; "
+            "wait for that to finish."
+        ) from None
+    return install
+
+
+def _enqueue(install: ConnectorInstall) -> None:
+    from apps.connectors.tasks import connector_install_task
+
+    def send() -> None:
+        try:
+            connector_install_task.delay(install.pk)
+        except Exception:
+            # The broker is down: say so on the row instead of leaving it pending.
+            logger.exception("Could not queue connector install %s", install.pk)
+            ConnectorInstall.objects.filter(
+                pk=install.pk, status=ConnectorInstall.Status.PENDING
+            ).update(
+                status=ConnectorInstall.Status.FAILED,
+                error="Could not reach the task queue; try again in a moment.",
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def connector_install_request(
+    *,
+    actor: AbstractBaseUser | None,
+    definition: ConnectorDefinition,
+    version: str = "",
+    workspace: Workspace | None = None,
+    enqueue: bool = True,
+) -> ConnectorInstall:
+    """Ask for a connector to be installed (at ``version``: change version)."""
+    if not definition.is_installable:
+        raise ValidationError(
+            f"{definition.name} is built into the console; there is nothing to install."
+        )
+    version = (version or "").strip() or definition.pypi_version
+    if not VERSION_RE.match(version):
+        raise ValidationError({"version": f"{version!r} is not a valid version."})
+    _fail_stale(definition)
+    install = _create_active(
+        definition=definition,
+        operation=ConnectorInstall.Operation.INSTALL,
+        version=version,
+        requested_by=actor if actor is not None and actor.is_authenticated else None,
+        phase="Waiting for a worker.",
+    )
+    audit_record(
+        actor=actor,
+        action="connector.install",
+        workspace=workspace,
+        target=definition,
+        changes={
+            "package": definition.pypi_package,
+            "version": [definition.pypi_version, version],
+        },
+    )
+    if enqueue:
+        _enqueue(install)
+    return install
+
+
+@transaction.atomic
+def connector_uninstall_request(
+    *,
+    actor: AbstractBaseUser | None,
+    definition: ConnectorDefinition,
+    workspace: Workspace | None = None,
+    enqueue: bool = True,
+) -> ConnectorInstall:
+    """Ask for a connector's virtualenvs to be removed; refused while sources use it."""
+    if not definition.is_installable:
+        raise ValidationError(
+            f"{definition.name} is built into the console; it cannot be uninstalled."
+        )
+    used = Source.objects.filter(definition=definition).count()
+    if used:
+        raise ValidationError(
+            f"{used} source{'s' if used != 1 else ''} use {definition.name}; "
+            "delete them before uninstalling it."
+        )
+    _fail_stale(definition)
+    install = _create_active(
+        definition=definition,
+        operation=ConnectorInstall.Operation.UNINSTALL,
+        version=installed_version(definition=definition) or definition.pypi_version,
+        requested_by=actor if actor is not None and actor.is_authenticated else None,
+        phase="Waiting for a worker.",
+    )
+    audit_record(
+        actor=actor,
+        action="connector.uninstall",
+        workspace=workspace,
+        target=definition,
+        changes={"package": definition.pypi_package},
+    )
+    if enqueue:
+        _enqueue(install)
+    return install
+
+
+class _Progress:
+    """Collects output lines; writes them to the install row at most once a second."""
+
+    def __init__(self, install: ConnectorInstall, echo: Callable[[str], None] | None):
+        self.install = install
+        self.echo = echo
+        self.lines: list[str] = []
+        self.size = 0
+        self.phase = ""
+        self.last_write = 0.0
+
+    def __call__(self, line: str) -> None:
+        if self.echo is not None:
+            self.echo(line)
+        self.lines.append(line)
+        self.size += len(line) + 1
+        while self.size > ConnectorInstall.LOG_LIMIT and len(self.lines) > 1:
+            self.size -= len(self.lines.pop(0)) + 1
+        if line.startswith(_PHASE_PREFIXES):
+            self.phase = line[:200]
+        if time.monotonic() - self.last_write >= PROGRESS_EVERY_SECONDS:
+            self.flush()
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def flush(self) -> None:
+        self.last_write = time.monotonic()
+        ConnectorInstall.objects.filter(pk=self.install.pk).update(
+            log=self.log, phase=self.phase, updated_at=timezone.now()
+        )
+
+
+def connector_install_run(
+    *, install_id: int, echo: Callable[[str], None] | None = None
+) -> ConnectorInstall | None:
+    """Carry out a pending install or uninstall; safe to call twice.
+
+    The row is claimed with a conditional UPDATE (pending -> running): a second
+    delivery of the same task finds nothing to claim and returns None.
+    """
+    now = timezone.now()
+    claimed = ConnectorInstall.objects.filter(
+        pk=install_id, status=ConnectorInstall.Status.PENDING
+    ).update(
+        status=ConnectorInstall.Status.RUNNING,
+        started_at=now,
+        updated_at=now,
+        phase="Starting.",
+    )
+    if not claimed:
+        return None
+    install = ConnectorInstall.objects.select_related("definition").get(pk=install_id)
+    definition = install.definition
+    progress = _Progress(install, echo)
+    error = ""
+    spec: dict[str, Any] | None = None
+    try:
+        if install.operation == ConnectorInstall.Operation.UNINSTALL:
+            removed = installer.uninstall(definition.pypi_package)
+            progress(
+                f"Removed {len(removed)} install{'s' if len(removed) != 1 else ''} "
+                f"of {definition.pypi_package}."
+            )
+        else:
+            installation = installer.install(
+                definition.pypi_package,
+                install.version,
+                entrypoint=definition.entrypoint,
+                on_output=progress,
+            )
+            spec = installation.spec
+    except EngineError as exc:
+        error = exc.message
+        progress(f"Failed: {error}")
+    except Exception as exc:
+        logger.exception("Connector install %s crashed", install_id)
+        error = f"The install stopped unexpectedly: {exc}"
+        progress(f"Failed: {error}")
+    return _finish(install, progress, error, spec)
+
+
+@transaction.atomic
+def _finish(
+    install: ConnectorInstall,
+    progress: _Progress,
+    error: str,
+    spec: dict[str, Any] | None,
+) -> ConnectorInstall:
+    """Record the outcome; a successful version change moves the pinned version."""
+    definition = ConnectorDefinition.objects.select_for_update().get(
+        pk=install.definition_id
+    )
+    install.status = (
+        ConnectorInstall.Status.FAILED if error else ConnectorInstall.Status.SUCCEEDED
+    )
+    install.error = error
+    install.log = progress.log
+    install.phase = "Failed." if error else "Done."
+    install.finished_at = timezone.now()
+    install.save(
+        update_fields=["status", "error", "log", "phase", "finished_at", "updated_at"]
+    )
+    if error or install.operation != ConnectorInstall.Operation.INSTALL:
+        return install
+    if spec is not None:
+        ConnectorSpecCache.objects.get_or_create(
+            definition=definition, version=install.version, defaults={"spec": spec}
+        )
+    if definition.pypi_version != install.version:
+        before = definition.pypi_version
+        definition.pypi_version = install.version
+        definition.full_clean()
+        definition.save(update_fields=["pypi_version", "updated_at"])
+        audit_record(
+            actor=install.requested_by,
+            actor_label="" if install.requested_by else "system",
+            action="connector.change_version",
+            target=definition,
+            changes={"version": [before, install.version]},
+        )
+    return install
+
+
+def _is_installed(definition: Any) -> bool:
+    return bool(installed_version(definition=definition))
+
+
+def _is_in_use(definition: Any) -> bool:
+    return (
+        Source.objects.filter(definition=definition).exists()
+        or Destination.objects.filter(definition=definition).exists()
+    )
+
+
+@transaction.atomic
+def catalog_refresh(
+    *,
+    actor: AbstractBaseUser | None,
+    registry: dict[str, Any],
+    prune: bool = False,
+) -> MergeReport:
+    """Merge a registry document into the catalog (see catalog.registry)."""
+    try:
+        entries = parse_registry(registry)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    report = merge_registry(
+        entries,
+        model=ConnectorDefinition,
+        is_installed=_is_installed,
+        is_in_use=_is_in_use,
+        prune=prune,
+    )
+    audit_record(
+        actor=actor,
+        action="catalog.refresh",
+        target_label=f"{len(entries)} connectors",
+        changes={key: len(names) for key, names in report.as_dict().items() if names},
+    )
+    return report

@@ -1,0 +1,202 @@
+"""`airbyte content list|add|get|remove` for sources and destinations.
+
+A config file for `content add` looks like::
+
+    {"name": "Faker", "connector": "Sample Data (Faker)",
+     "config": {"count": 1000, "seed": 1}}
+
+``connector`` is a catalog name or definition id. Secrets go in ``config`` like any
+other field; they are stored encrypted and never printed. A config that fails the
+connector's spec gets one line per problem, each with its JSON path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+from django.http import Http404
+
+from apps.connectors import selectors, services
+from apps.connectors.models import ConnectorDefinition, Destination, Source
+from apps.connectors.spec_forms import mask_config
+from apps.core.clikit import CliResult, arg, group, table
+from apps.core.roles import Role
+from apps.engines.base import EngineError
+from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
+
+content = group("content", "Sources, destinations and connections from scripts.")
+
+KINDS = {
+    "source": "source",
+    "sources": "source",
+    "destination": "destination",
+    "destinations": "destination",
+}
+
+
+def read_json_file(path: str) -> Any:
+    """A JSON document from a file, or from stdin for ``-``."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{path} is not valid JSON: {exc}.") from None
+
+
+def _row(obj: Source | Destination) -> dict[str, Any]:
+    return {
+        "id": str(obj.public_id),
+        "type": obj._meta.model_name,
+        "name": obj.name,
+        "connector": obj.definition.name,
+        "last_check": obj.last_check_status or "",
+    }
+
+
+def _definition(kind: str, wanted: str) -> ConnectorDefinition:
+    candidates = ConnectorDefinition.objects.filter(kind=kind)
+    try:
+        found = candidates.filter(definition_id=UUID(wanted)).first()
+    except ValueError:
+        found = (
+            candidates.filter(name__iexact=wanted).first()
+            or candidates.filter(pypi_package__iexact=wanted).first()
+        )
+    if found is None:
+        raise CommandError(
+            f"No {kind} connector {wanted!r} in the catalog: "
+            "`airbyte connectors list` shows them."
+        )
+    return found
+
+
+@content.action(
+    "list",
+    "List sources or destinations (connections: `--type connections`).",
+    arg("--type", required=True, choices=[*sorted(KINDS), "connections"]),
+    WORKSPACE,
+    AS_USER,
+)
+def content_list(options: dict[str, Any]) -> CliResult:
+    if options["type"] == "connections":
+        from apps.connections.cli import connection_rows
+
+        return connection_rows(options)
+    membership = cli_membership(options, Role.VIEWER)
+    kind = KINDS[options["type"]]
+    rows = [
+        _row(o)
+        for o in selectors.connector_list(workspace=membership.workspace, kind=kind)
+    ]
+    return CliResult(
+        data=rows, text=table(rows, ["name", "connector", "last_check", "id"])
+    )
+
+
+@content.action(
+    "add",
+    "Add a source, destination or connection from a JSON config file.",
+    arg("--type", required=True, choices=["source", "destination", "connection"]),
+    arg("--config", required=True, metavar="FILE", help="JSON file, or - for stdin."),
+    WORKSPACE,
+    AS_USER,
+)
+def content_add(options: dict[str, Any]) -> CliResult:
+    if options["type"] == "connection":
+        from apps.connections.cli import connection_add
+
+        return connection_add(options)
+    membership = cli_membership(options, Role.EDITOR)
+    kind = options["type"]
+    document = read_json_file(options["config"])
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise CommandError(
+            'The file needs {"name": ..., "connector": ..., "config": {...}}.'
+        )
+    definition = _definition(kind, str(document.get("connector") or ""))
+    try:
+        config, secrets = services.validate_config(definition, document["config"])
+        obj = services.connector_create(
+            actor=membership.user,
+            workspace=membership.workspace,
+            kind=kind,
+            name=str(document.get("name") or definition.name),
+            definition=definition,
+            config=config,
+            secrets=secrets,
+        )
+    except EngineError as exc:
+        raise CommandError(exc.message) from None
+    except ValidationError as exc:
+        raise CommandError(
+            "The config is not valid:\n" + "\n".join(exc.messages)
+        ) from None
+    return CliResult(
+        data=_row(obj), text=f"Created {kind} {obj.name} ({obj.public_id})."
+    )
+
+
+def _find(membership, wanted: str) -> Source | Destination:
+    for kind in ("source", "destination"):
+        try:
+            return selectors.connector_get(
+                workspace=membership.workspace, kind=kind, public_id=UUID(wanted)
+            )
+        except (Http404, ValueError):
+            continue
+    raise CommandError(f"No source or destination with id {wanted} in this workspace.")
+
+
+@content.action(
+    "get",
+    "Show a source or destination (secrets masked).",
+    arg("--id", required=True, dest="id"),
+    WORKSPACE,
+    AS_USER,
+)
+def content_get(options: dict[str, Any]) -> CliResult:
+    membership = cli_membership(options, Role.VIEWER)
+    obj = _find(membership, options["id"])
+    try:
+        schema = selectors.connector_spec_schema(obj.definition, obj.config)
+        shown = mask_config(obj.config or {}, schema)
+    except EngineError:
+        shown = obj.config or {}
+    secrets = sorted(selectors.stored_secrets(obj)) + sorted(obj.credential_refs or {})
+    data = {**_row(obj), "config": shown, "secrets_set": secrets}
+    lines = [
+        f"{obj._meta.model_name} {obj.name} ({obj.public_id})",
+        f"connector: {obj.definition.name}",
+        "config: " + json.dumps(shown, sort_keys=True),
+    ]
+    if secrets:
+        lines.append("secrets: " + ", ".join(secrets) + " (stored, not shown)")
+    return CliResult(data=data, text="\n".join(lines))
+
+
+@content.action(
+    "remove",
+    "Delete a source or destination (refused while a connection uses it).",
+    arg("--id", required=True, dest="id"),
+    WORKSPACE,
+    AS_USER,
+)
+def content_remove(options: dict[str, Any]) -> CliResult:
+    membership = cli_membership(options, Role.EDITOR)
+    obj = _find(membership, options["id"])
+    try:
+        services.connector_delete(actor=membership.user, obj=obj)
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from None
+    return CliResult(
+        data={"id": options["id"], "removed": True}, text=f"Removed {obj.name}."
+    )

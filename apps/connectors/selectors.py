@@ -1,0 +1,161 @@
+"""Reading sources and destinations, and rebuilding the config a connector needs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from apps.connectors.models import (
+    ConnectorConfig,
+    ConnectorDefinition,
+    Destination,
+    Source,
+)
+from apps.connectors.spec_forms import from_pointer, merge_config
+from apps.workspaces.models import Workspace
+
+MODELS: dict[str, type[Source] | type[Destination]] = {
+    "source": Source,
+    "destination": Destination,
+}
+
+# Which payload field of a credential fills a secret when the names do not match.
+_PRIMARY_SECRET = {
+    "api_key": "api_key",
+    "basic_auth": "password",
+    "database": "password",
+    "oauth2": "client_secret",
+}
+
+
+def connector_list(
+    *, workspace: Workspace, kind: str, search: str = ""
+) -> QuerySet[Source] | QuerySet[Destination]:
+    """A workspace's sources or destinations, with their definition and usage count."""
+    rows = (
+        MODELS[kind]
+        .objects.for_workspace(workspace)
+        .select_related("definition")
+        .annotate(connection_count=Count("connections", distinct=True))
+        .order_by("name")
+    )
+    if search:
+        rows = rows.filter(
+            Q(name__icontains=search) | Q(definition__name__icontains=search)
+        )
+    return rows
+
+
+def connector_get(
+    *, workspace: Workspace, kind: str, public_id: UUID
+) -> ConnectorConfig:
+    """One source or destination of the workspace; 404 otherwise."""
+    found = (
+        MODELS[kind]
+        .objects.for_workspace(workspace)
+        .select_related("definition", "workspace")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if found is None:
+        raise Http404(f"No such {kind}.")
+    return found
+
+
+def definition_choices(*, kind: str) -> QuerySet[ConnectorDefinition]:
+    """Connectors of a kind the embedded engine can run, for the "new" picker."""
+    return ConnectorDefinition.objects.filter(kind=kind).order_by("name")
+
+
+def stored_secrets(obj: ConnectorConfig) -> dict[str, str]:
+    """The decrypted ``{json_pointer: value}`` secrets of a source or destination."""
+    if not obj.secrets:
+        return {}
+    try:
+        data = json.loads(obj.secrets)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _credential_value(credential: Any, pointer: str) -> Any:
+    from apps.credentials.selectors import credential_payload
+
+    payload = credential_payload(credential=credential)
+    name = from_pointer(pointer)[-1] if pointer else ""
+    if name in payload:
+        return payload[name]
+    primary = _PRIMARY_SECRET.get(credential.type)
+    if primary and primary in payload:
+        return payload[primary]
+    values = list(payload.values())
+    return values[0] if len(values) == 1 else None
+
+
+def connector_full_config(obj: ConnectorConfig) -> dict[str, Any]:
+    """The whole config the connector runs with: settings, secrets and credentials.
+
+    This is the only place secrets are put back together; callers hand the result
+    to a connector through a 0600 temp file and never store or show it.
+    """
+    return merge_config(obj.config or {}, connector_secrets(obj))
+
+
+def connector_secrets(obj: ConnectorConfig) -> dict[str, Any]:
+    """``{json_pointer: value}`` of every secret: typed ones and credentials'."""
+    secrets = dict(stored_secrets(obj))
+    refs = obj.credential_refs or {}
+    if refs:
+        from apps.credentials.models import Credential
+
+        credentials = {
+            str(c.public_id): c
+            for c in Credential.objects.filter(
+                workspace_id=obj.workspace_id, public_id__in=list(refs.values())
+            )
+        }
+        for pointer, credential_id in refs.items():
+            credential = credentials.get(str(credential_id))
+            if credential is not None:
+                value = _credential_value(credential, pointer)
+                if value is not None:
+                    secrets[pointer] = value
+    return secrets
+
+
+def connections_using(obj: ConnectorConfig) -> list[Any]:
+    """The connections that use a source or destination, by name."""
+    return list(obj.connections.order_by("name"))
+
+
+def connector_spec_schema(
+    definition: ConnectorDefinition, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON Schema a source's or destination's form is built from.
+
+    A custom YAML manifest source takes its schema from the manifest in its config;
+    every other connector from its spec (cached after the first run). Raises
+    EngineError (or ManifestError) with a message for the user.
+    """
+    from apps.engines.base import get_engine
+    from apps.engines.embedded import declarative
+
+    if definition.is_declarative_manifest:
+        manifest = (config or {}).get(declarative.MANIFEST_KEY)
+        if not manifest:
+            return {"type": "object", "properties": {}}
+        return declarative.manifest_spec(manifest).connection_specification
+    return get_engine().spec(definition).connection_specification
+
+
+def definition_ready(definition: ConnectorDefinition) -> bool:
+    """Can the embedded engine run it now: built in, or installed at its pin."""
+    if definition.builtin:
+        return True
+    from apps.connectors.catalog_selectors import installed_version
+
+    return bool(installed_version(definition=definition))

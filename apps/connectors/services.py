@@ -1,0 +1,374 @@
+"""Every write to sources and destinations, each with its audit event.
+
+A source or destination keeps its non-secret settings in ``config`` and the fields
+its spec marks ``airbyte_secret`` in ``secrets`` (``{json_pointer: value}``,
+encrypted), or points a secret at a stored Credential (``credential_refs``). The
+audit trail records which secrets changed, never their values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record, field_changes
+from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
+from apps.connectors.selectors import MODELS, stored_secrets
+from apps.connectors.spec_forms import config_errors, split_config
+from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError, get_engine
+from apps.workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+class CheckStatus:
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise ValidationError({"name": "Give it a name."})
+    return cleaned
+
+
+def _check_name_free(model, workspace: Workspace, name: str, exclude=None) -> None:
+    taken = model.objects.for_workspace(workspace).filter(name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        kind = model._meta.verbose_name
+        raise ValidationError({"name": f"A {kind} named “{name}” already exists."})
+
+
+def _credentials_for(workspace: Workspace, refs: dict[str, str]) -> list[Any]:
+    from apps.credentials.models import Credential
+
+    if not refs:
+        return []
+    found = list(
+        Credential.objects.for_workspace(workspace).filter(
+            public_id__in=list(refs.values())
+        )
+    )
+    if len(found) != len(set(refs.values())):
+        raise ValidationError("A chosen credential does not exist in this workspace.")
+    return found
+
+
+def _secret_summary(secrets: dict[str, Any], refs: dict[str, str]) -> list[str]:
+    # Only which secrets are set and where from: values never reach the audit trail.
+    return sorted(
+        [f"{p} (typed)" for p in secrets] + [f"{p} (credential)" for p in refs]
+    )
+
+
+@transaction.atomic
+def connector_create(
+    *,
+    actor: AbstractBaseUser | None,
+    workspace: Workspace,
+    kind: str,
+    name: str,
+    definition: ConnectorDefinition,
+    config: dict[str, Any],
+    secrets: dict[str, Any] | None = None,
+    credential_refs: dict[str, str] | None = None,
+) -> ConnectorConfig:
+    """Create a source or destination from a validated config."""
+    model = MODELS[kind]
+    if definition.kind != kind:
+        raise ValidationError({"definition": f"{definition.name} is not a {kind}."})
+    name = _clean_name(name)
+    _check_name_free(model, workspace, name)
+    secrets = secrets or {}
+    refs = credential_refs or {}
+    credentials = _credentials_for(workspace, refs)
+    obj = model(
+        workspace=workspace,
+        name=name,
+        definition=definition,
+        config=config,
+        secrets=json.dumps(secrets) if secrets else "",
+        credential_refs=refs,
+        created_by=actor,
+    )
+    obj.full_clean()
+    obj.save()
+    if credentials:
+        obj.credentials.set(credentials)
+    audit_record(
+        actor=actor,
+        action=f"{kind}.created",
+        workspace=workspace,
+        target=obj,
+        changes={
+            "definition": [None, definition.name],
+            "config": [None, config],
+            "secrets": [None, _secret_summary(secrets, refs)],
+        },
+    )
+    return obj
+
+
+@transaction.atomic
+def connector_update(
+    *,
+    actor: AbstractBaseUser | None,
+    obj: ConnectorConfig,
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    credential_refs: dict[str, str] | None = None,
+) -> ConnectorConfig:
+    """Change a source's or destination's name or settings.
+
+    ``secrets`` and ``credential_refs`` are the complete new sets (the spec form
+    has already kept values the user left masked).
+    """
+    kind = obj._meta.model_name
+    obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+    before = {
+        "name": obj.name,
+        "config": obj.config,
+        "secrets": _secret_summary(stored_secrets(obj), obj.credential_refs or {}),
+    }
+    old_secrets = stored_secrets(obj)
+    if name is not None:
+        name = _clean_name(name)
+        _check_name_free(type(obj), obj.workspace, name, exclude=obj)
+        obj.name = name
+    if config is not None:
+        obj.config = config
+    changed_secrets: list[str] = []
+    if secrets is not None:
+        changed_secrets = sorted(
+            p
+            for p in set(secrets) | set(old_secrets)
+            if secrets.get(p) != old_secrets.get(p)
+        )
+        obj.secrets = json.dumps(secrets) if secrets else ""
+    if credential_refs is not None:
+        obj.credential_refs = credential_refs
+        obj.credentials.set(_credentials_for(obj.workspace, credential_refs))
+    obj.full_clean()
+    obj.save()
+    after = {
+        "name": obj.name,
+        "config": obj.config,
+        "secrets": _secret_summary(stored_secrets(obj), obj.credential_refs or {}),
+    }
+    changes = field_changes(before, after)
+    if changed_secrets:
+        changes["secrets_replaced"] = [None, changed_secrets]
+    audit_record(
+        actor=actor,
+        action=f"{kind}.updated",
+        workspace=obj.workspace,
+        target=obj,
+        changes=changes,
+    )
+    return obj
+
+
+@transaction.atomic
+def connector_delete(*, actor: AbstractBaseUser | None, obj: ConnectorConfig) -> None:
+    """Delete a source or destination; refused while a connection uses it."""
+    kind = obj._meta.model_name
+    used_by = list(obj.connections.order_by("name").values_list("name", flat=True))
+    if used_by:
+        raise ValidationError(
+            f"This {kind} is used by {len(used_by)} connection"
+            f"{'s' if len(used_by) != 1 else ''}: {', '.join(used_by)}. "
+            "Delete or change those first."
+        )
+    audit_record(
+        actor=actor,
+        action=f"{kind}.deleted",
+        workspace=obj.workspace,
+        target=obj,
+        changes={"definition": [obj.definition.name, None]},
+    )
+    obj.delete()
+
+
+def validate_config(
+    definition: ConnectorDefinition, config: dict[str, Any]
+) -> tuple[dict, dict]:
+    """Split a full config (from the CLI or API) into settings and secrets, or raise.
+
+    Each error names the JSON path of the field it is about.
+    """
+    spec = get_engine().spec(definition)
+    problems = config_errors(spec.connection_specification, config)
+    if problems:
+        raise ValidationError(
+            [f"{pointer or '/'}: {message}" for pointer, message in problems]
+        )
+    return split_config(config, spec.connection_specification)
+
+
+# -- Test connection and discover: requested here, run by a task, recorded here --------
+
+
+@transaction.atomic
+def connector_check_request(
+    *, actor: AbstractBaseUser | None, obj: ConnectorConfig
+) -> None:
+    """Start "Test connection" in the background; the page polls for the result."""
+    from apps.connectors.tasks import connector_check_task
+
+    obj.last_check_status = CheckStatus.PENDING
+    obj.last_check_message = ""
+    obj.save(update_fields=["last_check_status", "last_check_message", "updated_at"])
+    connector_check_task.delay_on_commit(obj._meta.model_name, obj.pk)
+
+
+def connector_check_run(*, kind: str, pk: int) -> CheckResult:
+    """Run the connector's check now (in a worker) and record what it said."""
+    from apps.connectors.selectors import connector_full_config
+
+    obj = MODELS[kind].objects.select_related("definition", "workspace").get(pk=pk)
+    try:
+        result = get_engine(obj.workspace).check(
+            obj.definition, connector_full_config(obj)
+        )
+    except EngineError as exc:
+        result = CheckResult(ok=False, message=exc.message)
+    connector_check_record(obj=obj, result=result)
+    return result
+
+
+@transaction.atomic
+def connector_check_record(*, obj: ConnectorConfig, result: CheckResult) -> None:
+    """Store a check's outcome on the row, with an audit event."""
+    obj.last_check_status = CheckStatus.SUCCEEDED if result.ok else CheckStatus.FAILED
+    obj.last_check_message = (
+        result.message
+        or (
+            "Connection succeeded."
+            if result.ok
+            else "The connector said the configuration does not work."
+        )
+    )[:5000]
+    obj.last_checked_at = timezone.now()
+    obj.save(
+        update_fields=[
+            "last_check_status",
+            "last_check_message",
+            "last_checked_at",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action=f"{obj._meta.model_name}.checked",
+        workspace=obj.workspace,
+        target=obj,
+        changes={"result": [None, obj.last_check_status]},
+        outcome=AuditEvent.Outcome.SUCCESS if result.ok else AuditEvent.Outcome.FAILURE,
+    )
+
+
+@transaction.atomic
+def source_discover_request(*, actor: AbstractBaseUser | None, source: Source) -> None:
+    """Refresh the source's catalog in the background."""
+    from apps.connectors.tasks import source_discover_task
+
+    source.discover_status = CheckStatus.PENDING
+    source.discover_message = ""
+    source.save(update_fields=["discover_status", "discover_message", "updated_at"])
+    source_discover_task.delay_on_commit(source.pk)
+
+
+def source_discover_run(*, pk: int) -> DiscoveredCatalog | None:
+    """Run discover now (in a worker) and cache the catalog on the source."""
+    from apps.connectors.selectors import connector_full_config
+
+    source = Source.objects.select_related("definition", "workspace").get(pk=pk)
+    try:
+        catalog = get_engine(source.workspace).discover(
+            source.definition, connector_full_config(source)
+        )
+    except EngineError as exc:
+        source_discover_record(source=source, catalog=None, message=exc.message)
+        return None
+    source_discover_record(source=source, catalog=catalog)
+    return catalog
+
+
+@transaction.atomic
+def source_discover_record(
+    *, source: Source, catalog: DiscoveredCatalog | None, message: str = ""
+) -> None:
+    """Cache a discovered catalog (or the reason discover failed) on the source."""
+    before = sorted(s["name"] for s in (source.catalog or {}).get("streams", []))
+    if catalog is not None:
+        source.catalog = catalog.as_dict()
+        source.catalog_discovered_at = timezone.now()
+        source.discover_status = CheckStatus.SUCCEEDED
+        source.discover_message = f"{len(catalog.streams)} streams found."
+    else:
+        source.discover_status = CheckStatus.FAILED
+        source.discover_message = message[:5000]
+    source.save()
+    after = sorted(s["name"] for s in (source.catalog or {}).get("streams", []))
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action="source.discovered",
+        workspace=source.workspace,
+        target=source,
+        changes={"streams": [before, after]} if before != after else {},
+        outcome=AuditEvent.Outcome.SUCCESS if catalog else AuditEvent.Outcome.FAILURE,
+    )
+
+
+@transaction.atomic
+def source_config_replace_from_connector(
+    *, source: Source, config: dict[str, Any]
+) -> None:
+    """Save a config the connector itself sent (a CONTROL message, e.g. new tokens)."""
+    source = (
+        Source.objects.select_for_update()
+        .select_related("definition")
+        .get(pk=source.pk)
+    )
+    try:
+        spec = (
+            get_engine(source.workspace)
+            .spec(source.definition)
+            .connection_specification
+        )
+    except EngineError:
+        logger.warning(
+            "No spec for %s: the connector's new config was not saved", source
+        )
+        return
+    plain, secrets = split_config(config, spec)
+    changed = sorted(
+        k
+        for k in set(plain) | set(source.config)
+        if plain.get(k) != source.config.get(k)
+    )
+    source.config = plain
+    source.secrets = json.dumps(secrets) if secrets else ""
+    source.save(update_fields=["config", "secrets", "updated_at"])
+    audit_record(
+        actor=None,
+        actor_label="connector",
+        action="source.config_updated_by_connector",
+        workspace=source.workspace,
+        target=source,
+        changes={"fields": [None, changed], "secrets": [None, sorted(secrets)]},
+    )

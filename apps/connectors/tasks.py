@@ -1,0 +1,39 @@
+"""Celery tasks for connectors: thin wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.connectors import catalog_services
+
+# Longer than the longest pip run the installer allows, so Celery never kills an
+# install the installer would still have finished or reported on.
+_INSTALL_LIMIT = int(getattr(settings, "CONNECTOR_INSTALL_TIMEOUT", 15 * 60)) + 300
+
+
+@shared_task(
+    name="connectors.install",
+    ignore_result=True,
+    time_limit=_INSTALL_LIMIT,
+    soft_time_limit=_INSTALL_LIMIT - 30,
+)
+def connector_install_task(install_id: int) -> None:
+    """Install or uninstall a connector; a second delivery finds nothing to claim."""
+    catalog_services.connector_install_run(install_id=install_id)
+
+
+@shared_task(name="connectors.check", ignore_result=True, time_limit=1800)
+def connector_check_task(kind: str, pk: int) -> None:
+    """Run "Test connection" for a source or destination and record the result."""
+    from apps.connectors.services import connector_check_run
+
+    connector_check_run(kind=kind, pk=pk)
+
+
+@shared_task(name="connectors.discover", ignore_result=True, time_limit=1800)
+def source_discover_task(pk: int) -> None:
+    """Refresh a source's catalog."""
+    from apps.connectors.services import source_discover_run
+
+    source_discover_run(pk=pk)

@@ -1,0 +1,332 @@
+"""Source and destination pages: one set of views, the URL says which kind."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.connectors import selectors, services
+from apps.connectors.forms import ConnectorNameForm, ManifestForm, SearchForm
+from apps.connectors.models import ConnectorConfig, ConnectorDefinition
+from apps.connectors.spec_forms import SpecForm, mask_config
+from apps.core.forms import apply_validation_error
+from apps.core.htmx import redirect, render_page
+from apps.core.roles import Role
+from apps.engines.base import EngineError
+from apps.engines.embedded import declarative
+from apps.workspaces.access import require_role
+
+LABELS = {
+    "source": ("Source", "Sources"),
+    "destination": ("Destination", "Destinations"),
+}
+
+
+def _base(kind: str, membership) -> dict[str, Any]:
+    singular, plural = LABELS[kind]
+    return {
+        "kind": kind,
+        "kind_label": singular,
+        "kind_plural": plural,
+        "workspace": membership.workspace,
+        "membership": membership,
+    }
+
+
+def _credential_choices(workspace) -> list[tuple[str, str]]:
+    from apps.credentials.selectors import credential_list
+
+    return [
+        (str(c.public_id), f"{c.name} ({c.get_type_display()})")
+        for c in credential_list(workspace=workspace)
+    ]
+
+
+@login_required
+@require_GET
+def connector_list(request: HttpRequest, workspace_id: UUID, kind: str) -> HttpResponse:
+    """A workspace's sources or destinations."""
+    membership = require_role(request, workspace_id)
+    form = SearchForm(request.GET or None)
+    search = form.cleaned_data["q"] if form.is_valid() else ""
+    context = {
+        **_base(kind, membership),
+        "form": form,
+        "rows": selectors.connector_list(
+            workspace=membership.workspace, kind=kind, search=search
+        ),
+    }
+    return render_page(
+        request, "connectors/connector_list.html", context, partial="rows"
+    )
+
+
+def _definition_from(request: HttpRequest, kind: str) -> ConnectorDefinition | None:
+    raw = request.POST.get("definition") or request.GET.get("definition")
+    if not raw:
+        return None
+    try:
+        UUID(str(raw))
+    except ValueError:
+        return None
+    return ConnectorDefinition.objects.filter(public_id=raw, kind=kind).first()
+
+
+def _manifest_from(
+    request: HttpRequest, initial: dict | None
+) -> tuple[ManifestForm, dict | None]:
+    """The manifest form and the parsed manifest (POSTed, or the stored one)."""
+    if request.method == "POST":
+        form = ManifestForm(request.POST)
+        if form.is_valid():
+            try:
+                return form, declarative.parse_manifest_text(
+                    form.cleaned_data["manifest"]
+                )
+            except declarative.ManifestError as exc:
+                form.add_error("manifest", str(exc))
+        return form, None
+    stored = (initial or {}).get(declarative.MANIFEST_KEY)
+    text = ""
+    if stored:
+        try:
+            import yaml
+
+            text = yaml.safe_dump(stored, sort_keys=False)
+        except ModuleNotFoundError:  # pragma: no cover - PyYAML is a requirement
+            import json
+
+            text = json.dumps(stored, indent=2)
+    return ManifestForm(initial={"manifest": text}), stored
+
+
+def _editor(
+    request: HttpRequest,
+    membership,
+    kind: str,
+    definition: ConnectorDefinition,
+    obj: ConnectorConfig | None,
+) -> HttpResponse:
+    """Create or edit: the name, the manifest for YAML sources, and the spec form."""
+    workspace = membership.workspace
+    context = {**_base(kind, membership), "definition": definition, "obj": obj}
+    bound = request.method == "POST" and request.POST.get("action") != "preview"
+    name_form = ConnectorNameForm(
+        request.POST if request.method == "POST" else None,
+        initial={"name": obj.name if obj else definition.name},
+    )
+    manifest_form = manifest = None
+    initial_config = dict(obj.config) if obj else {}
+    if definition.is_declarative_manifest:
+        manifest_form, manifest = _manifest_from(request, initial_config)
+        context["manifest_form"] = manifest_form
+        initial_config.pop(declarative.MANIFEST_KEY, None)
+    try:
+        if definition.is_declarative_manifest:
+            schema = (
+                declarative.manifest_spec(manifest).connection_specification
+                if manifest
+                else None
+            )
+        else:
+            schema = selectors.connector_spec_schema(definition)
+    except (EngineError, declarative.ManifestError) as exc:
+        context["spec_error"] = getattr(exc, "message", str(exc))
+        schema = None
+    spec_form = None
+    if schema is not None:
+        spec_form = SpecForm(
+            schema,
+            data=request.POST if bound else None,
+            initial_config=initial_config,
+            stored_secrets=selectors.stored_secrets(obj) if obj else {},
+            credential_choices=_credential_choices(workspace),
+            initial_credential_refs=obj.credential_refs if obj else {},
+        )
+    context.update(name_form=name_form, spec_form=spec_form)
+    if (
+        bound
+        and spec_form is not None
+        and name_form.is_valid()
+        and spec_form.is_valid()
+    ):
+        config = dict(spec_form.cleaned_config)
+        if manifest is not None:
+            config[declarative.MANIFEST_KEY] = manifest
+        try:
+            if obj is None:
+                obj = services.connector_create(
+                    actor=request.user,
+                    workspace=workspace,
+                    kind=kind,
+                    name=name_form.cleaned_data["name"],
+                    definition=definition,
+                    config=config,
+                    secrets=spec_form.cleaned_secrets,
+                    credential_refs=spec_form.credential_refs,
+                )
+                messages.success(
+                    request,
+                    f"{context['kind_label']} “{obj.name}” created; testing it now.",
+                )
+            else:
+                obj = services.connector_update(
+                    actor=request.user,
+                    obj=obj,
+                    name=name_form.cleaned_data["name"],
+                    config=config,
+                    secrets=spec_form.cleaned_secrets,
+                    credential_refs=spec_form.credential_refs,
+                )
+                messages.success(request, "Saved; testing the new settings now.")
+        except ValidationError as exc:
+            apply_validation_error(name_form, exc)
+        else:
+            services.connector_check_request(actor=request.user, obj=obj)
+            return redirect(
+                request,
+                f"connectors:{kind}_detail",
+                workspace_id=workspace.public_id,
+                public_id=obj.public_id,
+            )
+    invalid = bound and (
+        not name_form.is_valid() or spec_form is None or not spec_form.is_valid()
+    )
+    return render_page(
+        request,
+        "connectors/connector_form.html",
+        context,
+        partial="form",
+        status=400 if invalid else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connector_create(
+    request: HttpRequest, workspace_id: UUID, kind: str
+) -> HttpResponse:
+    """Pick a connector, then fill in the form its spec generates."""
+    membership = require_role(request, workspace_id, Role.EDITOR)
+    definition = _definition_from(request, kind)
+    if definition is None:
+        context = {
+            **_base(kind, membership),
+            "definitions": selectors.definition_choices(kind=kind),
+        }
+        return render_page(request, "connectors/connector_pick.html", context)
+    if not selectors.definition_ready(definition):
+        context = {**_base(kind, membership), "definition": definition}
+        return render_page(request, "connectors/connector_not_installed.html", context)
+    return _editor(request, membership, kind, definition, None)
+
+
+def _get(
+    request: HttpRequest, workspace_id: UUID, kind: str, public_id: UUID, role: str
+):
+    membership = require_role(request, workspace_id, role)
+    obj = selectors.connector_get(
+        workspace=membership.workspace, kind=kind, public_id=public_id
+    )
+    return membership, obj
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connector_edit(
+    request: HttpRequest, workspace_id: UUID, kind: str, public_id: UUID
+) -> HttpResponse:
+    """Change a source's or destination's settings; secrets show as the mask."""
+    membership, obj = _get(request, workspace_id, kind, public_id, Role.EDITOR)
+    return _editor(request, membership, kind, obj.definition, obj)
+
+
+@login_required
+@require_GET
+def connector_detail(
+    request: HttpRequest, workspace_id: UUID, kind: str, public_id: UUID
+) -> HttpResponse:
+    """One source or destination: settings (masked), test result, streams, usage."""
+    membership, obj = _get(request, workspace_id, kind, public_id, Role.VIEWER)
+    try:
+        schema = selectors.connector_spec_schema(obj.definition, obj.config)
+    except (EngineError, declarative.ManifestError):
+        schema = {}
+    shown = {
+        k: v for k, v in (obj.config or {}).items() if k != declarative.MANIFEST_KEY
+    }
+    secrets = selectors.stored_secrets(obj)
+    context = {
+        **_base(kind, membership),
+        "obj": obj,
+        "settings": mask_config(shown, schema) if schema else shown,
+        "secret_fields": sorted(set(secrets) | set(obj.credential_refs or {})),
+        "connections": selectors.connections_using(obj),
+        "streams": (obj.catalog or {}).get("streams", []) if kind == "source" else [],
+    }
+    return render_page(request, "connectors/connector_detail.html", context)
+
+
+@login_required
+@require_POST
+def connector_delete(
+    request: HttpRequest, workspace_id: UUID, kind: str, public_id: UUID
+) -> HttpResponse:
+    """Delete, unless a connection uses it (the message names them)."""
+    _, obj = _get(request, workspace_id, kind, public_id, Role.EDITOR)
+    try:
+        services.connector_delete(actor=request.user, obj=obj)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(
+            request,
+            f"connectors:{kind}_detail",
+            workspace_id=workspace_id,
+            public_id=public_id,
+        )
+    messages.success(request, f"{LABELS[kind][0]} “{obj.name}” deleted.")
+    return redirect(request, f"connectors:{kind}_list", workspace_id=workspace_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connector_check(
+    request: HttpRequest, workspace_id: UUID, kind: str, public_id: UUID
+) -> HttpResponse:
+    """POST starts "Test connection"; GET is the result fragment the page polls."""
+    role = Role.EDITOR if request.method == "POST" else Role.VIEWER
+    membership, obj = _get(request, workspace_id, kind, public_id, role)
+    if request.method == "POST":
+        services.connector_check_request(actor=request.user, obj=obj)
+        obj.refresh_from_db()
+    context = {**_base(kind, membership), "obj": obj}
+    return render_page(
+        request, "connectors/connector_detail.html", context, partial="check"
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def source_discover(
+    request: HttpRequest, workspace_id: UUID, public_id: UUID
+) -> HttpResponse:
+    """POST refreshes the source's schema; GET is the fragment the page polls."""
+    role = Role.EDITOR if request.method == "POST" else Role.VIEWER
+    membership, obj = _get(request, workspace_id, "source", public_id, role)
+    if request.method == "POST":
+        services.source_discover_request(actor=request.user, source=obj)
+        obj.refresh_from_db()
+    context = {
+        **_base("source", membership),
+        "obj": obj,
+        "streams": (obj.catalog or {}).get("streams", []),
+    }
+    return render_page(
+        request, "connectors/connector_detail.html", context, partial="streams"
+    )

@@ -1,0 +1,255 @@
+"""The Engine interface and the plain data it returns.
+
+An engine runs connectors: it answers ``spec``, ``check`` and ``discover`` for a
+connector definition and a configuration, and (issue #4) runs sync attempts. The
+console never imports an engine directly: ``get_engine(workspace)`` picks the one the
+workspace uses. The data types are frozen dataclasses, so callers can cache, compare
+and pass them between threads without surprises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from apps.connectors.models import ConnectorDefinition
+    from apps.workspaces.models import Workspace
+
+
+class EngineError(Exception):
+    """An engine could not do what was asked; ``message`` is safe to show a user.
+
+    Connector output quoted in the message has already had the config's secrets
+    masked.
+    """
+
+    def __init__(self, message: str, *, logs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.logs = logs
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """What a connector accepts as configuration (its ``SPEC`` message)."""
+
+    connection_specification: dict[str, Any]
+    documentation_url: str = ""
+    supported_destination_sync_modes: tuple[str, ...] = ()
+    supports_incremental: bool | None = None
+    advanced_auth: dict[str, Any] | None = None
+
+    def secret_paths(self) -> list[tuple[str, ...]]:
+        """JSON paths of the fields marked ``airbyte_secret`` (oneOf branches too)."""
+        found: list[tuple[str, ...]] = []
+        _collect_secret_paths(self.connection_specification, (), found)
+        return found
+
+
+def _collect_secret_paths(
+    schema: Any, path: tuple[str, ...], found: list[tuple[str, ...]]
+) -> None:
+    if not isinstance(schema, dict):
+        return
+    if schema.get("airbyte_secret"):
+        found.append(path)
+        return
+    for name, sub in (schema.get("properties") or {}).items():
+        _collect_secret_paths(sub, (*path, name), found)
+    for key in ("oneOf", "anyOf", "allOf"):
+        for sub in schema.get(key) or []:
+            _collect_secret_paths(sub, path, found)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        _collect_secret_paths(items, (*path, "[]"), found)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The answer to "Test connection": ok or not, and the connector's own message."""
+
+    ok: bool
+    message: str = ""
+    logs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DiscoveredStream:
+    """One stream a source offers, as ``discover`` described it."""
+
+    name: str
+    json_schema: dict[str, Any]
+    supported_sync_modes: tuple[str, ...] = ("full_refresh",)
+    namespace: str | None = None
+    source_defined_cursor: bool = False
+    default_cursor_field: tuple[str, ...] = ()
+    source_defined_primary_key: tuple[tuple[str, ...], ...] = ()
+    is_resumable: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stream in the Airbyte protocol's JSON shape, for storing on a Source."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "json_schema": self.json_schema,
+            "supported_sync_modes": list(self.supported_sync_modes),
+            "source_defined_cursor": self.source_defined_cursor,
+            "default_cursor_field": list(self.default_cursor_field),
+            "source_defined_primary_key": [
+                list(k) for k in self.source_defined_primary_key
+            ],
+        }
+        if self.namespace is not None:
+            data["namespace"] = self.namespace
+        if self.is_resumable is not None:
+            data["is_resumable"] = self.is_resumable
+        return data
+
+
+@dataclass(frozen=True)
+class DiscoveredCatalog:
+    """Every stream a source offers."""
+
+    streams: tuple[DiscoveredStream, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"streams": [s.as_dict() for s in self.streams]}
+
+    def stream(self, name: str, namespace: str | None = None) -> DiscoveredStream:
+        for stream in self.streams:
+            if stream.name == name and stream.namespace == namespace:
+                return stream
+        raise KeyError(name)
+
+
+# -- Sync attempts (issue #4) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """One configured stream of an attempt: what to read and how to write it."""
+
+    name: str
+    namespace: str | None
+    json_schema: dict[str, Any]
+    sync_mode: str  # full_refresh | incremental
+    destination_sync_mode: str  # overwrite | append | append_dedup
+    cursor_field: tuple[str, ...] = ()
+    primary_key: tuple[tuple[str, ...], ...] = ()
+    generation_id: int = 0
+    supported_sync_modes: tuple[str, ...] = ("full_refresh",)
+
+
+@dataclass(frozen=True)
+class AttemptRequest:
+    """Everything an engine needs to run one attempt; built from the database rows."""
+
+    attempt_id: int
+    job_id: str
+    connection_id: str
+    source_definition: ConnectorDefinition
+    source_config: dict[str, Any]
+    destination_definition: ConnectorDefinition
+    destination_config: dict[str, Any]
+    streams: tuple[StreamRequest, ...]
+    namespace: str
+    table_prefix: str
+    # The state messages last committed (the console's mirror of the destination's).
+    state: tuple[dict[str, Any], ...] = ()
+    secret_values: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """How an attempt ended."""
+
+    status: str  # succeeded | failed | cancelled
+    records_committed: int = 0
+    bytes_committed: int = 0
+    stream_stats: dict[str, Any] | None = None
+    state_end: Any = None
+    failure_type: str = ""
+    failure_origin: str = ""
+    failure_message: str = ""
+
+
+class AttemptReporter(Protocol):
+    """What a running attempt tells the console (see connections.execution)."""
+
+    def progress(
+        self,
+        *,
+        records_emitted: int,
+        records_committed: int,
+        bytes_committed: int,
+        streams: dict[str, Any],
+    ) -> None:
+        """Latest counters; cheap, called often (the console throttles writes)."""
+
+    def cancel_requested(self) -> bool:
+        """True once a user asked to cancel (checked from the heartbeat)."""
+
+    def log(self, line: str) -> None:
+        """One log line, already masked."""
+
+    def state_committed(self, states: list[dict[str, Any]]) -> None:
+        """State messages the destination just committed, to mirror in the console."""
+
+    def config_updated(self, config: dict[str, Any]) -> None:
+        """A CONTROL message gave the source a new config (e.g. a refreshed token)."""
+
+
+class Engine(ABC):
+    """Runs connectors for a workspace."""
+
+    name: str = ""
+
+    @abstractmethod
+    def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
+        """The connector's configuration schema; raises EngineError."""
+
+    @abstractmethod
+    def check(
+        self, definition: ConnectorDefinition, config: dict[str, Any]
+    ) -> CheckResult:
+        """Test a configuration. Failures come back as ``CheckResult(ok=False)``."""
+
+    @abstractmethod
+    def discover(
+        self, definition: ConnectorDefinition, config: dict[str, Any]
+    ) -> DiscoveredCatalog:
+        """The streams a source offers with this configuration; raises EngineError."""
+
+    @abstractmethod
+    def run_attempt(
+        self, request: AttemptRequest, reporter: AttemptReporter
+    ) -> AttemptOutcome:
+        """Run one sync attempt to its end and say how it ended.
+
+        Cancel is cooperative: the engine polls ``reporter.cancel_requested()`` and
+        stops, keeping what was committed.
+        """
+
+    @abstractmethod
+    def clear_tables(
+        self,
+        *,
+        destination_definition: ConnectorDefinition,
+        destination_config: dict[str, Any],
+        namespace: str,
+        table_prefix: str,
+        streams: list[str],
+    ) -> None:
+        """Empty the destination tables of some streams (a confirmed reset)."""
+
+
+def get_engine(workspace: Workspace | None = None) -> Engine:
+    """The engine that runs a workspace's connectors.
+
+    Only the embedded engine exists yet; the airbyte engine arrives with issue #6
+    and will be chosen here from ``workspace.engine``.
+    """
+    from apps.engines.embedded.engine import EmbeddedEngine
+
+    return EmbeddedEngine()

@@ -1,0 +1,1 @@
+"""The console's own destinations for the embedded engine: PostgreSQL and DuckDB."""

@@ -1,0 +1,238 @@
+"""The embedded engine: the console runs connectors itself, one virtualenv each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from apps.engines.base import (
+    AttemptOutcome,
+    AttemptReporter,
+    AttemptRequest,
+    CheckResult,
+    ConnectorSpec,
+    DiscoveredCatalog,
+    Engine,
+    EngineError,
+)
+from apps.engines.embedded import declarative, installer, protocol
+from apps.engines.embedded.destinations.checks import check_builtin
+from apps.engines.embedded.destinations.specs import builtin_spec
+from apps.engines.embedded.masking import SecretMasker, secret_values
+from apps.engines.embedded.runner import RunResult, run_connector
+
+if TYPE_CHECKING:
+    from apps.connectors.models import ConnectorDefinition
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUTS = {"spec": 120, "check": 300, "discover": 900}
+
+
+def timeout_for(verb: str) -> float:
+    """Seconds a connector gets for ``verb`` (settings.CONNECTOR_TIMEOUTS)."""
+    configured = getattr(settings, "CONNECTOR_TIMEOUTS", {}) or {}
+    return float(configured.get(verb, DEFAULT_TIMEOUTS[verb]))
+
+
+class EmbeddedEngine(Engine):
+    """Runs connectors from PyPI in virtualenvs, and writes to PostgreSQL or DuckDB."""
+
+    name = "embedded"
+
+    # -- spec -------------------------------------------------------------------
+    def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
+        """The spec, from the cache when this definition and version ran it before."""
+        if definition.builtin:
+            return builtin_spec(definition.builtin)
+        from apps.connectors.models import ConnectorSpecCache
+
+        version = self._version(definition)
+        cached = ConnectorSpecCache.objects.filter(
+            definition=definition, version=version
+        ).first()
+        if cached is not None:
+            return protocol.spec_from_dict(cached.spec)
+        installation = self._ensure_installed(definition)
+        raw = installation.spec
+        if raw is None:
+            result = self._run(installation, "spec", None, SecretMasker())
+            message = result.first(protocol.SPEC)
+            if message is None:
+                raise EngineError(
+                    result.failure_message("spec", timeout_for("spec")),
+                    logs=tuple(result.logs),
+                )
+            raw = message.get("spec") or {}
+        spec = protocol.spec_from_dict(raw)
+        # A cache, not a change anyone made: no audit event. get_or_create keeps
+        # two workers that ran spec at once from colliding on the unique key.
+        ConnectorSpecCache.objects.get_or_create(
+            definition=definition, version=version, defaults={"spec": raw}
+        )
+        return spec
+
+    # -- check ------------------------------------------------------------------
+    def check(
+        self, definition: ConnectorDefinition, config: dict[str, Any]
+    ) -> CheckResult:
+        """Test a configuration; every failure comes back as a CheckResult."""
+        if definition.builtin:
+            return check_builtin(definition.builtin, config)
+        masker = self._masker(definition, config)
+        try:
+            installation = self._ensure_installed(definition)
+        except EngineError as exc:
+            return CheckResult(ok=False, message=exc.message, logs=exc.logs)
+        result = self._run(installation, "check", config, masker)
+        message = result.first(protocol.CONNECTION_STATUS)
+        if message is not None:
+            found = protocol.check_from_message(message)
+            return CheckResult(
+                ok=found.ok,
+                message=masker.mask(found.message),
+                logs=tuple(result.logs),
+            )
+        return CheckResult(
+            ok=False,
+            message=result.failure_message("check", timeout_for("check")),
+            logs=tuple(result.logs),
+        )
+
+    # -- discover ---------------------------------------------------------------
+    def discover(
+        self, definition: ConnectorDefinition, config: dict[str, Any]
+    ) -> DiscoveredCatalog:
+        """The source's streams; raises EngineError with the connector's reason."""
+        if definition.builtin or definition.kind != "source":
+            raise EngineError(f"{definition.name} is a destination: it has no streams.")
+        masker = self._masker(definition, config)
+        installation = self._ensure_installed(definition)
+        result = self._run(installation, "discover", config, masker)
+        message = result.first(protocol.CATALOG)
+        if message is None:
+            raise EngineError(
+                result.failure_message("discover", timeout_for("discover")),
+                logs=tuple(result.logs),
+            )
+        return protocol.catalog_from_message(message)
+
+    # -- syncs ------------------------------------------------------------------
+    def run_attempt(
+        self, request: AttemptRequest, reporter: AttemptReporter
+    ) -> AttemptOutcome:
+        """Read the source into the console's own writer (see ``sync.py``)."""
+        from apps.engines.embedded.sync import run_sync
+
+        # The secrets the console stored, plus anything that looks like one.
+        values = (
+            set(request.secret_values)
+            | secret_values(request.source_config)
+            | secret_values(request.destination_config)
+        )
+        return run_sync(replace(request, secret_values=frozenset(values)), reporter)
+
+    def clear_tables(
+        self,
+        *,
+        destination_definition: ConnectorDefinition,
+        destination_config: dict[str, Any],
+        namespace: str,
+        table_prefix: str,
+        streams: list[str],
+    ) -> None:
+        """Empty the tables of reset streams in the built-in destination."""
+        from apps.engines.embedded.writers import make_writer
+        from apps.engines.embedded.writers.base import StreamConfig
+
+        writer = make_writer(
+            destination_definition,
+            destination_config,
+            schema=namespace,
+            table_prefix=table_prefix,
+            streams=[
+                StreamConfig(
+                    name=name,
+                    namespace=None,
+                    json_schema={},
+                    destination_sync_mode="append",
+                    primary_key=[],
+                    cursor_field=[],
+                    generation_id=0,
+                )
+                for name in streams
+            ],
+            connection_id="",
+            log=lambda level, text: logger.info("%s %s", level, text),
+        )
+        try:
+            writer.truncate(streams)
+        finally:
+            writer.close()
+
+    # -- helpers ----------------------------------------------------------------
+    @staticmethod
+    def _version(definition: ConnectorDefinition) -> str:
+        if not definition.is_installable or not definition.pypi_version:
+            raise EngineError(
+                f"{definition.name} has no PyPI package pinned, so the embedded "
+                "engine cannot run it."
+            )
+        return definition.pypi_version
+
+    def _ensure_installed(
+        self, definition: ConnectorDefinition
+    ) -> installer.Installation:
+        return installer.ensure_installed(
+            definition.pypi_package,
+            self._version(definition),
+            entrypoint=definition.entrypoint,
+        )
+
+    def _masker(
+        self, definition: ConnectorDefinition, config: dict[str, Any]
+    ) -> SecretMasker:
+        """A masker for everything this config's secrets could leak into."""
+        spec: ConnectorSpec | None = None
+        if definition.is_declarative_manifest:
+            manifest, config = declarative.split_config(config)
+            if manifest is not None:
+                try:
+                    spec = declarative.manifest_spec(manifest)
+                except declarative.ManifestError:
+                    spec = None
+        else:
+            try:
+                spec = self.spec(definition)
+            except EngineError:
+                # Without a spec the key-name heuristics still apply.
+                spec = None
+        return SecretMasker(secret_values(config, spec))
+
+    @staticmethod
+    def _run(
+        installation: installer.Installation,
+        verb: str,
+        config: dict[str, Any] | None,
+        masker: SecretMasker,
+    ) -> RunResult:
+        result = run_connector(
+            installation.command(),
+            verb,
+            masker=masker,
+            config=config,
+            timeout=timeout_for(verb),
+            bin_dir=installation.bin_dir,
+        )
+        if result.returncode not in (0, None) or result.timed_out:
+            logger.info(
+                "%s %s exited with %s%s",
+                installation.entrypoint,
+                verb,
+                result.returncode,
+                " (timed out)" if result.timed_out else "",
+            )
+        return result

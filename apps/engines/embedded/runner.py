@@ -1,0 +1,323 @@
+"""Running a connector process: ``spec``, ``check``, ``discover`` (later ``read``).
+
+Each run:
+- gets its config (and catalog, state) through 0600 files in a private 0700 temp
+  directory that is removed afterwards, whatever happens;
+- runs in its own process group with a scrubbed environment (the console's own
+  secrets, such as the database URL or the encryption key, never reach a connector);
+- has a deadline: past it the whole group gets SIGTERM, then SIGKILL;
+- has its stdout parsed line by line (protocol.parse_line), its stderr kept as a
+  bounded tail, and every line it printed masked with the config's secrets before
+  anything is stored or logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from apps.engines.embedded import protocol
+from apps.engines.embedded.masking import SecretMasker
+
+logger = logging.getLogger(__name__)
+
+# The only variables a connector inherits from the console's environment.
+SAFE_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+)
+
+MAX_LOG_LINES = 500
+MAX_LINE_CHARS = 4000
+STDERR_TAIL_LINES = 200
+KILL_GRACE_SECONDS = 3.0
+
+
+def connector_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a connector process: an allowlist, never the console's."""
+    env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
+    if bin_dir is not None:
+        env["PATH"] = os.pathsep.join(
+            [str(bin_dir), env.get("PATH", os.defpath)]
+        ).rstrip(os.pathsep)
+    # Unbuffered so a connector killed on timeout has already printed what it had.
+    env["PYTHONUNBUFFERED"] = "1"
+    env["DO_NOT_TRACK"] = "1"
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def private_files(**contents: Any) -> Iterator[tuple[Path, dict[str, Path]]]:
+    """A private temp dir with one 0600 JSON file per keyword; removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="airbyte-console-"))
+    try:
+        os.chmod(directory, 0o700)
+        paths: dict[str, Path] = {}
+        for name, value in contents.items():
+            if value is None:
+                continue
+            path = directory / f"{name}.json"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(orjson.dumps(value))
+            paths[name] = path
+        yield directory, paths
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def kill_group(process: subprocess.Popen, grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the process's whole group, then SIGKILL whatever is left."""
+    pgid = process.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Children may outlive the leader; the group id stays theirs.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass
+class RunResult:
+    """What a finished connector process said (all text already masked)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    stderr: str = ""
+    returncode: int | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+
+    def first(self, message_type: str) -> dict[str, Any] | None:
+        return next((m for m in self.messages if m.get("type") == message_type), None)
+
+    def errors(self) -> list[tuple[str, str]]:
+        """``(text, failure_type)`` of every ERROR trace, in order."""
+        found = []
+        for message in self.messages:
+            if message.get("type") == protocol.TRACE:
+                error = protocol.trace_error(message)
+                if error is not None:
+                    found.append(error)
+        return found
+
+    def failure_message(self, verb: str, timeout: float | None = None) -> str:
+        """Why the run produced no answer, in words a user can act on."""
+        if self.timed_out:
+            return (
+                f"`{verb}` did not finish within {timeout:g} s; the connector was "
+                "stopped."
+            )
+        errors = self.errors()
+        if errors:
+            return errors[-1][0]
+        tail = _last_lines(self.stderr) or _last_lines("\n".join(self.logs))
+        code = self.returncode
+        if code is not None and code < 0:
+            reason = f"was killed by signal {-code}"
+        else:
+            reason = f"exited with code {code}"
+        detail = f": {tail}" if tail else "."
+        return f"The connector {reason} without answering `{verb}`{detail}"
+
+
+def _last_lines(text: str, count: int = 5) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:])
+
+
+class ConnectorProcess:
+    """One connector process: start it, iterate its messages, stop it.
+
+    ``messages()`` yields every protocol message except LOG; LOG messages and lines
+    that are not messages go to ``logs`` (masked, bounded). Used as a context
+    manager the process group is always killed on exit.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        masker: SecretMasker,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.argv = argv
+        self.masker = masker
+        self.env = env if env is not None else connector_env()
+        self.cwd = cwd
+        self.timeout = timeout
+        self.logs: deque[str] = deque(maxlen=MAX_LOG_LINES)
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.timed_out = False
+        self.process: subprocess.Popen | None = None
+        self._timer: threading.Timer | None = None
+        self._stderr_thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> ConnectorProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.cwd,
+            env=self.env,
+            start_new_session=True,
+        )
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, args=(self.process.stderr,), daemon=True
+        )
+        self._stderr_thread.start()
+        if self.timeout:
+            self._timer = threading.Timer(self.timeout, self._on_timeout)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _on_timeout(self) -> None:
+        self.timed_out = True
+        if self.process is not None:
+            logger.warning("Connector %s timed out; stopping it.", self.argv[-1:])
+            kill_group(self.process)
+
+    def _drain_stderr(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self.stderr_tail.append(self.masker.mask(line[:MAX_LINE_CHARS]))
+
+    def _log(self, line: str) -> None:
+        self.logs.append(self.masker.mask(line[:MAX_LINE_CHARS]))
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        assert self.process is not None and self.process.stdout is not None
+        for raw in iter(self.process.stdout.readline, b""):
+            message = protocol.parse_line(raw)
+            if message is None:
+                text = raw.decode("utf-8", "replace").rstrip()
+                if text:
+                    self._log(text)
+                continue
+            if message["type"] == protocol.LOG:
+                self._log(protocol.log_text(message))
+                continue
+            if message["type"] == protocol.TRACE:
+                message = self._masked_trace(message)
+            yield message
+
+    def _masked_trace(self, message: dict[str, Any]) -> dict[str, Any]:
+        error = (message.get("trace") or {}).get("error")
+        if isinstance(error, dict):
+            for key in ("message", "internal_message", "stack_trace"):
+                if isinstance(error.get(key), str):
+                    error[key] = self.masker.mask(error[key])
+        return message
+
+    def stop(self) -> int | None:
+        """Wait briefly for the process, kill its group, and collect stderr."""
+        if self.process is None:
+            return None
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            self.process.wait(timeout=KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            kill_group(self.process, grace=0.5)
+            self.process.wait()
+        # Grandchildren left behind in the group go too.
+        kill_group(self.process, grace=0)
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=2)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        return self.process.returncode
+
+    @property
+    def duration(self) -> float:
+        return time.monotonic() - self._started
+
+
+def run_connector(
+    command: list[str],
+    verb: str,
+    *,
+    masker: SecretMasker,
+    config: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    bin_dir: Path | None = None,
+) -> RunResult:
+    """Run ``<command> <verb> [--config FILE]`` to completion and collect its output."""
+    with private_files(config=config) as (directory, files):
+        argv = [*command, verb]
+        if "config" in files:
+            argv += ["--config", str(files["config"])]
+        process = ConnectorProcess(
+            argv,
+            masker=masker,
+            env=connector_env(bin_dir),
+            cwd=directory,
+            timeout=timeout,
+        )
+        result = RunResult()
+        try:
+            process.start()
+        except OSError as exc:
+            result.stderr = f"Could not start the connector: {exc.strerror or exc}"
+            result.returncode = 127
+            return result
+        try:
+            result.messages.extend(process.messages())
+        finally:
+            result.returncode = process.stop()
+        result.logs = list(process.logs)
+        result.stderr = "\n".join(process.stderr_tail)
+        result.timed_out = process.timed_out
+        result.duration = process.duration
+        return result

@@ -1,0 +1,1 @@
+"""Engine test fixtures live in fixtures.py, shared through tests/conftest.py."""

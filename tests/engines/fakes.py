@@ -1,0 +1,186 @@
+"""A tiny protocol-speaking connector of the suite's own, for the fault cases.
+
+Real connectors cannot be made to hang, print garbage or leak a secret on demand;
+this one can. It runs as a plain script (runner tests) or installed from a wheel
+the suite builds itself (installer tests, offline through pip's --find-links).
+
+Its behaviour comes from the config's ``mode``; ``SPEC_MODE`` is baked in when a
+wheel is built, so a version whose ``spec`` hangs or crashes can be installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+TINY_SOURCE = r"""
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+SPEC_MODE = "{spec_mode}"
+
+SPEC = {{
+    "documentationUrl": "https://example.invalid/tiny",
+    "connectionSpecification": {{
+        "type": "object",
+        "required": ["api_key"],
+        "properties": {{
+            "api_key": {{"type": "string", "airbyte_secret": True}},
+            "mode": {{"type": "string"}},
+        }},
+    }},
+}}
+
+
+def emit(message):
+    print(json.dumps(message), flush=True)
+
+
+def log(text):
+    emit({{"type": "LOG", "log": {{"level": "INFO", "message": text}}}})
+
+
+def run():
+    args = sys.argv[1:]
+    command = args[0] if args else "spec"
+    config = {{}}
+    if "--config" in args:
+        path = args[args.index("--config") + 1]
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        folder = stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode)
+        log(f"config file {{path}} mode {{oct(mode)}} folder {{oct(folder)}}")
+        with open(path) as handle:
+            config = json.load(handle)
+    names = sorted(k for k in os.environ if k.startswith("CONSOLE_"))
+    log("env has " + ",".join(names))
+    mode = config.get("mode", "ok")
+    secret = config.get("api_key", "")
+    if command == "spec":
+        if SPEC_MODE == "hang":
+            time.sleep(600)
+        if SPEC_MODE == "crash":
+            sys.stderr.write("spec is broken in this version\n")
+            sys.exit(4)
+        emit({{"type": "SPEC", "spec": SPEC}})
+        return
+    if mode == "garbage":
+        print("Starting tiny source v1 (not JSON)", flush=True)
+        print("{{this is not json either", flush=True)
+        print('["a", "list"]', flush=True)
+        print('{{"type": "NOT_A_MESSAGE"}}', flush=True)
+        sys.stdout.write("\x00\xff binary-ish\n")
+    if mode == "hang":
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"]
+        )
+        with open(config["pid_file"], "w") as handle:
+            handle.write(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(600)
+    if mode == "leak":
+        sys.stderr.write(f"debug: connecting with key {{secret}}\n")
+        log(f"using api key {{secret}}")
+    if mode == "crash":
+        sys.stderr.write(f"Traceback: KeyError boom {{secret}}\n")
+        sys.exit(3)
+    if mode == "trace":
+        emit({{
+            "type": "TRACE",
+            "trace": {{
+                "type": "ERROR",
+                "emitted_at": 0,
+                "error": {{
+                    "message": f"Auth failed for key {{secret}}",
+                    "internal_message": "401",
+                    "failure_type": "config_error",
+                }},
+            }},
+        }})
+        sys.exit(1)
+    if command == "check":
+        ok = secret == "right-key"
+        status = {{"status": "SUCCEEDED" if ok else "FAILED"}}
+        if not ok:
+            status["message"] = f"Wrong key {{secret}}"
+        emit({{"type": "CONNECTION_STATUS", "connectionStatus": status}})
+    elif command == "discover":
+        emit({{
+            "type": "CATALOG",
+            "catalog": {{"streams": [{{
+                "name": "things",
+                "json_schema": {{
+                    "type": "object",
+                    "properties": {{"id": {{"type": "integer"}}}},
+                }},
+                "supported_sync_modes": ["full_refresh", "incremental"],
+                "source_defined_cursor": True,
+                "default_cursor_field": ["id"],
+                "source_defined_primary_key": [["id"]],
+            }}]}},
+        }})
+
+
+if __name__ == "__main__":
+    run()
+"""
+
+PACKAGE = "airbyte-source-tiny"
+MODULE = "source_tiny"
+
+
+def tiny_script(spec_mode: str = "ok") -> str:
+    return TINY_SOURCE.format(spec_mode=spec_mode)
+
+
+def write_script(directory: Path, spec_mode: str = "ok") -> Path:
+    """The tiny connector as a script in a venv-like ``bin/`` folder."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "source-tiny"
+    script.write_text(tiny_script(spec_mode))
+    return script
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return f"{name},sha256={digest.decode()},{len(data)}"
+
+
+def build_wheel(
+    directory: Path,
+    version: str,
+    *,
+    spec_mode: str = "ok",
+    requires_python: str = "",
+    package: str = PACKAGE,
+) -> Path:
+    """A pure-Python wheel of the tiny connector with a ``source-tiny`` script."""
+    dist = package.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
+    files = {
+        f"{MODULE}/__init__.py": tiny_script(spec_mode).encode(),
+        f"{info}/METADATA": metadata.encode(),
+        f"{info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+        f"{info}/entry_points.txt": (
+            f"[console_scripts]\nsource-tiny = {MODULE}:run\n".encode()
+        ),
+    }
+    record = [_record_line(name, data) for name, data in files.items()]
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = directory / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
