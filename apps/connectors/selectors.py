@@ -153,9 +153,23 @@ def connector_spec_schema(
 
 
 def definition_ready(definition: ConnectorDefinition) -> bool:
-    """Can the embedded engine run it now: built in, or installed at its pin."""
+    """Can the console build this connector's form now, without installing it here.
+
+    Built-in destinations always can; a package can once it was installed on any
+    machine (its spec is cached) or is installed on this one. Workers install a
+    missing package themselves before they run it.
+    """
     if definition.builtin:
         return True
     from apps.connectors.catalog_selectors import installed_version
+    from apps.connectors.models import ConnectorSpecCache
+    from apps.engines.embedded import installer
 
-    return bool(installed_version(definition=definition))
+    version = definition.pypi_version
+    return bool(
+        installed_version(definition=definition)
+        or ConnectorSpecCache.objects.filter(
+            definition=definition, version=version
+        ).exists()
+        or installer.installed(definition.pypi_package, version)
+    )
