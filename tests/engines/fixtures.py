@@ -100,4 +100,19 @@ def tiny_definition(db) -> ConnectorDefinition:
 
 
 def definition(definition_id: uuid.UUID) -> ConnectorDefinition:
-    return ConnectorDefinition.objects.get(definition_id=definition_id)
+    """A shipped catalog entry; reloaded when a transactional test flushed it."""
+    found = ConnectorDefinition.objects.filter(definition_id=definition_id).first()
+    if found is None:
+        from apps.connectors.catalog.registry import (
+            SHIPPED_REGISTRY,
+            load_registry_file,
+            merge_registry,
+            parse_registry,
+        )
+
+        merge_registry(
+            parse_registry(load_registry_file(SHIPPED_REGISTRY)),
+            model=ConnectorDefinition,
+        )
+        found = ConnectorDefinition.objects.get(definition_id=definition_id)
+    return found

@@ -44,7 +44,8 @@ class Command(BaseCommand):
                     "Cannot create the first admin: " + " ".join(exc.messages)
                 ) from None
             if not Workspace.objects.filter(name__iexact=DEMO_WORKSPACE).exists():
-                workspace_create(actor=admin, name=DEMO_WORKSPACE)
+                workspace = workspace_create(actor=admin, name=DEMO_WORKSPACE)
+                self._demo_pipeline(admin, workspace)
         banner = "=" * 64
         self.stdout.write(banner)
         self.stdout.write("  Airbyte Console: your admin login (shown only this once)")
@@ -54,3 +55,67 @@ class Command(BaseCommand):
         else:
             self.stdout.write("    password: the one in CONSOLE_ADMIN_PASSWORD")
         self.stdout.write(banner)
+
+    def _demo_pipeline(self, admin, workspace: Workspace) -> None:
+        """Faker into DuckDB, ready to sync: install, discover, connect."""
+        from apps.connections.catalog import default_choice
+        from apps.connections.services import connection_create
+        from apps.connectors import catalog_services
+        from apps.connectors.models import ConnectorDefinition
+        from apps.connectors.selectors import definition_ready
+        from apps.connectors.services import connector_create, source_discover_run
+
+        faker = ConnectorDefinition.objects.filter(
+            pypi_package="airbyte-source-faker"
+        ).first()
+        duckdb = ConnectorDefinition.objects.filter(builtin="duckdb").first()
+        if faker is None or duckdb is None:
+            return
+        if not definition_ready(faker):
+            self.stdout.write(
+                "Installing the faker connector for the demo (about 30 s)..."
+            )
+            install = catalog_services.connector_install_request(
+                actor=admin, definition=faker, enqueue=False
+            )
+            catalog_services.connector_install_run(install_id=install.pk)
+        source = connector_create(
+            actor=admin,
+            workspace=workspace,
+            kind="source",
+            name="Faker (demo)",
+            definition=faker,
+            config={
+                "count": 1000,
+                "seed": 42,
+                "records_per_slice": 1000,
+                "parallelism": 1,
+                "always_updated": True,
+            },
+        )
+        destination = connector_create(
+            actor=admin,
+            workspace=workspace,
+            kind="destination",
+            name="DuckDB (demo)",
+            definition=duckdb,
+            config={"destination_path": "demo.duckdb"},
+        )
+        catalog = source_discover_run(pk=source.pk)
+        if catalog is None:
+            self.stderr.write("The demo source could not be discovered; see its page.")
+            return
+        source.refresh_from_db()
+        streams = [vars(default_choice(s.as_dict())) for s in catalog.streams]
+        connection_create(
+            actor=admin,
+            workspace=workspace,
+            name="Faker to DuckDB (demo)",
+            source=source,
+            destination=destination,
+            streams=streams,
+            namespace="demo",
+        )
+        self.stdout.write(
+            "Demo: Faker to DuckDB is ready to sync in the Demo workspace."
+        )

@@ -1,0 +1,1027 @@
+"""Destination writers: the interface the embedded runner drives, and what they share.
+
+A writer loads the records of one sync attempt into one destination (PostgreSQL or
+DuckDB) and keeps the connection's state there, in the same transaction as the data
+it covers. It knows nothing of Django: it takes a plain config dict and
+``StreamConfig`` dataclasses, and reports through a ``log(level, message)`` callable.
+
+How the runner drives it (one attempt)::
+
+    writer = writer_class(config, schema="analytics", table_prefix="", streams=[...],
+                          connection_id=str(connection.public_id), log=attempt_log)
+    writer.open()                 # schemas, tables, new columns, staging tables
+    states = writer.read_state()  # hand these to the source: the destination's copy
+                                  # is the truth (mirror it into the console)
+    for message in source:
+        RECORD: writer.write(stream, namespace, data, emitted_at, size=len(line))
+        STATE:  pending.append(message["state"])
+                # every second or so (not at every STATE: faker emits one per 100
+                # records, and a commit costs a transaction):
+                result = writer.commit(*pending); pending.clear(); mirror + count
+    writer.commit(*pending)
+    writer.finish(success=True)   # overwrite streams swap in; closes
+    # on a failure: writer.finish(success=False); on cancel: writer.abort()
+
+Guarantees:
+
+- ``commit`` makes the rows written since the last commit and the given states
+  durable in ONE transaction: after a crash either both are there or neither.
+- Rows are buffered per stream and flushed (COPY / appender) into the open
+  transaction at ``batch_rows`` rows or ``batch_bytes`` bytes, and the largest
+  buffer is flushed when all buffers together hold ``max_buffered_rows``: memory is
+  bounded whatever the record count.
+- ``overwrite`` streams load ``<schema>._airbyte_tmp_<table>``; only a successful
+  ``finish`` swaps it in (drop + rename, one transaction), so a failed or cancelled
+  sync leaves the previous table whole. The staging table survives a failed attempt
+  and is resumed by the next attempt of the same generation when the destination
+  holds a committed state for the stream (the source resumes from it); otherwise it
+  is recreated. A successful swap also clears the stream's STREAM state: the next
+  full refresh starts over.
+- ``append_dedup`` streams keep one row per primary key: the row with the greatest
+  cursor wins, ties and streams without a cursor go to the latest record. A record
+  whose primary key has a NULL part is kept but cannot be deduplicated (SQL
+  equality never matches NULL); a warning is logged.
+- ``abort`` and ``finish(success=False)`` roll back the open transaction only.
+
+Tables: ``<schema>.<prefix><stream>``, names normalized to lowercase snake case (see
+``typing.normalize_name``; a name longer than 63 bytes keeps its head plus a hash;
+two names that collide get a hash suffix). Columns: ``_airbyte_raw_id`` (uuid),
+``_airbyte_extracted_at`` (timestamptz), ``_airbyte_meta`` (json, ``{"changes":
+[...]}``), ``_airbyte_generation_id`` (bigint), ``_airbyte_extra`` (json: the
+record's fields that are not in the schema, NULL when none), then one column per
+top-level property of the stream's JSON schema:
+
+    ==========================================  ===========  ================
+    JSON schema                                 PostgreSQL   DuckDB
+    ==========================================  ===========  ================
+    string                                      text         VARCHAR
+    string, format date                         date         DATE
+    string, format date-time (or airbyte_type   timestamptz  TIMESTAMPTZ
+      timestamp_with_timezone)
+    string, airbyte_type                        timestamp    TIMESTAMP
+      timestamp_without_timezone
+    string, format time / airbyte_type time_*   time/timetz  TIME/TIMETZ
+    integer (or number + airbyte_type integer)  bigint       BIGINT
+    number (or integer + big_integer)           numeric      DOUBLE
+    boolean                                     boolean      BOOLEAN
+    object, array, unions, anything else        jsonb        JSON
+    ==========================================  ===========  ================
+
+A value that cannot be cast is stored as NULL and recorded in ``_airbyte_meta``:
+``{"field", "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR" (or
+"DESTINATION_FIELD_SIZE_LIMITATION" for an integer beyond 64 bits), "value": <the
+original>}``. A value stored altered is recorded with ``"change": "TRUNCATED"``:
+NUL characters removed (PostgreSQL text and jsonb cannot hold them), or, in DuckDB,
+a number rounded to a double (the exact original is in ``"value"``).
+
+New properties in a later sync's schema become new columns (``ALTER TABLE ... ADD
+COLUMN``); columns are never dropped or retyped: when the schema changes a column's
+type, values are cast to the existing column's type and a warning is logged.
+"""
+
+# SQL text here interpolates identifiers only, always through quote(); values travel
+# as parameters.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+from apps.engines.embedded.writers.typing import (
+    Casts,
+    Column,
+    Encoder,
+    LogicalType,
+    build_encoder,
+    columns_for_schema,
+    dumps_json,
+    fit_identifier,
+    normalize_name,
+    short_hash,
+)
+
+SyncMode = Literal["overwrite", "append", "append_dedup"]
+LogFn = Callable[[str, str], None]
+
+RAW_ID = "_airbyte_raw_id"
+EXTRACTED_AT = "_airbyte_extracted_at"
+META = "_airbyte_meta"
+GENERATION_ID = "_airbyte_generation_id"
+EXTRA = "_airbyte_extra"
+SEQUENCE = "_ab_seq"
+AIRBYTE_COLUMNS = (RAW_ID, EXTRACTED_AT, META, GENERATION_ID, EXTRA)
+# The cells build_encoder appends after the data columns, in this order.
+TAIL_COLUMNS = (EXTRACTED_AT, META, GENERATION_ID, EXTRA)
+STATE_TABLE = "_airbyte_state"
+STAGING_PREFIX = "_airbyte_tmp_"
+
+STREAM, GLOBAL, LEGACY = "STREAM", "GLOBAL", "LEGACY"
+
+
+class DestinationError(Exception):
+    """The destination refused or failed; ``message`` is safe to show a user.
+
+    ``failure_type`` follows Airbyte's: ``config_error`` (fix the settings; do not
+    retry), ``transient_error`` (retry), ``system_error`` (anything else).
+    """
+
+    def __init__(self, message: str, *, failure_type: str = "system_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.failure_type = failure_type
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """One configured stream, as the writer needs it (plain data, no Django)."""
+
+    name: str
+    namespace: str | None
+    json_schema: dict[str, Any]
+    destination_sync_mode: SyncMode
+    #: Airbyte's list of field paths, e.g. ``[["id"]]`` or ``[["org"], ["id"]]``.
+    primary_key: Sequence[Sequence[str]] = ()
+    #: A field path, e.g. ``["updated_at"]``; empty: the latest record wins.
+    cursor_field: Sequence[str] = ()
+    #: Bumps with each overwrite job and each refresh (Airbyte's generations);
+    #: the retries of one job share it.
+    generation_id: int = 0
+    #: The schema this stream's table goes to; None: the writer's ``schema``.
+    destination_schema: str | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        return (self.namespace or None, self.name)
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """Records and bytes committed for one stream."""
+
+    records: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one ``commit`` (or ``finish``) made durable."""
+
+    #: Per stream, keyed by ``(namespace, name)``.
+    streams: dict[tuple[str | None, str], StreamCounts] = field(default_factory=dict)
+    states: int = 0
+
+    @property
+    def records(self) -> int:
+        return sum(c.records for c in self.streams.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(c.bytes for c in self.streams.values())
+
+
+class DestinationWriter(Protocol):
+    """The interface the embedded runner drives; see the module docstring."""
+
+    def open(self) -> None:
+        """Connect; create schemas, tables, new columns, staging and state tables."""
+
+    def write(
+        self,
+        stream: str,
+        namespace: str | None,
+        data: dict[str, Any],
+        emitted_at_ms: int,
+        *,
+        size: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Buffer one record; flushes a batch into the open transaction when full.
+
+        ``size`` is the record's size in bytes as received (``len(line)``), for the
+        byte counters; ``meta`` the record's own ``meta`` (its changes are kept).
+        """
+
+    def commit(self, *states: dict[str, Any] | None) -> CommitResult:
+        """Flush every buffer and persist ``states`` (the STATE messages' ``state``
+        objects, oldest first) in one transaction; what was made durable."""
+
+    def read_state(self) -> list[dict[str, Any]]:
+        """The states last committed for this connection (STREAM: one per stream)."""
+
+    def finish(self, *, success: bool) -> CommitResult:
+        """End the attempt: on success commit what is buffered and swap overwrite
+        tables in; else roll back the open batch. Closes the connection."""
+
+    def abort(self) -> None:
+        """Cancel: roll back the open batch (committed batches stay) and close."""
+
+    def truncate(self, streams: Iterable[StreamConfig] | None = None) -> None:
+        """Reset: empty the streams' tables and forget their state (not while open)."""
+
+    def drop_tables(self, streams: Iterable[StreamConfig] | None = None) -> None:
+        """Reset: drop the streams' tables and forget their state (not while open)."""
+
+    def check(self) -> None:
+        """Connect, create and drop a test table; raise DestinationError if not."""
+
+
+# ---------------------------------------------------------------------------
+# State keys
+
+
+def state_key(state: dict[str, Any]) -> tuple[str, str, str]:
+    """``(kind, namespace, name)`` under which a state object is stored."""
+    kind = str(state.get("type") or LEGACY).upper()
+    if kind == STREAM:
+        descriptor = (state.get("stream") or {}).get("stream_descriptor") or {}
+        return (STREAM, str(descriptor.get("namespace") or ""), str(descriptor["name"]))
+    if kind == GLOBAL:
+        return (GLOBAL, "", "")
+    return (LEGACY, "", "")
+
+
+def clean_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The state object without the per-message counters Airbyte attaches."""
+    return {
+        k: v for k, v in state.items() if k not in ("sourceStats", "destinationStats")
+    }
+
+
+def _global_streams(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((state.get("global") or {}).get("stream_states") or [])
+
+
+def _descriptor_key(entry: dict[str, Any]) -> tuple[str, str]:
+    descriptor = entry.get("stream_descriptor") or {}
+    return (str(descriptor.get("namespace") or ""), str(descriptor.get("name") or ""))
+
+
+# ---------------------------------------------------------------------------
+# Per-stream plan
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A field path as SQL sees it: a column, and a path inside it if JSON."""
+
+    column: Column
+    subpath: tuple[str, ...] = ()
+
+
+@dataclass
+class StreamPlan:
+    """A stream's tables, columns, encoder and buffer for this attempt."""
+
+    config: StreamConfig
+    schema: str
+    table: str
+    staging: str
+    columns: list[Column] = field(default_factory=list)
+    encode: Encoder | None = None
+    #: The table the rows go to: the staging table for overwrite streams.
+    target: str = ""
+    #: The primary key parts and the cursor, as columns (dedup only).
+    key_refs: list[FieldRef] = field(default_factory=list)
+    cursor_ref: FieldRef | None = None
+    batch_table: str = ""
+    #: Backend SQL prepared once per attempt (COPY/merge statements).
+    sql: dict[str, str] = field(default_factory=dict)
+    #: Backend load types, one per load column (PostgreSQL binary COPY).
+    load_types: list[str] = field(default_factory=list)
+    buffer: list[tuple[Any, ...]] = field(default_factory=list)
+    buffer_bytes: int = 0
+    pending_records: int = 0
+    pending_bytes: int = 0
+    seq: int = 0
+    warned_extra: bool = False
+
+    @property
+    def mode(self) -> SyncMode:
+        return self.config.destination_sync_mode
+
+    @property
+    def load_columns(self) -> list[str]:
+        """The columns each encoded row fills, in order."""
+        names = [c.name for c in self.columns] + list(TAIL_COLUMNS)
+        return [*names, SEQUENCE] if self.mode == "append_dedup" else names
+
+    @property
+    def column_types(self) -> dict[str, LogicalType]:
+        return {c.name: c.type for c in self.columns}
+
+
+def table_names(
+    streams: Sequence[StreamConfig], *, schema: str, prefix: str
+) -> dict[tuple[str | None, str], tuple[str, str]]:
+    """``(schema, table)`` for each stream, distinct within each schema.
+
+    A stream whose normalized name is taken in its schema (``Users`` and ``users``,
+    or one name in two namespaces) gets a hash of its namespace and name appended.
+    """
+    result: dict[tuple[str | None, str], tuple[str, str]] = {}
+    used: dict[str, set[str]] = {}
+    ordered = sorted(streams, key=lambda s: (s.namespace or "", s.name))
+    for stream in ordered:
+        target_schema = normalize_name(stream.destination_schema or schema)
+        target_schema = fit_identifier(target_schema)
+        taken = used.setdefault(target_schema, {STATE_TABLE})
+        original = f"{prefix}{stream.name}"
+        name = fit_identifier(normalize_name(original), original=original)
+        if name in taken or name.startswith(STAGING_PREFIX):
+            identity = f"{stream.namespace or ''}\x00{stream.name}"
+            name = fit_identifier(f"{name}_{short_hash(identity)}", original=identity)
+        taken.add(name)
+        result[stream.key] = (target_schema, name)
+    return result
+
+
+def staging_name(table: str) -> str:
+    return fit_identifier(f"{STAGING_PREFIX}{table}")
+
+
+def quote(identifier: str) -> str:
+    """A double-quoted SQL identifier (PostgreSQL and DuckDB agree)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A single-quoted SQL string literal (standard_conforming_strings)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ---------------------------------------------------------------------------
+# The shared writer
+
+
+class BaseWriter:
+    """Buffers, counters, state keeping and the attempt lifecycle; SQL per backend.
+
+    Subclasses implement the ``_db_*`` hooks and set ``type_names``/``casts``.
+    """
+
+    #: Logical type -> the backend's column type.
+    type_names: ClassVar[dict[LogicalType, str]] = {}
+    #: Extra spellings of column types found in existing tables -> logical type.
+    type_aliases: ClassVar[dict[str, LogicalType]] = {}
+    #: SQL types of the _airbyte_* columns, by column.
+    airbyte_types: ClassVar[dict[str, str]] = {}
+    casts: Casts = Casts()
+    backend: ClassVar[str] = ""
+
+    #: Flush a stream's buffer at this many rows or bytes.
+    batch_rows: int = 10_000
+    batch_bytes: int = 16 * 1024 * 1024
+    #: Flush the largest buffer when all buffers together hold this many rows.
+    max_buffered_rows: int = 50_000
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        schema: str,
+        table_prefix: str = "",
+        streams: Sequence[StreamConfig],
+        connection_id: str,
+        log: LogFn | None = None,
+    ) -> None:
+        self.config = dict(config)
+        self.schema = fit_identifier(normalize_name(schema or "public"))
+        self.table_prefix = table_prefix or ""
+        self.connection_id = str(connection_id)
+        self.log: LogFn = log or (lambda level, message: None)
+        self.streams = list(streams)
+        names = table_names(self.streams, schema=self.schema, prefix=self.table_prefix)
+        self._plans: dict[tuple[str | None, str], StreamPlan] = {}
+        self._by_name: dict[str, StreamPlan | None] = {}
+        for stream in self.streams:
+            target_schema, table = names[stream.key]
+            plan = StreamPlan(
+                config=stream,
+                schema=target_schema,
+                table=table,
+                staging=staging_name(table),
+            )
+            self._plans[stream.key] = plan
+            # A record without a namespace still finds a stream that has one, as
+            # long as the name alone is unambiguous.
+            self._by_name[stream.name] = None if stream.name in self._by_name else plan
+        self._is_open = False
+        self._buffered = 0
+        self._stored_kinds: set[str] = set()
+        self._committed_states: list[tuple[str, str, str, dict[str, Any]]] = []
+        self._last_ms: int | None = None
+        self._last_ts: dt.datetime | None = None
+        self._unknown_streams: set[tuple[str | None, str]] = set()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def open(self) -> None:
+        if self._is_open:
+            return
+        self._db_connect()
+        try:
+            self._prepare()
+        except DestinationError:
+            self._db_rollback_quietly()
+            self._db_close()
+            raise
+        except Exception as exc:
+            self._db_rollback_quietly()
+            self._db_close()
+            raise self._wrap(exc, "preparing the destination tables") from exc
+        self._is_open = True
+
+    def __enter__(self) -> BaseWriter:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self._is_open:
+            return
+        if exc_type is None:
+            self.finish(success=True)
+        else:
+            self.abort()
+
+    def write(
+        self,
+        stream: str,
+        namespace: str | None,
+        data: dict[str, Any],
+        emitted_at_ms: int,
+        *,
+        size: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if not self._is_open:
+            raise DestinationError("The destination writer is not open.")
+        plan = self._plans.get((namespace or None, stream))
+        if plan is None:
+            plan = self._by_name.get(stream)
+            if plan is None:
+                self._unknown_stream(stream, namespace)
+                return
+        if emitted_at_ms != self._last_ms:
+            self._last_ms = emitted_at_ms
+            self._last_ts = _timestamp(emitted_at_ms)
+        if type(data) is not dict:
+            data = {"_airbyte_data": data}
+        changes = None
+        if meta and isinstance(meta.get("changes"), list) and meta["changes"]:
+            changes = list(meta["changes"])
+        plan.seq += 1
+        row = plan.encode(data, self._last_ts, plan.seq, changes)  # type: ignore[misc]
+        if row[-2 if plan.mode == "append_dedup" else -1] is not None:
+            self._warn_extra(plan, data)
+        if not size:
+            size = len(dumps_json(data))
+        plan.buffer.append(row)
+        plan.buffer_bytes += size
+        plan.pending_records += 1
+        plan.pending_bytes += size
+        self._buffered += 1
+        if len(plan.buffer) >= self.batch_rows or plan.buffer_bytes >= self.batch_bytes:
+            self._flush(plan)
+        elif self._buffered >= self.max_buffered_rows:
+            self._flush(max(self._plans.values(), key=lambda p: len(p.buffer)))
+
+    def commit(self, *states: dict[str, Any] | None) -> CommitResult:
+        self._require_open()
+        real = [clean_state(s) for s in states if s]
+        try:
+            for plan in self._plans.values():
+                if plan.buffer:
+                    self._flush(plan)
+            if real:
+                self._persist_states(real)
+            self._db_commit()
+        except Exception as exc:
+            self._fail_transaction()
+            if isinstance(exc, DestinationError):
+                raise
+            raise self._wrap(exc, "committing a batch") from exc
+        return self._collect(states=len(real))
+
+    def read_state(self) -> list[dict[str, Any]]:
+        opened_here = not self._is_open
+        if opened_here:
+            self._db_connect()
+        try:
+            rows = self._db_read_states()
+        except Exception as exc:
+            raise self._wrap(exc, "reading the saved state") from exc
+        finally:
+            if opened_here:
+                self._db_rollback_quietly()
+                self._db_close()
+        return [state for _, _, _, state in rows]
+
+    def finish(self, *, success: bool) -> CommitResult:
+        if not self._is_open:
+            return CommitResult()
+        if not success:
+            self.abort()
+            return CommitResult()
+        try:
+            for plan in self._plans.values():
+                if plan.buffer:
+                    self._flush(plan)
+            swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
+            for plan in swapped:
+                self._db_swap(plan)
+            if swapped:
+                self._delete_states(
+                    {(p.config.namespace or "", p.config.name) for p in swapped},
+                    kinds=(STREAM,),
+                )
+            self._db_commit()
+        except Exception as exc:
+            self._fail_transaction()
+            self._close()
+            if isinstance(exc, DestinationError):
+                raise
+            raise self._wrap(exc, "finishing the sync") from exc
+        result = self._collect(states=0)
+        self._close()
+        return result
+
+    def abort(self) -> None:
+        if not self._is_open:
+            return
+        self._fail_transaction()
+        self._close()
+
+    def truncate(self, streams: Iterable[StreamConfig] | None = None) -> None:
+        self._reset(streams, drop=False)
+
+    def drop_tables(self, streams: Iterable[StreamConfig] | None = None) -> None:
+        self._reset(streams, drop=True)
+
+    def check(self) -> None:
+        self._db_connect()
+        try:
+            self._db_check()
+        except DestinationError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc, "checking the destination") from exc
+        finally:
+            self._db_rollback_quietly()
+            self._db_close()
+
+    # -- shared internals --------------------------------------------------
+
+    def _require_open(self) -> None:
+        if not self._is_open:
+            raise DestinationError("The destination writer is not open.")
+
+    def _close(self) -> None:
+        self._is_open = False
+        for plan in self._plans.values():
+            plan.buffer.clear()
+            plan.buffer_bytes = 0
+        self._buffered = 0
+        self._db_close()
+
+    def _fail_transaction(self) -> None:
+        """Forget everything since the last commit: buffers, counters, the txn."""
+        for plan in self._plans.values():
+            plan.buffer.clear()
+            plan.buffer_bytes = plan.pending_records = plan.pending_bytes = 0
+        self._buffered = 0
+        self._db_rollback_quietly()
+
+    def _collect(self, *, states: int) -> CommitResult:
+        counts = {}
+        for key, plan in self._plans.items():
+            if plan.pending_records:
+                counts[key] = StreamCounts(plan.pending_records, plan.pending_bytes)
+            plan.pending_records = plan.pending_bytes = 0
+        return CommitResult(streams=counts, states=states)
+
+    def _flush(self, plan: StreamPlan) -> None:
+        rows = plan.buffer
+        if not rows:
+            return
+        plan.buffer = []
+        self._buffered -= len(rows)
+        plan.buffer_bytes = 0
+        try:
+            self._db_load(plan, rows)
+        except DestinationError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc, f"loading stream {plan.config.name!r}") from exc
+
+    def _unknown_stream(self, stream: str, namespace: str | None) -> None:
+        key = (namespace, stream)
+        if key not in self._unknown_streams:
+            self._unknown_streams.add(key)
+            self.log(
+                "WARN",
+                f"Records of stream {stream!r} are skipped: the stream is not in "
+                "this connection's configured catalog.",
+            )
+
+    def _warn_extra(self, plan: StreamPlan, data: dict[str, Any]) -> None:
+        if plan.warned_extra:
+            return
+        plan.warned_extra = True
+        known = {c.field for c in plan.columns}
+        extra = sorted(k for k in data if k not in known)[:10]
+        self.log(
+            "WARN",
+            f"Stream {plan.config.name!r} sends fields that are not in its schema "
+            f"({', '.join(map(repr, extra))}); they are kept in {EXTRA}.",
+        )
+
+    # -- preparing tables --------------------------------------------------
+
+    def _prepare(self) -> None:
+        schemas = {self.schema} | {p.schema for p in self._plans.values()}
+        for schema in sorted(schemas):
+            self._db_execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema_ref(schema)}")
+        self._db_create_state_table()
+        self._committed_states = self._db_read_states()
+        self._stored_kinds = {kind for kind, _, _, _ in self._committed_states}
+        for plan in self._plans.values():
+            self._prepare_stream(plan)
+        self._db_commit()
+
+    def _desired_columns(self, plan: StreamPlan) -> list[Column]:
+        return columns_for_schema(plan.config.json_schema, reserved=AIRBYTE_COLUMNS)
+
+    def _prepare_stream(self, plan: StreamPlan) -> None:
+        desired = self._desired_columns(plan)
+        config = plan.config
+        if config.destination_sync_mode == "overwrite":
+            plan.target = plan.staging
+            existing = self._db_columns(plan.schema, plan.staging)
+            if existing is not None and not self._resume_staging(plan, existing):
+                self._db_execute(f"DROP TABLE {self._ref(plan.schema, plan.staging)}")
+                existing = None
+        else:
+            plan.target = plan.table
+            existing = self._db_columns(plan.schema, plan.table)
+            # A staging table left by an overwrite sync before a mode change would
+            # otherwise linger forever.
+            self._db_execute(
+                f"DROP TABLE IF EXISTS {self._ref(plan.schema, plan.staging)}"
+            )
+        if existing is None:
+            self._create_table(plan.schema, plan.target, desired)
+            plan.columns = desired
+        else:
+            plan.columns = self._evolve(plan, existing, desired)
+        if config.destination_sync_mode == "append_dedup":
+            self._prepare_dedup(plan)
+        plan.encode = build_encoder(
+            plan.columns,
+            self.casts,
+            generation_id=config.generation_id,
+            with_sequence=config.destination_sync_mode == "append_dedup",
+        )
+
+    def _resume_staging(self, plan: StreamPlan, existing: dict[str, str]) -> bool:
+        """Keep a staging table the next attempt of the same generation resumes."""
+        if GENERATION_ID not in existing:
+            return False
+        generation = self._db_staging_generation(plan)
+        if generation is None or generation != plan.config.generation_id:
+            return False
+        if not self._has_committed_state(plan.config):
+            return False
+        self.log(
+            "INFO",
+            f"Stream {plan.config.name!r}: resuming the staging table of generation "
+            f"{generation} from the last committed state.",
+        )
+        return True
+
+    def _has_committed_state(self, stream: StreamConfig) -> bool:
+        key = (stream.namespace or "", stream.name)
+        for kind, namespace, name, state in self._committed_states:
+            if kind == STREAM and (namespace, name) == key:
+                return True
+            if kind == GLOBAL and any(
+                _descriptor_key(entry) == key for entry in _global_streams(state)
+            ):
+                return True
+        return False
+
+    def _column_sql(self, column: Column) -> str:
+        return f"{quote(column.name)} {self.type_names[column.type]}"
+
+    def _airbyte_column_sql(self) -> list[str]:
+        return [f"{quote(name)} {self.airbyte_types[name]}" for name in AIRBYTE_COLUMNS]
+
+    def _create_table(self, schema: str, table: str, columns: Sequence[Column]) -> None:
+        parts = self._airbyte_column_sql() + [self._column_sql(c) for c in columns]
+        self._db_execute(
+            f"CREATE TABLE IF NOT EXISTS {self._ref(schema, table)} "
+            f"({', '.join(parts)})"
+        )
+
+    def _evolve(
+        self, plan: StreamPlan, existing: dict[str, str], desired: list[Column]
+    ) -> list[Column]:
+        """Add missing columns; keep existing ones (and their types)."""
+        ref = self._ref(plan.schema, plan.target)
+        for name in AIRBYTE_COLUMNS:
+            if name not in existing:
+                self._db_add_column(ref, name, self.airbyte_types[name])
+        effective = []
+        added = []
+        for column in desired:
+            current = existing.get(column.name)
+            if current is None:
+                self._db_add_column(ref, column.name, self.type_names[column.type])
+                added.append(column.name)
+                effective.append(column)
+                continue
+            kind = self._logical_from_db(current)
+            if kind is None:
+                raise DestinationError(
+                    f"Column {column.name!r} of {plan.schema}.{plan.target} has type "
+                    f"{current}, which the console does not write. Change it back "
+                    f"to {self.type_names[column.type]} or reset the stream.",
+                    failure_type="config_error",
+                )
+            if kind != column.type:
+                self.log(
+                    "WARN",
+                    f"Stream {plan.config.name!r}: the schema now makes "
+                    f"{column.name!r} a {column.type.value}, but the column is "
+                    f"{current}; values are cast to {current}. Reset the stream "
+                    "to change the column type.",
+                )
+            effective.append(Column(column.field, column.name, kind))
+        if added:
+            self.log(
+                "INFO",
+                f"Stream {plan.config.name!r}: added column(s) "
+                f"{', '.join(added)} to {plan.schema}.{plan.target}.",
+            )
+        return effective
+
+    def _logical_from_db(self, db_type: str) -> LogicalType | None:
+        lowered = db_type.strip().lower()
+        for kind, name in self.type_names.items():
+            if name.lower() == lowered:
+                return kind
+        return self.type_aliases.get(lowered)
+
+    def _key_paths(self, plan: StreamPlan) -> list[list[str]]:
+        paths = [list(p) for p in plan.config.primary_key if p]
+        if not paths:
+            raise DestinationError(
+                f"Stream {plan.config.name!r} is set to deduplicate but has no "
+                "primary key.",
+                failure_type="config_error",
+            )
+        return paths
+
+    def _field_ref(self, plan: StreamPlan, path: Sequence[str], what: str) -> FieldRef:
+        for column in plan.columns:
+            if column.field == path[0]:
+                if len(path) > 1 and column.type != LogicalType.JSON:
+                    break
+                return FieldRef(column, tuple(path[1:]))
+        raise DestinationError(
+            f"Stream {plan.config.name!r}: the {what} {'.'.join(path)!r} is not a "
+            "field of the stream's schema.",
+            failure_type="config_error",
+        )
+
+    def _prepare_dedup(self, plan: StreamPlan) -> None:
+        plan.key_refs = [
+            self._field_ref(plan, path, "primary key") for path in self._key_paths(plan)
+        ]
+        cursor = list(plan.config.cursor_field or ())
+        plan.cursor_ref = (
+            self._field_ref(plan, cursor, "cursor field") if cursor else None
+        )
+        plan.batch_table = f"_ab_batch_{short_hash(plan.schema + '.' + plan.table, 12)}"
+        self._db_prepare_dedup(plan)
+
+    def _expr(self, ref: FieldRef, alias: str, *, text: bool) -> str:
+        """SQL for a field path under a table alias: the column or a JSON lookup."""
+        column = (
+            f"{alias}.{quote(ref.column.name)}" if alias else quote(ref.column.name)
+        )
+        if not ref.subpath:
+            return column
+        return self._db_json_path(column, list(ref.subpath), text=text)
+
+    def _keys_sql(self, plan: StreamPlan, alias: str = "") -> list[str]:
+        return [self._expr(ref, alias, text=True) for ref in plan.key_refs]
+
+    def _cursor_sql(self, plan: StreamPlan, alias: str = "") -> str | None:
+        if plan.cursor_ref is None:
+            return None
+        return self._expr(plan.cursor_ref, alias, text=False)
+
+    def _latest_first(self, plan: StreamPlan, alias: str = "", *, tiebreak: str) -> str:
+        """ORDER BY items that put the winning row of a primary key first."""
+        cursor = self._cursor_sql(plan, alias)
+        tie = f"{alias}.{tiebreak}" if alias else tiebreak
+        return f"{cursor} DESC NULLS LAST, {tie} DESC" if cursor else f"{tie} DESC"
+
+    def _schema_ref(self, schema: str) -> str:
+        return quote(schema)
+
+    def _ref(self, schema: str, table: str) -> str:
+        return f"{self._schema_ref(schema)}.{quote(table)}"
+
+    # -- states ------------------------------------------------------------
+
+    def _persist_states(self, states: list[dict[str, Any]]) -> None:
+        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for state in states:
+            try:
+                latest[state_key(state)] = state
+            except (KeyError, TypeError, AttributeError):
+                raise DestinationError(
+                    "The source sent a STATE message without a stream name."
+                ) from None
+        kinds = {key[0] for key in latest}
+        if self._stored_kinds - kinds:
+            # A connection keeps one kind of state; after a switch (e.g. a source
+            # moving from LEGACY to per-stream state) the old kind must not linger.
+            self._db_execute(
+                f"DELETE FROM {self._ref(self.schema, STATE_TABLE)} "
+                "WHERE connection_id = %s AND kind NOT IN "
+                f"({', '.join(['%s'] * len(kinds))})",
+                (self.connection_id, *sorted(kinds)),
+            )
+        self._stored_kinds = set(kinds)
+        self._db_write_states(
+            [
+                (kind, ns, name, dumps_json(state).decode())
+                for (kind, ns, name), state in latest.items()
+            ]
+        )
+
+    def _delete_states(
+        self, keys: set[tuple[str, str]], *, kinds: Sequence[str]
+    ) -> None:
+        """Forget the states of the streams ``keys`` ((namespace, name))."""
+        table = self._ref(self.schema, STATE_TABLE)
+        for namespace, name in sorted(keys):
+            if STREAM in kinds:
+                self._db_execute(
+                    f"DELETE FROM {table} WHERE connection_id = %s AND kind = %s "
+                    "AND stream_namespace = %s AND stream_name = %s",
+                    (self.connection_id, STREAM, namespace, name),
+                )
+        if GLOBAL in kinds:
+            self._forget_in_global(keys)
+        if LEGACY in kinds:
+            self._db_execute(
+                f"DELETE FROM {table} WHERE connection_id = %s AND kind = %s",
+                (self.connection_id, LEGACY),
+            )
+
+    def _forget_in_global(self, streams: set[tuple[str, str]]) -> None:
+        table = self._ref(self.schema, STATE_TABLE)
+        for kind, _, _, state in self._db_read_states():
+            if kind != GLOBAL:
+                continue
+            entries = _global_streams(state)
+            kept = [e for e in entries if _descriptor_key(e) not in streams]
+            if len(kept) == len(entries):
+                continue
+            self._db_execute(
+                f"DELETE FROM {table} WHERE connection_id = %s AND kind = %s",
+                (self.connection_id, GLOBAL),
+            )
+            if kept:
+                state = dict(state)
+                state["global"] = dict(state.get("global") or {}, stream_states=kept)
+                self._db_write_states([(GLOBAL, "", "", dumps_json(state).decode())])
+
+    # -- reset ---------------------------------------------------------------
+
+    def _reset(self, streams: Iterable[StreamConfig] | None, *, drop: bool) -> None:
+        if self._is_open:
+            raise DestinationError("Reset a destination only outside a sync.")
+        chosen = self._plans_for(streams)
+        self._db_connect()
+        try:
+            self._db_create_state_table()
+            for plan in chosen:
+                staging = self._ref(plan.schema, plan.staging)
+                self._db_execute(f"DROP TABLE IF EXISTS {staging}")
+                ref = self._ref(plan.schema, plan.table)
+                if drop:
+                    self._db_execute(f"DROP TABLE IF EXISTS {ref}")
+                elif self._db_columns(plan.schema, plan.table) is not None:
+                    self._db_truncate(ref)
+            keys = {(p.config.namespace or "", p.config.name) for p in chosen}
+            every = {p.config.key for p in chosen} == set(self._plans)
+            kinds = (STREAM, GLOBAL, LEGACY) if every else (STREAM, GLOBAL)
+            self._delete_states(keys, kinds=kinds)
+            self._db_commit()
+        except Exception as exc:
+            self._db_rollback_quietly()
+            if isinstance(exc, DestinationError):
+                raise
+            raise self._wrap(exc, "resetting streams") from exc
+        finally:
+            self._db_close()
+        verb = "dropped" if drop else "emptied"
+        names = ", ".join(f"{p.schema}.{p.table}" for p in chosen)
+        self.log("INFO", f"Reset: {verb} {names} and cleared their state.")
+
+    def _plans_for(self, streams: Iterable[StreamConfig] | None) -> list[StreamPlan]:
+        if streams is None:
+            return list(self._plans.values())
+        chosen = []
+        for stream in streams:
+            plan = self._plans.get(stream.key)
+            if plan is None:
+                raise DestinationError(f"Unknown stream {stream.name!r}.")
+            chosen.append(plan)
+        return chosen
+
+    # -- errors ----------------------------------------------------------------
+
+    def _wrap(self, exc: Exception, doing: str) -> DestinationError:
+        return DestinationError(
+            f"{self.backend} failed while {doing}: {_first_line(exc)}",
+            failure_type=self._failure_type(exc),
+        )
+
+    def _failure_type(self, exc: Exception) -> str:
+        return "system_error"
+
+    # -- backend hooks -------------------------------------------------------
+
+    def _db_connect(self) -> None:
+        raise NotImplementedError
+
+    def _db_close(self) -> None:
+        raise NotImplementedError
+
+    def _db_commit(self) -> None:
+        raise NotImplementedError
+
+    def _db_rollback_quietly(self) -> None:
+        raise NotImplementedError
+
+    def _db_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _db_columns(self, schema: str, table: str) -> dict[str, str] | None:
+        """Column name -> type of an existing table, None when it does not exist."""
+        raise NotImplementedError
+
+    def _db_add_column(self, ref: str, name: str, sql_type: str) -> None:
+        self._db_execute(f"ALTER TABLE {ref} ADD COLUMN {quote(name)} {sql_type}")
+
+    def _db_truncate(self, ref: str) -> None:
+        self._db_execute(f"DELETE FROM {ref}")
+
+    def _db_staging_generation(self, plan: StreamPlan) -> int | None:
+        raise NotImplementedError
+
+    def _db_create_state_table(self) -> None:
+        raise NotImplementedError
+
+    def _db_read_states(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        raise NotImplementedError
+
+    def _db_write_states(self, rows: list[tuple[str, str, str, str]]) -> None:
+        raise NotImplementedError
+
+    def _db_prepare_dedup(self, plan: StreamPlan) -> None:
+        raise NotImplementedError
+
+    def _db_json_path(self, column_sql: str, path: list[str], *, text: bool) -> str:
+        raise NotImplementedError
+
+    def _db_load(self, plan: StreamPlan, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def _db_swap(self, plan: StreamPlan) -> None:
+        staging = self._ref(plan.schema, plan.staging)
+        target = self._ref(plan.schema, plan.table)
+        self._db_execute(f"DROP TABLE IF EXISTS {target}")
+        self._db_execute(f"ALTER TABLE {staging} RENAME TO {quote(plan.table)}")
+
+    def _db_check(self) -> None:
+        raise NotImplementedError
+
+
+def _timestamp(ms: int) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return dt.datetime.now(dt.UTC)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
