@@ -123,6 +123,47 @@ def run():
                 "source_defined_primary_key": [["id"]],
             }}]}},
         }})
+    elif command == "read":
+        read(config, mode)
+
+
+def record(n, value=None):
+    emit({{"type": "RECORD", "record": {{
+        "stream": "things", "emitted_at": 1700000000000 + n,
+        "data": {{"id": n if value is None else value, "name": f"thing {{n}}"}},
+    }}}})
+
+
+def state(n):
+    emit({{"type": "STATE", "state": {{"type": "STREAM", "stream": {{
+        "stream_descriptor": {{"name": "things"}}, "stream_state": {{"id": n}},
+    }}}}}})
+
+
+def read(config, mode):
+    # Read modes: records with a STATE every 10, then what the mode says.
+    total = int(config.get("records", 50))
+    for n in range(1, total + 1):
+        if mode == "bad_record" and n == 5:
+            record(n, value="not-a-number")
+        else:
+            record(n)
+        if n % 10 == 0:
+            state(n)
+            time.sleep(float(config.get("pause", 0)))
+        if mode == "garbage_midway" and n == 15:
+            print("WARNING: this line is not JSON", flush=True)
+            print("{{half a message", flush=True)
+    if mode == "die_midway":
+        sys.stderr.write("Segmentation fault (pretend)\n")
+        sys.exit(139)
+    if mode == "silent_midway":
+        time.sleep(600)
+    if mode == "control":
+        emit({{"type": "CONTROL", "control": {{
+            "type": "CONNECTOR_CONFIG", "emitted_at": 0,
+            "connectorConfig": {{"config": {{**config, "api_key": "rotated-key-9876"}}}},
+        }}}})
 
 
 if __name__ == "__main__":

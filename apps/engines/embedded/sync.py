@@ -462,6 +462,15 @@ class _Run:
         self.counters.records_emitted += 1
         self.counters.stream(_stream_key(stream, namespace))["records_emitted"] += 1
 
+    def _commit_what_was_said(self) -> None:
+        """Commit the records covered by states the source sent before it failed."""
+        if not self.pending_states:
+            return
+        try:
+            self.commit_pending()
+        except DestinationError as exc:
+            self.reporter.log(f"WARN destination: {self.masker.mask(exc.message)}")
+
     def _end(
         self, returncode: int | None, reason: str, stderr: list[str]
     ) -> AttemptOutcome:
@@ -473,6 +482,8 @@ class _Run:
             )
             return self.outcome(CANCELLED, failure_type="manual_cancellation")
         if reason == "unresponsive":
+            # What the source said before it went quiet is sound: keep it.
+            self._commit_what_was_said()
             writer.abort()
             return self.failed(
                 "transient_error",
@@ -481,12 +492,7 @@ class _Run:
                 " s and was stopped as unresponsive.",
             )
         if returncode != 0 or self.error is not None:
-            # States the source sent before it failed still cover their records.
-            try:
-                if self.pending_states:
-                    self.commit_pending()
-            except DestinationError as exc:
-                reporter.log(f"WARN destination: {self.masker.mask(exc.message)}")
+            self._commit_what_was_said()
             writer.finish(success=False)
             if self.error is not None:
                 text, failure_type = self.error
@@ -525,9 +531,11 @@ def _trace(
     kind = trace.get("type")
     if kind == "ERROR":
         found = protocol.trace_error(message)
-        if found is not None:
-            reporter.log(f"ERROR source: {masker.mask(found[0])}")
-        return found
+        if found is None:
+            return None
+        text = masker.mask(found[0])
+        reporter.log(f"ERROR source: {text}")
+        return text, found[1]
     if kind == "ESTIMATE":
         estimate = trace.get("estimate") or {}
         if estimate.get("type") == "STREAM" and estimate.get("name"):

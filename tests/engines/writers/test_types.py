@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import pytest
 
 from apps.engines.embedded.writers import decode_json
@@ -373,3 +374,22 @@ def test_a_retyped_field_keeps_the_existing_column_type(dest):
         (3, None),
     ]
     assert any("values are cast to bigint" in m.lower() for _, m in dest.logs)
+
+
+def test_an_existing_plain_table_gets_the_airbyte_columns(dest):
+    writer = dest.writer([stream("edge", {"id": {"type": "integer"}})])
+    writer.check()  # creates the schema
+    if dest.backend == "postgres":
+        dest.execute(f'CREATE TABLE "{dest.schema}".edge (id bigint)')
+        dest.execute(f'INSERT INTO "{dest.schema}".edge VALUES (1)')
+    else:
+        with duckdb.connect(dest.path) as conn:
+            conn.execute(f'CREATE TABLE "{dest.schema}".edge (id BIGINT)').fetchall()
+            conn.execute(f'INSERT INTO "{dest.schema}".edge VALUES (1)').fetchall()
+    load(dest, [{"id": 2}], props={"id": {"type": "integer"}})
+
+    rows = dest.query(
+        "SELECT id, _airbyte_raw_id IS NOT NULL, _airbyte_extracted_at IS NOT NULL "
+        "FROM {s}.edge ORDER BY id"
+    )
+    assert rows == [(1, True, False), (2, True, True)]

@@ -731,7 +731,9 @@ class BaseWriter:
         ref = self._ref(plan.schema, plan.target)
         for name in AIRBYTE_COLUMNS:
             if name not in existing:
-                self._db_add_column(ref, name, self.airbyte_types[name])
+                # Rows already there have no value for it: no NOT NULL on them.
+                sql_type = self.airbyte_types[name].replace(" NOT NULL", "")
+                self._db_add_column(ref, name, sql_type)
         effective = []
         added = []
         for column in desired:

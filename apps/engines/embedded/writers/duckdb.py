@@ -285,8 +285,6 @@ class DuckDBWriter(BaseWriter):
                 f"ALTER TABLE {ref} ALTER COLUMN {quote(name)} SET DEFAULT uuid()"
             )
             return
-        if "NOT NULL" in sql_type:
-            sql_type = sql_type.replace(" NOT NULL", "")
         super()._db_add_column(ref, name, sql_type)
 
     def _db_staging_generation(self, plan: StreamPlan) -> int | None:

@@ -231,7 +231,7 @@ class PostgresWriter(BaseWriter):
             where = self._where()
             raise DestinationError(
                 f"Could not connect to PostgreSQL{where}: {_pg_message(exc)}",
-                failure_type=self._failure_type(exc),
+                failure_type=self._connect_failure_type(exc),
             ) from exc
 
     def _where(self) -> str:
@@ -278,23 +278,28 @@ class PostgresWriter(BaseWriter):
 
     def _failure_type(self, exc: Exception) -> str:
         sqlstate = getattr(exc, "sqlstate", None) or ""
-        text = str(exc).lower()
-        if sqlstate.startswith(("28", "3D", "42501")) or any(
-            hint in text
-            for hint in (
-                "password authentication failed",
-                "no pg_hba.conf entry",
-                "does not exist",
-                "permission denied",
-                "role ",
-            )
-        ):
-            return "config_error"
+        if sqlstate.startswith(("28", "3D")) or sqlstate == "42501":
+            return "config_error"  # credentials, unknown database, privileges
         if isinstance(exc, psycopg.OperationalError) or sqlstate.startswith(
             ("08", "53", "57P", "40")
         ):
-            return "transient_error"
+            return "transient_error"  # connection lost, server busy, deadlock
         return "system_error"
+
+    def _connect_failure_type(self, exc: Exception) -> str:
+        # libpq reports refused logins without a SQLSTATE: read the message.
+        text = str(exc).lower()
+        refused = (
+            "password authentication failed",
+            "no pg_hba.conf entry",
+            "does not exist",
+            "permission denied",
+            "no password supplied",
+            "certificate",
+        )
+        if any(hint in text for hint in refused):
+            return "config_error"
+        return self._failure_type(exc)
 
     # -- catalog -----------------------------------------------------------------
 
