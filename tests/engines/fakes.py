@@ -162,7 +162,9 @@ def read(config, mode):
     if mode == "control":
         emit({{"type": "CONTROL", "control": {{
             "type": "CONNECTOR_CONFIG", "emitted_at": 0,
-            "connectorConfig": {{"config": {{**config, "api_key": "rotated-key-9876"}}}},
+            "connectorConfig": {{
+                "config": {{**config, "api_key": "rotated-key-9876"}},
+            }},
         }}}})
 
 
