@@ -16,5 +16,6 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/audit/", include("apps.audit.urls")),
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
+    path("w/<uuid:workspace_id>/connections/", include("apps.connections.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,8 +14,9 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from apps.connections.models import SyncJob
 from apps.core.roles import Role, role_allows
-from tests.factories import DestinationFactory, SourceFactory
+from tests.factories import ConnectionFactory, DestinationFactory, SourceFactory
 
 PUBLIC = "public"
 LOGIN = "login"
@@ -62,6 +63,19 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connectors:destination_edit": ("GET", Role.EDITOR),
     "connectors:destination_delete": ("POST", Role.EDITOR),
     "connectors:destination_check": ("GET", Role.VIEWER),
+    "connections:list": ("GET", Role.VIEWER),
+    "connections:create": ("GET", Role.EDITOR),
+    "connections:streams": ("GET", Role.EDITOR),
+    "connections:detail": ("GET", Role.VIEWER),
+    "connections:sync": ("POST", Role.RUNNER),
+    "connections:cancel": ("POST", Role.RUNNER),
+    "connections:toggle": ("POST", Role.EDITOR),
+    "connections:settings": ("GET", Role.EDITOR),
+    "connections:reset": ("GET", Role.EDITOR),
+    "connections:delete": ("POST", Role.EDITOR),
+    "connections:jobs": ("GET", Role.VIEWER),
+    "connections:job": ("GET", Role.VIEWER),
+    "connections:job_log": ("GET", Role.VIEWER),
 }
 
 
@@ -116,6 +130,17 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
         kwargs["public_id"] = SourceFactory(workspace=workspace).public_id
     elif ":public_id>" in route and name.startswith("connectors:destination"):
         kwargs["public_id"] = DestinationFactory(workspace=workspace).public_id
+    if ":connection_id>" in route or ":job_id>" in route:
+        connection = ConnectionFactory(workspace=workspace)
+        kwargs["connection_id"] = connection.public_id
+        if ":job_id>" in route:
+            del kwargs["connection_id"]
+            kwargs["job_id"] = SyncJob.objects.create(
+                public_id=uuid.uuid4(),
+                connection=connection,
+                trigger="manual",
+                status="succeeded",
+            ).public_id
     unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
     assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
     return kwargs

@@ -24,7 +24,7 @@ class NavItem:
 # entry is shown disabled, never as a page.
 SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Dashboard", "workspaces:detail", "viewer", "workspaces:detail"),
-    ("Connections", None, "viewer", "connections:"),
+    ("Connections", "connections:list", "viewer", "connections:"),
     ("Sources", "connectors:source_list", "viewer", "connectors:source"),
     ("Destinations", "connectors:destination_list", "viewer", "connectors:destination"),
     ("Catalog", "connectors:catalog", "viewer", "connectors:catalog"),

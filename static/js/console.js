@@ -57,4 +57,21 @@
   });
   initOneOfs(document);
   document.body.addEventListener("htmx:load", function (event) { initOneOfs(event.detail.elt); });
+  // Stream table: select all or none, and find a stream by name.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-streams-select]");
+    if (!button) return;
+    var checked = button.getAttribute("data-streams-select") === "all";
+    var table = button.closest("section").querySelector("table.streams");
+    table.querySelectorAll("tr[data-stream-row]:not([hidden]) input[type=checkbox]")
+      .forEach(function (box) { box.checked = checked; });
+  });
+  document.addEventListener("input", function (event) {
+    if (!event.target.matches || !event.target.matches("[data-stream-search]")) return;
+    var needle = event.target.value.trim().toLowerCase();
+    var table = event.target.closest("section").querySelector("table.streams");
+    table.querySelectorAll("tr[data-stream-row]").forEach(function (row) {
+      row.hidden = needle && row.getAttribute("data-stream-row").toLowerCase().indexOf(needle) < 0;
+    });
+  });
 })();

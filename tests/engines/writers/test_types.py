@@ -28,6 +28,7 @@ EDGE_PROPS: dict[str, Any] = {
         "airbyte_type": "timestamp_without_timezone",
     },
     "t": {"type": "string", "format": "time"},
+    "ttz": {"type": "string", "format": "time", "airbyte_type": "time_with_timezone"},
     "obj": {"type": "object", "properties": {"a": {"type": "object"}}},
     "arr": {"type": "array", "items": {"type": "integer"}},
     "u": {"type": ["null", "string", "integer"]},
@@ -47,6 +48,7 @@ EXPECTED_TYPES = {
         "ts": "timestamp with time zone",
         "ts_local": "timestamp without time zone",
         "t": "time without time zone",
+        "ttz": "time with time zone",
         "obj": "jsonb",
         "arr": "jsonb",
         "u": "jsonb",
@@ -69,6 +71,7 @@ EXPECTED_TYPES = {
         "ts": "timestamp with time zone",
         "ts_local": "timestamp",
         "t": "time",
+        "ttz": "time with time zone",
         "obj": "json",
         "arr": "json",
         "u": "json",
@@ -126,13 +129,14 @@ def test_values_of_every_type_round_trip(dest):
         b'{"id": 1, "s": "h\\u00e9llo \\ud83d\\ude00 \\u4e16\\u754c", "n": 1.5,'
         b' "big": 12345678901234567890.123456789, "i": 42, "b": true,'
         b' "d": "2024-02-29", "ts": "2024-01-01T10:00:00+02:00",'
-        b' "ts_local": "2024-01-01T10:00:00", "t": "10:11:12",'
+        b' "ts_local": "2024-01-01T10:00:00", "t": "10:11:12", "ttz": "10:11:12+02:00",'
         b' "obj": {"a": {"b": [1, "x", null]}, "e": "\\ud83d\\ude00"},'
         b' "arr": [1, 2, 3], "u": "x", "one": 5, "opt": "y"}'
     )
     load(dest, [decode_json(line)])
     [row] = fetch(
-        dest, "id, s, n, i, b, d, ts, ts_local, t, obj, arr, u, one, opt, _airbyte_meta"
+        dest,
+        "id, s, n, i, b, d, ts, ts_local, t, ttz, obj, arr, u, one, opt, _airbyte_meta",
     )
     assert row["s"] == "héllo 😀 世界"
     assert row["n"] == 1.5
@@ -141,6 +145,10 @@ def test_values_of_every_type_round_trip(dest):
     assert row["ts"] == dt.datetime(2024, 1, 1, 8, tzinfo=UTC)
     assert row["ts_local"] == dt.datetime(2024, 1, 1, 10)
     assert row["t"] == dt.time(10, 11, 12)
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert row["ttz"] == dt.time(10, 11, 12, tzinfo=plus_two)
+    # Only DuckDB's double cannot hold the big decimal (see the tests below).
+    assert set(changes(row)) == ({"big"} if dest.backend == "duckdb" else set())
     assert row["obj"] == {"a": {"b": [1, "x", None]}, "e": "😀"}
     assert row["arr"] == [1, 2, 3]
     assert row["u"] == "x" and row["one"] == 5 and row["opt"] == "y"

@@ -297,19 +297,17 @@ class StreamPlan:
     seq: int = 0
     warned_extra: bool = False
 
-    @property
-    def mode(self) -> SyncMode:
-        return self.config.destination_sync_mode
+    def __post_init__(self) -> None:
+        # Plain attributes, read once per record.
+        self.mode: SyncMode = self.config.destination_sync_mode
+        # Where build_encoder puts _airbyte_extra in a row (before seq for dedup).
+        self.extra_index = -2 if self.mode == "append_dedup" else -1
 
     @property
     def load_columns(self) -> list[str]:
         """The columns each encoded row fills, in order."""
         names = [c.name for c in self.columns] + list(TAIL_COLUMNS)
         return [*names, SEQUENCE] if self.mode == "append_dedup" else names
-
-    @property
-    def column_types(self) -> dict[str, LogicalType]:
-        return {c.name: c.type for c in self.columns}
 
 
 def table_names(
@@ -473,16 +471,17 @@ class BaseWriter:
             changes = list(meta["changes"])
         plan.seq += 1
         row = plan.encode(data, self._last_ts, plan.seq, changes)  # type: ignore[misc]
-        if row[-2 if plan.mode == "append_dedup" else -1] is not None:
+        if row[plan.extra_index] is not None:
             self._warn_extra(plan, data)
         if not size:
             size = len(dumps_json(data))
-        plan.buffer.append(row)
+        buffer = plan.buffer
+        buffer.append(row)
         plan.buffer_bytes += size
         plan.pending_records += 1
         plan.pending_bytes += size
         self._buffered += 1
-        if len(plan.buffer) >= self.batch_rows or plan.buffer_bytes >= self.batch_bytes:
+        if len(buffer) >= self.batch_rows or plan.buffer_bytes >= self.batch_bytes:
             self._flush(plan)
         elif self._buffered >= self.max_buffered_rows:
             self._flush(max(self._plans.values(), key=lambda p: len(p.buffer)))
@@ -650,11 +649,8 @@ class BaseWriter:
             self._prepare_stream(plan)
         self._db_commit()
 
-    def _desired_columns(self, plan: StreamPlan) -> list[Column]:
-        return columns_for_schema(plan.config.json_schema, reserved=AIRBYTE_COLUMNS)
-
     def _prepare_stream(self, plan: StreamPlan) -> None:
-        desired = self._desired_columns(plan)
+        desired = columns_for_schema(plan.config.json_schema, reserved=AIRBYTE_COLUMNS)
         config = plan.config
         if config.destination_sync_mode == "overwrite":
             plan.target = plan.staging

@@ -427,7 +427,7 @@ class Casts:
             return str(value)
         if isinstance(value, float):
             return repr(value)
-        return self.clean_text(dumps_json(value).decode("utf-8", "surrogatepass"))
+        return self.clean_text(dumps_json(value).decode("utf-8"))
 
     def integer(self, value: Any) -> Any:
         result = _to_int(value)
@@ -489,7 +489,7 @@ class Casts:
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
 
     def json(self, value: Any) -> Any:
-        return dumps_json(value).decode("utf-8", "surrogatepass")
+        return dumps_json(value).decode("utf-8")
 
     # The cells of the _airbyte_* columns that hold JSON.
     def json_cell(self, data: bytes) -> Any:

@@ -1,0 +1,208 @@
+"""Forms for connections: settings, and the per-stream table built from the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+
+from apps.connections.catalog import ALLOWED_MODES, StreamChoice, default_choice
+from apps.connections.models import Connection, SyncJob
+from apps.connectors.models import Destination, Source
+
+MODE_LABELS = {
+    ("full_refresh", "overwrite"): "Full refresh | Overwrite",
+    ("full_refresh", "append"): "Full refresh | Append",
+    ("incremental", "append"): "Incremental | Append",
+    ("incremental", "append_dedup"): "Incremental | Append + Deduped",
+}
+
+
+class ConnectionForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    source = forms.ModelChoiceField(queryset=Source.objects.none())
+    destination = forms.ModelChoiceField(queryset=Destination.objects.none())
+    namespace = forms.RegexField(
+        label="Destination schema",
+        regex=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        initial="public",
+        help_text="Tables go into this schema (letters, digits, underscores).",
+        error_messages={
+            "invalid": "Use letters, digits and underscores; start with a letter."
+        },
+    )
+    table_prefix = forms.RegexField(
+        regex=r"^[A-Za-z0-9_]{0,40}$",
+        required=False,
+        help_text="Put before every table name, e.g. faker_.",
+        error_messages={"invalid": "Use letters, digits and underscores only."},
+    )
+    schema_change_policy = forms.ChoiceField(
+        label="When the source's schema changes",
+        choices=Connection.SchemaChangePolicy.choices,
+        initial=Connection.SchemaChangePolicy.IGNORE,
+    )
+
+    def __init__(
+        self, *args: Any, workspace, editing: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = Source.objects.for_workspace(
+            workspace
+        ).select_related("definition")
+        self.fields["destination"].queryset = Destination.objects.for_workspace(
+            workspace
+        ).select_related("definition")
+        if editing:
+            # Moving a connection to another source or destination is a new connection.
+            del self.fields["source"]
+            del self.fields["destination"]
+
+
+@dataclass
+class StreamRow:
+    """One row of the stream table: the catalog's facts and the user's choice."""
+
+    index: int
+    catalog: dict[str, Any]
+    choice: StreamChoice
+
+    @property
+    def label(self) -> str:
+        namespace = self.catalog.get("namespace")
+        return (
+            f"{namespace}.{self.catalog['name']}" if namespace else self.catalog["name"]
+        )
+
+    @property
+    def modes(self) -> list[tuple[str, str]]:
+        supported = self.catalog.get("supported_sync_modes") or ["full_refresh"]
+        return [
+            (f"{sync}:{dest}", MODE_LABELS[(sync, dest)])
+            for sync in supported
+            for dest in ALLOWED_MODES.get(sync, ())
+        ]
+
+    @property
+    def mode(self) -> str:
+        return f"{self.choice.sync_mode}:{self.choice.destination_sync_mode}"
+
+    @property
+    def fields(self) -> list[str]:
+        return sorted((self.catalog.get("json_schema") or {}).get("properties", {}))
+
+    @property
+    def cursor_text(self) -> str:
+        return ".".join(self.choice.cursor_field)
+
+    @property
+    def pk_text(self) -> str:
+        return ", ".join(".".join(p) for p in self.choice.primary_key)
+
+    @property
+    def cursor_fixed(self) -> bool:
+        return bool(self.catalog.get("source_defined_cursor"))
+
+    @property
+    def pk_fixed(self) -> bool:
+        return bool(self.catalog.get("source_defined_primary_key"))
+
+
+def stream_rows(
+    catalog: dict | None,
+    *,
+    data: QueryDict | None = None,
+    existing: list[dict[str, Any]] | None = None,
+) -> list[StreamRow]:
+    """The stream table: from a POST (what the user chose), else the saved streams,
+    else the best default each stream supports."""
+    saved = {(s.get("namespace") or "", s["name"]): s for s in existing or []}
+    rows = []
+    for index, stream in enumerate((catalog or {}).get("streams", [])):
+        key = (stream.get("namespace") or "", stream["name"])
+        if data is not None:
+            choice = _choice_from_post(data, index, stream)
+        elif key in saved:
+            choice = StreamChoice.from_dict(saved[key])
+        else:
+            choice = default_choice(stream)
+            # A new connection starts with every stream selected, like Airbyte's.
+            choice.selected = True
+        rows.append(StreamRow(index=index, catalog=stream, choice=choice))
+    return rows
+
+
+def _paths(text: str) -> list[list[str]]:
+    return [
+        [part.strip() for part in item.split(".") if part.strip()]
+        for item in text.split(",")
+        if item.strip()
+    ]
+
+
+def _choice_from_post(
+    data: QueryDict, index: int, stream: dict[str, Any]
+) -> StreamChoice:
+    prefix = f"stream-{index}-"
+    mode = data.get(prefix + "mode", "full_refresh:overwrite")
+    sync_mode, _, destination_mode = mode.partition(":")
+    cursor = _paths(data.get(prefix + "cursor", ""))
+    return StreamChoice(
+        name=stream["name"],
+        namespace=stream.get("namespace") or "",
+        selected=data.get(prefix + "selected") == "on",
+        sync_mode=sync_mode,
+        destination_sync_mode=destination_mode or "overwrite",
+        cursor_field=cursor[0] if cursor else [],
+        primary_key=_paths(data.get(prefix + "pk", "")),
+    )
+
+
+def choices_as_dicts(rows: list[StreamRow]) -> list[dict[str, Any]]:
+    return [vars(row.choice) for row in rows]
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *SyncJob.Status.choices]
+    )
+    trigger = forms.ChoiceField(
+        required=False, choices=[("", "Any trigger"), *SyncJob.Trigger.choices]
+    )
+    since = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class ResetForm(forms.Form):
+    streams = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None chosen: every stream.",
+    )
+    drop_tables = forms.BooleanField(
+        required=False, label="Also empty the destination tables of these streams"
+    )
+    confirm = forms.CharField(
+        help_text="Type the connection's name to confirm.", max_length=200
+    )
+
+    def __init__(self, *args: Any, connection: Connection, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection = connection
+        self.fields["streams"].choices = [
+            (s.name, str(s)) for s in connection.streams.all() if s.selected
+        ]
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.connection.name:
+            raise forms.ValidationError(
+                f"Type “{self.connection.name}” exactly to confirm the reset."
+            )
+        return value

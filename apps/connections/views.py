@@ -1,0 +1,575 @@
+"""Connection pages: list, build, the connection page with live progress, jobs, logs."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.connections import selectors, services
+from apps.connections.forms import (
+    ConnectionForm,
+    JobFilterForm,
+    ResetForm,
+    choices_as_dicts,
+    stream_rows,
+)
+from apps.connections.logs import LogView
+from apps.connections.models import Connection, SyncJob
+from apps.connectors.models import Source
+from apps.core.forms import apply_validation_error
+from apps.core.htmx import redirect, render_page
+from apps.core.roles import Role
+from apps.workspaces.access import require_role
+
+JOBS_PER_PAGE = 25
+
+
+def _connection(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID, role: str
+):
+    membership = require_role(request, workspace_id, role)
+    connection = selectors.connection_get(
+        workspace=membership.workspace, public_id=connection_id
+    )
+    return membership, connection
+
+
+@login_required
+@require_GET
+def connection_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """Every connection with its source, destination and last sync."""
+    membership = require_role(request, workspace_id)
+    search = request.GET.get("q", "").strip()[:100]
+    status = request.GET.get("status", "")
+    if status not in Connection.Status.values:
+        status = ""
+    rows = selectors.connection_list(
+        workspace=membership.workspace, search=search, status=status
+    )
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "page": page,
+        "search": search,
+        "status": status,
+        "statuses": Connection.Status.choices,
+    }
+    return render_page(
+        request, "connections/connection_list.html", context, partial="rows"
+    )
+
+
+def _source_from(request: HttpRequest, workspace) -> Source | None:
+    raw = request.POST.get("source") or request.GET.get("source")
+    if not raw:
+        return None
+    try:
+        return Source.objects.for_workspace(workspace).filter(pk=int(raw)).first()
+    except ValueError:
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """Build a connection: source, destination, streams and how each syncs."""
+    membership = require_role(request, workspace_id, Role.EDITOR)
+    workspace = membership.workspace
+    posted = request.method == "POST"
+    form = ConnectionForm(
+        request.POST if posted else None,
+        workspace=workspace,
+        initial={"source": request.GET.get("source"), "name": ""},
+    )
+    source = _source_from(request, workspace)
+    rows = (
+        stream_rows(source.catalog, data=request.POST if posted else None)
+        if source
+        else []
+    )
+    if posted and form.is_valid():
+        try:
+            connection = services.connection_create(
+                actor=request.user,
+                workspace=workspace,
+                name=form.cleaned_data["name"],
+                source=form.cleaned_data["source"],
+                destination=form.cleaned_data["destination"],
+                streams=choices_as_dicts(rows),
+                namespace=form.cleaned_data["namespace"],
+                table_prefix=form.cleaned_data["table_prefix"],
+                schema_change_policy=form.cleaned_data["schema_change_policy"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Connection “{connection.name}” created.")
+            return redirect(
+                request,
+                "connections:detail",
+                workspace_id=workspace.public_id,
+                connection_id=connection.public_id,
+            )
+    context = {
+        "workspace": workspace,
+        "membership": membership,
+        "form": form,
+        "source": source,
+        "rows": rows,
+        "stream_errors": form.errors.get("streams", []),
+    }
+    return render_page(
+        request,
+        "connections/connection_form.html",
+        context,
+        partial="form",
+        status=400 if posted else 200,
+    )
+
+
+@login_required
+@require_GET
+def connection_streams(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """The stream table for the chosen source (the new-connection step that loads)."""
+    membership = require_role(request, workspace_id, Role.EDITOR)
+    source = _source_from(request, membership.workspace)
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "source": source,
+        "rows": stream_rows(source.catalog) if source else [],
+    }
+    return render_page(
+        request, "connections/connection_form.html", context, partial="streams"
+    )
+
+
+def _detail_context(membership, connection: Connection) -> dict[str, Any]:
+    active = selectors.active_job(connection=connection)
+    jobs = list(selectors.job_list(connection=connection)[:50])
+    return {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "connection": connection,
+        "active_job": active,
+        "progress": _progress(active),
+        "last_job": next(
+            (j for j in jobs if j.status in SyncJob.TERMINAL_STATUSES), None
+        ),
+        "recent_jobs": jobs[:10],
+        "chart": _chart(jobs),
+        "streams": _stream_table(connection, jobs),
+    }
+
+
+def _stream_table(connection: Connection, jobs: list[SyncJob]) -> list[dict[str, Any]]:
+    last = next((j for j in jobs if j.status == SyncJob.Status.SUCCEEDED), None)
+    stats = (last.stream_stats if last else {}) or {}
+    states = {s.stream_name: s for s in connection.states.all()}
+    table = []
+    for stream in connection.streams.all():
+        key = f"{stream.namespace}.{stream.name}" if stream.namespace else stream.name
+        table.append(
+            {
+                "stream": stream,
+                "records": (stats.get(key) or {}).get("records_committed"),
+                "state": states.get(stream.name),
+            }
+        )
+    return table
+
+
+def _progress(job: SyncJob | None) -> dict[str, Any] | None:
+    """Live numbers of a running job: records, rate, per-stream status and an ETA."""
+    if job is None:
+        return None
+    attempt = job.attempts.order_by("-number").first()
+    if attempt is None:
+        return {"job": job, "attempt": None}
+    elapsed = max(1.0, (timezone.now() - attempt.started_at).total_seconds())
+    rate = attempt.records_emitted / elapsed
+    streams = []
+    estimated = 0
+    for name, data in sorted((attempt.progress or {}).items()):
+        estimate = data.get("row_estimate")
+        emitted = data.get("records_emitted", 0)
+        if estimate:
+            estimated += max(0, estimate - emitted)
+        streams.append(
+            {
+                "name": name,
+                **data,
+                "percent": min(100, round(100 * emitted / estimate))
+                if estimate
+                else None,
+            }
+        )
+    eta = round(estimated / rate) if rate and estimated else None
+    return {
+        "job": job,
+        "attempt": attempt,
+        "elapsed": round(elapsed),
+        "rate": round(rate),
+        "streams": streams,
+        "eta": eta,
+    }
+
+
+def _chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
+    """Records and duration of the last 50 finished jobs, as SVG bar geometry."""
+    done = [j for j in reversed(jobs) if j.status in SyncJob.TERMINAL_STATUSES]
+    if not done:
+        return None
+    most_records = max(j.records_committed for j in done) or 1
+    longest = max((j.duration_seconds or 0) for j in done) or 1
+    width = 12
+    bars = []
+    for index, job in enumerate(done):
+        records_height = round(80 * job.records_committed / most_records)
+        duration_height = round(80 * (job.duration_seconds or 0) / longest)
+        bars.append(
+            {
+                "x": index * width,
+                "job": job,
+                "records_y": 90 - records_height,
+                "records_h": records_height,
+                "duration_y": 190 - duration_height,
+                "duration_h": duration_height,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": len(done) * width,
+        "most_records": most_records,
+        "longest": round(longest, 1),
+    }
+
+
+@login_required
+@require_GET
+def connection_detail(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """The connection page: status, actions, streams, live progress, recent jobs."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.VIEWER
+    )
+    context = _detail_context(membership, connection)
+    return render_page(
+        request, "connections/connection_detail.html", context, partial="live"
+    )
+
+
+@login_required
+@require_POST
+def connection_sync(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Sync now (runners and up); a second click finds the running job."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.RUNNER
+    )
+    try:
+        services.sync_request(
+            connection=connection, trigger=SyncJob.Trigger.MANUAL, actor=request.user
+        )
+    except services.SyncAlreadyRunning:
+        messages.warning(request, "A sync of this connection is already running.")
+        status = 409
+    except services.ConnectionNotActive as exc:
+        messages.error(request, str(exc))
+        status = 409
+    else:
+        messages.success(request, "Sync started.")
+        status = 200
+    return _after_action(request, membership, connection, status)
+
+
+def _after_action(
+    request: HttpRequest, membership, connection: Connection, status: int
+) -> HttpResponse:
+    if request.htmx:
+        connection = selectors.connection_get(
+            workspace=membership.workspace, public_id=connection.public_id
+        )
+        context = _detail_context(membership, connection)
+        return render_page(
+            request,
+            "connections/connection_detail.html",
+            context,
+            partial="live",
+            status=status,
+        )
+    return redirect(
+        request,
+        "connections:detail",
+        workspace_id=membership.workspace.public_id,
+        connection_id=connection.public_id,
+    )
+
+
+@login_required
+@require_POST
+def connection_cancel(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Cancel the running sync; committed data stays."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.RUNNER
+    )
+    job = selectors.active_job(connection=connection)
+    status = 200
+    if job is None:
+        messages.info(request, "Nothing is running.")
+        status = 409
+    else:
+        try:
+            services.sync_cancel(actor=request.user, job=job)
+        except ValidationError as exc:
+            messages.info(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Cancelling; data committed so far is kept.")
+    return _after_action(request, membership, connection, status)
+
+
+@login_required
+@require_POST
+def connection_toggle(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Pause or resume (editors): a paused connection does not sync."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.EDITOR
+    )
+    target = (
+        Connection.Status.ACTIVE
+        if connection.status != Connection.Status.ACTIVE
+        else Connection.Status.PAUSED
+    )
+    services.connection_set_status(
+        actor=request.user, connection=connection, status=target
+    )
+    messages.success(
+        request, "Resumed." if target == Connection.Status.ACTIVE else "Paused."
+    )
+    return _after_action(request, membership, connection, 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_settings(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Change the name, schema, prefix, policy and each stream's mode (editors)."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.EDITOR
+    )
+    posted = request.method == "POST"
+    form = ConnectionForm(
+        request.POST if posted else None,
+        workspace=membership.workspace,
+        editing=True,
+        initial={
+            "name": connection.name,
+            "namespace": connection.namespace,
+            "table_prefix": connection.table_prefix,
+            "schema_change_policy": connection.schema_change_policy,
+        },
+    )
+    rows = stream_rows(
+        connection.source.catalog,
+        data=request.POST if posted else None,
+        existing=services.stream_choices_for(connection),
+    )
+    if posted and form.is_valid():
+        try:
+            services.connection_update(
+                actor=request.user,
+                connection=connection,
+                name=form.cleaned_data["name"],
+                streams=choices_as_dicts(rows),
+                namespace=form.cleaned_data["namespace"],
+                table_prefix=form.cleaned_data["table_prefix"],
+                schema_change_policy=form.cleaned_data["schema_change_policy"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, "Connection saved.")
+            return redirect(
+                request,
+                "connections:detail",
+                workspace_id=workspace_id,
+                connection_id=connection_id,
+            )
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "connection": connection,
+        "form": form,
+        "source": connection.source,
+        "rows": rows,
+        "stream_errors": form.errors.get("streams", []),
+    }
+    return render_page(
+        request,
+        "connections/connection_form.html",
+        context,
+        partial="form",
+        status=400 if posted else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_reset(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Reset data: forget state (and optionally empty tables) after a confirmation."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.EDITOR
+    )
+    form = ResetForm(request.POST or None, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        try:
+            names = services.connection_reset(
+                actor=request.user,
+                connection=connection,
+                streams=form.cleaned_data["streams"] or None,
+                drop_tables=form.cleaned_data["drop_tables"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(
+                request, f"Reset {', '.join(names)}: the next sync starts over."
+            )
+            return redirect(
+                request,
+                "connections:detail",
+                workspace_id=workspace_id,
+                connection_id=connection_id,
+            )
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "connection": connection,
+        "form": form,
+    }
+    return render_page(
+        request,
+        "connections/connection_reset.html",
+        context,
+        partial="form",
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def connection_delete(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Delete a connection and its history (editors); refused while it syncs."""
+    _, connection = _connection(
+        request, workspace_id, connection_id, Role.EDITOR
+    )
+    try:
+        services.connection_delete(actor=request.user, connection=connection)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(
+            request,
+            "connections:detail",
+            workspace_id=workspace_id,
+            connection_id=connection_id,
+        )
+    messages.success(request, f"Connection “{connection.name}” deleted.")
+    return redirect(request, "connections:list", workspace_id=workspace_id)
+
+
+@login_required
+@require_GET
+def job_list(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """A connection's job history with filters and pagination."""
+    membership, connection = _connection(
+        request, workspace_id, connection_id, Role.VIEWER
+    )
+    form = JobFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    jobs = selectors.job_list(
+        connection=connection,
+        status=filters.get("status", ""),
+        trigger=filters.get("trigger", ""),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "connection": connection,
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+    }
+    return render_page(request, "connections/job_list.html", context, partial="results")
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpResponse:
+    """One job: its attempts, counts and why it failed."""
+    membership = require_role(request, workspace_id)
+    job = selectors.job_get(workspace=membership.workspace, public_id=job_id)
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "job": job,
+        "connection": job.connection,
+        "progress": _progress(job) if job.is_active else None,
+    }
+    return render_page(request, "connections/job_detail.html", context, partial="live")
+
+
+@login_required
+@require_GET
+def job_log(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpResponse:
+    """The job's log: the tail, a level filter, search, follow and download."""
+    membership = require_role(request, workspace_id)
+    job = selectors.job_get(workspace=membership.workspace, public_id=job_id)
+    view = LogView.for_job(
+        job,
+        level=request.GET.get("level", ""),
+        search=request.GET.get("q", ""),
+        attempt=request.GET.get("attempt", ""),
+    )
+    if request.GET.get("download"):
+        response = HttpResponse(
+            view.full_text(), content_type="text/plain; charset=utf-8"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="job-{job.public_id}.log"'
+        )
+        return response
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "job": job,
+        "connection": job.connection,
+        "log": view,
+    }
+    return render_page(request, "connections/job_log.html", context, partial="lines")
