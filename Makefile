@@ -42,6 +42,9 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: $(VENV)/.dev
+	$(MANAGE) bench_sync
+
 migrations: $(VENV)/.dev
 	$(MANAGE) makemigrations --check --dry-run
 

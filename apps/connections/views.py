@@ -248,7 +248,7 @@ def _chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
         )
     return {
         "bars": bars,
-        "width": len(done) * width,
+        "width": max(len(done), 50) * width,
         "most_records": most_records,
         "longest": round(longest, 1),
     }
@@ -480,9 +480,7 @@ def connection_delete(
     request: HttpRequest, workspace_id: UUID, connection_id: UUID
 ) -> HttpResponse:
     """Delete a connection and its history (editors); refused while it syncs."""
-    _, connection = _connection(
-        request, workspace_id, connection_id, Role.EDITOR
-    )
+    _, connection = _connection(request, workspace_id, connection_id, Role.EDITOR)
     try:
         services.connection_delete(actor=request.user, connection=connection)
     except ValidationError as exc:

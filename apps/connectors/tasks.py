@@ -23,7 +23,9 @@ def connector_install_task(install_id: int) -> None:
     catalog_services.connector_install_run(install_id=install_id)
 
 
-@shared_task(name="connectors.check", ignore_result=True, time_limit=1800)
+@shared_task(
+    name="connectors.check", ignore_result=True, time_limit=1800, soft_time_limit=1770
+)
 def connector_check_task(kind: str, pk: int) -> None:
     """Run "Test connection" for a source or destination and record the result."""
     from apps.connectors.services import connector_check_run
@@ -31,7 +33,9 @@ def connector_check_task(kind: str, pk: int) -> None:
     connector_check_run(kind=kind, pk=pk)
 
 
-@shared_task(name="connectors.discover", ignore_result=True, time_limit=1800)
+@shared_task(
+    name="connectors.discover", ignore_result=True, time_limit=1800, soft_time_limit=1770
+)
 def source_discover_task(pk: int) -> None:
     """Refresh a source's catalog."""
     from apps.connectors.services import source_discover_run

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from django.conf import settings
-from django.db import connection as db_connection
 
 from apps.connections import lifecycle
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connections.services import sync_cancel, sync_enqueue, sync_request
 from tests.connections.conftest import pg_rows
-from tests.engines.fixtures import CONNECTORS_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,63 +31,6 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}")
-
-
-@pytest.fixture
-def worker(require_postgres, tmp_path):
-    """``worker()`` starts a Celery worker process on the test database."""
-    started: list[subprocess.Popen] = []
-    db = db_connection.settings_dict
-
-    def start(name: str = "w1") -> subprocess.Popen:
-        user, host = db["USER"] or "postgres", db["HOST"] or "127.0.0.1"
-        env = dict(
-            os.environ,
-            DATABASE_URL=f"postgres://{user}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
-            CONSOLE_DATA_DIR=str(settings.DATA_DIR),
-            CONNECTORS_DIR=str(CONNECTORS_DIR),
-            DUCKDB_DIR=str(tmp_path),
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-            SYNC_HEARTBEAT_SECONDS="1",
-        )
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the worker
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
-                "worker",
-                "--queues",
-                "syncs,default",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def _request(connection, admin) -> SyncJob:

@@ -323,6 +323,21 @@ def test_truncate_and_drop_tables_reset_streams_and_their_state(dest):
     assert writer.read_state() == []
 
 
+def test_reset_takes_stream_names_too(dest):
+    users, items = stream(), stream("items", namespace="shop")
+    writer = dest.writer([users, items])
+    writer.open()
+    write_users(writer, range(1, 3))
+    writer.write("items", "shop", {"id": 1}, 1)
+    writer.commit()
+    writer.close()
+
+    writer.truncate(["users", ("shop", "items")])
+    assert dest.count("users") == 0 and dest.count("items") == 0
+    with pytest.raises(DestinationError, match="Unknown"):
+        writer.truncate(["nope"])
+
+
 def test_records_of_a_stream_outside_the_catalog_are_skipped_with_a_warning(dest):
     writer = dest.writer([stream()])
     writer.open()

@@ -87,7 +87,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
 from apps.engines.embedded.writers.typing import (
     Casts,
@@ -103,6 +103,8 @@ from apps.engines.embedded.writers.typing import (
 )
 
 SyncMode = Literal["overwrite", "append", "append_dedup"]
+#: A stream for reset: its config, its name, or ``(namespace, name)``.
+StreamRef: TypeAlias = "StreamConfig | str | tuple[str | None, str]"
 LogFn = Callable[[str, str], None]
 
 RAW_ID = "_airbyte_raw_id"
@@ -182,7 +184,25 @@ class CommitResult:
 
 
 class DestinationWriter(Protocol):
-    """The interface the embedded runner drives; see the module docstring."""
+    """The interface the embedded runner drives; see the module docstring.
+
+    Not thread-safe: one thread drives a writer (the runner's read loop); a cancel
+    from elsewhere sets a flag the loop sees, and the loop calls ``abort``.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        schema: str,
+        table_prefix: str = "",
+        streams: Sequence[StreamConfig],
+        connection_id: str,
+        log: LogFn | None = None,
+    ) -> None:
+        """``config``: the destination's connector config (secrets included);
+        ``schema``: the default schema (normalized like table names);
+        ``log(level, message)`` with level ``INFO`` or ``WARN``."""
 
     def open(self) -> None:
         """Connect; create schemas, tables, new columns, staging and state tables."""
@@ -217,14 +237,17 @@ class DestinationWriter(Protocol):
     def abort(self) -> None:
         """Cancel: roll back the open batch (committed batches stay) and close."""
 
-    def truncate(self, streams: Iterable[StreamConfig] | None = None) -> None:
+    def truncate(self, streams: Iterable[StreamRef] | None = None) -> None:
         """Reset: empty the streams' tables and forget their state (not while open)."""
 
-    def drop_tables(self, streams: Iterable[StreamConfig] | None = None) -> None:
+    def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
         """Reset: drop the streams' tables and forget their state (not while open)."""
 
     def check(self) -> None:
         """Connect, create and drop a test table; raise DestinationError if not."""
+
+    def close(self) -> None:
+        """Release the connection; an open batch is rolled back (like ``abort``)."""
 
 
 # ---------------------------------------------------------------------------
@@ -552,10 +575,14 @@ class BaseWriter:
         self._fail_transaction()
         self._close()
 
-    def truncate(self, streams: Iterable[StreamConfig] | None = None) -> None:
+    def close(self) -> None:
+        """Release the connection; an open batch is rolled back (like ``abort``)."""
+        self.abort()
+
+    def truncate(self, streams: Iterable[StreamRef] | None = None) -> None:
         self._reset(streams, drop=False)
 
-    def drop_tables(self, streams: Iterable[StreamConfig] | None = None) -> None:
+    def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
         self._reset(streams, drop=True)
 
     def check(self) -> None:
@@ -902,7 +929,7 @@ class BaseWriter:
 
     # -- reset ---------------------------------------------------------------
 
-    def _reset(self, streams: Iterable[StreamConfig] | None, *, drop: bool) -> None:
+    def _reset(self, streams: Iterable[StreamRef] | None, *, drop: bool) -> None:
         if self._is_open:
             raise DestinationError("Reset a destination only outside a sync.")
         chosen = self._plans_for(streams)
@@ -933,14 +960,20 @@ class BaseWriter:
         names = ", ".join(f"{p.schema}.{p.table}" for p in chosen)
         self.log("INFO", f"Reset: {verb} {names} and cleared their state.")
 
-    def _plans_for(self, streams: Iterable[StreamConfig] | None) -> list[StreamPlan]:
+    def _plans_for(self, streams: Iterable[StreamRef] | None) -> list[StreamPlan]:
         if streams is None:
             return list(self._plans.values())
         chosen = []
         for stream in streams:
-            plan = self._plans.get(stream.key)
+            if isinstance(stream, StreamConfig):
+                plan = self._plans.get(stream.key)
+            elif isinstance(stream, str):
+                plan = self._by_name.get(stream)
+            else:
+                namespace, name = stream
+                plan = self._plans.get((namespace or None, name))
             if plan is None:
-                raise DestinationError(f"Unknown stream {stream.name!r}.")
+                raise DestinationError(f"Unknown or ambiguous stream {stream!r}.")
             chosen.append(plan)
         return chosen
 

@@ -146,7 +146,7 @@ def _decode_only(lines: list[bytes], rows: int) -> float:
 
 
 def run_case(
-    backend: str, rows: int, mode: str, commit_every: int, dsn: str
+    backend: str, rows: int, mode: str, commit_every: int, dsn: str, keys: int = 0
 ) -> dict[str, Any]:
     """Write ``rows`` records through one writer; runs in the child process."""
     from apps.engines.embedded.writers import StreamConfig, writer_for
@@ -187,7 +187,7 @@ def run_case(
         for index in range(rows):
             line = lines[index % size]
             record = orjson.loads(line)["record"]
-            record["data"]["id"] = index + 1
+            record["data"]["id"] = (index % keys if keys else index) + 1
             total_bytes += len(line)
             write("users", None, record["data"], 1795639308239 + index, size=len(line))
             if (index + 1) % commit_every == 0:
@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--commit-every", type=int, default=10_000)
     parser.add_argument(
+        "--distinct-keys",
+        type=int,
+        default=0,
+        help="cycle ids over this many keys (dedup updates); 0: every id new",
+    )
+    parser.add_argument(
         "--postgres-dsn",
         default="host=127.0.0.1 port=5432 user=postgres dbname=postgres",
     )
@@ -243,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             args.mode,
             args.commit_every,
             args.postgres_dsn,
+            args.distinct_keys,
         )
         print(json.dumps(result))
         return 0
@@ -270,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.commit_every),
                     "--postgres-dsn",
                     args.postgres_dsn,
+                    "--distinct-keys",
+                    str(args.distinct_keys),
                 ],
                 capture_output=True,
                 text=True,
