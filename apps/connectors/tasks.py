@@ -34,7 +34,10 @@ def connector_check_task(kind: str, pk: int) -> None:
 
 
 @shared_task(
-    name="connectors.discover", ignore_result=True, time_limit=1800, soft_time_limit=1770
+    name="connectors.discover",
+    ignore_result=True,
+    time_limit=1800,
+    soft_time_limit=1770,
 )
 def source_discover_task(pk: int) -> None:
     """Refresh a source's catalog."""
