@@ -284,8 +284,10 @@ def _schedule_retry(job: SyncJob) -> None:
     SyncJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
 
 
-def connection_clear_tables(*, connection_id: int, streams: list[str]) -> None:
-    """Empty the destination tables of the given streams (after a confirmed reset)."""
+def connection_clear_tables(
+    *, connection_id: int, streams: list[str], empty_tables: bool = True
+) -> None:
+    """Forget the streams' state in the destination (and empty their tables)."""
     from apps.connectors.selectors import connector_full_config
 
     connection = Connection.objects.select_related("destination__definition").get(
@@ -298,4 +300,6 @@ def connection_clear_tables(*, connection_id: int, streams: list[str]) -> None:
         namespace=connection.namespace,
         table_prefix=connection.table_prefix,
         streams=streams,
+        connection_id=str(connection.public_id),
+        empty_tables=empty_tables,
     )

@@ -370,10 +370,11 @@ def connection_reset(
         target=connection,
         changes={"streams": [None, names], "drop_tables": [None, drop_tables]},
     )
-    if drop_tables:
-        from apps.connections.tasks import connection_clear_tables_task
+    # The destination keeps its own copy of the state (the one a sync resumes from),
+    # so the reset reaches it too; emptying the tables only when confirmed.
+    from apps.connections.tasks import connection_clear_tables_task
 
-        connection_clear_tables_task.delay_on_commit(connection.pk, names)
+    connection_clear_tables_task.delay_on_commit(connection.pk, names, drop_tables)
     return names
 
 

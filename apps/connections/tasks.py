@@ -30,8 +30,12 @@ def sync_reaper_task() -> None:
 
 
 @shared_task(name="connections.clear_tables", ignore_result=True)
-def connection_clear_tables_task(connection_id: int, streams: list[str]) -> None:
-    """Empty the destination tables of reset streams."""
+def connection_clear_tables_task(
+    connection_id: int, streams: list[str], empty_tables: bool = True
+) -> None:
+    """Reset streams in the destination: forget their state, empty their tables."""
     from apps.connections.execution import connection_clear_tables
 
-    connection_clear_tables(connection_id=connection_id, streams=streams)
+    connection_clear_tables(
+        connection_id=connection_id, streams=streams, empty_tables=empty_tables
+    )

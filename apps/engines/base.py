@@ -240,8 +240,10 @@ class Engine(ABC):
         namespace: str,
         table_prefix: str,
         streams: list[str],
+        connection_id: str,
+        empty_tables: bool,
     ) -> None:
-        """Empty the destination tables of some streams (a confirmed reset)."""
+        """Forget some streams' destination state; empty their tables if asked."""
 
 
 def get_engine(workspace: Workspace | None = None) -> Engine:

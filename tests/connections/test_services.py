@@ -298,4 +298,4 @@ def test_reset_forgets_state_of_chosen_streams(admin, workspace, source, destina
         "products"
     ]
     assert connection.streams.get(name="users").generation_id == 1
-    clear.assert_called_once_with(connection.pk, ["users"])
+    clear.assert_called_once_with(connection.pk, ["users"], True)

@@ -96,3 +96,43 @@ def test_config_error_from_the_source_fails_without_retry(
     assert job.failure_origin == "source"
     assert job.failure_type == "config_error"
     assert job.failure_message
+
+
+def test_reset_makes_the_next_sync_start_over(
+    admin, faker_source, duckdb_destination, make_connection
+):
+    from unittest import mock
+
+    from apps.connections.execution import connection_clear_tables
+    from apps.connections.services import connection_reset
+
+    source = faker_source(count=150, always_updated=False)
+    connection = make_connection(
+        source,
+        duckdb_destination,
+        [
+            {
+                "name": "users",
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append",
+            }
+        ],
+        namespace="faker",
+    )
+    assert run_now(connection, admin).records_committed == 150
+    assert run_now(connection, admin).records_committed == 0  # nothing new
+    with mock.patch(
+        "apps.connections.tasks.connection_clear_tables_task.delay_on_commit"
+    ) as clear:
+        connection_reset(
+            actor=admin, connection=connection, streams=["users"], drop_tables=True
+        )
+    connection_clear_tables(
+        connection_id=clear.call_args.args[0],
+        streams=clear.call_args.args[1],
+        empty_tables=clear.call_args.args[2],
+    )
+    assert duck_rows(duckdb_destination, "select count(*) from faker.users") == [(0,)]
+    again = run_now(connection, admin)
+    assert again.records_committed == 150
+    assert duck_rows(duckdb_destination, "select count(*) from faker.users") == [(150,)]

@@ -143,10 +143,12 @@ class EmbeddedEngine(Engine):
         namespace: str,
         table_prefix: str,
         streams: list[str],
+        connection_id: str,
+        empty_tables: bool,
     ) -> None:
-        """Empty the tables of reset streams in the built-in destination."""
-        from apps.engines.embedded.writers import make_writer
-        from apps.engines.embedded.writers.base import StreamConfig
+        """Forget reset streams' destination state, and empty their tables if asked."""
+        from apps.engines.embedded.sync import make_writer
+        from apps.engines.embedded.writers import StreamConfig
 
         writer = make_writer(
             destination_definition,
@@ -165,11 +167,14 @@ class EmbeddedEngine(Engine):
                 )
                 for name in streams
             ],
-            connection_id="",
+            connection_id=connection_id,
             log=lambda level, text: logger.info("%s %s", level, text),
         )
         try:
-            writer.truncate(streams)
+            if empty_tables:
+                writer.truncate(streams)
+            else:
+                writer.forget_state(streams)
         finally:
             writer.close()
 

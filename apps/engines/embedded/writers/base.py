@@ -585,6 +585,10 @@ class BaseWriter:
     def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
         self._reset(streams, drop=True)
 
+    def forget_state(self, streams: Iterable[StreamRef] | None = None) -> None:
+        """Reset without touching data: the streams' next sync starts over."""
+        self._reset(streams, drop=False, keep_data=True)
+
     def check(self) -> None:
         self._db_connect()
         try:
@@ -929,14 +933,20 @@ class BaseWriter:
 
     # -- reset ---------------------------------------------------------------
 
-    def _reset(self, streams: Iterable[StreamRef] | None, *, drop: bool) -> None:
+    def _reset(
+        self,
+        streams: Iterable[StreamRef] | None,
+        *,
+        drop: bool,
+        keep_data: bool = False,
+    ) -> None:
         if self._is_open:
             raise DestinationError("Reset a destination only outside a sync.")
         chosen = self._plans_for(streams)
         self._db_connect()
         try:
             self._db_create_state_table()
-            for plan in chosen:
+            for plan in [] if keep_data else chosen:
                 staging = self._ref(plan.schema, plan.staging)
                 self._db_execute(f"DROP TABLE IF EXISTS {staging}")
                 ref = self._ref(plan.schema, plan.table)
@@ -956,9 +966,12 @@ class BaseWriter:
             raise self._wrap(exc, "resetting streams") from exc
         finally:
             self._db_close()
-        verb = "dropped" if drop else "emptied"
         names = ", ".join(f"{p.schema}.{p.table}" for p in chosen)
-        self.log("INFO", f"Reset: {verb} {names} and cleared their state.")
+        if keep_data:
+            self.log("INFO", f"Reset: cleared the state of {names}; the data stays.")
+        else:
+            verb = "dropped" if drop else "emptied"
+            self.log("INFO", f"Reset: {verb} {names} and cleared their state.")
 
     def _plans_for(self, streams: Iterable[StreamRef] | None) -> list[StreamPlan]:
         if streams is None:
