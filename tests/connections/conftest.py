@@ -19,6 +19,7 @@ from tests.engines.fixtures import (
 from tests.services_plugin import port_open, skip_or_fail
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+_CATALOGS: dict[str, dict] = {}
 
 
 @pytest.fixture
@@ -52,10 +53,16 @@ def faker_source(workspace, real_connectors, faker_installed):
                 **config,
             },
         )
-        from apps.connectors.services import source_discover_run
+        # Faker's catalog does not depend on its config: discover it once per session
+        # (a real `discover`), then reuse it.
+        if "faker" not in _CATALOGS:
+            from apps.connectors.services import source_discover_run
 
-        source_discover_run(pk=source.pk)
-        source.refresh_from_db()
+            source_discover_run(pk=source.pk)
+            source.refresh_from_db()
+            _CATALOGS["faker"] = source.catalog
+        source.catalog = _CATALOGS["faker"]
+        source.save(update_fields=["catalog"])
         return source
 
     return make

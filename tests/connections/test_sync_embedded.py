@@ -136,3 +136,100 @@ def test_reset_makes_the_next_sync_start_over(
     again = run_now(connection, admin)
     assert again.records_committed == 150
     assert duck_rows(duckdb_destination, "select count(*) from faker.users") == [(150,)]
+
+
+MODES = [
+    ("full_refresh", "overwrite", 120, 120),
+    ("full_refresh", "append", 120, 240),
+    ("incremental", "append", 120, 240),  # faker re-sends every user (always_updated)
+    ("incremental", "append_dedup", 120, 120),
+]
+
+
+@pytest.mark.parametrize("destination_kind", ["duckdb", "postgres"])
+@pytest.mark.parametrize(("sync_mode", "destination_mode", "first", "second"), MODES)
+def test_each_mode_into_each_destination(
+    request,
+    admin,
+    faker_source,
+    make_connection,
+    destination_kind,
+    sync_mode,
+    destination_mode,
+    first,
+    second,
+):
+    destination = request.getfixturevalue(f"{destination_kind}_destination")
+    schema = (
+        request.getfixturevalue("pg_schema")
+        if destination_kind == "postgres"
+        else "modes"
+    )
+    connection = make_connection(
+        faker_source(count=120),
+        destination,
+        [
+            {
+                "name": "users",
+                "sync_mode": sync_mode,
+                "destination_sync_mode": destination_mode,
+            }
+        ],
+        namespace=schema,
+    )
+    for expected in (first, second):
+        job = run_now(connection, admin)
+        assert job.status == "succeeded", job.failure_message
+        sql = f'select count(*), count(distinct id) from "{schema}".users'
+        rows = (
+            duck_rows(destination, sql)
+            if destination_kind == "duckdb"
+            else pg_rows(sql)
+        )
+        assert rows[0][0] == expected
+        assert rows[0][1] == 120
+
+
+def test_an_overwrite_that_fails_midway_leaves_the_previous_table_whole(
+    admin,
+    workspace,
+    offline_connectors,
+    tiny_definition,
+    duckdb_destination,
+    make_connection,
+):
+    import json
+
+    from apps.connectors.models import Source
+    from apps.connectors.services import source_discover_run
+
+    source = Source.objects.create(
+        workspace=workspace,
+        name="Tiny",
+        definition=tiny_definition,
+        config={"mode": "ok", "records": 30},
+        secrets=json.dumps({"/api_key": "k" * 8}),
+    )
+    source_discover_run(pk=source.pk)
+    source.refresh_from_db()
+    connection = make_connection(
+        source,
+        duckdb_destination,
+        [
+            {
+                "name": "things",
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "overwrite",
+            }
+        ],
+        namespace="tiny",
+    )
+    assert run_now(connection, admin).status == "succeeded"
+    source.config = {"mode": "die_midway", "records": 50}
+    source.save()
+    failed = run_now(connection, admin)
+    assert failed.status == "incomplete"
+    # The old table is whole: 30 rows from the good sync, none of the failed one.
+    assert duck_rows(
+        duckdb_destination, "select count(*), max(id) from tiny.things"
+    ) == [(30, 30)]
