@@ -72,6 +72,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connections:toggle": ("POST", Role.EDITOR),
     "connections:settings": ("GET", Role.EDITOR),
     "connections:reset": ("GET", Role.EDITOR),
+    "connections:schema": ("GET", Role.VIEWER),
     "connections:delete": ("POST", Role.EDITOR),
     "connections:jobs": ("GET", Role.VIEWER),
     "connections:job": ("GET", Role.VIEWER),

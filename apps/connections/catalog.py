@@ -149,3 +149,59 @@ def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[
                         "is not in the stream's schema."
                     )
     return problems
+
+
+@dataclass
+class SchemaDiff:
+    """How the source's catalog differs from what a connection was saved with."""
+
+    added_streams: list[str] = field(default_factory=list)
+    removed_streams: list[str] = field(default_factory=list)
+    added_columns: dict[str, list[str]] = field(default_factory=dict)
+    removed_columns: dict[str, list[str]] = field(default_factory=dict)
+    breaking: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.added_streams
+            or self.removed_streams
+            or self.added_columns
+            or self.removed_columns
+        )
+
+
+def schema_diff(saved: list[Any], catalog: dict | None) -> SchemaDiff:
+    """Compare a connection's saved streams with the source's current catalog.
+
+    A change is breaking when a synced stream disappears, or a synced stream loses
+    its cursor or a primary-key field (the sync could no longer work as set up).
+    """
+    diff = SchemaDiff()
+    current = catalog_streams(catalog)
+    known = {(s.namespace, s.name): s for s in saved}
+    for key, stream in sorted(current.items()):
+        if key not in known:
+            diff.added_streams.append(stream["name"])
+    for key, row in sorted(known.items()):
+        label = f"{row.namespace}.{row.name}" if row.namespace else row.name
+        stream = current.get(key)
+        if stream is None:
+            diff.removed_streams.append(label)
+            if row.selected:
+                diff.breaking.append(f"The synced stream {label} is gone.")
+            continue
+        old = set((row.json_schema or {}).get("properties") or {})
+        new = set((stream.get("json_schema") or {}).get("properties") or {})
+        if new - old:
+            diff.added_columns[label] = sorted(new - old)
+        if old - new:
+            diff.removed_columns[label] = sorted(old - new)
+            lost = {row.cursor_field[0]} if row.cursor_field else set()
+            lost |= {path[0] for path in row.primary_key if path}
+            for name in sorted(lost & (old - new)):
+                if row.selected:
+                    diff.breaking.append(
+                        f"Stream {label} lost {name}, its cursor or primary key."
+                    )
+    return diff

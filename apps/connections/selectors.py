@@ -96,3 +96,68 @@ def recent_since(*, workspace: Workspace, since: datetime) -> QuerySet[SyncJob]:
     return SyncJob.objects.filter(
         connection__workspace=workspace, created_at__gte=since
     )
+
+
+def dashboard(*, workspace: Workspace, now: datetime | None = None) -> dict:
+    """The workspace dashboard's numbers, each from one aggregate query."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    jobs = SyncJob.objects.filter(connection__workspace=workspace)
+    by_status = dict(
+        Connection.objects.for_workspace(workspace)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    last_day = dict(
+        jobs.filter(created_at__gte=now - timedelta(hours=24))
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    start = (now - timedelta(days=29)).date()
+    per_day = {
+        row["day"]: row["records"] or 0
+        for row in jobs.filter(finished_at__date__gte=start)
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(records=Sum("records_committed"))
+    }
+    days = [start + timedelta(days=n) for n in range(30)]
+    most = max(per_day.values(), default=0) or 1
+    return {
+        "connections_by_status": [
+            (label, by_status.get(value, 0))
+            for value, label in Connection.Status.choices
+        ],
+        "connection_total": sum(by_status.values()),
+        "jobs_last_day": [
+            (label, last_day.get(value, 0), value)
+            for value, label in SyncJob.Status.choices
+            if last_day.get(value)
+        ],
+        "records_per_day": [
+            {
+                "day": day,
+                "records": per_day.get(day, 0),
+                "x": index * 20,
+                "h": round(100 * per_day.get(day, 0) / most),
+                "y": 100 - round(100 * per_day.get(day, 0) / most),
+            }
+            for index, day in enumerate(days)
+        ],
+        "records_month": sum(per_day.values()),
+        "running": list(
+            jobs.active().select_related("connection").order_by("-created_at")[:10]
+        ),
+        "failures": list(
+            jobs.filter(status=SyncJob.Status.FAILED)
+            .select_related("connection")
+            .order_by("-created_at")[:10]
+        ),
+    }

@@ -13,7 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
-from apps.connections.catalog import StreamChoice, catalog_streams, validate_choices
+from apps.connections.catalog import (
+    SchemaDiff,
+    StreamChoice,
+    catalog_streams,
+    default_choice,
+    schema_diff,
+    validate_choices,
+)
 from apps.connections.models import (
     Connection,
     ConnectionState,
@@ -394,3 +401,60 @@ def stream_choices_for(connection: Connection) -> list[dict[str, Any]]:
         )
         for s in connection.streams.all()
     ]
+
+
+@transaction.atomic
+def connection_apply_schema(
+    *, actor: AbstractBaseUser | None, connection: Connection, add_new_streams: bool
+) -> SchemaDiff:
+    """Bring a connection up to the source's current catalog.
+
+    Streams keep the user's modes; their saved schemas take the new columns (which
+    the destination adds on the next sync). Streams gone from the source are
+    dropped from the connection; new ones are added, synced only when
+    ``add_new_streams`` (Airbyte's "propagate fully"). Nothing is dropped in the
+    destination.
+    """
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    source = connection.source
+    diff = schema_diff(list(connection.streams.all()), source.catalog)
+    if not diff.changed:
+        return diff
+    current = catalog_streams(source.catalog)
+    for row in connection.streams.all():
+        stream = current.get((row.namespace, row.name))
+        if stream is None:
+            row.delete()
+            continue
+        row.json_schema = stream.get("json_schema") or {}
+        row.save(update_fields=["json_schema"])
+    existing = {(s.namespace, s.name) for s in connection.streams.all()}
+    for key, stream in current.items():
+        if key in existing:
+            continue
+        choice = default_choice(stream)
+        ConnectionStream.objects.create(
+            connection=connection,
+            name=choice.name,
+            namespace=choice.namespace,
+            selected=add_new_streams,
+            sync_mode=choice.sync_mode,
+            destination_sync_mode=choice.destination_sync_mode,
+            cursor_field=choice.cursor_field,
+            primary_key=choice.primary_key,
+            json_schema=stream.get("json_schema") or {},
+        )
+    audit_record(
+        actor=actor,
+        actor_label="" if actor else "system",
+        action="connection.schema_applied",
+        workspace=connection.workspace,
+        target=connection,
+        changes={
+            "streams_added": [None, diff.added_streams],
+            "streams_removed": [None, diff.removed_streams],
+            "columns_added": [None, diff.added_columns],
+            "columns_removed": [None, diff.removed_columns],
+        },
+    )
+    return diff

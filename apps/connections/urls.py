@@ -18,6 +18,7 @@ urlpatterns = [
     path("<uuid:connection_id>/toggle/", views.connection_toggle, name="toggle"),
     path("<uuid:connection_id>/settings/", views.connection_settings, name="settings"),
     path("<uuid:connection_id>/reset/", views.connection_reset, name="reset"),
+    path("<uuid:connection_id>/schema/", views.connection_schema, name="schema"),
     path("<uuid:connection_id>/delete/", views.connection_delete, name="delete"),
     path("<uuid:connection_id>/jobs/", views.job_list, name="jobs"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job"),

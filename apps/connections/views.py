@@ -571,3 +571,74 @@ def job_log(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpRespo
         "log": view,
     }
     return render_page(request, "connections/job_log.html", context, partial="lines")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_schema(
+    request: HttpRequest, workspace_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Refresh the source's schema, show what changed, apply it per the policy."""
+    from apps.connections.catalog import schema_diff
+    from apps.connectors.services import source_discover_run
+
+    role = Role.EDITOR if request.method == "POST" else Role.VIEWER
+    membership, connection = _connection(request, workspace_id, connection_id, role)
+    action = request.POST.get("action", "")
+    status = 200
+    if action == "refresh":
+        if source_discover_run(pk=connection.source_id) is None:
+            connection.source.refresh_from_db()
+            messages.error(request, connection.source.discover_message)
+            status = 400
+        connection.source.refresh_from_db()
+        diff = schema_diff(list(connection.streams.all()), connection.source.catalog)
+        policy = connection.schema_change_policy
+        if diff.changed and policy == Connection.SchemaChangePolicy.DISABLE:
+            services.connection_set_status(
+                actor=request.user,
+                connection=connection,
+                status=Connection.Status.PAUSED,
+                reason="Paused: the source's schema changed (see Settings).",
+            )
+        elif (
+            diff.changed
+            and policy
+            in (
+                Connection.SchemaChangePolicy.PROPAGATE_COLUMNS,
+                Connection.SchemaChangePolicy.PROPAGATE_FULLY,
+            )
+            and not diff.breaking
+        ):
+            services.connection_apply_schema(
+                actor=request.user,
+                connection=connection,
+                add_new_streams=policy == Connection.SchemaChangePolicy.PROPAGATE_FULLY,
+            )
+            messages.success(
+                request, "The schema changes were applied (per the policy)."
+            )
+    elif action == "apply":
+        services.connection_apply_schema(
+            actor=request.user,
+            connection=connection,
+            add_new_streams=connection.schema_change_policy
+            == Connection.SchemaChangePolicy.PROPAGATE_FULLY,
+        )
+        messages.success(request, "The connection now follows the source's schema.")
+    connection = selectors.connection_get(
+        workspace=membership.workspace, public_id=connection.public_id
+    )
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "connection": connection,
+        "diff": schema_diff(list(connection.streams.all()), connection.source.catalog),
+    }
+    return render_page(
+        request,
+        "connections/connection_schema.html",
+        context,
+        partial="schema",
+        status=status,
+    )

@@ -61,9 +61,12 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     membership = require_role(request, workspace_id)
     request.session[SESSION_WORKSPACE] = str(workspace_id)
     workspace = membership.workspace
+    from apps.connections.selectors import dashboard
+
     context = {
         "workspace": workspace,
         "membership": membership,
+        "dash": dashboard(workspace=workspace),
         "members": selectors.membership_list(workspace=workspace)[:10],
         "recent_events": (
             audit_event_list(workspace=workspace)[:8] if membership.is_admin else []
