@@ -1,4 +1,4 @@
-"""Refresh schema shows what changed and applies it per policy; the dashboard adds up."""
+"""Refresh schema shows what changed and applies per policy; the dashboard adds up."""
 
 from __future__ import annotations
 
