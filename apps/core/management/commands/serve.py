@@ -7,6 +7,7 @@ so a half-running console never goes unnoticed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,9 +115,12 @@ class Command(BaseCommand):
             sys.exit(exit_code)
 
     def _stop_all(self, processes: dict[str, subprocess.Popen]) -> None:
+        # The leaders first: gunicorn and Celery stop their own children gracefully
+        # (a worker finishes or hands back its task); the group is killed only if
+        # something is still there after the grace period.
         for process in processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for process in processes.values():
             try:
@@ -124,4 +128,7 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            # Whatever the leader left behind in its group goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         self.stdout.write("Stopped.")
