@@ -28,6 +28,11 @@ LABELS = {
 }
 
 
+def _inline(request: HttpRequest) -> bool:
+    """Created from inside the new-connection flow, without leaving it."""
+    return bool(request.GET.get("inline") or request.POST.get("inline"))
+
+
 def _base(kind: str, membership) -> dict[str, Any]:
     singular, plural = LABELS[kind]
     return {
@@ -115,7 +120,12 @@ def _editor(
 ) -> HttpResponse:
     """Create or edit: the name, the manifest for YAML sources, and the spec form."""
     workspace = membership.workspace
-    context = {**_base(kind, membership), "definition": definition, "obj": obj}
+    context = {
+        **_base(kind, membership),
+        "definition": definition,
+        "obj": obj,
+        "inline": obj is None and _inline(request),
+    }
     bound = request.method == "POST" and request.POST.get("action") != "preview"
     name_form = ConnectorNameForm(
         request.POST if request.method == "POST" else None,
@@ -189,6 +199,8 @@ def _editor(
             apply_validation_error(name_form, exc)
         else:
             services.connector_check_request(actor=request.user, obj=obj)
+            if context["inline"]:
+                return _inline_created(request, membership, kind, obj)
             return redirect(
                 request,
                 f"connectors:{kind}_detail",
@@ -215,16 +227,43 @@ def connector_create(
     """Pick a connector, then fill in the form its spec generates."""
     membership = require_role(request, workspace_id, Role.EDITOR)
     definition = _definition_from(request, kind)
+    inline = _inline(request)
     if definition is None:
         context = {
             **_base(kind, membership),
             "definitions": selectors.definition_choices(kind=kind),
+            "inline": inline,
         }
-        return render_page(request, "connectors/connector_pick.html", context)
+        return render_page(
+            request, "connectors/connector_pick.html", context, partial="picker"
+        )
     if not selectors.definition_ready(definition):
-        context = {**_base(kind, membership), "definition": definition}
-        return render_page(request, "connectors/connector_not_installed.html", context)
+        context = {
+            **_base(kind, membership),
+            "definition": definition,
+            "inline": inline,
+        }
+        return render_page(
+            request,
+            "connectors/connector_not_installed.html",
+            context,
+            partial="notice",
+        )
     return _editor(request, membership, kind, definition, None)
+
+
+def _inline_created(
+    request: HttpRequest, membership, kind: str, obj: ConnectorConfig
+) -> HttpResponse:
+    """Back in the connection flow: the new one is chosen, its streams on the way."""
+    if kind == "source":
+        services.source_discover_request(actor=request.user, source=obj)
+    context = {
+        **_base(kind, membership),
+        "obj": obj,
+        "choices": selectors.connector_list(workspace=membership.workspace, kind=kind),
+    }
+    return render_page(request, "connectors/_inline_created.html", context)
 
 
 def _get(

@@ -240,3 +240,41 @@ def test_source_list_query_count_is_bounded(
     with django_assert_max_num_queries(10):
         response = client.get(url("source_list", workspace))
     assert response.text.count("Sample Data (Faker)") >= 20
+
+
+def test_inline_create_from_the_connection_flow_selects_the_new_source(
+    editor, workspace, login, real_connectors, faker_installed, no_tasks
+):
+    faker = definition(FAKER_ID)
+    client = login(editor)
+    picker = client.get(
+        url("source_create", workspace), {"inline": "1"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in picker.text
+    assert "inline=1" in picker.text
+    form = client.get(
+        url("source_create", workspace),
+        {"inline": "1", "definition": faker.public_id},
+        headers={"HX-Request": "true"},
+    )
+    assert 'name="inline" value="1"' in form.text
+    response = client.post(
+        url("source_create", workspace),
+        {
+            "inline": "1",
+            "definition": faker.public_id,
+            "name": "Inline faker",
+            "cfg__count": "10",
+            "cfg__seed": "1",
+            "cfg__records_per_slice": "10",
+            "cfg__parallelism": "1",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    source = Source.objects.get(name="Inline faker")
+    assert f'<option value="{source.pk}" selected>' in response.text
+    assert 'hx-swap-oob="true"' in response.text
+    check_task, discover_task = no_tasks
+    check_task.assert_called_once_with("source", source.pk)
+    discover_task.assert_called_once_with(source.pk)
