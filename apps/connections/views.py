@@ -119,9 +119,24 @@ def connection_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
                 workspace_id=workspace.public_id,
                 connection_id=connection.public_id,
             )
+    return _render_form(request, membership, form, source, rows, posted=posted)
+
+
+def _render_form(
+    request: HttpRequest,
+    membership,
+    form: ConnectionForm,
+    source: Source | None,
+    rows: list,
+    *,
+    posted: bool,
+    connection: Connection | None = None,
+) -> HttpResponse:
+    """The connection form (new or settings); a POST that got here was refused."""
     context = {
-        "workspace": workspace,
+        "workspace": membership.workspace,
         "membership": membership,
+        "connection": connection,
         "form": form,
         "source": source,
         "rows": rows,
@@ -411,21 +426,14 @@ def connection_settings(
                 workspace_id=workspace_id,
                 connection_id=connection_id,
             )
-    context = {
-        "workspace": membership.workspace,
-        "membership": membership,
-        "connection": connection,
-        "form": form,
-        "source": connection.source,
-        "rows": rows,
-        "stream_errors": form.errors.get("streams", []),
-    }
-    return render_page(
+    return _render_form(
         request,
-        "connections/connection_form.html",
-        context,
-        partial="form",
-        status=400 if posted else 200,
+        membership,
+        form,
+        connection.source,
+        rows,
+        posted=posted,
+        connection=connection,
     )
 
 
