@@ -29,7 +29,7 @@ run: $(VENV)/.runtime
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) console_bootstrap
-	HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
+	WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-1} HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
 
 test: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)

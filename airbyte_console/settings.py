@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "apps.connectors",
     "apps.engines",
     "apps.connections",
+    "apps.webhooks",
+    "apps.schedules",
 ]
 
 MIDDLEWARE = [
@@ -282,6 +284,34 @@ CELERY_TASK_ROUTES = {"connections.sync_job": {"queue": "syncs"}}
 CELERY_BEAT_SCHEDULE["sync-reaper"] = {
     "task": "connections.reaper",
     "schedule": SYNC_REAPER_INTERVAL_SECONDS,
+}
+
+# --- Schedules (issue #7) ----------------------------------------------------------
+SCHEDULE_MIN_INTERVAL_MINUTES = env.integer("SCHEDULE_MIN_INTERVAL_MINUTES", 5)
+CELERY_BEAT_SCHEDULE["schedules-dispatch"] = {
+    "task": "schedules.dispatch",
+    "schedule": 30.0,
+    # A late dispatch is dropped: the next beat covers it.
+    "options": {"expires": 25},
+}
+
+# --- Webhooks (issue #7) -----------------------------------------------------------
+# Private and loopback receivers are refused (SSRF) unless this is on: `make run`
+# and the tests turn it on for receivers on 127.0.0.1.
+WEBHOOKS_ALLOW_PRIVATE = env.boolean("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_SECONDS = env.number("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    float(s)
+    for s in env.str_list(
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+        ["5", "300", "1800", "7200", "18000", "36000", "36000"],
+    )
+]
+WEBHOOK_DISABLE_AFTER_DAYS = env.number("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+WEBHOOK_DISPATCH_BATCH = env.integer("WEBHOOK_DISPATCH_BATCH", 20)
+CELERY_BEAT_SCHEDULE["webhooks-dispatch"] = {
+    "task": "webhooks.dispatch",
+    "schedule": env.number("WEBHOOK_DISPATCH_INTERVAL_SECONDS", 15),
 }
 
 LOGGING = {

@@ -17,5 +17,11 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
     path("w/<uuid:workspace_id>/connections/", include("apps.connections.urls")),
+    path("w/<uuid:workspace_id>/webhooks/", include("apps.webhooks.urls")),
+    path("w/<uuid:workspace_id>/schedules/", include("apps.schedules.urls")),
+    path(
+        "w/<uuid:workspace_id>/notifications/",
+        include("apps.webhooks.notification_urls"),
+    ),
     path("admin/", admin.site.urls),
 ]

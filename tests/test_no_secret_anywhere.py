@@ -100,6 +100,12 @@ def _kwargs(name: str, workspace, objects) -> dict:
         kwargs["connection_id"] = objects["connection"].public_id
     if ":job_id>" in route:
         kwargs["job_id"] = objects["job"].public_id
+    others = ("endpoint_id", "delivery_id", "schedule_id")
+    if any(f":{key}>" in route for key in others):
+        from tests.test_url_matrix import _kwargs as matrix_kwargs
+
+        members = {"viewer": None}
+        kwargs = {**matrix_kwargs(name, workspace, members), **kwargs}
     return kwargs
 
 

@@ -77,6 +77,24 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connections:jobs": ("GET", Role.VIEWER),
     "connections:job": ("GET", Role.VIEWER),
     "connections:job_log": ("GET", Role.VIEWER),
+    "webhooks:list": ("GET", Role.EDITOR),
+    "webhooks:create": ("GET", Role.EDITOR),
+    "webhooks:detail": ("GET", Role.EDITOR),
+    "webhooks:edit": ("GET", Role.EDITOR),
+    "webhooks:rotate": ("POST", Role.EDITOR),
+    "webhooks:delete": ("GET", Role.EDITOR),
+    "webhooks:test": ("POST", Role.EDITOR),
+    "webhooks:resend": ("POST", Role.EDITOR),
+    "notifications:list": ("GET", Role.VIEWER),
+    "notifications:mark_read": ("POST", Role.VIEWER),
+    "schedules:list": ("GET", Role.VIEWER),
+    "schedules:create": ("GET", Role.EDITOR),
+    "schedules:preview": ("GET", Role.EDITOR),
+    "schedules:detail": ("GET", Role.VIEWER),
+    "schedules:edit": ("GET", Role.EDITOR),
+    "schedules:pause": ("POST", Role.EDITOR),
+    "schedules:resume": ("POST", Role.EDITOR),
+    "schedules:delete": ("GET", Role.EDITOR),
 }
 
 
@@ -142,6 +160,31 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
                 trigger="manual",
                 status="succeeded",
             ).public_id
+    if ":endpoint_id>" in route:
+        from apps.webhooks import services as webhooks
+
+        endpoint, _ = webhooks.webhook_endpoint_create(
+            actor=None,
+            workspace=workspace,
+            name=f"Matrix {uuid.uuid4().hex[:8]}",
+            url="https://hooks.example.com/in",
+            events="sync_failed",
+        )
+        kwargs["endpoint_id"] = endpoint.public_id
+        if ":delivery_id>" in route:
+            delivery = webhooks.webhook_test_send(actor=None, endpoint=endpoint)
+            kwargs["delivery_id"] = delivery.public_id
+    if ":schedule_id>" in route:
+        from apps.schedules.services import schedule_create
+
+        kwargs["schedule_id"] = schedule_create(
+            actor=None,
+            workspace=workspace,
+            connection=ConnectionFactory(workspace=workspace),
+            name=f"Matrix {uuid.uuid4().hex[:8]}",
+            kind="cron",
+            cron_expression="0 0 * * *",
+        ).public_id
     unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
     assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
     return kwargs

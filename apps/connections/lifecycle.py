@@ -57,6 +57,7 @@ def attempt_claim(*, job_id: int, now: datetime | None = None) -> SyncAttempt | 
         if job.started_at is None:
             job.started_at = now
             job.save(update_fields=["started_at"])
+            transaction.on_commit(lambda: job_started(job_id))
         return SyncAttempt.objects.create(
             job=job, number=job.attempt_count, worker=worker_name(), heartbeat_at=now
         )
@@ -188,6 +189,13 @@ def _advance_job(job: SyncJob, attempt: SyncAttempt, now: datetime) -> None:
     if job.status in SyncJob.TERMINAL_STATUSES:
         job_id = job.pk
         transaction.on_commit(lambda: job_ended(job_id))
+
+
+def job_started(job_id: int) -> None:
+    """After the first attempt of a job is claimed: tell whoever listens."""
+    from apps.connections.signals import sync_job_started
+
+    sync_job_started.send(sender=SyncJob, job_id=job_id)
 
 
 def job_ended(job_id: int) -> None:

@@ -43,6 +43,9 @@ What is measured:
   so each peak is its own. The connector is a separate process tree and is not
   counted; its own peak is sampled (summed RSS of the tree, every 0.25 s) and
   shown apart.
+- CPU seconds (user + system) of the engine (the worker since it was ready) and
+  of the connector tree: on a small or busy machine the two compete for cores,
+  and these say what each one costs whatever the wall clock did.
 
 Targets (issue #4): ratio >= 0.9 for faker and >= 0.6 for hardcoded-records; engine
 peak RSS under 250 MB and flat (faker count vs count/5 within 20 %). They print as
@@ -57,6 +60,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import signal
@@ -115,6 +119,9 @@ class CaseResult:
     engine_peak_mb: float | None = None
     engine_idle_mb: float | None = None
     connector_peak_mb: float | None = None
+    #: CPU seconds (user + system) of the engine process and of the connector tree.
+    engine_cpu_seconds: float | None = None
+    connector_cpu_seconds: float | None = None
     baseline: str | None = None
     ratio: float | None = None
     wall_seconds: float | None = None
@@ -171,6 +178,26 @@ def proc_status_kb(pid: int, key: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def proc_cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """``(own, reaped children)`` CPU seconds (user + system) of a live process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # Fields after the command name: utime, stime, cutime, cstime are 14-17 of stat.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime) / ticks, (cutime + cstime) / ticks
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's children reaped so far (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def descendants(root: int) -> list[int]:
@@ -270,6 +297,7 @@ class Worker:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.idle_mb: float | None = None
+        self.cpu_at_ready: tuple[float, float] = (0.0, 0.0)
 
     @property
     def pid(self) -> int:
@@ -320,6 +348,7 @@ class Worker:
             if b" ready." in self.log_path.read_bytes():
                 rss = proc_status_kb(self.pid, "VmRSS")
                 self.idle_mb = round(rss / 1024, 1) if rss else None
+                self.cpu_at_ready = proc_cpu_seconds(self.pid) or (0.0, 0.0)
                 return
             time.sleep(0.2)
         raise BenchFailure(
@@ -328,6 +357,20 @@ class Worker:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def cpu_since_ready(self) -> tuple[float, float] | None:
+        """CPU seconds since start-up: the worker's own, and its reaped children's.
+
+        The connector is the worker's child and reaps its own workers, so once the
+        sync ended the children's share is the whole connector tree.
+        """
+        now = proc_cpu_seconds(self.pid)
+        if now is None:
+            return None
+        return (
+            round(now[0] - self.cpu_at_ready[0], 2),
+            round(now[1] - self.cpu_at_ready[1], 2),
+        )
 
     def peak_mb(self) -> float | None:
         hwm = proc_status_kb(self.pid, "VmHWM")
@@ -672,6 +715,7 @@ class Bench:
                 "--catalog",
                 str(files["catalog"]),
             ]
+            cpu_before = children_cpu_seconds()
             started = time.monotonic()
             process = subprocess.Popen(
                 argv,
@@ -689,6 +733,7 @@ class Bench:
             returncode = process.wait()
             seconds = time.monotonic() - started
             peak = sampler.finish()
+            cpu = round(children_cpu_seconds() - cpu_before, 2)
         if returncode != 0:
             tail = stderr_path.read_text(errors="replace")[-2000:]
             raise BenchFailure(
@@ -702,6 +747,7 @@ class Bench:
             seconds=round(seconds, 3),
             bytes=size,
             connector_peak_mb=peak,
+            connector_cpu_seconds=cpu,
             ratio=1.0,
             wall_seconds=round(seconds, 3),
         )
@@ -726,6 +772,7 @@ class Bench:
             job = self._wait(job.pk, worker, timeout=120 + plan.count / 500)
             wall = time.monotonic() - requested
             peak = worker.peak_mb()
+            cpu = worker.cpu_since_ready()
         finally:
             connector_peak = sampler.finish()
             worker.stop()
@@ -749,6 +796,8 @@ class Bench:
             engine_peak_mb=peak,
             engine_idle_mb=worker.idle_mb,
             connector_peak_mb=connector_peak,
+            engine_cpu_seconds=cpu[0] if cpu else None,
+            connector_cpu_seconds=cpu[1] if cpu else None,
             wall_seconds=round(wall, 3),
         )
 
@@ -797,7 +846,7 @@ class Bench:
         self.out.write(
             "seconds: the attempt's own duration (connector start to final commit); "
             "engine RSS: the worker process's VmHWM (connector not included); "
-            "connector RSS: its process tree, sampled."
+            "connector RSS: its process tree, sampled; CPU s: user + system."
         )
         checks = evaluate(self.results)
         for line in self.skipped:
@@ -861,6 +910,10 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def render_table(results: list[CaseResult]) -> str:
     """The results as a fixed-width text table."""
     header = (
@@ -872,6 +925,8 @@ def render_table(results: list[CaseResult]) -> str:
         "engine peak MB",
         "engine idle MB",
         "connector MB",
+        "engine CPU s",
+        "connector CPU s",
         "ratio",
     )
     rows = [
@@ -884,6 +939,8 @@ def render_table(results: list[CaseResult]) -> str:
             _mb(r.engine_peak_mb),
             _mb(r.engine_idle_mb),
             _mb(r.connector_peak_mb),
+            _seconds(r.engine_cpu_seconds),
+            _seconds(r.connector_cpu_seconds),
             "-" if r.ratio is None else f"{r.ratio:.2f}",
         )
         for r in results
