@@ -223,6 +223,15 @@ def connection_set_status(
     connection.status = Connection.Status(status)
     connection.status_reason = reason[:500]
     connection.save(update_fields=["status", "status_reason", "updated_at"])
+    if status != Connection.Status.ACTIVE:
+        from apps.webhooks.services import webhook_connection_event
+
+        webhook_connection_event(
+            connection=connection,
+            event="connection.disabled",
+            reason=reason
+            or f"{connection.get_status_display()} by {actor or 'the system'}.",
+        )
     audit_record(
         actor=actor,
         actor_label="" if actor else "system",
@@ -458,3 +467,28 @@ def connection_apply_schema(
         },
     )
     return diff
+
+
+@transaction.atomic
+def connection_schema_changed(*, connection: Connection, diff: SchemaDiff) -> None:
+    """Tell the team the source's schema moved away from the connection's."""
+    from apps.webhooks.services import webhook_connection_event
+
+    summary = {
+        "added_streams": diff.added_streams,
+        "removed_streams": diff.removed_streams,
+        "added_columns": diff.added_columns,
+        "removed_columns": diff.removed_columns,
+        "breaking": diff.breaking,
+    }
+    audit_record(
+        actor=None,
+        actor_label="system",
+        action="connection.schema_changed",
+        workspace=connection.workspace,
+        target=connection,
+        changes={"diff": [None, summary]},
+    )
+    webhook_connection_event(
+        connection=connection, event="schema.changed", diff=summary
+    )

@@ -601,6 +601,8 @@ def connection_schema(
             status = 400
         connection.source.refresh_from_db()
         diff = schema_diff(list(connection.streams.all()), connection.source.catalog)
+        if diff.changed:
+            services.connection_schema_changed(connection=connection, diff=diff)
         policy = connection.schema_change_policy
         if diff.changed and policy == Connection.SchemaChangePolicy.DISABLE:
             services.connection_set_status(

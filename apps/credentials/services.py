@@ -176,6 +176,10 @@ def credential_update(
         target=credential,
         changes=changes,
     )
+    if rotated:
+        from apps.webhooks.services import webhook_credential_rotated
+
+        webhook_credential_rotated(credential=credential)
     return credential
 
 

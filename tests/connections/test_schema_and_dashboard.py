@@ -147,3 +147,26 @@ def test_dashboard_counts(admin, workspace, login, django_assert_max_num_queries
     assert "600" in text  # records over 30 days
     assert "Busy one" in text
     assert "Boom at the source" in text
+
+
+def test_schema_changes_and_pauses_reach_webhooks(admin, workspace, login):
+    from apps.webhooks.models import WebhookDelivery
+    from apps.webhooks.services import webhook_endpoint_create
+
+    webhook_endpoint_create(
+        actor=admin,
+        workspace=workspace,
+        name="ops",
+        url="https://hooks.example.com/x",
+        events=["schema.changed", "connection.disabled"],
+    )
+    connection = make_connection(admin, workspace)
+    with mock.patch("apps.webhooks.tasks.webhook_deliver_task.delay"):
+        refresh(login(admin), workspace, connection)
+        services.connection_set_status(
+            actor=admin, connection=connection, status="paused"
+        )
+    events = sorted(WebhookDelivery.objects.values_list("event", flat=True))
+    assert events == ["connection.disabled", "schema.changed"]
+    schema = WebhookDelivery.objects.get(event="schema.changed").payload
+    assert "purchases" in str(schema)

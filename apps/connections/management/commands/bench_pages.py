@@ -162,9 +162,14 @@ def render_table(results: list[PageResult]) -> str:
 
 
 # -- the scratch environment -------------------------------------------------------
+def _env_is_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(
+        ("postgres://", "postgresql://")
+    )
+
+
 def _server_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_PG_URL
+    return os.environ["DATABASE_URL"] if _env_is_postgres() else DEFAULT_PG_URL
 
 
 def _with_database(url: str, name: str) -> str:
@@ -220,7 +225,7 @@ class Command(BaseCommand):
         """Make the scratch folder and database, then run the inner process there."""
         database = options["database"]
         if database == "auto":
-            database = "postgres" if _server_url() != DEFAULT_PG_URL else "sqlite"
+            database = "postgres" if _env_is_postgres() else "sqlite"
         out_dir = Path(settings.DATA_DIR) / "bench"
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
