@@ -14,6 +14,7 @@ Each run:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -210,6 +211,10 @@ class ConnectorProcess:
             env=self.env,
             start_new_session=True,
         )
+        # A bigger pipe lets the connector run ahead while the console commits a
+        # batch; the default 64 KiB holds a few milliseconds of output.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self.process.stderr,), daemon=True
         )

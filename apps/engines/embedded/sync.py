@@ -18,8 +18,11 @@ and rolls back the open batch. Committed batches always stay.
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +161,50 @@ class _Counters:
                 "row_estimate": None,
             }
         return self.streams[key]
+
+
+def _lines(stdout: Any, watchdog: _Watchdog) -> Iterator[bytes]:
+    """The connector's stdout, line by line, read ahead by a thread.
+
+    Reading in 1 MiB chunks on another thread keeps the connector writing while
+    this one flushes or commits a batch (with plain ``readline`` the two take turns
+    and the pipe fills). At most 8 chunks wait, so memory stays bounded.
+    """
+    chunks: queue.Queue[bytes] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    fd = stdout.fileno()
+
+    def pump() -> None:
+        while not stop.is_set():
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
+            while not stop.is_set():
+                try:
+                    chunks.put(chunk, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if not chunk:
+                return
+
+    reader = threading.Thread(target=pump, name="connector-stdout", daemon=True)
+    reader.start()
+    rest = b""
+    try:
+        while True:
+            chunk = chunks.get()
+            if not chunk:
+                if rest:
+                    yield rest
+                return
+            watchdog.last_message = time.monotonic()
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+    finally:
+        stop.set()
 
 
 class _Watchdog(threading.Thread):
@@ -418,8 +465,7 @@ class _Run:
         # decode_json keeps every digit of large numbers (orjson alone would round
         # them to doubles) and costs under a microsecond on ordinary lines.
         loads = decode_json
-        for raw in iter(stdout.readline, b""):
-            watchdog.last_message = time.monotonic()
+        for raw in _lines(stdout, watchdog):
             # The hot path: records are recognised by their prefix, parsed once.
             if raw.startswith((b'{"type":"RECORD"', b'{"type": "RECORD"')):
                 try:
