@@ -44,6 +44,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(MANAGE) bench_sync
+	$(MANAGE) bench_pages
 
 migrations: $(VENV)/.dev
 	$(MANAGE) makemigrations --check --dry-run

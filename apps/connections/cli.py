@@ -21,7 +21,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from apps.connections import selectors, services
+from apps.connections import (
+    demo_cli,  # noqa: F401 - registers `airbyte demo`
+    selectors,
+    services,
+)
 from apps.connections.catalog import default_choice
 from apps.connections.models import Connection, SyncAttempt, SyncJob
 from apps.core.clikit import CliResult, arg, group, table
@@ -48,7 +52,10 @@ def _row(connection: Connection) -> dict[str, Any]:
 def connection_rows(options: dict[str, Any]) -> CliResult:
     """`content list --type connections`."""
     membership = cli_membership(options, Role.VIEWER)
-    rows = [_row(c) for c in selectors.connection_list(workspace=membership.workspace)]
+    connections = selectors.with_last_jobs(
+        selectors.connection_list(workspace=membership.workspace)
+    )
+    rows = [_row(c) for c in connections]
     return CliResult(
         data=rows,
         text=table(

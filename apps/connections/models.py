@@ -210,7 +210,13 @@ class SyncJob(BaseModel):
                 name="one_active_job_per_connection",
             ),
         ]
-        indexes = [models.Index(fields=["connection", "-created_at"])]
+        indexes = [
+            models.Index(fields=["connection", "-created_at"]),
+            # The dashboard: recent failures, and records per day (the index holds
+            # records_committed, so the sum never reads the table).
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["connection", "finished_at", "records_committed"]),
+        ]
 
     def __str__(self) -> str:
         return f"Job {self.public_id} ({self.status})"

@@ -55,6 +55,7 @@ def connection_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
         workspace=membership.workspace, search=search, status=status
     )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page.object_list = selectors.with_last_jobs(page.object_list)
     context = {
         "workspace": membership.workspace,
         "membership": membership,
