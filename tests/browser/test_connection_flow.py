@@ -91,8 +91,11 @@ def test_build_sync_and_inspect_a_connection(
 
     page.get_by_role("link", name="Log", exact=True).first.click()
     expect(page.locator("pre.log")).to_contain_text("Starting syncing SourceFaker")
-    page.get_by_label("Level").select_option("ERROR")
-    expect(page.locator("#log-lines")).to_contain_text("No lines match")
+    # Wait for htmx itself, then for the filtered fragment it fetches.
+    page.wait_for_function("window.htmx !== undefined")
+    with page.expect_response(lambda r: "level=ERROR" in r.url, timeout=20_000):
+        page.get_by_label("Level").select_option("ERROR")
+    expect(page.locator("#log-lines")).to_contain_text("No lines match", timeout=15_000)
     screenshot("15-log")
 
     page.goto(f"{base}/connections/{job.connection.public_id}/jobs/")
