@@ -50,6 +50,7 @@ def test_build_sync_and_inspect_a_connection(
     screenshot("10-source-form")
     page.get_by_role("button", name="Create and test").click()
     expect(page.locator("#check")).to_contain_text("Passed", timeout=90_000)
+    page.wait_for_function("window.htmx !== undefined")
     page.get_by_role("button", name="Refresh schema").click()
     expect(page.locator("#streams")).to_contain_text("purchases", timeout=90_000)
     screenshot("11-source")
@@ -66,6 +67,7 @@ def test_build_sync_and_inspect_a_connection(
     # The connection: choosing the source loads its streams.
     nav.get_by_role("link", name="Connections").click()
     page.get_by_role("link", name="New connection").click()
+    page.wait_for_function("window.htmx !== undefined")
     page.locator("#id_name").fill("Faker to DuckDB")
     page.locator("#id_source").select_option(label="Fake users (Sample Data (Faker))")
     expect(page.locator("#streams")).to_contain_text("users")
@@ -80,6 +82,7 @@ def test_build_sync_and_inspect_a_connection(
         page.get_by_role("heading", name=re.compile("Faker to DuckDB"))
     ).to_be_visible()
 
+    page.wait_for_function("window.htmx !== undefined")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#live")).to_contain_text("Sync in progress")
     screenshot("13-sync-running")
