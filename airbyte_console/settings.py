@@ -286,6 +286,22 @@ CELERY_BEAT_SCHEDULE["sync-reaper"] = {
     "schedule": SYNC_REAPER_INTERVAL_SECONDS,
 }
 
+# --- The airbyte engine (issue #6) -----------------------------------------------
+# Every call to an Airbyte server has a timeout; calls that run a connector on the
+# server (check, discover, creating a connection) get the long one (abctl's ingress
+# itself gives up after 600 s).
+AIRBYTE_HTTP_TIMEOUT_SECONDS = env.number("AIRBYTE_HTTP_TIMEOUT_SECONDS", 30)
+AIRBYTE_LONG_TIMEOUT_SECONDS = env.number("AIRBYTE_LONG_TIMEOUT_SECONDS", 600)
+# Network errors, timeouts, 429 and 5xx are retried this many times, with backoff
+# and jitter from AIRBYTE_RETRY_BACKOFF_SECONDS, capped (Retry-After wins).
+AIRBYTE_HTTP_RETRIES = env.integer("AIRBYTE_HTTP_RETRIES", 3)
+AIRBYTE_RETRY_BACKOFF_SECONDS = env.number("AIRBYTE_RETRY_BACKOFF_SECONDS", 0.5)
+AIRBYTE_RETRY_BACKOFF_MAX_SECONDS = env.number("AIRBYTE_RETRY_BACKOFF_MAX_SECONDS", 30)
+# How often a running Airbyte job is polled; a job nobody polled for
+# AIRBYTE_POLL_LOST_SECONDS gets a new poll from the reaper (a lost task).
+AIRBYTE_POLL_SECONDS = env.number("AIRBYTE_POLL_SECONDS", 5)
+AIRBYTE_POLL_LOST_SECONDS = env.integer("AIRBYTE_POLL_LOST_SECONDS", 120)
+
 # --- Schedules (issue #7) ----------------------------------------------------------
 SCHEDULE_MIN_INTERVAL_MINUTES = env.integer("SCHEDULE_MIN_INTERVAL_MINUTES", 5)
 CELERY_BEAT_SCHEDULE["schedules-dispatch"] = {

@@ -193,8 +193,13 @@ class SyncJob(BaseModel):
         max_length=12, choices=FailureOrigin.choices, blank=True
     )
     failure_message = models.TextField(blank=True)
-    # The Airbyte server's job id (airbyte engine only).
+    # The Airbyte server's job id and its status word as the server last said it
+    # (airbyte engine only); an unknown status is kept here and shown as it is.
     remote_id = models.CharField(max_length=64, blank=True)
+    remote_status = models.CharField(max_length=40, blank=True)
+    # When the console last asked the server about this job (the reaper re-polls
+    # jobs nobody asked about for a while: a poll task was lost).
+    remote_polled_at = models.DateTimeField(null=True, blank=True)
 
     objects = SyncJobQuerySet.as_manager()
 

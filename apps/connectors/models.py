@@ -169,6 +169,8 @@ class ConnectorConfig(BaseModel):
     last_check_status = models.CharField(max_length=20, blank=True)
     last_check_message = models.TextField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # The id of the same object on an Airbyte server (airbyte engine only).
+    remote_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

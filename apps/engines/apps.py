@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class EnginesConfig(AppConfig):
-    """No models: the Engine interface and its embedded and airbyte implementations."""
+    """The Engine interface, its embedded and airbyte implementations and settings."""
 
     name = "apps.engines"
     label = "engines"

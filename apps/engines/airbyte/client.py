@@ -1,0 +1,427 @@
+"""The one module that speaks HTTP to an Airbyte server (1.x, abctl or Helm).
+
+Everything else in the console goes through ``AirbyteClient``. What it takes care of,
+following the server's own behaviour (see Airbyte's API notes, §2-§7):
+
+* Two APIs on one host: the Public API under ``/api/public/v1`` (REST, problem
+  bodies) and the Config API under ``/api/v1`` (POST RPC, ``message`` bodies).
+* Authentication: an application's client id and secret exchanged for a bearer
+  token (``expires_in`` trusted, refreshed a minute before it runs out, fetched again
+  once on a 401), basic auth for old installs, or nothing when the server runs with
+  auth disabled. Tokens are cached per process, so short tasks do not sign in anew.
+* Explicit timeouts on every call; a long one for the calls that run connectors
+  (check, discover, creating a connection).
+* Errors in two kinds. ``AirbyteTransientError``: the network, a timeout, 429 or a
+  5xx, retried here with exponential backoff and full jitter (``Retry-After`` wins)
+  a bounded number of times before it is raised. ``AirbyteApiError``: the server
+  understood and said no; it carries the problem's ``title`` and ``detail`` for
+  the user and is never retried.
+* Pagination that does not trust ``next``: abctl builds those links from an
+  internal address and sends one on the last page too, so offsets are rebuilt and
+  a short page ends the walk.
+
+Responses come back as plain JSON; enum values the console does not know are left
+as they are for the caller to show.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from apps.engines.models import AirbyteServer
+
+PUBLIC_PREFIX = "/api/public/v1"
+CONFIG_PREFIX = "/api/v1"
+PAGE_SIZE = 100  # the Public API's maximum
+MAX_PAGES = 200  # 20,000 objects: twice Airbyte's own per-instance cap
+DEFAULT_TOKEN_LIFETIME = 180.0  # what 1.0-1.5 servers report; used when absent
+TOKEN_REFRESH_MARGIN = 60.0
+USER_AGENT = "airbyte-console"
+
+
+class AirbyteError(Exception):
+    """Something went wrong talking to Airbyte; ``message`` is safe to show a user."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        title: str = "",
+        detail: str = "",
+        data: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.data = data
+
+
+class AirbyteTransientError(AirbyteError):
+    """The server could not be reached or was busy, even after the retries."""
+
+
+class AirbyteApiError(AirbyteError):
+    """The server answered with a permanent error (4xx, or a bad token)."""
+
+    @property
+    def try_again_later(self) -> bool:
+        """409 ``try-again-later``: a sync is already running for the connection."""
+        return self.status == 409 and self.title in {"try-again-later", ""}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class AirbyteAuthError(AirbyteApiError):
+    """The server refused the console's credentials."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # retries after the first try
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.cap)
+        # Jitter, not cryptography.
+        return random.uniform(0, min(self.cap, self.base * 2**retry))  # noqa: S311
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+# Bearer tokens per (url, client id), shared by the clients of one process.
+_tokens: dict[tuple[str, str], _Token] = {}
+_tokens_lock = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Drop every cached token (tests; a changed client secret)."""
+    with _tokens_lock:
+        _tokens.clear()
+
+
+def normalize_url(url: str) -> str:
+    """The server's root: people paste the UI address or an API base alike."""
+    url = url.strip().rstrip("/")
+    for suffix in (PUBLIC_PREFIX, CONFIG_PREFIX, "/api/public", "/api"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+            break
+    return url.rstrip("/")
+
+
+class AirbyteClient:
+    """A synchronous client for one Airbyte server; use as a context manager."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: str = "application",
+        client_id: str = "",
+        client_secret: str = "",
+        username: str = "",
+        password: str = "",
+        timeout: float | None = None,
+        long_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.auth = auth
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._clock = clock
+        self._sleep = sleep
+        self.timeout = timeout or settings.AIRBYTE_HTTP_TIMEOUT_SECONDS
+        self.long_timeout = long_timeout or settings.AIRBYTE_LONG_TIMEOUT_SECONDS
+        self.retry = retry or RetryPolicy(
+            attempts=settings.AIRBYTE_HTTP_RETRIES,
+            base=settings.AIRBYTE_RETRY_BACKOFF_SECONDS,
+            cap=settings.AIRBYTE_RETRY_BACKOFF_MAX_SECONDS,
+        )
+        self._http = httpx.Client(
+            base_url=self.url,
+            auth=(username, password) if auth == "basic" else None,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    @classmethod
+    def for_server(cls, server: AirbyteServer, **kwargs: Any) -> AirbyteClient:
+        return cls(
+            server.url,
+            auth=server.auth,
+            client_id=server.client_id,
+            client_secret=server.client_secret,
+            username=server.username,
+            password=server.password,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AirbyteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the two APIs -----------------------------------------------------------------
+    def public(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        long: bool = False,
+    ) -> Any:
+        """Call the Public API; ``path`` as in the spec (``/sources/{id}``)."""
+        return self._call(
+            method, PUBLIC_PREFIX + path, params=params, json=json, long=long
+        )
+
+    def config(self, path: str, body: Any = None, *, long: bool = False) -> Any:
+        """Call a Config API endpoint (all POST); ``path`` like ``/jobs/get``."""
+        return self._call(
+            "POST", CONFIG_PREFIX + path, json={} if body is None else body, long=long
+        )
+
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated Public API list, walking offsets ourselves."""
+        offset = 0
+        for _ in range(MAX_PAGES):
+            page = self.public(
+                "GET",
+                path,
+                params={**(params or {}), "limit": PAGE_SIZE, "offset": offset},
+            )
+            data = (page or {}).get("data") or []
+            yield from data
+            if len(data) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    # -- anonymous probes -------------------------------------------------------------
+    def instance_configuration(self) -> dict[str, Any]:
+        """Version, edition and auth mode; anonymous since Airbyte 1.0."""
+        return self._call(
+            "GET", CONFIG_PREFIX + "/instance_configuration", anonymous=True
+        )
+
+    def health(self) -> bool:
+        body = self._call("GET", CONFIG_PREFIX + "/health", anonymous=True)
+        return bool((body or {}).get("available"))
+
+    # -- tokens -----------------------------------------------------------------------
+    def _token_key(self) -> tuple[str, str]:
+        return (self.url, self.client_id)
+
+    def token(self, *, fresh: bool = False) -> str:
+        """A bearer token for this server, fetched when missing or nearly expired."""
+        key = self._token_key()
+        now = self._clock()
+        with _tokens_lock:
+            cached = _tokens.get(key)
+            if cached and not fresh and cached.expires_at > now:
+                return cached.value
+        token = self._fetch_token()
+        with _tokens_lock:
+            _tokens[key] = token
+        return token.value
+
+    def _fetch_token(self) -> _Token:
+        if not self.client_id or not self._client_secret:
+            raise AirbyteAuthError(
+                "The Airbyte server needs an application's client id and secret "
+                "(abctl local credentials prints them).",
+                status=401,
+            )
+        body = {
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+            "grant_type": "client_credentials",
+        }
+        try:
+            answer = self._call(
+                "POST", PUBLIC_PREFIX + "/applications/token", json=body, anonymous=True
+            )
+        except AirbyteApiError as exc:
+            if exc.status != 404:
+                raise self._auth_refused(exc) from None
+            # Older servers only have the Config API's token endpoint.
+            try:
+                answer = self._call(
+                    "POST",
+                    CONFIG_PREFIX + "/applications/token",
+                    json=body,
+                    anonymous=True,
+                )
+            except AirbyteApiError as inner:
+                raise self._auth_refused(inner) from None
+        value = (answer or {}).get("access_token")
+        if not value:
+            raise AirbyteApiError(
+                "The Airbyte server's token endpoint answered without a token."
+            )
+        lifetime = float((answer or {}).get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        margin = min(TOKEN_REFRESH_MARGIN, lifetime / 4)
+        return _Token(value=value, expires_at=self._clock() + lifetime - margin)
+
+    @staticmethod
+    def _auth_refused(exc: AirbyteApiError) -> AirbyteAuthError:
+        if exc.status in {400, 401, 403}:
+            return AirbyteAuthError(
+                "The Airbyte server refused the client id and secret "
+                f"({exc.status} {exc.title or 'unauthorized'}).",
+                status=exc.status,
+                title=exc.title,
+                detail=exc.detail,
+            )
+        return AirbyteAuthError(exc.message, status=exc.status, title=exc.title)
+
+    # -- one call, with retries -------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        long: bool = False,
+        anonymous: bool = False,
+    ) -> Any:
+        timeout = httpx.Timeout(
+            self.long_timeout if long else self.timeout, connect=min(self.timeout, 10)
+        )
+        refreshed = False
+        retry = 0
+        while True:
+            headers = {}
+            if not anonymous and self.auth == "application":
+                headers["Authorization"] = f"Bearer {self.token(fresh=refreshed)}"
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=timeout,
+                )
+            except httpx.TimeoutException:
+                error: AirbyteError = AirbyteTransientError(
+                    f"The Airbyte server did not answer {method} {path} in time."
+                )
+                retry_after = None
+            except httpx.TransportError as exc:
+                error = AirbyteTransientError(
+                    f"Could not reach the Airbyte server at {self.url}: "
+                    f"{_describe_network_error(exc)}."
+                )
+                retry_after = None
+            else:
+                if response.status_code < 300:
+                    return _json_or_none(response)
+                if (
+                    response.status_code == 401
+                    and not anonymous
+                    and self.auth == "application"
+                    and not refreshed
+                ):
+                    refreshed = True  # the token died early: fetch one more, once
+                    continue
+                error = _error_from(method, path, response)
+                if not isinstance(error, AirbyteTransientError):
+                    raise error
+                retry_after = _retry_after(response)
+            if retry >= self.retry.attempts:
+                raise error
+            self._sleep(self.retry.delay(retry, retry_after))
+            retry += 1
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _describe_network_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host unknown"
+    return str(exc) or type(exc).__name__
+
+
+def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteError:
+    """The error a non-2xx answer means, with the server's own words."""
+    status = response.status_code
+    body = _json_or_none(response)
+    title = detail = ""
+    data = None
+    if isinstance(body, dict):
+        # Public API problems: status/type/title/detail/data.
+        title = str(body.get("title") or "")
+        detail = str(body.get("detail") or "")
+        data = body.get("data")
+        # Config API: message (+ validationErrors on 400).
+        if not detail and body.get("message"):
+            detail = str(body["message"])
+            problems = body.get("validationErrors") or []
+            if problems:
+                detail += " " + "; ".join(
+                    f"{p.get('propertyPath')}: {p.get('message')}" for p in problems
+                )
+        if not detail and isinstance(data, dict) and data.get("message"):
+            detail = str(data["message"])
+    elif isinstance(body, str):
+        detail = body.strip()[:500]
+    words = (
+        ": ".join(part for part in (title, detail) if part) or response.reason_phrase
+    )
+    message = f"Airbyte answered {status} to {method} {path}: {words}"
+    kind: type[AirbyteError]
+    if status == 429 or status >= 500:
+        kind = AirbyteTransientError
+    elif status in {401, 403}:
+        kind = AirbyteAuthError
+    else:
+        kind = AirbyteApiError
+    return kind(message, status=status, title=title, detail=detail, data=data)
