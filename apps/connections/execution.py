@@ -222,6 +222,13 @@ def _supported_modes(
 def sync_run(*, job_id: int) -> SyncJob | None:
     """Run the next attempt of a job if this worker wins the claim."""
     close_old_connections()
+    if SyncJob.objects.filter(
+        pk=job_id, connection__workspace__engine="airbyte"
+    ).exists():
+        # The server runs it: start it there and follow it with short polls.
+        from apps.engines.airbyte.jobs import job_start
+
+        return job_start(job_id=job_id)
     attempt = lifecycle.attempt_claim(job_id=job_id)
     if attempt is None:
         return None

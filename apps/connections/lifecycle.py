@@ -216,7 +216,10 @@ def reap_stale_attempts(*, now: datetime | None = None) -> int:
     stale = list(
         SyncAttempt.objects.filter(
             status=SyncAttempt.Status.RUNNING, heartbeat_at__lt=cutoff
-        ).values_list("pk", "worker", "heartbeat_at")
+        )
+        # Attempts mirrored from an Airbyte server are the server's to end.
+        .filter(job__remote_id="")
+        .values_list("pk", "worker", "heartbeat_at")
     )
     for attempt_id, worker, beat in stale:
         seconds = int((now - beat).total_seconds())

@@ -28,6 +28,7 @@ from apps.connections.models import (
     SyncJob,
 )
 from apps.connectors.models import Destination, Source
+from apps.engines.airbyte import hooks
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def connection_create(
     connection.full_clean()
     connection.save()
     _save_streams(connection, source, choices)
+    hooks.push_after_commit(connection)
     audit_record(
         actor=actor,
         action="connection.created",
@@ -184,6 +186,7 @@ def connection_update(
             connection.source,
             _validated_choices(connection.source, streams),
         )
+    hooks.push_after_commit(connection)
     after = {
         "name": connection.name,
         "namespace": connection.namespace,
@@ -223,6 +226,8 @@ def connection_set_status(
     connection.status = Connection.Status(status)
     connection.status_reason = reason[:500]
     connection.save(update_fields=["status", "status_reason", "updated_at"])
+    if (before == Connection.Status.ACTIVE) != (status == Connection.Status.ACTIVE):
+        hooks.push_after_commit(connection)
     if status != Connection.Status.ACTIVE:
         from apps.webhooks.services import webhook_connection_event
 
@@ -258,6 +263,7 @@ def connection_delete(*, actor: AbstractBaseUser, connection: Connection) -> Non
             "destination": [connection.destination.name, None],
         },
     )
+    hooks.delete_after_commit(connection)
     connection.delete()
 
 
@@ -346,6 +352,14 @@ def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
         target=job.connection,
         changes={"status": [before, job.status], "job": [str(job.public_id)] * 2},
     )
+    if (
+        job.status == SyncJob.Status.CANCELLING
+        and job.connection.workspace.engine == "airbyte"
+    ):
+        # The next poll sends the cancel to the server; ask for one now.
+        from apps.engines.airbyte.jobs import schedule_poll
+
+        transaction.on_commit(lambda: schedule_poll(job.pk, countdown=0))
     return job
 
 
@@ -466,6 +480,7 @@ def connection_apply_schema(
             "columns_removed": [None, diff.removed_columns],
         },
     )
+    hooks.push_after_commit(connection)
     return diff
 
 

@@ -124,7 +124,9 @@ def content_add(options: dict[str, Any]) -> CliResult:
         )
     definition = _definition(kind, str(document.get("connector") or ""))
     try:
-        config, secrets = services.validate_config(definition, document["config"])
+        config, secrets = services.validate_config(
+            definition, document["config"], workspace=membership.workspace
+        )
         obj = services.connector_create(
             actor=membership.user,
             workspace=membership.workspace,
@@ -167,7 +169,9 @@ def content_get(options: dict[str, Any]) -> CliResult:
     membership = cli_membership(options, Role.VIEWER)
     obj = _find(membership, options["id"])
     try:
-        schema = selectors.connector_spec_schema(obj.definition, obj.config)
+        schema = selectors.connector_spec_schema(
+            obj.definition, obj.config, workspace=obj.workspace
+        )
         shown = mask_config(obj.config or {}, schema)
     except EngineError:
         shown = obj.config or {}

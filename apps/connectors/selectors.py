@@ -66,9 +66,22 @@ def connector_get(
     return found
 
 
-def definition_choices(*, kind: str) -> QuerySet[ConnectorDefinition]:
-    """Connectors of a kind the embedded engine can run, for the "new" picker."""
-    return ConnectorDefinition.objects.filter(kind=kind).order_by("name")
+def definition_choices(
+    *, kind: str, workspace: Workspace | None = None
+) -> QuerySet[ConnectorDefinition]:
+    """Connectors of a kind the workspace's engine can run, for the "new" picker.
+
+    On the airbyte engine these are the definitions its server offers (refreshed
+    with each test of the server); on the embedded one, the console's catalog.
+    """
+    definitions = ConnectorDefinition.objects.filter(kind=kind).order_by("name")
+    if workspace is not None and workspace.engine == "airbyte":
+        from apps.engines.models import AirbyteServer
+
+        server = AirbyteServer.objects.filter(workspace=workspace).first()
+        ids = server.definition_ids if server else []
+        return definitions.filter(definition_id__in=ids)
+    return definitions.exclude(engines=["airbyte"])
 
 
 def stored_secrets(obj: ConnectorConfig) -> dict[str, str]:
@@ -133,7 +146,10 @@ def connections_using(obj: ConnectorConfig) -> list[Any]:
 
 
 def connector_spec_schema(
-    definition: ConnectorDefinition, config: dict[str, Any] | None = None
+    definition: ConnectorDefinition,
+    config: dict[str, Any] | None = None,
+    *,
+    workspace: Workspace | None = None,
 ) -> dict[str, Any]:
     """The JSON Schema a source's or destination's form is built from.
 
@@ -144,21 +160,29 @@ def connector_spec_schema(
     from apps.engines.base import get_engine
     from apps.engines.embedded import declarative
 
-    if definition.is_declarative_manifest:
+    if definition.is_declarative_manifest and not _on_airbyte(workspace):
         manifest = (config or {}).get(declarative.MANIFEST_KEY)
         if not manifest:
             return {"type": "object", "properties": {}}
         return declarative.manifest_spec(manifest).connection_specification
-    return get_engine().spec(definition).connection_specification
+    return get_engine(workspace).spec(definition).connection_specification
 
 
-def definition_ready(definition: ConnectorDefinition) -> bool:
+def _on_airbyte(workspace: Workspace | None) -> bool:
+    return workspace is not None and workspace.engine == "airbyte"
+
+
+def definition_ready(
+    definition: ConnectorDefinition, *, workspace: Workspace | None = None
+) -> bool:
     """Can the console build this connector's form now, without installing it here.
 
     Built-in destinations always can; a package can once it was installed on any
     machine (its spec is cached) or is installed on this one. Workers install a
     missing package themselves before they run it.
     """
+    if _on_airbyte(workspace):
+        return True  # the server runs it; its spec comes from there
     if definition.builtin:
         return True
     from apps.connectors.catalog_selectors import installed_version

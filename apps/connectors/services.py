@@ -22,6 +22,7 @@ from apps.audit.services import audit_record, field_changes
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
 from apps.connectors.spec_forms import config_errors, split_config
+from apps.engines.airbyte import hooks
 from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError, get_engine
 from apps.workspaces.models import Workspace
 
@@ -106,6 +107,7 @@ def connector_create(
     obj.save()
     if credentials:
         obj.credentials.set(credentials)
+    hooks.push_after_commit(obj)
     audit_record(
         actor=actor,
         action=f"{kind}.created",
@@ -162,6 +164,7 @@ def connector_update(
         obj.credentials.set(_credentials_for(obj.workspace, credential_refs))
     obj.full_clean()
     obj.save()
+    hooks.push_after_commit(obj)
     after = {
         "name": obj.name,
         "config": obj.config,
@@ -198,17 +201,21 @@ def connector_delete(*, actor: AbstractBaseUser | None, obj: ConnectorConfig) ->
         target=obj,
         changes={"definition": [obj.definition.name, None]},
     )
+    hooks.delete_after_commit(obj)
     obj.delete()
 
 
 def validate_config(
-    definition: ConnectorDefinition, config: dict[str, Any]
+    definition: ConnectorDefinition,
+    config: dict[str, Any],
+    *,
+    workspace: Workspace | None = None,
 ) -> tuple[dict, dict]:
     """Split a full config (from the CLI or API) into settings and secrets, or raise.
 
     Each error names the JSON path of the field it is about.
     """
-    spec = get_engine().spec(definition)
+    spec = get_engine(workspace).spec(definition)
     problems = config_errors(spec.connection_specification, config)
     if problems:
         raise ValidationError(
@@ -240,7 +247,7 @@ def connector_check_run(*, kind: str, pk: int) -> CheckResult:
     obj = MODELS[kind].objects.select_related("definition", "workspace").get(pk=pk)
     try:
         result = get_engine(obj.workspace).check(
-            obj.definition, connector_full_config(obj)
+            obj.definition, connector_full_config(obj), actor=obj
         )
     except EngineError as exc:
         result = CheckResult(ok=False, message=exc.message)
@@ -298,7 +305,7 @@ def source_discover_run(*, pk: int) -> DiscoveredCatalog | None:
     source = Source.objects.select_related("definition", "workspace").get(pk=pk)
     try:
         catalog = get_engine(source.workspace).discover(
-            source.definition, connector_full_config(source)
+            source.definition, connector_full_config(source), actor=source
         )
     except EngineError as exc:
         source_discover_record(source=source, catalog=None, message=exc.message)

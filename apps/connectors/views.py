@@ -18,6 +18,7 @@ from apps.connectors.spec_forms import SpecForm, mask_config
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role
+from apps.engines.airbyte.mapping import has_masked_secrets
 from apps.engines.base import EngineError
 from apps.engines.embedded import declarative
 from apps.workspaces.access import require_role
@@ -145,7 +146,7 @@ def _editor(
                 else None
             )
         else:
-            schema = selectors.connector_spec_schema(definition)
+            schema = selectors.connector_spec_schema(definition, workspace=workspace)
     except (EngineError, declarative.ManifestError) as exc:
         context["spec_error"] = getattr(exc, "message", str(exc))
         schema = None
@@ -231,13 +232,15 @@ def connector_create(
     if definition is None:
         context = {
             **_base(kind, membership),
-            "definitions": selectors.definition_choices(kind=kind),
+            "definitions": selectors.definition_choices(
+                kind=kind, workspace=membership.workspace
+            ),
             "inline": inline,
         }
         return render_page(
             request, "connectors/connector_pick.html", context, partial="picker"
         )
-    if not selectors.definition_ready(definition):
+    if not selectors.definition_ready(definition, workspace=membership.workspace):
         context = {
             **_base(kind, membership),
             "definition": definition,
@@ -294,7 +297,9 @@ def connector_detail(
     """One source or destination: settings (masked), test result, streams, usage."""
     membership, obj = _get(request, workspace_id, kind, public_id, Role.VIEWER)
     try:
-        schema = selectors.connector_spec_schema(obj.definition, obj.config)
+        schema = selectors.connector_spec_schema(
+            obj.definition, obj.config, workspace=obj.workspace
+        )
     except (EngineError, declarative.ManifestError):
         schema = {}
     shown = {
@@ -308,6 +313,7 @@ def connector_detail(
         "secret_fields": sorted(set(secrets) | set(obj.credential_refs or {})),
         "connections": selectors.connections_using(obj),
         "streams": (obj.catalog or {}).get("streams", []) if kind == "source" else [],
+        "secrets_on_server": bool(obj.remote_id) and has_masked_secrets(obj.config),
     }
     return render_page(request, "connectors/connector_detail.html", context)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from apps.connectors.models import ConnectorDefinition
+    from apps.connectors.models import ConnectorConfig, ConnectorDefinition
     from apps.workspaces.models import Workspace
 
 
@@ -211,13 +211,25 @@ class Engine(ABC):
 
     @abstractmethod
     def check(
-        self, definition: ConnectorDefinition, config: dict[str, Any]
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: ConnectorConfig | None = None,
     ) -> CheckResult:
-        """Test a configuration. Failures come back as ``CheckResult(ok=False)``."""
+        """Test a configuration. Failures come back as ``CheckResult(ok=False)``.
+
+        ``actor`` is the saved source or destination the config belongs to, if
+        any (an engine that keeps a copy elsewhere tests that copy).
+        """
 
     @abstractmethod
     def discover(
-        self, definition: ConnectorDefinition, config: dict[str, Any]
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: ConnectorConfig | None = None,
     ) -> DiscoveredCatalog:
         """The streams a source offers with this configuration; raises EngineError."""
 
@@ -247,11 +259,14 @@ class Engine(ABC):
 
 
 def get_engine(workspace: Workspace | None = None) -> Engine:
-    """The engine that runs a workspace's connectors.
+    """The engine that runs a workspace's connectors (``workspace.engine``).
 
-    Only the embedded engine exists yet; the airbyte engine arrives with issue #6
-    and will be chosen here from ``workspace.engine``.
+    Without a workspace (the catalog pages, bootstrapping) it is the embedded one.
     """
+    if workspace is not None and workspace.engine == "airbyte":
+        from apps.engines.airbyte.engine import AirbyteEngine
+
+        return AirbyteEngine(workspace)
     from apps.engines.embedded.engine import EmbeddedEngine
 
     return EmbeddedEngine()

@@ -77,7 +77,11 @@ class EmbeddedEngine(Engine):
 
     # -- check ------------------------------------------------------------------
     def check(
-        self, definition: ConnectorDefinition, config: dict[str, Any]
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: Any = None,
     ) -> CheckResult:
         """Test a configuration; every failure comes back as a CheckResult."""
         if definition.builtin:
@@ -104,7 +108,11 @@ class EmbeddedEngine(Engine):
 
     # -- discover ---------------------------------------------------------------
     def discover(
-        self, definition: ConnectorDefinition, config: dict[str, Any]
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: Any = None,
     ) -> DiscoveredCatalog:
         """The source's streams; raises EngineError with the connector's reason."""
         if definition.builtin or definition.kind != "source":

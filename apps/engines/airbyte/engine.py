@@ -1,0 +1,215 @@
+"""The airbyte engine: the Engine interface answered by a real Airbyte server.
+
+Specs, checks and discovery go through the Config API (the Public API has no
+connector specs and no check); syncs do not run here at all: ``jobs.py`` starts
+them on the server and follows them with short poll tasks, so no worker waits on a
+sync for hours.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import cache
+
+from apps.engines.airbyte.client import AirbyteClient, AirbyteError
+from apps.engines.airbyte.mirror import connector_push, server_for
+from apps.engines.base import (
+    AttemptOutcome,
+    AttemptReporter,
+    AttemptRequest,
+    CheckResult,
+    ConnectorSpec,
+    DiscoveredCatalog,
+    DiscoveredStream,
+    Engine,
+    EngineError,
+)
+
+if TYPE_CHECKING:
+    from apps.connectors.models import ConnectorConfig, ConnectorDefinition
+    from apps.workspaces.models import Workspace
+
+SPEC_CACHE_SECONDS = 600
+
+
+class AirbyteEngine(Engine):
+    name = "airbyte"
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def _client(self) -> tuple[AirbyteClient, str]:
+        server = server_for(self.workspace)
+        return AirbyteClient.for_server(server), server.remote_workspace_id
+
+    # -- spec -------------------------------------------------------------------------
+    def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
+        client, remote_workspace = self._client()
+        key = f"airbyte-spec:{client.url}:{definition.definition_id}"
+        cached = cache.get(key)
+        if cached is None:
+            kind = definition.kind
+            with client:
+                try:
+                    cached = client.config(
+                        f"/{kind}_definition_specifications/get",
+                        {
+                            f"{kind}DefinitionId": str(definition.definition_id),
+                            "workspaceId": remote_workspace,
+                        },
+                        long=True,
+                    )
+                except AirbyteError as exc:
+                    raise EngineError(
+                        f"Could not get {definition.name}'s settings from the "
+                        f"Airbyte server. {exc.message}"
+                    ) from None
+            cache.set(key, cached, SPEC_CACHE_SECONDS)
+        return ConnectorSpec(
+            connection_specification=cached.get("connectionSpecification") or {},
+            documentation_url=str(cached.get("documentationUrl") or ""),
+            supported_destination_sync_modes=tuple(
+                cached.get("supportedDestinationSyncModes") or ()
+            ),
+            advanced_auth=cached.get("advancedAuth"),
+        )
+
+    # -- check ------------------------------------------------------------------------
+    def check(
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: ConnectorConfig | None = None,
+    ) -> CheckResult:
+        client, remote_workspace = self._client()
+        kind = definition.kind
+        with client:
+            try:
+                if actor is not None and actor.remote_id:
+                    # The server merges its stored secrets where the config has masks.
+                    answer = client.config(
+                        f"/{kind}s/check_connection_for_update",
+                        {
+                            f"{kind}Id": actor.remote_id,
+                            "connectionConfiguration": config,
+                            "name": actor.name,
+                        },
+                        long=True,
+                    )
+                else:
+                    answer = client.config(
+                        f"/scheduler/{kind}s/check_connection",
+                        {
+                            f"{kind}DefinitionId": str(definition.definition_id),
+                            "connectionConfiguration": config,
+                            "workspaceId": remote_workspace,
+                        },
+                        long=True,
+                    )
+            except AirbyteError as exc:
+                return CheckResult(ok=False, message=exc.message)
+        ok = (answer or {}).get("status") == "succeeded"
+        message = str((answer or {}).get("message") or "")
+        if not ok and not message:
+            failure = ((answer or {}).get("jobInfo") or {}).get("failureReason") or {}
+            message = str(failure.get("externalMessage") or "")
+        return CheckResult(ok=ok, message=message)
+
+    # -- discover ---------------------------------------------------------------------
+    def discover(
+        self,
+        definition: ConnectorDefinition,
+        config: dict[str, Any],
+        *,
+        actor: ConnectorConfig | None = None,
+    ) -> DiscoveredCatalog:
+        if actor is None:
+            raise EngineError(
+                "The Airbyte server discovers streams of a saved source only."
+            )
+        try:
+            remote_id = connector_push(actor)
+            client, _ = self._client()
+            with client:
+                answer = client.config(
+                    "/sources/discover_schema",
+                    {"sourceId": remote_id, "disable_cache": True},
+                    long=True,
+                )
+        except AirbyteError as exc:
+            raise EngineError(
+                f"The Airbyte server could not discover the streams. {exc.message}"
+            ) from None
+        job = (answer or {}).get("jobInfo") or {}
+        if job.get("succeeded") is False or not (answer or {}).get("catalog"):
+            failure = job.get("failureReason") or {}
+            raise EngineError(
+                "Discover failed on the Airbyte server: "
+                + str(failure.get("externalMessage") or "no catalog was returned.")
+            )
+        return DiscoveredCatalog(
+            streams=tuple(
+                _stream(item.get("stream") or {})
+                for item in answer["catalog"].get("streams") or []
+            )
+        )
+
+    # -- syncs run on the server ------------------------------------------------------
+    def run_attempt(
+        self, request: AttemptRequest, reporter: AttemptReporter
+    ) -> AttemptOutcome:
+        raise EngineError(
+            "Syncs of the airbyte engine run on the Airbyte server (see jobs.py)."
+        )
+
+    def clear_tables(
+        self,
+        *,
+        destination_definition: ConnectorDefinition,
+        destination_config: dict[str, Any],
+        namespace: str,
+        table_prefix: str,
+        streams: list[str],
+        connection_id: str,
+        empty_tables: bool,
+    ) -> None:
+        """Start a ``clear`` job on the server: it forgets state and empties tables.
+
+        The Public API clears a whole connection; Airbyte has no per-stream clear
+        there, so a reset of some streams clears them all on the server.
+        """
+        from apps.connections.models import Connection
+        from apps.engines.airbyte.mirror import connection_push
+
+        connection = Connection.objects.get(public_id=connection_id)
+        try:
+            remote_id = connection_push(connection)
+            client, _ = self._client()
+            with client:
+                client.public(
+                    "POST",
+                    "/jobs",
+                    json={"connectionId": remote_id, "jobType": "clear"},
+                )
+        except AirbyteError as exc:
+            raise EngineError(
+                f"The Airbyte server did not start the clear. {exc.message}"
+            ) from None
+
+
+def _stream(stream: dict[str, Any]) -> DiscoveredStream:
+    return DiscoveredStream(
+        name=str(stream.get("name") or ""),
+        json_schema=stream.get("jsonSchema") or {},
+        supported_sync_modes=tuple(
+            stream.get("supportedSyncModes") or ("full_refresh",)
+        ),
+        namespace=stream.get("namespace") or None,
+        source_defined_cursor=bool(stream.get("sourceDefinedCursor")),
+        default_cursor_field=tuple(stream.get("defaultCursorField") or ()),
+        source_defined_primary_key=tuple(
+            tuple(path) for path in stream.get("sourceDefinedPrimaryKey") or ()
+        ),
+    )

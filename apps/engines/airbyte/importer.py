@@ -1,0 +1,225 @@
+""" "Import from Airbyte": the server's sources, destinations and connections, here.
+
+Each remote object becomes (or updates) the console row with its ``remote_id``, so
+running the import again updates instead of duplicating. A console row without a
+remote id but with the same name and connector is adopted rather than doubled.
+
+Secrets stay on the server: Airbyte answers with ``**********`` where a secret is,
+and that mask is what the console keeps. Sent back on a change, the mask tells the
+server to keep its stored value; the source's page says the secrets live there.
+Connections keep their streams and modes; their schedules are not imported as
+schedules here (the console runs schedules itself) and are set to manual on the
+server by the next change the console pushes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.connections.models import Connection, ConnectionStream
+from apps.connectors.models import (
+    ConnectorConfig,
+    ConnectorDefinition,
+    Destination,
+    Source,
+)
+from apps.engines.airbyte.client import AirbyteClient
+from apps.engines.airbyte.mapping import console_sync_modes
+from apps.engines.airbyte.mirror import server_for
+from apps.engines.airbyte.services import definitions_refresh
+from apps.workspaces.models import Workspace
+
+
+@dataclass
+class ImportResult:
+    sources_created: int = 0
+    sources_updated: int = 0
+    destinations_created: int = 0
+    destinations_updated: int = 0
+    connections_created: int = 0
+    connections_updated: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"Sources: {self.sources_created} new, {self.sources_updated} updated. "
+            f"Destinations: {self.destinations_created} new, "
+            f"{self.destinations_updated} updated. Connections: "
+            f"{self.connections_created} new, {self.connections_updated} updated."
+        )
+
+
+def airbyte_import(
+    *, actor: AbstractBaseUser | None, workspace: Workspace
+) -> ImportResult:
+    """Bring what the workspace's Airbyte workspace holds into the console."""
+    server = server_for(workspace)
+    definitions_refresh(server_id=server.pk)
+    remote_workspace = {"workspaceIds": server.remote_workspace_id}
+    with AirbyteClient.for_server(server) as client:
+        sources = list(client.paginate("/sources", remote_workspace))
+        destinations = list(client.paginate("/destinations", remote_workspace))
+        connections = list(client.paginate("/connections", remote_workspace))
+    return _store(actor, workspace, sources, destinations, connections)
+
+
+@transaction.atomic
+def _store(
+    actor: AbstractBaseUser | None,
+    workspace: Workspace,
+    sources: list[dict[str, Any]],
+    destinations: list[dict[str, Any]],
+    connections: list[dict[str, Any]],
+) -> ImportResult:
+    result = ImportResult()
+    by_remote: dict[str, ConnectorConfig] = {}
+    for kind, model, items in (
+        ("source", Source, sources),
+        ("destination", Destination, destinations),
+    ):
+        for item in items:
+            obj, created = _upsert_connector(
+                workspace, actor, kind, model, item, result
+            )
+            if obj is None:
+                continue
+            by_remote[obj.remote_id] = obj
+            key = f"{kind}s_{'created' if created else 'updated'}"
+            setattr(result, key, getattr(result, key) + 1)
+    for item in connections:
+        created = _upsert_connection(workspace, actor, item, by_remote, result)
+        if created is None:
+            continue
+        key = f"connections_{'created' if created else 'updated'}"
+        setattr(result, key, getattr(result, key) + 1)
+    from apps.engines.models import AirbyteServer
+
+    AirbyteServer.objects.filter(workspace=workspace).update(
+        last_import_at=timezone.now(),
+        last_import_summary={
+            "summary": result.summary,
+            "messages": result.messages[:50],
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="airbyte.imported",
+        workspace=workspace,
+        changes={"summary": [None, result.summary], "skipped": [None, result.messages]},
+    )
+    return result
+
+
+def _free_name(
+    model: type, workspace: Workspace, name: str, exclude: int | None
+) -> str:
+    taken = model.objects.filter(workspace=workspace)
+    if exclude:
+        taken = taken.exclude(pk=exclude)
+    candidate, n = name[:200], 1
+    while taken.filter(name__iexact=candidate).exists():
+        n += 1
+        candidate = f"{name[:190]} ({n})"
+    return candidate
+
+
+def _upsert_connector(
+    workspace: Workspace,
+    actor: AbstractBaseUser | None,
+    kind: str,
+    model: type[ConnectorConfig],
+    item: dict[str, Any],
+    result: ImportResult,
+) -> tuple[ConnectorConfig | None, bool]:
+    remote_id = str(item.get(f"{kind}Id") or "")
+    name = str(item.get("name") or remote_id)
+    definition = ConnectorDefinition.objects.filter(
+        definition_id=item.get("definitionId")
+    ).first()
+    if not remote_id or definition is None:
+        result.messages.append(
+            f"Skipped {kind} “{name}”: the server did not say which connector it uses."
+        )
+        return None, False
+    obj = model.objects.filter(workspace=workspace, remote_id=remote_id).first()
+    if obj is None:
+        obj = model.objects.filter(
+            workspace=workspace, remote_id="", name=name, definition=definition
+        ).first()
+    created = obj is None
+    if created:
+        obj = model(workspace=workspace, definition=definition, created_by=actor)
+    obj.name = _free_name(model, workspace, name, obj.pk)
+    obj.remote_id = remote_id
+    # Secrets come back masked: the mask is kept, the server keeps the values.
+    obj.config = item.get("configuration") or {}
+    obj.save()
+    return obj, created
+
+
+def _upsert_connection(
+    workspace: Workspace,
+    actor: AbstractBaseUser | None,
+    item: dict[str, Any],
+    by_remote: dict[str, ConnectorConfig],
+    result: ImportResult,
+) -> bool | None:
+    remote_id = str(item.get("connectionId") or "")
+    name = str(item.get("name") or remote_id)
+    source = by_remote.get(str(item.get("sourceId")))
+    destination = by_remote.get(str(item.get("destinationId")))
+    if not isinstance(source, Source) or not isinstance(destination, Destination):
+        result.messages.append(
+            f"Skipped connection “{name}”: its source or destination was not imported."
+        )
+        return None
+    connection = Connection.objects.filter(
+        workspace=workspace, remote_id=remote_id
+    ).first()
+    created = connection is None
+    if created:
+        connection = Connection(workspace=workspace, created_by=actor)
+    connection.name = _free_name(Connection, workspace, name, connection.pk)
+    connection.source = source
+    connection.destination = destination
+    connection.remote_id = remote_id
+    if item.get("namespaceDefinition") == "custom_format" and item.get(
+        "namespaceFormat"
+    ):
+        connection.namespace = str(item["namespaceFormat"])[:63]
+    connection.table_prefix = str(item.get("prefix") or "")[:40]
+    policy = item.get("nonBreakingSchemaUpdatesBehavior")
+    if policy in Connection.SchemaChangePolicy.values:
+        connection.schema_change_policy = policy
+    connection.status = (
+        Connection.Status.ACTIVE
+        if item.get("status", "active") == "active"
+        else Connection.Status.PAUSED
+    )
+    connection.save()
+    streams = ((item.get("configurations") or {}).get("streams")) or []
+    keep = []
+    for stream in streams:
+        sync_mode, destination_sync_mode = console_sync_modes(stream.get("syncMode"))
+        row, _ = ConnectionStream.objects.update_or_create(
+            connection=connection,
+            name=str(stream.get("name") or ""),
+            namespace=str(stream.get("namespace") or ""),
+            defaults={
+                "selected": True,
+                "sync_mode": sync_mode,
+                "destination_sync_mode": destination_sync_mode,
+                "cursor_field": list(stream.get("cursorField") or []),
+                "primary_key": [list(p) for p in stream.get("primaryKey") or []],
+            },
+        )
+        keep.append(row.pk)
+    connection.streams.exclude(pk__in=keep).delete()
+    return created

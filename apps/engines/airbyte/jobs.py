@@ -1,0 +1,411 @@
+"""Syncs on an Airbyte server: start the job there, then follow it with short polls.
+
+The console's ``SyncJob`` row stays the truth for the console; ``remote_id`` ties it
+to the server's job. The flow:
+
+1. ``job_start`` (the sync task) moves the row from pending to running, makes sure
+   the connection exists on the server, and ``POST /jobs``. A ``409
+   try-again-later`` means a job is already running for the connection (a task
+   redelivered after its POST, or a sync started in Airbyte's own UI): that job is
+   adopted, never a second one started. It then schedules the first poll.
+2. ``job_poll`` (a short task with a countdown) reads the job (``GET /jobs/{id}``)
+   and its attempts (Config API), mirrors status, counts, attempts and failure
+   reasons onto the rows, and schedules the next poll until the job ends. A cancel
+   asked for in the console is sent from here (``DELETE /jobs/{id}``). At the end
+   it copies the attempts' logs and finishes the job, which fires the same signals
+   (webhooks, notifications) as the embedded engine.
+3. The reaper re-polls jobs nobody asked about for a while (a lost task) and
+   restarts a start that died before the server's job id was saved.
+
+Airbyte retries failed attempts itself, so the console's retry policy does not
+apply; its attempts are mirrored as they are. A status word the console does not
+know is kept in ``remote_status`` and shown as it is, and the job keeps polling.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.connections import lifecycle
+from apps.connections.models import SyncAttempt, SyncJob
+from apps.engines.airbyte.client import (
+    AirbyteApiError,
+    AirbyteClient,
+    AirbyteError,
+    AirbyteTransientError,
+)
+from apps.engines.airbyte.mapping import (
+    TERMINAL_JOB_STATUSES,
+    failure_origin,
+    failure_type,
+)
+from apps.engines.airbyte.mirror import connection_push, server_for
+from apps.engines.base import EngineError
+from apps.engines.embedded.masking import SecretMasker
+
+logger = logging.getLogger(__name__)
+
+Status = SyncJob.Status
+# Waits before a start that could not reach the server is tried again.
+START_RETRY_SECONDS = 60
+
+
+def schedule_poll(job_id: int, *, countdown: float | None = None) -> None:
+    from apps.engines.airbyte.tasks import airbyte_job_poll_task
+
+    wait = settings.AIRBYTE_POLL_SECONDS if countdown is None else countdown
+    try:
+        airbyte_job_poll_task.apply_async(
+            args=[job_id], countdown=wait, queue="syncs", retry=False
+        )
+    except Exception:  # broker down: the reaper polls jobs nobody polled
+        logger.warning("Could not schedule a poll of job %s", job_id, exc_info=True)
+
+
+def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
+    """Start the job on the server (or adopt the one running there); safe twice."""
+    allowed = [Status.PENDING, Status.RUNNING] if recover else [Status.PENDING]
+    with transaction.atomic():
+        job = (
+            SyncJob.objects.select_for_update()
+            .select_related("connection__workspace")
+            .filter(pk=job_id)
+            .first()
+        )
+        if job is None:
+            return None
+        if job.remote_id:
+            # Already on the server: a redelivered task only makes sure it is followed.
+            if job.is_active:
+                transaction.on_commit(lambda: schedule_poll(job_id, countdown=0))
+            return job
+        if job.status not in allowed or (
+            job.next_attempt_at and job.next_attempt_at > timezone.now()
+        ):
+            return None
+        now = timezone.now()
+        first_start = job.started_at is None
+        job.status = Status.RUNNING
+        job.started_at = job.started_at or now
+        job.next_attempt_at = None
+        job.remote_polled_at = now
+        job.save()
+        if first_start:
+            transaction.on_commit(lambda: lifecycle.job_started(job_id))
+    connection = job.connection
+    try:
+        remote_connection = connection_push(connection)
+        with AirbyteClient.for_server(server_for(connection.workspace)) as client:
+            answer = _post_or_adopt(client, remote_connection)
+    except AirbyteTransientError as exc:
+        _start_later(job, exc.message)
+        return job
+    except (AirbyteError, EngineError) as exc:
+        _finish(
+            job_id,
+            status=Status.FAILED,
+            remote_status="",
+            failure=(
+                SyncJob.FailureType.CONFIG_ERROR
+                if isinstance(exc, AirbyteApiError)
+                else SyncJob.FailureType.SYSTEM_ERROR,
+                SyncJob.FailureOrigin.AIRBYTE,
+                f"The Airbyte server did not start the sync. {exc.message}",
+            ),
+        )
+        return SyncJob.objects.get(pk=job_id)
+    remote_id = str(answer["jobId"])
+    SyncJob.objects.filter(pk=job_id, remote_id="").update(
+        remote_id=remote_id,
+        remote_status=str(answer.get("status") or ""),
+        remote_polled_at=timezone.now(),
+    )
+    schedule_poll(job_id)
+    return SyncJob.objects.get(pk=job_id)
+
+
+def _post_or_adopt(client: AirbyteClient, remote_connection: str) -> dict[str, Any]:
+    try:
+        return client.public(
+            "POST", "/jobs", json={"connectionId": remote_connection, "jobType": "sync"}
+        )
+    except AirbyteApiError as exc:
+        if not exc.try_again_later:
+            raise
+    # A job is already running for this connection on the server: follow it.
+    for status in ("running", "pending", "incomplete"):
+        page = client.public(
+            "GET",
+            "/jobs",
+            params={
+                "connectionId": remote_connection,
+                "status": status,
+                "orderBy": "createdAt|DESC",
+                "limit": 1,
+            },
+        )
+        found = (page or {}).get("data") or []
+        if found:
+            return found[0]
+    raise AirbyteApiError(
+        "The Airbyte server says a sync is running for this connection but lists "
+        "none; try again in a moment.",
+        status=409,
+    )
+
+
+def _start_later(job: SyncJob, message: str) -> None:
+    """The server could not be reached: back to pending, the reaper tries again."""
+    SyncJob.objects.filter(pk=job.pk, remote_id="", status=Status.RUNNING).update(
+        status=Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=START_RETRY_SECONDS),
+        enqueued_at=None,
+        failure_message=f"{message} The console tries again in a minute.",
+    )
+
+
+def job_poll(*, job_id: int) -> SyncJob | None:
+    """Mirror the server's job onto the rows; schedule the next poll until it ends."""
+    job = (
+        SyncJob.objects.select_related("connection__workspace")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None or not job.remote_id or job.status in SyncJob.TERMINAL_STATUSES:
+        return job
+    try:
+        server = server_for(job.connection.workspace)
+        with AirbyteClient.for_server(server) as client:
+            if job.status == Status.CANCELLING:
+                _send_cancel(client, job.remote_id)
+            public = client.public("GET", f"/jobs/{job.remote_id}")
+            detail = client.config("/jobs/get_without_logs", {"id": int(job.remote_id)})
+            remote_status = str((public or {}).get("status") or "")
+            logs = None
+            if remote_status in TERMINAL_JOB_STATUSES:
+                logs = client.config("/jobs/get", {"id": int(job.remote_id)})
+    except AirbyteTransientError as exc:
+        logger.warning("Polling job %s failed (%s); trying again", job_id, exc.message)
+        SyncJob.objects.filter(pk=job_id).update(remote_polled_at=timezone.now())
+        schedule_poll(job_id)
+        return job
+    except AirbyteApiError as exc:
+        if exc.not_found:
+            _finish(
+                job_id,
+                status=Status.FAILED,
+                remote_status="",
+                failure=(
+                    SyncJob.FailureType.SYSTEM_ERROR,
+                    SyncJob.FailureOrigin.AIRBYTE,
+                    f"The Airbyte server no longer knows job {job.remote_id}.",
+                ),
+            )
+            return SyncJob.objects.get(pk=job_id)
+        raise
+    attempts = (detail or {}).get("attempts") or []
+    _mirror_attempts(job, attempts, logs)
+    rows = int((public or {}).get("rowsSynced") or 0)
+    size = int((public or {}).get("bytesSynced") or 0)
+    if remote_status in TERMINAL_JOB_STATUSES:
+        _finish(
+            job_id,
+            status=remote_status,
+            remote_status=remote_status,
+            records=rows,
+            size=size,
+            failure=_last_failure(attempts) if remote_status == "failed" else None,
+        )
+        return SyncJob.objects.get(pk=job_id)
+    SyncJob.objects.filter(pk=job_id).update(
+        remote_status=remote_status,
+        remote_polled_at=timezone.now(),
+        records_committed=rows,
+        bytes_committed=size,
+    )
+    schedule_poll(job_id)
+    return SyncJob.objects.get(pk=job_id)
+
+
+def _send_cancel(client: AirbyteClient, remote_id: str) -> None:
+    try:
+        client.public("DELETE", f"/jobs/{remote_id}")
+    except AirbyteApiError as exc:
+        if exc.status != 409:  # 409 state-conflict: it already ended
+            raise
+
+
+def _epoch(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _log_lines(logs: Any) -> list[str]:
+    if not isinstance(logs, dict):
+        return []
+    if "logLines" in logs:
+        return [str(line) for line in logs.get("logLines") or []]
+    lines = []
+    for event in logs.get("events") or []:
+        stamp = _epoch((event.get("timestamp") or 0) // 1000)
+        when = f"{stamp:%Y-%m-%d %H:%M:%S} " if stamp else ""
+        lines.append(
+            f"{when}{event.get('logLevel', 'INFO')} {event.get('message', '')}"
+        )
+    return lines
+
+
+def _mirror_attempts(job: SyncJob, attempts: list[dict], logs: Any) -> None:
+    """Create or update one SyncAttempt per attempt the server reports."""
+    logs_by_number = {}
+    for number, item in enumerate((logs or {}).get("attempts") or [], start=1):
+        logs_by_number[number] = _log_lines(item.get("logs"))
+    now = timezone.now()
+    for number, item in enumerate(attempts, start=1):
+        attempt = item.get("attempt") or {}
+        status = str(attempt.get("status") or "running")
+        stats = attempt.get("totalStats") or {}
+        failures = (attempt.get("failureSummary") or {}).get("failures") or []
+        first = failures[0] if failures else {}
+        values: dict[str, Any] = {
+            "status": status
+            if status in SyncAttempt.Status.values
+            else SyncAttempt.Status.RUNNING,
+            "worker": "airbyte",
+            "heartbeat_at": now,
+            "finished_at": _epoch(attempt.get("endedAt")),
+            "records_emitted": int(stats.get("recordsEmitted") or 0),
+            "records_committed": int(
+                stats.get("recordsCommitted") or attempt.get("recordsSynced") or 0
+            ),
+            "bytes_committed": int(
+                stats.get("bytesCommitted") or attempt.get("bytesSynced") or 0
+            ),
+            "failure_type": failure_type(first.get("failureType")) if first else "",
+            "failure_origin": failure_origin(first.get("failureOrigin"))
+            if first
+            else "",
+            "failure_message": str(first.get("externalMessage") or "")[:10_000],
+        }
+        if number in logs_by_number:
+            text = "\n".join(logs_by_number[number])
+            values["log"] = _masker(job).mask(text)[-settings.SYNC_LOG_MAX_BYTES :]
+        SyncAttempt.objects.update_or_create(job=job, number=number, defaults=values)
+    if attempts:
+        SyncJob.objects.filter(pk=job.pk).update(attempt_count=len(attempts))
+
+
+def _masker(job: SyncJob) -> SecretMasker:
+    """Airbyte masks secrets in its logs; the console masks what it knows as well."""
+    from apps.connectors.selectors import connector_secrets
+
+    connection = job.connection
+    return SecretMasker(
+        str(value)
+        for obj in (connection.source, connection.destination)
+        for value in connector_secrets(obj).values()
+        if isinstance(value, str | int)
+    )
+
+
+def _last_failure(attempts: list[dict]) -> tuple[str, str, str]:
+    for item in reversed(attempts):
+        failures = ((item.get("attempt") or {}).get("failureSummary") or {}).get(
+            "failures"
+        ) or []
+        if failures:
+            first = failures[0]
+            return (
+                failure_type(first.get("failureType")),
+                failure_origin(first.get("failureOrigin")),
+                str(first.get("externalMessage") or "The sync failed on Airbyte."),
+            )
+    return (
+        SyncJob.FailureType.SYSTEM_ERROR,
+        SyncJob.FailureOrigin.AIRBYTE,
+        "The sync failed on the Airbyte server; it gave no reason.",
+    )
+
+
+@transaction.atomic
+def _finish(
+    job_id: int,
+    *,
+    status: str,
+    remote_status: str,
+    records: int | None = None,
+    size: int | None = None,
+    failure: tuple[str, str, str] | None = None,
+) -> None:
+    """End the job the way the server ended it; fires the job-ended signal once."""
+    job = (
+        SyncJob.objects.select_for_update()
+        .select_related("connection__workspace")
+        .get(pk=job_id)
+    )
+    if job.status in SyncJob.TERMINAL_STATUSES:
+        return
+    previous = job.status
+    job.status = status
+    job.remote_status = remote_status or job.remote_status
+    job.finished_at = timezone.now()
+    job.remote_polled_at = job.finished_at
+    if records is not None:
+        job.records_committed = records
+    if size is not None:
+        job.bytes_committed = size
+    if status == Status.CANCELLED:
+        job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
+        job.failure_origin = ""
+        job.failure_message = "Cancelled; data committed before the cancel is kept."
+    elif failure:
+        job.failure_type, job.failure_origin, job.failure_message = failure
+    else:
+        job.failure_type = job.failure_origin = job.failure_message = ""
+    job.save()
+    # Attempts the server never closed (a start that failed) end with the job.
+    job.attempts.filter(status=SyncAttempt.Status.RUNNING).update(
+        status=SyncAttempt.Status.FAILED
+        if status == Status.FAILED
+        else SyncAttempt.Status.CANCELLED
+        if status == Status.CANCELLED
+        else SyncAttempt.Status.SUCCEEDED,
+        finished_at=job.finished_at,
+    )
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action=f"sync.{job.status}",
+        workspace=job.connection.workspace,
+        target=job.connection,
+        changes={
+            "status": [previous, job.status],
+            "airbyte_job": [None, job.remote_id],
+            "records_committed": [None, job.records_committed],
+        },
+        outcome="success" if job.status == Status.SUCCEEDED else "failure",
+    )
+    transaction.on_commit(lambda: lifecycle.job_ended(job_id))
+
+
+def lost_jobs(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """(jobs to poll, starts to recover): airbyte jobs nobody looked at for a while."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.AIRBYTE_POLL_LOST_SECONDS)
+    stale = SyncJob.objects.filter(
+        connection__workspace__engine="airbyte",
+        status__in=[Status.RUNNING, Status.CANCELLING],
+        remote_polled_at__lt=cutoff,
+    )
+    to_poll = list(stale.exclude(remote_id="").values_list("pk", flat=True)[:500])
+    to_start = list(stale.filter(remote_id="").values_list("pk", flat=True)[:500])
+    return to_poll, to_start

@@ -1,0 +1,448 @@
+"""Setting a workspace up on an Airbyte server: save, test, pick a workspace, switch.
+
+The test walks the steps a user would check by hand and stops at the first that
+fails, naming it: reach the server (``instance_configuration``: version, edition,
+auth mode), sign in (a fresh token), and make one list call (the server's
+workspaces). Each step's message says what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.connectors.models import ConnectorDefinition
+from apps.core.masking import MASK
+from apps.engines.airbyte.client import (
+    AirbyteApiError,
+    AirbyteAuthError,
+    AirbyteClient,
+    AirbyteError,
+    AirbyteTransientError,
+    forget_tokens,
+    normalize_url,
+)
+from apps.engines.models import AirbyteServer
+from apps.workspaces.models import Workspace
+
+# The API the console was built against (Airbyte's 1.x Public and Config APIs).
+MIN_MAJOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    name: str  # reach | sign_in | list
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ServerProbe:
+    """What testing a server found, step by step."""
+
+    steps: tuple[ProbeStep, ...]
+    version: str = ""
+    edition: str = ""
+    auth_mode: str = ""
+    workspaces: tuple[dict[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    @property
+    def failed_step(self) -> ProbeStep | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+    @property
+    def summary(self) -> str:
+        failed = self.failed_step
+        if failed is None:
+            return (
+                f"Connected to Airbyte {self.version} ({self.edition}, auth "
+                f"{self.auth_mode}); {len(self.workspaces)} workspace(s) visible."
+            )
+        return f"{STEP_LABELS[failed.name]} failed: {failed.detail}"
+
+
+STEP_LABELS = {
+    "reach": "Reaching the server",
+    "sign_in": "Signing in",
+    "list": "Listing workspaces",
+}
+
+
+def _major(version: str) -> int | None:
+    head = version.lstrip("v").split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def server_probe(server: AirbyteServer) -> ServerProbe:
+    """Test a server's settings without saving anything."""
+    steps: list[ProbeStep] = []
+    with AirbyteClient.for_server(server) as client:
+        try:
+            instance = client.instance_configuration() or {}
+        except AirbyteTransientError as exc:
+            return ServerProbe(steps=(ProbeStep("reach", False, exc.message),))
+        except AirbyteError as exc:
+            return ServerProbe(
+                steps=(
+                    ProbeStep(
+                        "reach",
+                        False,
+                        f"{exc.message}. Is this an Airbyte server (1.x)? The "
+                        "console asks /api/v1/instance_configuration first.",
+                    ),
+                )
+            )
+        version = str(instance.get("version") or "")
+        edition = str(instance.get("edition") or "")
+        auth_mode = str((instance.get("auth") or {}).get("mode") or "")
+        facts = {"version": version, "edition": edition, "auth_mode": auth_mode}
+        major = _major(version)
+        if major is not None and major < MIN_MAJOR_VERSION:
+            steps.append(
+                ProbeStep(
+                    "reach",
+                    False,
+                    f"Airbyte {version} is not supported: the console needs Airbyte "
+                    "1.0 or newer (abctl installs it).",
+                )
+            )
+            return ServerProbe(steps=tuple(steps), **facts)
+        steps.append(
+            ProbeStep("reach", True, f"Airbyte {version or '(version unknown)'}")
+        )
+
+        if server.auth == AirbyteServer.Auth.APPLICATION:
+            if auth_mode == "none":
+                steps.append(
+                    ProbeStep(
+                        "sign_in",
+                        True,
+                        "The server has auth disabled; no token needed.",
+                    )
+                )
+                client.auth = AirbyteServer.Auth.NONE
+            else:
+                try:
+                    client.token(fresh=True)
+                    steps.append(ProbeStep("sign_in", True, "Token received."))
+                except AirbyteError as exc:
+                    steps.append(ProbeStep("sign_in", False, exc.message))
+                    return ServerProbe(steps=tuple(steps), **facts)
+        elif server.auth == AirbyteServer.Auth.NONE and auth_mode not in {"", "none"}:
+            steps.append(
+                ProbeStep(
+                    "sign_in",
+                    False,
+                    f"The server requires sign-in (auth mode {auth_mode}): enter "
+                    "an application's client id and secret "
+                    "(`abctl local credentials` prints them).",
+                )
+            )
+            return ServerProbe(steps=tuple(steps), **facts)
+
+        try:
+            workspaces = tuple(
+                {"id": str(w.get("workspaceId")), "name": str(w.get("name") or "")}
+                for w in client.paginate("/workspaces")
+            )
+        except AirbyteAuthError as exc:
+            steps.append(ProbeStep("list", False, f"{exc.message} (check the auth)"))
+            return ServerProbe(steps=tuple(steps), **facts)
+        except AirbyteError as exc:
+            steps.append(ProbeStep("list", False, exc.message))
+            return ServerProbe(steps=tuple(steps), **facts)
+        steps.append(ProbeStep("list", True, f"{len(workspaces)} workspace(s)"))
+        return ServerProbe(steps=tuple(steps), workspaces=workspaces, **facts)
+
+
+@transaction.atomic
+def server_save(
+    *,
+    actor: AbstractBaseUser | None,
+    workspace: Workspace,
+    url: str,
+    auth: str,
+    client_id: str = "",
+    client_secret: str = "",
+    username: str = "",
+    password: str = "",
+) -> AirbyteServer:
+    """Create or change a workspace's server settings; a blank or masked secret keeps
+    the stored one."""
+    url = normalize_url(url)
+    try:
+        parts = urlsplit(url)
+        valid = (
+            parts.scheme in {"http", "https"}
+            and bool(parts.hostname)
+            and (parts.port or 1) > 0
+            and not any(char.isspace() for char in url)
+        )
+    except ValueError:  # a malformed IPv6 host or a port that is not a number
+        valid = False
+    if not valid:
+        raise ValidationError(
+            {"url": "Enter the server's address, e.g. http://localhost:8000."}
+        )
+    if auth not in AirbyteServer.Auth.values:
+        raise ValidationError({"auth": f"Unknown authentication {auth!r}."})
+    server = (
+        AirbyteServer.objects.select_for_update().filter(workspace=workspace).first()
+    )
+    before = _snapshot(server) if server else None
+    server = server or AirbyteServer(workspace=workspace)
+    if auth == AirbyteServer.Auth.APPLICATION and not client_id:
+        raise ValidationError({"client_id": "Enter the application's client id."})
+    if auth == AirbyteServer.Auth.BASIC and not username:
+        raise ValidationError({"username": "Enter the basic-auth user name."})
+    changed_server = server.url and server.url != url
+    # A test only vouches for the settings it tried: changing how the console signs
+    # in (or where it goes) asks for a new one before the engine can switch.
+    changed_sign_in = (
+        changed_server
+        or server.auth != auth
+        or server.client_id != client_id
+        or server.username != username
+        or (client_secret not in {"", MASK} and client_secret != server.client_secret)
+        or (password not in {"", MASK} and password != server.password)
+    )
+    server.url = url
+    server.auth = auth
+    server.client_id = client_id if auth == AirbyteServer.Auth.APPLICATION else ""
+    server.username = username if auth == AirbyteServer.Auth.BASIC else ""
+    if client_secret and client_secret != MASK:
+        server.client_secret = client_secret
+    if password and password != MASK:
+        server.password = password
+    if auth == AirbyteServer.Auth.APPLICATION and not server.client_secret:
+        raise ValidationError(
+            {"client_secret": "Enter the application's client secret."}
+        )
+    if auth == AirbyteServer.Auth.BASIC and not server.password:
+        raise ValidationError({"password": "Enter the basic-auth password."})
+    if changed_server:
+        # Another server: its workspace and what it offers are not this one's.
+        server.remote_workspace_id = server.remote_workspace_name = ""
+        server.definition_ids = []
+    if changed_sign_in:
+        server.last_check_ok = None
+    server.save()
+    audit_record(
+        actor=actor,
+        action="airbyte_server.saved",
+        workspace=workspace,
+        target=server,
+        changes=_diff(before, _snapshot(server)),
+    )
+    transaction.on_commit(forget_tokens)
+    return server
+
+
+def _snapshot(server: AirbyteServer) -> dict[str, Any]:
+    return {
+        "url": server.url,
+        "auth": server.auth,
+        "client_id": server.client_id,
+        "client_secret": MASK if server.client_secret else "",
+        "username": server.username,
+        "password": MASK if server.password else "",
+        "remote_workspace_id": server.remote_workspace_id,
+    }
+
+
+def _diff(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    before = before or {}
+    return {
+        key: [before.get(key), value]
+        for key, value in after.items()
+        if before.get(key) != value
+    }
+
+
+@transaction.atomic
+def server_test(
+    *, actor: AbstractBaseUser | None, server: AirbyteServer
+) -> ServerProbe:
+    """Test the saved settings, remember what the server said, refresh definitions."""
+    probe = server_probe(server)
+    server.server_version = probe.version
+    server.server_edition = probe.edition
+    server.server_auth_mode = probe.auth_mode
+    server.last_checked_at = timezone.now()
+    server.last_check_ok = probe.ok
+    server.last_check_message = probe.summary
+    server.save()
+    audit_record(
+        actor=actor,
+        action="airbyte_server.tested",
+        workspace=server.workspace,
+        target=server,
+        changes={"ok": [None, probe.ok], "message": [None, probe.summary]},
+        outcome="success" if probe.ok else "failure",
+    )
+    if probe.ok and server.remote_workspace_id:
+        # Robust: a failed refresh must not undo or hide the test's answer.
+        transaction.on_commit(
+            lambda: definitions_refresh(server_id=server.pk), robust=True
+        )
+    return probe
+
+
+@transaction.atomic
+def remote_workspace_choose(
+    *,
+    actor: AbstractBaseUser | None,
+    server: AirbyteServer,
+    remote_workspace_id: str = "",
+    create_name: str = "",
+) -> AirbyteServer:
+    """Use one of the server's workspaces, or create one there by name."""
+    create_name = create_name.strip()
+    remote_workspace_id = remote_workspace_id.strip()
+    with AirbyteClient.for_server(server) as client:
+        try:
+            if create_name:
+                created = client.public(
+                    "POST", "/workspaces", json={"name": create_name}
+                )
+                remote_id, name = created["workspaceId"], created.get("name", "")
+            elif remote_workspace_id:
+                found = client.public("GET", f"/workspaces/{remote_workspace_id}")
+                remote_id, name = found["workspaceId"], found.get("name", "")
+            else:
+                raise ValidationError(
+                    {"remote_workspace_id": "Pick a workspace or name a new one."}
+                )
+        except AirbyteApiError as exc:
+            raise ValidationError({"remote_workspace_id": exc.message}) from None
+        except AirbyteError as exc:
+            raise ValidationError(exc.message) from None
+    before = server.remote_workspace_id
+    server.remote_workspace_id = str(remote_id)
+    server.remote_workspace_name = str(name)
+    server.save(
+        update_fields=["remote_workspace_id", "remote_workspace_name", "updated_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="airbyte_server.workspace_chosen",
+        workspace=server.workspace,
+        target=server,
+        changes={
+            "remote_workspace_id": [before, server.remote_workspace_id],
+            "created": [None, bool(create_name)],
+        },
+    )
+    # Robust: the workspace is chosen even if the server cannot list its
+    # definitions right now; the next test refreshes them.
+    transaction.on_commit(lambda: definitions_refresh(server_id=server.pk), robust=True)
+    return server
+
+
+def definitions_refresh(*, server_id: int) -> int:
+    """Bring the server's connector definitions into the catalog; how many it has.
+
+    Definitions are keyed by Airbyte's definition id, which is the same on every
+    Airbyte install and in the console's own registry, so a connector both engines
+    run is one row whose ``engines`` lists both.
+    """
+    server = AirbyteServer.objects.select_related("workspace").get(pk=server_id)
+    if not server.remote_workspace_id:
+        return 0
+    found: list[dict[str, Any]] = []
+    with AirbyteClient.for_server(server) as client:
+        for kind in ("source", "destination"):
+            answer = client.config(
+                f"/{kind}_definitions/list_for_workspace",
+                {"workspaceId": server.remote_workspace_id},
+            )
+            for item in (answer or {}).get(f"{kind}Definitions") or []:
+                found.append({"kind": kind, **item})
+    with transaction.atomic():
+        ids = []
+        for item in found:
+            definition_id = item.get(f"{item['kind']}DefinitionId")
+            if not definition_id:
+                continue
+            ids.append(str(definition_id))
+            definition, created = ConnectorDefinition.objects.get_or_create(
+                definition_id=definition_id,
+                defaults={
+                    "kind": item["kind"],
+                    "name": str(item.get("name") or definition_id)[:200],
+                    "docker_repository": str(item.get("dockerRepository") or "")[:200],
+                    "docker_image_tag": str(item.get("dockerImageTag") or "")[:50],
+                    "documentation_url": str(item.get("documentationUrl") or "")[:500],
+                    "release_stage": ConnectorDefinition.ReleaseStage.CUSTOM
+                    if item.get("custom")
+                    else ConnectorDefinition.ReleaseStage.GENERALLY_AVAILABLE,
+                    "engines": [Workspace.Engine.AIRBYTE],
+                },
+            )
+            if not created and Workspace.Engine.AIRBYTE not in (
+                definition.engines or []
+            ):
+                definition.engines = [
+                    *(definition.engines or []),
+                    Workspace.Engine.AIRBYTE,
+                ]
+                definition.save(update_fields=["engines", "updated_at"])
+        server.definition_ids = sorted(set(ids))
+        server.save(update_fields=["definition_ids", "updated_at"])
+    return len(ids)
+
+
+@transaction.atomic
+def workspace_engine_set(
+    *, actor: AbstractBaseUser | None, workspace: Workspace, engine: str
+) -> Workspace:
+    """Switch the engine a workspace's syncs run on.
+
+    Switching to the airbyte engine needs a server that passed its test and an
+    Airbyte workspace to work in; a workspace with a sync running cannot switch.
+    """
+    from apps.connections.models import SyncJob
+
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if engine not in Workspace.Engine.values:
+        raise ValidationError({"engine": f"Unknown engine {engine!r}."})
+    if engine == workspace.engine:
+        return workspace
+    if SyncJob.objects.filter(
+        connection__workspace=workspace, status__in=SyncJob.ACTIVE_STATUSES
+    ).exists():
+        raise ValidationError(
+            {"engine": "A sync is running in this workspace: wait for it or cancel it."}
+        )
+    if engine == Workspace.Engine.AIRBYTE:
+        server = AirbyteServer.objects.filter(workspace=workspace).first()
+        if server is None or not server.last_check_ok:
+            raise ValidationError(
+                {"engine": "Save the Airbyte server's settings and test them first."}
+            )
+        if not server.remote_workspace_id:
+            raise ValidationError(
+                {"engine": "Choose the Airbyte workspace to work in first."}
+            )
+    before = workspace.engine
+    workspace.engine = engine
+    workspace.save(update_fields=["engine", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="workspace.engine_changed",
+        workspace=workspace,
+        target=workspace,
+        changes={"engine": [before, engine]},
+    )
+    return workspace
