@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connections', '0002_job_dashboard_indexes'),
+        ("connections", "0002_job_dashboard_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncjob',
-            name='remote_polled_at',
+            model_name="syncjob",
+            name="remote_polled_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='syncjob',
-            name='remote_status',
+            model_name="syncjob",
+            name="remote_status",
             field=models.CharField(blank=True, max_length=40),
         ),
     ]

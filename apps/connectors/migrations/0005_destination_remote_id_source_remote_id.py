@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0004_source_discover_status'),
+        ("connectors", "0004_source_discover_status"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='destination',
-            name='remote_id',
+            model_name="destination",
+            name="remote_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='source',
-            name='remote_id',
+            model_name="source",
+            name="remote_id",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]
