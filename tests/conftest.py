@@ -21,6 +21,11 @@ from django.db import connection as db_connection
 from django.test import Client
 
 from apps.core.roles import Role
+from tests.airbyte_fake.fixtures import (  # noqa: F401 - the fake Airbyte server
+    airbyte_fake,
+    airbyte_fake_session,
+    airbyte_fake_shared,
+)
 from tests.engines.fixtures import (  # noqa: F401 - shared fixtures for every app
     CONNECTORS_DIR,
     cdk_installed,
