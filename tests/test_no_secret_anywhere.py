@@ -26,7 +26,18 @@ CANARY = "Canary-Secret-8d41f0"
 
 
 @pytest.fixture
-def secrets_everywhere(admin, workspace):
+def secrets_everywhere(admin, workspace, settings):
+    from apps.engines.models import AirbyteServer
+
+    # An Airbyte server nobody answers at: the engine page probes it quickly.
+    settings.AIRBYTE_HTTP_RETRIES = 0
+    AirbyteServer.objects.create(
+        workspace=workspace,
+        url="http://127.0.0.1:9",
+        client_id="console",
+        client_secret=CANARY,
+        password=CANARY,
+    )
     credential = credential_create(
         actor=admin,
         workspace=workspace,

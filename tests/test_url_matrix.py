@@ -95,6 +95,13 @@ MATRIX: dict[str, tuple[str, str]] = {
     "schedules:pause": ("POST", Role.EDITOR),
     "schedules:resume": ("POST", Role.EDITOR),
     "schedules:delete": ("GET", Role.EDITOR),
+    "engine:settings": ("GET", Role.ADMIN),
+    "engine:switch": ("POST", Role.ADMIN),
+    "engine:server": ("POST", Role.ADMIN),
+    "engine:test": ("POST", Role.ADMIN),
+    "engine:workspaces": ("GET", Role.ADMIN),
+    "engine:workspace": ("POST", Role.ADMIN),
+    "engine:import": ("POST", Role.ADMIN),
 }
 
 

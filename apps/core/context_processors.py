@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Members", "workspaces:members", "viewer", "workspaces:member"),
     ("Audit", "audit:list", "admin", "audit:"),
     ("Settings", "workspaces:settings", "admin", "workspaces:settings"),
+    ("Engine", "engine:settings", "admin", "engine:"),
 ]
 
 

@@ -171,9 +171,12 @@ class AirbyteClient:
 
     @classmethod
     def for_server(cls, server: AirbyteServer, **kwargs: Any) -> AirbyteClient:
+        # A server found running with auth disabled takes no token, whatever the
+        # settings say (its token endpoints do not exist then).
+        auth = "none" if server.server_auth_mode == "none" else server.auth
         return cls(
             server.url,
-            auth=server.auth,
+            auth=auth,
             client_id=server.client_id,
             client_secret=server.client_secret,
             username=server.username,

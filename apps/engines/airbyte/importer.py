@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,6 +61,10 @@ def airbyte_import(
     *, actor: AbstractBaseUser | None, workspace: Workspace
 ) -> ImportResult:
     """Bring what the workspace's Airbyte workspace holds into the console."""
+    if workspace.engine != Workspace.Engine.AIRBYTE:
+        raise ValidationError(
+            "Switch this workspace to the Airbyte server engine before importing."
+        )
     server = server_for(workspace)
     definitions_refresh(server_id=server.pk)
     remote_workspace = {"workspaceIds": server.remote_workspace_id}
