@@ -342,5 +342,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        # One line per request to an Airbyte server is noise; errors still show.
+        "httpx": {"level": "WARNING"},
     },
 }

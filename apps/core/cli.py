@@ -1,4 +1,8 @@
-"""`airbyte status` and `airbyte info`: what is running and how it is configured."""
+"""`airbyte status` and `airbyte info`: what is running and how it is configured.
+
+`airbyte manage` and `airbyte test` live in their own modules, imported here
+so their groups register (the CLI loader imports only ``<app>.cli``).
+"""
 
 from __future__ import annotations
 
@@ -10,44 +14,101 @@ import django
 from django.conf import settings
 
 import airbyte_console
+from apps.core import manage_cli, selftest_cli  # noqa: F401 - they register groups
 from apps.core.clikit import CliResult, group
+from apps.core.engine_health import EngineCheck, engine_targets, run_engine_checks
 from apps.core.health import run_probes
 from apps.core.masking import MASK
+from apps.core.roles import Role
+from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
+from apps.workspaces.models import Workspace
 
-status = group("status", "Engine, database, broker and workers, and the version.")
+status = group(
+    "status", "Database, broker, workers and each workspace's engine, and the version."
+)
 info = group("info", "The configuration in force, with secrets masked.")
 
 
-@status.action("show", "Show the health of every part.", default=True)
+@status.action(
+    "show",
+    "Show the health of every part, and each workspace's engine.",
+    WORKSPACE,
+    AS_USER,
+    default=True,
+)
 def status_show(options: dict[str, Any]) -> CliResult:
     results = run_probes(["database", "broker", "workers"])
     checks = {
         r.name: {"ok": r.ok, "detail": r.detail, "latency_ms": r.latency_ms}
         for r in results
     }
-    data = {
-        "version": airbyte_console.__version__,
-        "engine": {
-            "default": "embedded",
-            "ok": True,
-            "detail": "connectors run in this console",
-        },
-        **checks,
-    }
-    # Workers are reported but do not make the status fail: a web-only host has none.
-    healthy = checks["database"]["ok"] and checks["broker"]["ok"]
     lines = [f"Airbyte Console {airbyte_console.__version__}"]
-    lines.append(f"  {'engine':<9} ok    embedded (default)")
     for r in results:
         lines.append(
             f"  {r.name:<9} {'ok' if r.ok else 'DOWN':<5} "
             f"{r.detail} ({r.latency_ms} ms)"
         )
-    return CliResult(
-        data={"healthy": healthy, **data},
-        text="\n".join(lines),
-        exit_code=0 if healthy else 1,
-    )
+    engines: list[EngineCheck] = []
+    workspaces: list[dict[str, Any]] = []
+    if checks["database"]["ok"]:
+        chosen = _status_workspaces(options)
+        engines = run_engine_checks(engine_targets(chosen))
+        workspaces = [
+            {"id": str(w.public_id), "name": w.name, "engine": w.engine} for w in chosen
+        ]
+        lines.append("Engines")
+        lines.extend(_engine_lines(engines) or ["  (no workspaces yet)"])
+    else:
+        lines.append("Engines   unknown: the database is down")
+    engines_ok = all(e.ok for e in engines)
+    # Workers are reported but do not make the status fail: a web-only host has none.
+    healthy = checks["database"]["ok"] and checks["broker"]["ok"] and engines_ok
+    data = {
+        "healthy": healthy,
+        "version": airbyte_console.__version__,
+        "engine": {
+            "default": "embedded",
+            "ok": engines_ok,
+            "detail": "; ".join(f"{e.name}: {e.detail}" for e in engines)
+            or "no workspaces yet",
+        },
+        "engines": [e.as_dict() for e in engines],
+        "workspaces": workspaces,
+        **checks,
+    }
+    return CliResult(data=data, text="\n".join(lines), exit_code=0 if healthy else 1)
+
+
+def _status_workspaces(options: dict[str, Any]) -> list[Workspace]:
+    """The workspace asked for (as the acting user sees it), else all of them."""
+    if options.get("workspace"):
+        return [cli_membership(options, Role.VIEWER).workspace]
+    return list(Workspace.objects.order_by("name"))
+
+
+def _engine_lines(engines: list[EngineCheck]) -> list[str]:
+    lines = []
+    for check in engines:
+        label = "embedded" if check.engine == "embedded" else "airbyte"
+        state = "ok" if check.ok else "DOWN"
+        if check.engine == "airbyte" and check.facts.get("url"):
+            facts = check.facts
+            lines.append(
+                f"  {label:<9} {state:<5} {facts['url']} ({check.latency_ms} ms)"
+            )
+            lines.append(
+                f"  {'':<15} version {facts['version'] or 'unknown'}, edition "
+                f"{facts['edition'] or 'unknown'}, auth mode "
+                f"{facts['auth_mode'] or 'unknown'} (console signs in with "
+                f"{facts['auth']})"
+            )
+            lines.append(f"  {'':<15} {check.detail}")
+        else:
+            lines.append(
+                f"  {label:<9} {state:<5} {check.detail} ({check.latency_ms} ms)"
+            )
+        lines.append(f"  {'':<15} workspaces: {', '.join(check.workspaces)}")
+    return lines
 
 
 def mask_url(url: str) -> str:

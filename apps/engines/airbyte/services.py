@@ -84,10 +84,14 @@ def _major(version: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def server_probe(server: AirbyteServer) -> ServerProbe:
-    """Test a server's settings without saving anything."""
+def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
+    """Test a server's settings without saving anything.
+
+    ``client_options`` go to the client: a status page passes a short ``timeout``
+    and ``retry=RetryPolicy(attempts=0)`` so nobody waits through backoffs.
+    """
     steps: list[ProbeStep] = []
-    with AirbyteClient.for_server(server) as client:
+    with AirbyteClient.for_server(server, **client_options) as client:
         try:
             instance = client.instance_configuration() or {}
         except AirbyteTransientError as exc:

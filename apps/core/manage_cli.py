@@ -1,0 +1,383 @@
+"""`airbyte manage install|start|stop|restart|status`: the console's own parts.
+
+For the embedded engine, ``install`` migrates the database and installs the
+connectors the demo uses; ``start``, ``stop`` and ``restart`` act on the console's
+worker processes (a Celery worker and beat, in the background, see
+``apps.core.processes``). An Airbyte server is not the console's to install or run:
+``install`` prints the abctl steps and checks that the configured servers answer.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.core import processes
+from apps.core.clikit import CliResult, arg, cli_user, group
+from apps.core.engine_health import (
+    DEFAULT_CONNECTORS,
+    EngineCheck,
+    EngineTarget,
+    airbyte_targets,
+    run_engine_checks,
+)
+from apps.workspaces.cli import AS_USER
+
+manage = group(
+    "manage",
+    "Install the console, and start, stop or restart its worker processes.",
+)
+
+ABCTL_STEPS = [
+    ("curl -LsfS https://get.airbyte.com | bash -", "installs abctl (needs Docker)"),
+    (
+        "abctl local install --port 8001",
+        "installs and starts Airbyte; --port because `make run` serves the console "
+        "on 8000, --disable-auth to turn sign-in off",
+    ),
+    ("abctl local credentials", "prints the client id and secret the console needs"),
+]
+NAMES = arg(
+    "--only",
+    choices=list(processes.PROCESSES),
+    help="Act on one process only (default: the worker and beat).",
+)
+NO_BEAT = arg(
+    "--no-beat",
+    action="store_true",
+    help="Leave beat out (run exactly one beat per deployment).",
+)
+CONCURRENCY = arg(
+    "--concurrency", type=int, default=2, help="Celery worker processes (2)."
+)
+TIMEOUT = arg(
+    "--timeout",
+    type=float,
+    default=processes.STOP_TIMEOUT,
+    help="Seconds to wait for a graceful stop before killing (30).",
+)
+
+
+def progress(line: str) -> None:
+    """Progress goes to stderr, so ``--json`` output on stdout stays clean."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _acting_user(options: dict[str, Any]) -> AbstractBaseUser | None:
+    """``--as EMAIL``, else the first admin; on a fresh install there may be none."""
+    if options.get("as_user"):
+        return cli_user(options["as_user"])
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_superuser=True)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _engines_in_use() -> set[str]:
+    from apps.workspaces.models import Workspace
+
+    used = set(Workspace.objects.values_list("engine", flat=True).distinct())
+    return used or {Workspace.Engine.EMBEDDED}
+
+
+def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
+    """Install the default connectors here, in this process; skip installed ones."""
+    from apps.connectors import catalog_services
+    from apps.connectors.catalog_selectors import installed_version
+    from apps.connectors.models import ConnectorDefinition, ConnectorInstall
+    from apps.engines.embedded import installer
+
+    rows = []
+    for package in DEFAULT_CONNECTORS:
+        definition = ConnectorDefinition.objects.filter(pypi_package=package).first()
+        if definition is None:
+            rows.append(
+                {
+                    "package": package,
+                    "status": "failed",
+                    "error": f"{package} is not in the catalog.",
+                }
+            )
+            continue
+        version = definition.pypi_version
+        if (
+            installer.installed(package, version) is not None
+            and installed_version(definition=definition) == version
+        ):
+            progress(f"{package} {version} is already installed.")
+            rows.append({"package": package, "version": version, "status": "present"})
+            continue
+        progress(f"Installing {package} {version} (about 30 s)...")
+        try:
+            install = catalog_services.connector_install_request(
+                actor=actor, definition=definition, enqueue=False
+            )
+        except ValidationError as exc:
+            rows.append(
+                {
+                    "package": package,
+                    "version": version,
+                    "status": "failed",
+                    "error": " ".join(exc.messages),
+                }
+            )
+            continue
+        catalog_services.connector_install_run(install_id=install.pk, echo=progress)
+        install.refresh_from_db()
+        failed = install.status != ConnectorInstall.Status.SUCCEEDED
+        rows.append(
+            {
+                "package": package,
+                "version": version,
+                "status": "failed" if failed else "installed",
+                "error": install.error,
+            }
+        )
+    return rows
+
+
+def _airbyte_targets(url: str) -> list[EngineTarget]:
+    from django.db.models import Q
+
+    from apps.engines.models import AirbyteServer
+    from apps.workspaces.models import Workspace
+
+    if url:
+        # Not saved anywhere: only to see whether something answers there.
+        server = AirbyteServer(url=url, auth=AirbyteServer.Auth.NONE)
+        return [EngineTarget(engine="airbyte", name=url, workspaces=(), server=server)]
+    # A server saved for a workspace that has not switched engines yet counts too.
+    workspaces = (
+        Workspace.objects.filter(
+            Q(engine=Workspace.Engine.AIRBYTE) | Q(airbyte_server__isnull=False)
+        )
+        .distinct()
+        .order_by("name")
+    )
+    return airbyte_targets(workspaces)
+
+
+def _airbyte_reachable(check: EngineCheck, ad_hoc: bool) -> bool:
+    if not ad_hoc:
+        return check.ok
+    # An address given with --url has no credentials: answering is what counts.
+    steps = check.facts.get("steps") or []
+    return bool(steps) and steps[0]["name"] == "reach" and steps[0]["ok"]
+
+
+def _install_airbyte(url: str) -> tuple[dict[str, Any], list[str], bool]:
+    lines = [
+        "Airbyte server: the console does not install Airbyte. To run one on this "
+        "machine:"
+    ]
+    width = max(len(step) for step, _ in ABCTL_STEPS)
+    for number, (step, why) in enumerate(ABCTL_STEPS, start=1):
+        lines.append(f"  {number}. {step:<{width}}  # {why}")
+    lines.append(
+        "  Then, in a workspace's Settings > Engine: the server's URL "
+        "(http://localhost:8001), the client id and the client secret."
+    )
+    targets = _airbyte_targets(url)
+    data: dict[str, Any] = {
+        "steps": [step for step, _ in ABCTL_STEPS],
+        "servers": [],
+    }
+    if not targets:
+        lines.append(
+            "No Airbyte server is set up in any workspace yet, so there is nothing "
+            "to check: pass --url http://HOST:PORT to check one."
+        )
+        return data, lines, False
+    lines.append("Checking:")
+    checks = run_engine_checks(targets)
+    ok = True
+    for check in checks:
+        reachable = _airbyte_reachable(check, ad_hoc=bool(url))
+        ok = ok and reachable
+        row = {**check.as_dict(), "reachable": reachable}
+        data["servers"].append(row)
+        where = (
+            f" (workspaces: {', '.join(check.workspaces)})" if check.workspaces else ""
+        )
+        state = "ok" if reachable else "FAIL"
+        lines.append(f"  {state:<5} {check.name}{where}: {check.detail}")
+        if url and reachable and not check.ok:
+            lines.append(
+                "        It answers; to sign in, save its client id and secret in "
+                "the workspace's engine settings."
+            )
+    return data, lines, ok
+
+
+@manage.action(
+    "install",
+    "Migrate the database and install the default connectors (embedded engine); "
+    "for an Airbyte server, print the abctl steps and check it answers.",
+    arg(
+        "--engine",
+        choices=["auto", "embedded", "airbyte"],
+        default="auto",
+        help="Which engine to prepare (default: the ones the workspaces use).",
+    ),
+    arg(
+        "--no-connectors",
+        action="store_true",
+        help="Migrate only; do not install the default connectors.",
+    ),
+    arg(
+        "--url",
+        default="",
+        help="Check that an Airbyte server answers at this address (not saved).",
+    ),
+    AS_USER,
+)
+def manage_install(options: dict[str, Any]) -> CliResult:
+    progress("Applying database migrations...")
+    call_command("migrate", interactive=False, verbosity=1, stdout=sys.stderr)
+    engine = options["engine"]
+    engines = _engines_in_use() if engine == "auto" else {engine}
+    if options.get("url"):
+        engines.add("airbyte")
+    data: dict[str, Any] = {"migrated": True, "engines": sorted(engines)}
+    lines = ["Database migrated."]
+    ok = True
+    if "embedded" in engines:
+        if options["no_connectors"]:
+            data["connectors"] = []
+            lines.append("Connectors: skipped (--no-connectors).")
+        else:
+            rows = install_connectors(_acting_user(options))
+            data["connectors"] = rows
+            for row in rows:
+                if row["status"] == "failed":
+                    ok = False
+                    lines.append(f"Connector {row['package']}: FAILED: {row['error']}")
+                else:
+                    state = "installed" if row["status"] == "installed" else "present"
+                    lines.append(
+                        f"Connector {row['package']} {row['version']}: {state}."
+                    )
+    if "airbyte" in engines:
+        airbyte, airbyte_lines, reachable = _install_airbyte(options.get("url") or "")
+        data["airbyte"] = airbyte
+        lines.extend(airbyte_lines)
+        ok = ok and reachable
+    if _acting_user({}) is None:
+        lines.append(
+            "No admin login exists yet: `python manage.py console_bootstrap` creates "
+            "one (and prints its password once)."
+        )
+    if "embedded" in engines:
+        lines.append("Next: `airbyte manage start` runs the worker and beat.")
+    data["ok"] = ok
+    return CliResult(data=data, text="\n".join(lines), exit_code=0 if ok else 1)
+
+
+def _names(options: dict[str, Any]) -> list[str]:
+    if options.get("only"):
+        return [options["only"]]
+    names = list(processes.PROCESSES)
+    if options.get("no_beat"):
+        names.remove("beat")
+    return names
+
+
+def _airbyte_note() -> str:
+    """Said by start/stop when workspaces use an Airbyte server: it is not ours."""
+    from apps.engines.models import AirbyteServer
+
+    try:
+        urls = sorted(
+            set(
+                AirbyteServer.objects.filter(workspace__engine="airbyte").values_list(
+                    "url", flat=True
+                )
+            )
+        )
+    except Exception:  # the database may be down; the note is only a reminder
+        return ""
+    if not urls:
+        return ""
+    return (
+        f"The Airbyte server ({', '.join(urls)}) is not started or stopped by the "
+        "console: abctl runs it."
+    )
+
+
+def _process_result(states: list[processes.ProcessState], action: str) -> CliResult:
+    lines = [f"{state.name:<7} {state.message}" for state in states]
+    note = _airbyte_note()
+    if note:
+        lines.append(note)
+    ok = all(state.ok for state in states)
+    data = {
+        "action": action,
+        "ok": ok,
+        "run_dir": str(processes.run_dir()),
+        "processes": [state.as_dict() for state in states],
+    }
+    return CliResult(data=data, text="\n".join(lines), exit_code=0 if ok else 1)
+
+
+@manage.action(
+    "start",
+    "Start the Celery worker and beat in the background (pidfiles and logs in "
+    "DATA_DIR/run).",
+    NAMES,
+    NO_BEAT,
+    CONCURRENCY,
+)
+def manage_start(options: dict[str, Any]) -> CliResult:
+    states = processes.start(_names(options), concurrency=options["concurrency"])
+    return _process_result(states, "start")
+
+
+@manage.action(
+    "stop",
+    "Stop the worker and beat that `manage start` started (SIGTERM, then SIGKILL).",
+    NAMES,
+    NO_BEAT,
+    TIMEOUT,
+)
+def manage_stop(options: dict[str, Any]) -> CliResult:
+    states = processes.stop(_names(options), timeout=options["timeout"])
+    return _process_result(states, "stop")
+
+
+@manage.action(
+    "restart",
+    "Stop, then start, the worker and beat.",
+    NAMES,
+    NO_BEAT,
+    CONCURRENCY,
+    TIMEOUT,
+)
+def manage_restart(options: dict[str, Any]) -> CliResult:
+    names = _names(options)
+    stopped = processes.stop(names, timeout=options["timeout"])
+    failed = [s for s in stopped if not s.ok]
+    if failed:
+        raise CommandError(
+            "Not restarting: " + "; ".join(f"{s.name} {s.message}" for s in failed)
+        )
+    started = processes.start(names, concurrency=options["concurrency"])
+    result = _process_result(started, "restart")
+    stop_lines = [f"{s.name:<7} {s.message}" for s in stopped]
+    result.text = "\n".join([*stop_lines, result.text])
+    result.data["stopped"] = [s.as_dict() for s in stopped]
+    return result
+
+
+@manage.action("status", "Whether the worker and beat `manage start` ran are up.")
+def manage_status(options: dict[str, Any]) -> CliResult:
+    states = [processes.process_status(name) for name in processes.PROCESSES]
+    return _process_result(states, "status")

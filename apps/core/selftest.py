@@ -1,0 +1,413 @@
+"""`airbyte test`: check a running installation, quickly or end to end.
+
+``smoke_run`` checks every part a sync needs (database, broker, workers, engine),
+each bounded by a timeout, in well under 10 s. ``integration_run`` makes a scratch
+workspace (``selftest-<random>``) with a faker source, a DuckDB destination and a
+connection, runs one real sync through a worker (or in this process), checks the
+rows in DuckDB and removes everything it made, whatever happened.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
+from django.db import transaction
+
+from apps.audit.services import audit_record
+from apps.core.engine_health import (
+    EngineCheck,
+    engine_targets,
+    faker_installable,
+    run_engine_checks,
+)
+from apps.core.health import run_probes
+from apps.workspaces.models import Workspace
+
+SCRATCH_PREFIX = "selftest-"
+SMOKE_BUDGET_SECONDS = 10.0
+FAKER_COUNT = 100
+NAMESPACE = "selftest"
+# Not "selftest.duckdb": DuckDB names the catalog after the file, and a catalog
+# named like the schema makes "selftest.users" ambiguous.
+DUCKDB_FILE = "warehouse.duckdb"
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the smoke test."""
+
+    name: str
+    ok: bool
+    detail: str
+    ms: int
+
+
+@dataclass
+class SmokeResult:
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+def _schema_check() -> Check:
+    """Every migration applied (a console that skipped one fails in odd places)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    started = time.monotonic()
+    executor = MigrationExecutor(db_connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    ms = int((time.monotonic() - started) * 1000)
+    if plan:
+        return Check(
+            "schema",
+            False,
+            f"{len(plan)} migration(s) not applied: run `airbyte manage install`",
+            ms,
+        )
+    return Check("schema", True, "all migrations applied", ms)
+
+
+def _engine_check(check: EngineCheck, target_by_name: dict[str, Any]) -> Check:
+    label = f"engine {check.name}" if check.engine == "airbyte" else "engine"
+    if check.engine == "embedded" and check.ok:
+        # The integration test and the demo need faker: installed, or installable.
+        ok, detail = faker_installable(target_by_name["embedded"])
+        count = check.facts.get("connectors_installed", 0)
+        return Check(
+            label,
+            ok,
+            f"embedded: {check.facts['connectors_dir']} writable, {count} "
+            f"connector(s) installed; {detail}",
+            check.latency_ms,
+        )
+    prefix = "embedded" if check.engine == "embedded" else "airbyte"
+    return Check(label, check.ok, f"{prefix}: {check.detail}", check.latency_ms)
+
+
+def smoke_run(workspaces: list[Workspace] | None = None) -> SmokeResult:
+    """Database, broker, workers and engines, each within its own timeout."""
+    started = time.monotonic()
+    checks: list[Check] = [
+        Check(r.name, r.ok, r.detail, r.latency_ms)
+        for r in run_probes(["database", "broker", "workers"])
+    ]
+    if checks[0].ok:
+        checks.insert(1, _schema_check())
+        chosen = (
+            workspaces
+            if workspaces is not None
+            else list(Workspace.objects.order_by("name"))
+        )
+        # With no workspaces yet, the engine a new one gets is what to check.
+        targets = engine_targets(chosen or [Workspace(name="(new workspaces)")])
+        by_name = {t.name: t for t in targets}
+        budget = max(1.0, SMOKE_BUDGET_SECONDS - 1 - (time.monotonic() - started))
+        for engine in run_engine_checks(targets, timeout=min(budget, 5.0)):
+            checks.append(_engine_check(engine, by_name))
+    else:
+        checks.append(Check("engine", False, "not checked: the database is down", 0))
+    return SmokeResult(checks=checks, seconds=time.monotonic() - started)
+
+
+# --- integration -------------------------------------------------------------------
+
+
+class IntegrationFailed(Exception):
+    """The end-to-end run failed; the message says at which step and why."""
+
+
+@dataclass
+class IntegrationResult:
+    ok: bool
+    workspace: str
+    seconds: float
+    sync_seconds: float = 0.0
+    records: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+    job_status: str = ""
+    error: str = ""
+    cleanup: str = ""
+    mode: str = "worker"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@transaction.atomic
+def selftest_workspace_delete(*, actor: AbstractBaseUser, workspace: Workspace) -> None:
+    """Delete a scratch workspace `airbyte test integration` made, and all in it.
+
+    Its audit events stay (the trail is append-only); they keep the workspace's
+    name, so the trail shows the test ran, and this records that it was removed.
+    """
+    if not workspace.name.startswith(SCRATCH_PREFIX):
+        raise ValueError(f"{workspace.name} is not a scratch workspace.")
+    from apps.connections.models import Connection
+
+    audit_record(
+        actor=actor,
+        action="workspace.deleted",
+        workspace=workspace,
+        target=workspace,
+        changes={"reason": "airbyte test integration finished"},
+    )
+    # Connections first: they protect their source and destination from deletion.
+    Connection.objects.for_workspace(workspace).delete()
+    workspace.delete()
+
+
+def _duckdb_tables(path: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = ? and table_name not like '\\_airbyte%' "
+                "escape '\\' order by table_name",
+                [NAMESPACE],
+            ).fetchall()
+        ]
+        counts = {}
+        for name in names:
+            # Names from information_schema, quoted as identifiers.
+            quoted = '"' + name.replace('"', '""') + '"'
+            sql = f'select count(*) from "{NAMESPACE}".{quoted}'  # noqa: S608
+            counts[name] = conn.execute(sql).fetchone()[0]
+        return counts
+
+
+def integration_run(
+    *,
+    actor: AbstractBaseUser,
+    timeout: float = 120.0,
+    inline: bool = False,
+    echo: Echo = lambda line: None,
+) -> IntegrationResult:
+    """One real sync, faker to DuckDB, in a scratch workspace removed afterwards."""
+    from apps.connections.catalog import default_choice
+    from apps.connections.models import SyncJob
+    from apps.connections.services import connection_create, sync_cancel, sync_request
+    from apps.connectors.models import ConnectorDefinition
+    from apps.connectors.services import connector_create, source_discover_run
+    from apps.engines.embedded.destinations.checks import (
+        duckdb_dir,
+        resolve_duckdb_path,
+    )
+    from apps.workspaces.services import workspace_create
+
+    started = time.monotonic()
+    token = secrets.token_hex(4)
+    name = f"{SCRATCH_PREFIX}{token}"
+    result = IntegrationResult(
+        ok=False, workspace=name, seconds=0.0, mode="inline" if inline else "worker"
+    )
+    if not inline:
+        workers = run_probes(["workers"])[0]
+        if not workers.ok:
+            result.error = (
+                f"No worker answered ({workers.detail}): start them with `airbyte "
+                "manage start` (or `make run`), or pass --inline to run the sync in "
+                "this process."
+            )
+            result.seconds = time.monotonic() - started
+            return result
+    faker = ConnectorDefinition.objects.filter(
+        pypi_package="airbyte-source-faker"
+    ).first()
+    duckdb = ConnectorDefinition.objects.filter(builtin="duckdb").first()
+    if faker is None or duckdb is None:
+        result.error = (
+            "The catalog lacks faker or DuckDB: run `airbyte manage install` first."
+        )
+        result.seconds = time.monotonic() - started
+        return result
+    scratch_dir = duckdb_dir() / name
+    workspace: Workspace | None = None
+    job: SyncJob | None = None
+    try:
+        workspace = workspace_create(actor=actor, name=name)
+        echo(f"Created the scratch workspace {name}.")
+        source = connector_create(
+            actor=actor,
+            workspace=workspace,
+            kind="source",
+            name="Faker (self-test)",
+            definition=faker,
+            config={
+                "count": FAKER_COUNT,
+                "seed": 42,
+                "records_per_slice": FAKER_COUNT,
+                "parallelism": 1,
+                "always_updated": True,
+            },
+        )
+        destination = connector_create(
+            actor=actor,
+            workspace=workspace,
+            kind="destination",
+            name="DuckDB (self-test)",
+            definition=duckdb,
+            config={"destination_path": f"{name}/{DUCKDB_FILE}"},
+        )
+        echo("Discovering the faker source's streams...")
+        catalog = source_discover_run(pk=source.pk)
+        source.refresh_from_db()
+        if catalog is None:
+            raise IntegrationFailed(
+                f"Discovering the faker source failed: {source.discover_message}"
+            )
+        streams = [vars(default_choice(s.as_dict())) for s in catalog.streams]
+        connection = connection_create(
+            actor=actor,
+            workspace=workspace,
+            name="Faker to DuckDB (self-test)",
+            source=source,
+            destination=destination,
+            streams=streams,
+            namespace=NAMESPACE,
+        )
+        sync_started = time.monotonic()
+        job = sync_request(connection=connection, trigger="manual", actor=actor)
+        echo(
+            f"Sync of {len(streams)} streams requested (job {job.public_id}); "
+            + ("running it here." if inline else "waiting for a worker...")
+        )
+        if inline:
+            from apps.connections.execution import sync_run
+
+            sync_run(job_id=job.pk)
+        job = _wait_for(job, timeout=timeout, echo=echo)
+        result.sync_seconds = round(time.monotonic() - sync_started, 2)
+        result.job_status = job.status
+        result.records = job.records_committed
+        if job.status != SyncJob.Status.SUCCEEDED:
+            attempt = job.attempts.order_by("-number").first()
+            why = job.failure_message or (attempt.failure_message if attempt else "")
+            if job.status in SyncJob.TERMINAL_STATUSES or job.status == (
+                SyncJob.Status.INCOMPLETE
+            ):
+                raise IntegrationFailed(f"The sync ended {job.status}: {why}".strip())
+            raise IntegrationFailed(
+                f"The sync did not finish within {timeout:g} s (still {job.status})."
+            )
+        result.tables = _duckdb_tables(resolve_duckdb_path(f"{name}/{DUCKDB_FILE}"))
+        users = result.tables.get("users", 0)
+        if users != FAKER_COUNT:
+            raise IntegrationFailed(
+                f"DuckDB has {users} users, not the {FAKER_COUNT} faker sent."
+            )
+        echo(
+            f"The sync committed {result.records} records in "
+            f"{result.sync_seconds:.1f} s; DuckDB has "
+            + ", ".join(f"{t} {n}" for t, n in result.tables.items())
+            + "."
+        )
+        result.ok = True
+    except IntegrationFailed as exc:
+        result.error = str(exc)
+    except ValidationError as exc:
+        result.error = " ".join(exc.messages)
+    except Exception as exc:  # any failure is the test's result, then clean up
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.cleanup = _clean_up(actor, workspace, job, scratch_dir, sync_cancel)
+        echo(result.cleanup)
+        result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _wait_for(job: Any, *, timeout: float, echo: Echo) -> Any:
+    from apps.connections.models import SyncJob
+
+    deadline = time.monotonic() + timeout
+    said = time.monotonic()
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        # A failed first attempt is a failed test: no waiting for the retry.
+        if job.status in SyncJob.TERMINAL_STATUSES or (
+            job.status == SyncJob.Status.INCOMPLETE
+        ):
+            return job
+        if time.monotonic() - said >= 5:
+            said = time.monotonic()
+            echo(f"  ... {job.status}, {job.records_committed} records so far")
+        time.sleep(0.5)
+    job.refresh_from_db()
+    return job
+
+
+def _clean_up(
+    actor: AbstractBaseUser,
+    workspace: Workspace | None,
+    job: Any,
+    scratch_dir: Path,
+    sync_cancel: Callable[..., Any],
+) -> str:
+    """Remove what the run made; say what was removed (or what was left)."""
+    from apps.connections.models import SyncJob
+
+    problems = []
+    if job is not None:
+        job.refresh_from_db()
+        if job.is_active:
+            # Stop a sync still running before its rows disappear under it.
+            try:
+                sync_cancel(actor=actor, job=job)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    job.refresh_from_db()
+                    if job.status in SyncJob.TERMINAL_STATUSES:
+                        break
+                    time.sleep(0.5)
+            except Exception as exc:
+                problems.append(f"cancelling the sync failed ({exc})")
+    if workspace is not None:
+        try:
+            selftest_workspace_delete(actor=actor, workspace=workspace)
+        except Exception as exc:
+            problems.append(
+                f"deleting the workspace {workspace.name} failed ({exc}); delete it "
+                "by hand"
+            )
+    shutil.rmtree(scratch_dir, ignore_errors=True)
+    if scratch_dir.exists():
+        problems.append(f"{scratch_dir} is still there")
+    if problems:
+        return "Clean-up incomplete: " + "; ".join(problems) + "."
+    what = f"the scratch workspace {workspace.name}" if workspace else "nothing"
+    return f"Removed {what} and its DuckDB files."
+
+
+# --- the project's test suite ------------------------------------------------------
+
+
+def suite_command() -> tuple[list[str], Path] | None:
+    """``make test`` in the checkout, or None when this is not a checkout."""
+    base = Path(settings.BASE_DIR)
+    if (base / "tests").is_dir() and (base / "Makefile").is_file():
+        return ["make", "test"], base
+    return None
