@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
+from apps.connections import execution
 from apps.connections import services as connection_services
 from apps.connections.execution import sync_run
 from apps.connections.models import SyncJob
 from apps.engines.airbyte import jobs
 
 JOBS = "/api/public/v1/jobs"
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_transaction(monkeypatch):
+    """sync_run starts with close_old_connections(), as a worker should; inside a
+    test's transaction on PostgreSQL that would close the test's own connection."""
+    monkeypatch.setattr(execution, "close_old_connections", lambda: None)
 
 
 def _request_sync(connection, admin):
