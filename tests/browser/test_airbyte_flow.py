@@ -61,7 +61,9 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     expect(page.locator("#probe")).to_contain_text("simple")
     page.locator("#id_remote_workspace_id").select_option(label="Default Workspace")
     page.get_by_role("button", name="Use this workspace").click()
-    expect(page.locator("#remote-workspace")).to_contain_text("Default Workspace")
+    # The chosen workspace (not just the option of the same name in the list).
+    expect(page.get_by_test_id("remote-workspace")).to_have_text("Default Workspace")
+    page.wait_for_function("window.htmx !== undefined")
     page.get_by_role("radio", name="Airbyte server").check()
     page.get_by_role("button", name="Switch engine").click()
     expect(page.get_by_test_id("current-engine")).to_have_text("Airbyte server")

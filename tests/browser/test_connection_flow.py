@@ -9,6 +9,7 @@ import pytest
 
 from apps.connections.models import SyncJob
 from apps.core.roles import Role
+from tests.engines.fixtures import FAKER_ID, definition
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,8 @@ def test_build_sync_and_inspect_a_connection(
     from playwright.sync_api import expect
 
     settings.DUCKDB_DIR = tmp_path
+    # An earlier transactional test may have flushed the catalog: load it again.
+    definition(FAKER_ID)
     user = UserFactory(email="ana@acme.test")
     workspace = WorkspaceFactory(name="Analytics")
     MembershipFactory(user=user, workspace=workspace, role=Role.ADMIN)
