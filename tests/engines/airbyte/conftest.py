@@ -60,16 +60,16 @@ def polls(monkeypatch):
     return asked
 
 
-@pytest.fixture
-def airbyte_workspace(airbyte_fake, workspace, admin, pushes_now, polls):
-    """``workspace`` switched to the airbyte engine on the fake server."""
+def connect_to_fake(fake, workspace, admin):
+    """Point ``workspace`` at the fake server through the services, as an admin would
+    on the Engine page: save, test, choose its workspace, switch the engine."""
     server = server_services.server_save(
         actor=admin,
         workspace=workspace,
-        url=airbyte_fake.url,
+        url=fake.url,
         auth="application",
-        client_id=airbyte_fake.client_id,
-        client_secret=airbyte_fake.client_secret,
+        client_id=fake.client_id,
+        client_secret=fake.client_secret,
     )
     assert server_services.server_test(actor=admin, server=server).ok
     server_services.remote_workspace_choose(
@@ -81,6 +81,12 @@ def airbyte_workspace(airbyte_fake, workspace, admin, pushes_now, polls):
     )
     workspace.refresh_from_db()
     return workspace
+
+
+@pytest.fixture
+def airbyte_workspace(airbyte_fake, workspace, admin, pushes_now, polls):
+    """``workspace`` switched to the airbyte engine on the fake server."""
+    return connect_to_fake(airbyte_fake, workspace, admin)
 
 
 @pytest.fixture

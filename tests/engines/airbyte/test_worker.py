@@ -13,13 +13,9 @@ from apps.connections import services as connection_services
 from apps.connections.models import SyncJob
 from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorDefinition
-from apps.engines.airbyte import services as server_services
-from tests.airbyte_fake import (
-    DEFAULT_WORKSPACE_ID,
-    DUCKDB_DESTINATION_ID,
-    FAKER_SOURCE_ID,
-)
+from tests.airbyte_fake import DUCKDB_DESTINATION_ID, FAKER_SOURCE_ID
 from tests.connections.test_worker import wait_for
+from tests.engines.airbyte.conftest import connect_to_fake
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,22 +25,7 @@ def test_a_worker_starts_follows_and_finishes_a_sync_on_the_server(
 ):
     monkeypatch.setenv("AIRBYTE_POLL_SECONDS", "0.5")
     worker()
-    server = server_services.server_save(
-        actor=admin,
-        workspace=workspace,
-        url=airbyte_fake.url,
-        auth="application",
-        client_id=airbyte_fake.client_id,
-        client_secret=airbyte_fake.client_secret,
-    )
-    assert server_services.server_test(actor=admin, server=server).ok
-    server_services.remote_workspace_choose(
-        actor=admin, server=server, remote_workspace_id=DEFAULT_WORKSPACE_ID
-    )
-    server_services.workspace_engine_set(
-        actor=admin, workspace=workspace, engine="airbyte"
-    )
-    workspace.refresh_from_db()
+    connect_to_fake(airbyte_fake, workspace, admin)
     source = connector_services.connector_create(
         actor=admin,
         workspace=workspace,
