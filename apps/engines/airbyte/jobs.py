@@ -209,7 +209,9 @@ def job_poll(*, job_id: int) -> SyncJob | None:
                 ),
             )
             return SyncJob.objects.get(pk=job_id)
-        raise
+        return _cannot_follow(job_id, exc.message)
+    except EngineError as exc:  # the workspace's server settings are gone
+        return _cannot_follow(job_id, exc.message)
     attempts = (detail or {}).get("attempts") or []
     _mirror_attempts(job, attempts, logs)
     rows = int((public or {}).get("rowsSynced") or 0)
@@ -229,8 +231,22 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         remote_polled_at=timezone.now(),
         records_committed=rows,
         bytes_committed=size,
+        failure_message="",
     )
     schedule_poll(job_id)
+    return SyncJob.objects.get(pk=job_id)
+
+
+def _cannot_follow(job_id: int, message: str) -> SyncJob:
+    """The server refuses to say (bad credentials, say): tell the user, and let the
+    reaper try again later instead of asking every few seconds."""
+    logger.warning("Cannot follow job %s: %s", job_id, message)
+    SyncJob.objects.filter(pk=job_id).update(
+        remote_polled_at=timezone.now(),
+        failure_message=f"The console cannot follow this job on the Airbyte server "
+        f"right now: {message} It tries again every "
+        f"{settings.AIRBYTE_POLL_LOST_SECONDS} s.",
+    )
     return SyncJob.objects.get(pk=job_id)
 
 

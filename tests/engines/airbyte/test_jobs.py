@@ -247,3 +247,27 @@ def test_polls_lost_for_a_while_are_found_by_the_reaper(
     )
     to_poll, to_start = jobs.lost_jobs()
     assert (to_poll, to_start) == ([job.pk], [])
+
+
+def test_a_server_that_refuses_to_answer_is_explained_and_retried_later(
+    airbyte_fake, make_connection, admin, polls
+):
+    connection = make_connection()
+    job = _request_sync(connection, admin)
+    sync_run(job_id=job.pk)
+    polls.clear()
+    airbyte_fake.fail_next(
+        "GET",
+        f"{JOBS}/*",
+        403,
+        problem={"title": "forbidden", "detail": "Missing the workspace role."},
+    )
+    jobs.job_poll(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == SyncJob.Status.RUNNING
+    assert "cannot follow this job" in job.failure_message
+    assert "Missing the workspace role." in job.failure_message
+    assert polls == []  # no hot loop: the reaper asks again later
+    # Once the server answers again, the job is followed to its end.
+    assert _poll_until_done(job).status == SyncJob.Status.SUCCEEDED
+    assert job.failure_message == ""
