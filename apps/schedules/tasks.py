@@ -7,7 +7,9 @@ from celery import shared_task
 from apps.schedules import services
 
 
-@shared_task(name="schedules.dispatch", ignore_result=True, time_limit=120)
+@shared_task(
+    name="schedules.dispatch", ignore_result=True, time_limit=120, soft_time_limit=110
+)
 def schedule_dispatch_task() -> int:
     """Every 30 s (beat): turn due schedules into ticks and scheduled syncs."""
     return len(services.schedule_dispatch())
