@@ -26,6 +26,7 @@ as they are for the caller to show.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -109,7 +110,7 @@ class _Token:
 
 
 # Bearer tokens per (url, client id), shared by the clients of one process.
-_tokens: dict[tuple[str, str], _Token] = {}
+_tokens: dict[tuple[str, str, str], _Token] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -171,12 +172,13 @@ class AirbyteClient:
 
     @classmethod
     def for_server(cls, server: AirbyteServer, **kwargs: Any) -> AirbyteClient:
-        # A server found running with auth disabled takes no token, whatever the
-        # settings say (its token endpoints do not exist then).
-        auth = "none" if server.server_auth_mode == "none" else server.auth
+        # A server last found running with auth disabled takes no token, whatever
+        # the settings say (its token endpoints do not exist then).
+        kwargs.setdefault(
+            "auth", "none" if server.server_auth_mode == "none" else server.auth
+        )
         return cls(
             server.url,
-            auth=auth,
             client_id=server.client_id,
             client_secret=server.client_secret,
             username=server.username,
@@ -243,8 +245,11 @@ class AirbyteClient:
         return bool((body or {}).get("available"))
 
     # -- tokens -----------------------------------------------------------------------
-    def _token_key(self) -> tuple[str, str]:
-        return (self.url, self.client_id)
+    def _token_key(self) -> tuple[str, str, str]:
+        # The secret's digest is in the key: a wrong secret never borrows a token
+        # another workspace fetched with the right one.
+        digest = hashlib.sha256(self._client_secret.encode()).hexdigest()
+        return (self.url, self.client_id, digest)
 
     def token(self, *, fresh: bool = False) -> str:
         """A bearer token for this server, fetched when missing or nearly expired."""

@@ -8,6 +8,7 @@ workspaces). Each step's message says what to do about it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, field_changes
 from apps.connectors.models import ConnectorDefinition
 from apps.core.masking import MASK
 from apps.engines.airbyte.client import (
@@ -26,6 +27,7 @@ from apps.engines.airbyte.client import (
     AirbyteClient,
     AirbyteError,
     AirbyteTransientError,
+    RetryPolicy,
     forget_tokens,
     normalize_url,
 )
@@ -91,6 +93,8 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
     and ``retry=RetryPolicy(attempts=0)`` so nobody waits through backoffs.
     """
     steps: list[ProbeStep] = []
+    # The live auth mode decides below, not the one the last test stored.
+    client_options.setdefault("auth", server.auth)
     with AirbyteClient.for_server(server, **client_options) as client:
         try:
             instance = client.instance_configuration() or {}
@@ -190,27 +194,44 @@ def server_save(
         valid = (
             parts.scheme in {"http", "https"}
             and bool(parts.hostname)
-            and (parts.port or 1) > 0
             and not any(char.isspace() for char in url)
         )
-    except ValueError:  # a malformed IPv6 host or a port that is not a number
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        (parts.hostname or "").encode("idna")  # UnicodeError (a ValueError): a..b
+    except ValueError:  # a malformed IPv6 host, port or host name
         valid = False
     if not valid:
         raise ValidationError(
             {"url": "Enter the server's address, e.g. http://localhost:8000."}
+        )
+    if parts.username or parts.password:
+        # A password in the URL would be shown and audited with the URL.
+        raise ValidationError(
+            {
+                "url": "Leave the user name and password out of the address: "
+                "choose basic auth below and enter them there."
+            }
         )
     if auth not in AirbyteServer.Auth.values:
         raise ValidationError({"auth": f"Unknown authentication {auth!r}."})
     server = (
         AirbyteServer.objects.select_for_update().filter(workspace=workspace).first()
     )
-    before = _snapshot(server) if server else None
+    before = _snapshot(server) if server else {}
     server = server or AirbyteServer(workspace=workspace)
     if auth == AirbyteServer.Auth.APPLICATION and not client_id:
         raise ValidationError({"client_id": "Enter the application's client id."})
     if auth == AirbyteServer.Auth.BASIC and not username:
         raise ValidationError({"username": "Enter the basic-auth user name."})
     changed_server = server.url and server.url != url
+    if changed_server and workspace.engine == Workspace.Engine.AIRBYTE:
+        raise ValidationError(
+            {
+                "url": "This workspace runs on this server: its sources, "
+                "destinations and connections live there. Switch the workspace "
+                "to the embedded engine before pointing it at another server."
+            }
+        )
     # A test only vouches for the settings it tried: changing how the console signs
     # in (or where it goes) asks for a new one before the engine can switch.
     changed_sign_in = (
@@ -241,22 +262,32 @@ def server_save(
         server.definition_ids = []
     if changed_sign_in:
         server.last_check_ok = None
+    replaced = [
+        name
+        for name, value in (("client_secret", client_secret), ("password", password))
+        if value not in {"", MASK}
+    ]
     server.save()
+    changes = field_changes(before, _snapshot(server))
+    if replaced:
+        # "replaced", not "secrets_…": the audit log masks keys that look secret.
+        changes["replaced"] = [None, replaced]
     audit_record(
         actor=actor,
         action="airbyte_server.saved",
         workspace=workspace,
         target=server,
-        changes=_diff(before, _snapshot(server)),
+        changes=changes,
     )
     transaction.on_commit(forget_tokens)
     return server
 
 
 def _snapshot(server: AirbyteServer) -> dict[str, Any]:
+    # "sign_in", not "auth": the audit log masks values of keys that look secret.
     return {
         "url": server.url,
-        "auth": server.auth,
+        "sign_in": server.auth,
         "client_id": server.client_id,
         "client_secret": MASK if server.client_secret else "",
         "username": server.username,
@@ -265,21 +296,19 @@ def _snapshot(server: AirbyteServer) -> dict[str, Any]:
     }
 
 
-def _diff(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
-    before = before or {}
-    return {
-        key: [before.get(key), value]
-        for key, value in after.items()
-        if before.get(key) != value
-    }
-
-
-@transaction.atomic
 def server_test(
     *, actor: AbstractBaseUser | None, server: AirbyteServer
 ) -> ServerProbe:
     """Test the saved settings, remember what the server said, refresh definitions."""
-    probe = server_probe(server)
+    probe = server_probe(server)  # no transaction held while the server answers
+    with transaction.atomic():
+        _test_record(actor=actor, server=server, probe=probe)
+    return probe
+
+
+def _test_record(
+    *, actor: AbstractBaseUser | None, server: AirbyteServer, probe: ServerProbe
+) -> None:
     server.server_version = probe.version
     server.server_edition = probe.edition
     server.server_auth_mode = probe.auth_mode
@@ -300,10 +329,8 @@ def server_test(
         transaction.on_commit(
             lambda: definitions_refresh(server_id=server.pk), robust=True
         )
-    return probe
 
 
-@transaction.atomic
 def remote_workspace_choose(
     *,
     actor: AbstractBaseUser | None,
@@ -314,7 +341,26 @@ def remote_workspace_choose(
     """Use one of the server's workspaces, or create one there by name."""
     create_name = create_name.strip()
     remote_workspace_id = remote_workspace_id.strip()
-    with AirbyteClient.for_server(server) as client:
+    if remote_workspace_id and not create_name:
+        try:
+            remote_workspace_id = str(uuid.UUID(remote_workspace_id))
+        except ValueError:
+            raise ValidationError(
+                {"remote_workspace_id": "That is not an Airbyte workspace id."}
+            ) from None
+    if server.workspace.engine == Workspace.Engine.AIRBYTE and (
+        create_name or remote_workspace_id != server.remote_workspace_id
+    ):
+        raise ValidationError(
+            {
+                "remote_workspace_id": "This workspace's sources, destinations and "
+                "connections live in the Airbyte workspace it runs on. Switch to "
+                "the embedded engine before choosing another one."
+            }
+        )
+    # A create is not retried: a lost answer must not make two workspaces.
+    once = {"retry": RetryPolicy(attempts=0)} if create_name else {}
+    with AirbyteClient.for_server(server, **once) as client:
         try:
             if create_name:
                 created = client.public(
@@ -332,9 +378,27 @@ def remote_workspace_choose(
             raise ValidationError({"remote_workspace_id": exc.message}) from None
         except AirbyteError as exc:
             raise ValidationError(exc.message) from None
+    with transaction.atomic():
+        return _workspace_record(
+            actor=actor,
+            server=server,
+            remote_id=str(remote_id),
+            name=str(name),
+            created=bool(create_name),
+        )
+
+
+def _workspace_record(
+    *,
+    actor: AbstractBaseUser | None,
+    server: AirbyteServer,
+    remote_id: str,
+    name: str,
+    created: bool,
+) -> AirbyteServer:
     before = server.remote_workspace_id
-    server.remote_workspace_id = str(remote_id)
-    server.remote_workspace_name = str(name)
+    server.remote_workspace_id = remote_id
+    server.remote_workspace_name = name
     server.save(
         update_fields=["remote_workspace_id", "remote_workspace_name", "updated_at"]
     )
@@ -345,7 +409,7 @@ def remote_workspace_choose(
         target=server,
         changes={
             "remote_workspace_id": [before, server.remote_workspace_id],
-            "created": [None, bool(create_name)],
+            "created": [None, created],
         },
     )
     # Robust: the workspace is chosen even if the server cannot list its
