@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import django
 from django.conf import settings
+from django.db import DatabaseError
 
 import airbyte_console
 from apps.core import manage_cli, selftest_cli  # noqa: F401 - they register groups
@@ -50,17 +51,26 @@ def status_show(options: dict[str, Any]) -> CliResult:
         )
     engines: list[EngineCheck] = []
     workspaces: list[dict[str, Any]] = []
+    engines_ok = False
     if checks["database"]["ok"]:
-        chosen = _status_workspaces(options)
-        engines = run_engine_checks(engine_targets(chosen))
-        workspaces = [
-            {"id": str(w.public_id), "name": w.name, "engine": w.engine} for w in chosen
-        ]
-        lines.append("Engines")
-        lines.extend(_engine_lines(engines) or ["  (no workspaces yet)"])
+        try:
+            chosen = _status_workspaces(options)
+        except DatabaseError:  # reachable, but never migrated
+            lines.append(
+                "Engines   unknown: the database has no tables yet "
+                "(run `airbyte manage install`)"
+            )
+        else:
+            engines = run_engine_checks(engine_targets(chosen))
+            workspaces = [
+                {"id": str(w.public_id), "name": w.name, "engine": w.engine}
+                for w in chosen
+            ]
+            lines.append("Engines")
+            lines.extend(_engine_lines(engines) or ["  (no workspaces yet)"])
+            engines_ok = all(e.ok for e in engines)
     else:
         lines.append("Engines   unknown: the database is down")
-    engines_ok = all(e.ok for e in engines)
     # Workers are reported but do not make the status fail: a web-only host has none.
     healthy = checks["database"]["ok"] and checks["broker"]["ok"] and engines_ok
     data = {

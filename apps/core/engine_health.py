@@ -109,8 +109,16 @@ def airbyte_targets(workspaces: Iterable[Workspace]) -> list[EngineTarget]:
         if server is None:
             unset.append(workspace.name)
             continue
-        # Two workspaces on one server with the same sign-in are checked once.
-        key = (server.url, server.auth, server.client_id, server.username)
+        # Two workspaces on one server with the same sign-in (secrets included, so
+        # a stale one is not hidden behind a good one) are checked once.
+        key = (
+            server.url,
+            server.auth,
+            server.client_id,
+            server.client_secret,
+            server.username,
+            server.password,
+        )
         servers.setdefault(key, (server, []))[1].append(workspace.name)
     targets = [
         EngineTarget(

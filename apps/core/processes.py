@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
+from filelock import FileLock
 
 PROCESSES = ("worker", "beat")
 WORKER_NODE = "console-worker"
@@ -221,8 +222,20 @@ def _log_tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
+def _exclusive() -> FileLock:
+    """One start or stop at a time: two starts at once would each spawn a beat."""
+    directory = run_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return FileLock(directory / ".lock")
+
+
 def start(names: list[str], *, concurrency: int = 2) -> list[ProcessState]:
     """Start the named processes that are not running; report each one."""
+    with _exclusive():
+        return _start(names, concurrency=concurrency)
+
+
+def _start(names: list[str], *, concurrency: int) -> list[ProcessState]:
     directory = run_dir()
     directory.mkdir(parents=True, exist_ok=True)
     results: dict[str, ProcessState] = {}
@@ -294,6 +307,11 @@ def start(names: list[str], *, concurrency: int = 2) -> list[ProcessState]:
 
 def stop(names: list[str], *, timeout: float = STOP_TIMEOUT) -> list[ProcessState]:
     """Stop the named processes this console started: SIGTERM, then SIGKILL."""
+    with _exclusive():
+        return _stop(names, timeout=timeout)
+
+
+def _stop(names: list[str], *, timeout: float) -> list[ProcessState]:
     results: dict[str, ProcessState] = {}
     stopping: dict[str, PidRecord] = {}
     for name in names:

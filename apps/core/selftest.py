@@ -113,8 +113,12 @@ def smoke_run(workspaces: list[Workspace] | None = None) -> SmokeResult:
         Check(r.name, r.ok, r.detail, r.latency_ms)
         for r in run_probes(["database", "broker", "workers"])
     ]
-    if checks[0].ok:
-        checks.insert(1, _schema_check())
+    schema = _schema_check() if checks[0].ok else None
+    if schema is not None:
+        checks.insert(1, schema)
+    if schema is not None and not schema.ok:
+        checks.append(Check("engine", False, "not checked: migrate first", 0))
+    elif schema is not None:
         chosen = (
             workspaces
             if workspaces is not None

@@ -149,3 +149,40 @@ def test_airbyte_workspace_without_a_server_is_reported(db, capsys):
     assert code == 1
     assert "have no server set up" in text
     assert "workspaces: Half Set Up" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["status"], "the database has no tables yet"),
+        (["test", "smoke"], "not checked: migrate first"),
+    ],
+)
+def test_a_database_never_migrated_is_explained_not_a_traceback(
+    tmp_path, command, says
+):
+    """What a new user types first, before `manage install`: no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL"}
+    }
+    env["CONSOLE_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "airbyte", *command],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert says in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

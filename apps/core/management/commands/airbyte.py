@@ -8,6 +8,7 @@ from typing import Any
 
 from django.apps import apps as django_apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from apps.audit.context import audit_context
 from apps.core.clikit import GROUPS, to_json
@@ -73,7 +74,13 @@ class Command(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
-            return super().execute(*args, **options)
+            try:
+                return super().execute(*args, **options)
+            except DatabaseError as exc:  # down, or never migrated
+                raise CommandError(
+                    f"Cannot use the database: {exc}".strip()
+                    + " (is it running, and migrated? `airbyte manage install`)"
+                ) from None
         except CommandError as exc:
             if options.get("json"):
                 self.stderr.write(to_json({"error": str(exc)}))
