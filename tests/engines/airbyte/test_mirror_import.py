@@ -162,3 +162,48 @@ def test_import_twice_creates_nothing_twice_and_keeps_secrets_on_the_server(
     body = page.content.decode()
     assert "its secrets stay on the server" in body
     assert "only-the-server-knows" not in body
+
+
+def test_editing_an_imported_destination_keeps_the_secret_on_the_server(
+    airbyte_fake, airbyte_workspace, admin, login, django_capture_on_commit_callbacks
+):
+    remote = airbyte_fake.seed_actor(
+        "destination",
+        name="Their warehouse",
+        definition_id=POSTGRES_DESTINATION_ID,
+        configuration={
+            "host": "db",
+            "port": 5432,
+            "database": "dw",
+            "schema": "public",
+            "username": "loader",
+            "password": "only-the-server-knows",
+        },
+        workspace_id=DEFAULT_WORKSPACE_ID,
+    )
+    airbyte_import(actor=admin, workspace=airbyte_workspace)
+    warehouse = Destination.objects.get(workspace=airbyte_workspace)
+    url = f"/w/{airbyte_workspace.public_id}/destinations/{warehouse.public_id}/edit/"
+    client = login(admin)
+    form = client.get(url).content.decode()
+    assert "only-the-server-knows" not in form
+    # The user renames it and changes the host, leaving the password as shown.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url,
+            {
+                "name": "Warehouse",
+                "cfg__host": "db2",
+                "cfg__port": "5432",
+                "cfg__database": "dw",
+                "cfg__schema": "public",
+                "cfg__username": "loader",
+                "cfg__password": MASK,
+                "cfg__ssl_mode__mode": "disable",
+            },
+        )
+    assert response.status_code in (200, 302), response.content.decode()
+    warehouse.refresh_from_db()
+    assert warehouse.name == "Warehouse"
+    assert remote.configuration["host"] == "db2"
+    assert remote.configuration["password"] == "only-the-server-knows"
