@@ -51,9 +51,11 @@ INSTALLED_APPS = [
     "apps.credentials",
     "apps.connectors",
     "apps.engines",
+    "apps.engines.embedded",
     "apps.connections",
     "apps.webhooks",
     "apps.schedules",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,13 @@ from django.apps import AppConfig
 
 
 class EnginesConfig(AppConfig):
-    """The Engine interface, its embedded and airbyte implementations and settings."""
+    """The Engine interface, the registry and (until it moves) the airbyte engine."""
 
     name = "apps.engines"
     label = "engines"
+
+    def ready(self) -> None:
+        from apps.engines import registry
+        from apps.engines.airbyte.engine import AirbyteEngine
+
+        registry.register("airbyte", AirbyteEngine)

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from apps.connectors.models import ConnectorConfig, ConnectorDefinition
-    from apps.workspaces.models import Workspace
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class EngineError(Exception):
@@ -29,6 +26,45 @@ class EngineError(Exception):
         super().__init__(message)
         self.message = message
         self.logs = logs
+
+
+@dataclass(frozen=True)
+class ConnectorRef:
+    """Which connector to run: the plain data an engine needs, never a model.
+
+    ``builtin`` names a destination the console writes itself; ``manifest`` says
+    the connector is the low-code runner whose YAML manifest rides in the config.
+    """
+
+    kind: str  # source | destination
+    name: str
+    definition_id: str = ""
+    package: str = ""
+    version: str = ""
+    entrypoint: str = ""
+    builtin: str = ""
+    manifest: bool = False
+
+    @property
+    def installable(self) -> bool:
+        return bool(self.package) and not self.builtin
+
+
+def connector_ref(definition: Any) -> ConnectorRef:
+    """A ``ConnectorRef`` from anything that carries one (a definition's ``ref``)."""
+    if isinstance(definition, ConnectorRef):
+        return definition
+    return definition.ref
+
+
+class SpecStore(Protocol):
+    """Keeps connector specs between runs (registered by the connectors app)."""
+
+    def get(self, ref: ConnectorRef) -> dict[str, Any] | None:
+        """The stored raw ``spec`` of this connector version, or None."""
+
+    def put(self, ref: ConnectorRef, spec: dict[str, Any]) -> None:
+        """Store the raw ``spec`` of this connector version."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +159,36 @@ class DiscoveredCatalog:
         raise KeyError(name)
 
 
+# -- Built-in destinations ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DestinationDescriptor:
+    """Everything the console knows about one destination it writes itself.
+
+    One module per destination exports one of these (``engines/embedded/
+    destinations/``); every place that dispatches on a destination reads the
+    registry of them (``apps.engines.registry.destinations()``).
+    """
+
+    name: str  # the catalog's ``builtin`` key: "postgres", "duckdb"
+    title: str  # what people read: "PostgreSQL"
+    definition_id: str  # the catalog's definition id for it
+    spec: ConnectorSpec
+    docs_url: str
+    # Test a config; every failure comes back as ``CheckResult(ok=False)``.
+    check: Callable[[dict[str, Any]], CheckResult]
+    # The config the writer runs with (paths resolved, defaults filled); raises
+    # ValueError with a message for the user.
+    prepare_config: Callable[[dict[str, Any]], dict[str, Any]]
+    # The writer class, imported only when asked so one backend never loads another's
+    # driver.
+    writer: Callable[[], type]
+    # A dbt ``profiles.yml`` target for this destination's config (issue #14).
+    dbt_profile: Callable[[dict[str, Any]], dict[str, Any]]
+    icon: str = ""
+
+
 # -- Sync attempts (issue #4) ---------------------------------------------------------
 
 
@@ -148,9 +214,9 @@ class AttemptRequest:
     attempt_id: int
     job_id: str
     connection_id: str
-    source_definition: ConnectorDefinition
+    source_definition: Any
     source_config: dict[str, Any]
-    destination_definition: ConnectorDefinition
+    destination_definition: Any
     destination_config: dict[str, Any]
     streams: tuple[StreamRequest, ...]
     namespace: str
@@ -206,16 +272,16 @@ class Engine(ABC):
     name: str = ""
 
     @abstractmethod
-    def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
+    def spec(self, definition: Any) -> ConnectorSpec:
         """The connector's configuration schema; raises EngineError."""
 
     @abstractmethod
     def check(
         self,
-        definition: ConnectorDefinition,
+        definition: Any,
         config: dict[str, Any],
         *,
-        actor: ConnectorConfig | None = None,
+        actor: Any = None,
     ) -> CheckResult:
         """Test a configuration. Failures come back as ``CheckResult(ok=False)``.
 
@@ -226,10 +292,10 @@ class Engine(ABC):
     @abstractmethod
     def discover(
         self,
-        definition: ConnectorDefinition,
+        definition: Any,
         config: dict[str, Any],
         *,
-        actor: ConnectorConfig | None = None,
+        actor: Any = None,
     ) -> DiscoveredCatalog:
         """The streams a source offers with this configuration; raises EngineError."""
 
@@ -247,7 +313,7 @@ class Engine(ABC):
     def clear_tables(
         self,
         *,
-        destination_definition: ConnectorDefinition,
+        destination_definition: Any,
         destination_config: dict[str, Any],
         namespace: str,
         table_prefix: str,
@@ -258,15 +324,8 @@ class Engine(ABC):
         """Forget some streams' destination state; empty their tables if asked."""
 
 
-def get_engine(workspace: Workspace | None = None) -> Engine:
-    """The engine that runs a workspace's connectors (``workspace.engine``).
+def get_engine(workspace: Any = None) -> Engine:
+    """Kept for old imports: ask ``apps.engines.registry.get_engine``."""
+    from apps.engines.registry import get_engine as registered
 
-    Without a workspace (the catalog pages, bootstrapping) it is the embedded one.
-    """
-    if workspace is not None and workspace.engine == "airbyte":
-        from apps.engines.airbyte.engine import AirbyteEngine
-
-        return AirbyteEngine(workspace)
-    from apps.engines.embedded.engine import EmbeddedEngine
-
-    return EmbeddedEngine()
+    return registered(workspace)
