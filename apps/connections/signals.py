@@ -1,4 +1,4 @@
-"""Signals other apps subscribe to (webhooks, airbyte, transforms, metrics): no logic here.
+"""Signals other apps subscribe to (webhooks, airbyte, transforms): no logic here.
 
 The ``connection_*`` signals are sent *inside* the service's transaction, so a
 receiver that writes rows (webhook deliveries) or schedules work with

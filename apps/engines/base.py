@@ -10,8 +10,8 @@ and pass them between threads without surprises.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -270,6 +270,9 @@ class Engine(ABC):
     """Runs connectors for a workspace."""
 
     name: str = ""
+
+    def __init__(self, workspace: Any = None) -> None:
+        self.workspace = workspace
 
     @abstractmethod
     def spec(self, definition: Any) -> ConnectorSpec:

@@ -26,7 +26,7 @@ _spec_store: list[SpecStore] = []
 
 
 def register(name: str, factory: Callable[[Any], Engine]) -> None:
-    """Make ``name`` an engine; ``factory(workspace)`` builds it (workspace may be None)."""
+    """Make ``name`` an engine; ``factory(workspace)`` builds it (or ``None``)."""
     _engines[name] = factory
 
 
