@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.connections",
     "apps.webhooks",
     "apps.schedules",
+    "apps.airbyte",
     "apps.ops",
 ]
 

@@ -27,7 +27,7 @@ CANARY = "Canary-Secret-8d41f0"
 
 @pytest.fixture
 def secrets_everywhere(admin, workspace, settings):
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
     # An Airbyte server nobody answers at: the engine page probes it quickly.
     settings.AIRBYTE_HTTP_RETRIES = 0

@@ -26,8 +26,8 @@ from apps.engines.base import (
     AttemptRequest,
     EngineError,
     StreamRequest,
-    get_engine,
 )
+from apps.engines.registry import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -220,15 +220,21 @@ def _supported_modes(
 
 
 def sync_run(*, job_id: int) -> SyncJob | None:
-    """Run the next attempt of a job if this worker wins the claim."""
+    """Run the next attempt of a job: on this worker, or through its engine."""
     close_old_connections()
-    if SyncJob.objects.filter(
-        pk=job_id, connection__workspace__engine="airbyte"
-    ).exists():
-        # The server runs it: start it there and follow it with short polls.
-        from apps.engines.airbyte.jobs import job_start
+    job = (
+        SyncJob.objects.select_related("connection__workspace")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None:
+        return None
+    engine = get_engine(job.connection.workspace)
+    return engine.start_job(job_id, run_here=lambda: _run_here(job_id))
 
-        return job_start(job_id=job_id)
+
+def _run_here(job_id: int) -> SyncJob | None:
+    """Claim the job and run its next attempt in this process, with a heartbeat."""
     attempt = lifecycle.attempt_claim(job_id=job_id)
     if attempt is None:
         return None

@@ -142,35 +142,70 @@ def _merge_stats(total: dict, more: dict) -> dict:
 
 
 def _advance_job(job: SyncJob, attempt: SyncAttempt, now: datetime) -> None:
-    previous = job.status
+    """After an attempt of the console's own: end the job, or wait for a retry."""
+    failure: tuple[str, str, str] | None = None
     if attempt.status == SyncAttempt.Status.SUCCEEDED:
-        job.status = Status.SUCCEEDED
-        job.failure_type = job.failure_origin = job.failure_message = ""
+        status = Status.SUCCEEDED
     elif (
         attempt.status == SyncAttempt.Status.CANCELLED
         or job.status == Status.CANCELLING
     ):
-        job.status = Status.CANCELLED
-        job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
-        job.failure_origin = ""
-        job.failure_message = "Cancelled; data committed before the cancel is kept."
+        status = Status.CANCELLED
     else:
-        job.failure_type = attempt.failure_type or SyncJob.FailureType.SYSTEM_ERROR
-        job.failure_origin = attempt.failure_origin or SyncJob.FailureOrigin.CONSOLE
-        job.failure_message = attempt.failure_message
+        failure = (
+            attempt.failure_type or SyncJob.FailureType.SYSTEM_ERROR,
+            attempt.failure_origin or SyncJob.FailureOrigin.CONSOLE,
+            attempt.failure_message,
+        )
         policy = RetryPolicy.from_settings()
         successive, total = _failures(job)
         if policy.should_retry(
-            failure_type=job.failure_type,
+            failure_type=failure[0],
             successive_failures=successive,
             total_failures=total,
         ):
-            job.status = Status.INCOMPLETE
+            status = Status.INCOMPLETE
             job.next_attempt_at = now + policy.backoff(successive or 1)
             job.enqueued_at = None
         else:
-            job.status = Status.FAILED
-    if job.status in SyncJob.TERMINAL_STATUSES:
+            status = Status.FAILED
+    job_finish(
+        job=job,
+        status=status,
+        failure=failure,
+        now=now,
+        changes={"attempt": [None, attempt.number]},
+    )
+
+
+def job_finish(
+    *,
+    job: SyncJob,
+    status: str,
+    failure: tuple[str, str, str] | None = None,
+    now: datetime | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Write how a job's attempt left it: the one writer of a job's end, any engine.
+
+    ``status`` is terminal (succeeded, failed, cancelled) or ``incomplete`` (a
+    retry is due at ``job.next_attempt_at``). ``failure`` is (type, origin,
+    message); a cancel always reads as a cancel. Call it inside the transaction
+    that holds the job's row lock; it saves the job, records one audit event and,
+    at a terminal status, sends ``sync_job_finished`` after the commit.
+    """
+    now = now or timezone.now()
+    previous = job.status
+    job.status = status
+    if status == Status.CANCELLED:
+        job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
+        job.failure_origin = ""
+        job.failure_message = "Cancelled; data committed before the cancel is kept."
+    elif failure:
+        job.failure_type, job.failure_origin, job.failure_message = failure
+    else:
+        job.failure_type = job.failure_origin = job.failure_message = ""
+    if status in SyncJob.TERMINAL_STATUSES:
         job.finished_at = now
     job.save()
     audit_record(
@@ -181,7 +216,7 @@ def _advance_job(job: SyncJob, attempt: SyncAttempt, now: datetime) -> None:
         target=job.connection,
         changes={
             "status": [previous, job.status],
-            "attempt": [None, attempt.number],
+            **(changes or {}),
             "records_committed": [None, job.records_committed],
         },
         outcome="success" if job.status == Status.SUCCEEDED else "failure",

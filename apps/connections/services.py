@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
+from apps.connections import signals
 from apps.connections.catalog import (
     SchemaDiff,
     StreamChoice,
@@ -28,7 +29,7 @@ from apps.connections.models import (
     SyncJob,
 )
 from apps.connectors.models import Destination, Source
-from apps.engines.airbyte import hooks
+from apps.engines.registry import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def connection_create(
     connection.full_clean()
     connection.save()
     _save_streams(connection, source, choices)
-    hooks.push_after_commit(connection)
+    signals.connection_saved.send(sender=Connection, connection=connection)
     audit_record(
         actor=actor,
         action="connection.created",
@@ -186,7 +187,7 @@ def connection_update(
             connection.source,
             _validated_choices(connection.source, streams),
         )
-    hooks.push_after_commit(connection)
+    signals.connection_saved.send(sender=Connection, connection=connection)
     after = {
         "name": connection.name,
         "namespace": connection.namespace,
@@ -227,11 +228,10 @@ def connection_set_status(
     connection.status_reason = reason[:500]
     connection.save(update_fields=["status", "status_reason", "updated_at"])
     if (before == Connection.Status.ACTIVE) != (status == Connection.Status.ACTIVE):
-        hooks.push_after_commit(connection)
+        signals.connection_saved.send(sender=Connection, connection=connection)
     if status != Connection.Status.ACTIVE:
-        from apps.webhooks.services import webhook_connection_event
-
-        webhook_connection_event(
+        signals.connection_event.send(
+            sender=Connection,
             connection=connection,
             event="connection.disabled",
             reason=reason
@@ -263,7 +263,7 @@ def connection_delete(*, actor: AbstractBaseUser, connection: Connection) -> Non
             "destination": [connection.destination.name, None],
         },
     )
-    hooks.delete_after_commit(connection)
+    signals.connection_deleted.send(sender=Connection, connection=connection)
     connection.delete()
 
 
@@ -352,14 +352,9 @@ def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
         target=job.connection,
         changes={"status": [before, job.status], "job": [str(job.public_id)] * 2},
     )
-    if (
-        job.status == SyncJob.Status.CANCELLING
-        and job.connection.workspace.engine == "airbyte"
-    ):
-        # The next poll sends the cancel to the server; ask for one now.
-        from apps.engines.airbyte.jobs import schedule_poll
-
-        transaction.on_commit(lambda: schedule_poll(job.pk, countdown=0))
+    if job.status == SyncJob.Status.CANCELLING:
+        engine = get_engine(job.connection.workspace)
+        transaction.on_commit(lambda: engine.request_cancel(job.pk))
     return job
 
 
@@ -480,15 +475,13 @@ def connection_apply_schema(
             "columns_removed": [None, diff.removed_columns],
         },
     )
-    hooks.push_after_commit(connection)
+    signals.connection_saved.send(sender=Connection, connection=connection)
     return diff
 
 
 @transaction.atomic
 def connection_schema_changed(*, connection: Connection, diff: SchemaDiff) -> None:
     """Tell the team the source's schema moved away from the connection's."""
-    from apps.webhooks.services import webhook_connection_event
-
     summary = {
         "added_streams": diff.added_streams,
         "removed_streams": diff.removed_streams,
@@ -504,6 +497,6 @@ def connection_schema_changed(*, connection: Connection, diff: SchemaDiff) -> No
         target=connection,
         changes={"diff": [None, summary]},
     )
-    webhook_connection_event(
-        connection=connection, event="schema.changed", diff=summary
+    signals.connection_event.send(
+        sender=Connection, connection=connection, event="schema.changed", diff=summary
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.connections import lifecycle
+from apps.engines import registry
 
 
 @shared_task(name="connections.sync_job", acks_late=False, ignore_result=True)
@@ -23,21 +24,13 @@ def sync_job_task(job_id: int) -> None:
 def sync_reaper_task() -> None:
     """Every minute: fail attempts with stale heartbeats, enqueue jobs that are due."""
     from apps.connections.services import sync_enqueue
-    from apps.engines.airbyte.jobs import lost_jobs, schedule_poll
 
     lifecycle.reap_stale_attempts()
     for job_id in lifecycle.due_jobs():
         sync_enqueue(job_id=job_id)
-    # Jobs on an Airbyte server nobody followed for a while: a poll (or a start)
-    # task was lost; follow them again.
-    to_poll, to_start = lost_jobs()
-    for job_id in to_poll:
-        schedule_poll(job_id, countdown=0)
-    if to_start:
-        from apps.engines.airbyte.tasks import airbyte_job_start_task
-
-        for job_id in to_start:
-            airbyte_job_start_task.apply_async(args=[job_id], queue="syncs")
+    # Engines that follow jobs elsewhere pick up the ones whose polls were lost.
+    for name in registry.engine_names():
+        registry.engine_class(name).recover_lost_jobs()
 
 
 @shared_task(name="connections.clear_tables", ignore_result=True)

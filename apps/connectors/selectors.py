@@ -76,7 +76,7 @@ def definition_choices(
     """
     definitions = ConnectorDefinition.objects.filter(kind=kind).order_by("name")
     if workspace is not None and workspace.engine == "airbyte":
-        from apps.engines.models import AirbyteServer
+        from apps.airbyte.models import AirbyteServer
 
         server = AirbyteServer.objects.filter(workspace=workspace).first()
         ids = server.definition_ids if server else []

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record, field_changes
+from apps.connectors import signals
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
 from apps.connectors.spec_forms import config_errors, split_config
-from apps.engines.airbyte import hooks
 from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError, get_engine
 from apps.workspaces.models import Workspace
 
@@ -107,7 +107,7 @@ def connector_create(
     obj.save()
     if credentials:
         obj.credentials.set(credentials)
-    hooks.push_after_commit(obj)
+    signals.connector_saved.send(sender=type(obj), obj=obj)
     audit_record(
         actor=actor,
         action=f"{kind}.created",
@@ -164,7 +164,7 @@ def connector_update(
         obj.credentials.set(_credentials_for(obj.workspace, credential_refs))
     obj.full_clean()
     obj.save()
-    hooks.push_after_commit(obj)
+    signals.connector_saved.send(sender=type(obj), obj=obj)
     after = {
         "name": obj.name,
         "config": obj.config,
@@ -201,7 +201,7 @@ def connector_delete(*, actor: AbstractBaseUser | None, obj: ConnectorConfig) ->
         target=obj,
         changes={"definition": [obj.definition.name, None]},
     )
-    hooks.delete_after_commit(obj)
+    signals.connector_deleted.send(sender=type(obj), obj=obj)
     obj.delete()
 
 

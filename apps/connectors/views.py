@@ -18,7 +18,7 @@ from apps.connectors.spec_forms import SpecForm, mask_config
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role
-from apps.engines.airbyte.mapping import has_masked_secrets
+from apps.airbyte.mapping import has_masked_secrets
 from apps.engines.base import EngineError
 from apps.engines.embedded import declarative
 from apps.workspaces.access import require_role

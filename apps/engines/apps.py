@@ -4,13 +4,11 @@ from django.apps import AppConfig
 
 
 class EnginesConfig(AppConfig):
-    """The Engine interface, the registry and (until it moves) the airbyte engine."""
+    """The Engine interface and the registry engines announce themselves in.
+
+    No models: the migrations here are history (the Airbyte server settings moved
+    to ``apps.airbyte``, table and data kept).
+    """
 
     name = "apps.engines"
     label = "engines"
-
-    def ready(self) -> None:
-        from apps.engines import registry
-        from apps.engines.airbyte.engine import AirbyteEngine
-
-        registry.register("airbyte", AirbyteEngine)

@@ -312,6 +312,33 @@ class Engine(ABC):
         stops, keeping what was committed.
         """
 
+    # -- jobs: the verbs the console's job lifecycle calls on every engine ----------
+    def start_job(self, job_id: int, *, run_here: Callable[[], Any]) -> Any:
+        """Start the next attempt of job ``job_id``; returns what ``run_here`` does.
+
+        ``run_here`` is the console's own path (claim the job, ``run_attempt`` with
+        a heartbeat, record the end). An engine whose syncs run elsewhere starts
+        the job there instead and follows it on its own.
+        """
+        return run_here()
+
+    def request_cancel(self, job_id: int) -> None:
+        """A user asked to cancel ``job_id`` (the flag is on the job row already).
+
+        Called after the commit. The embedded runner sees the flag on its next
+        heartbeat; an engine that runs syncs elsewhere passes the cancel on.
+        """
+        return
+
+    @classmethod
+    def recover_lost_jobs(cls) -> None:
+        """Every minute, from the reaper: pick up jobs whose follow-up work was lost.
+
+        Stale attempts of ``run_attempt`` are the console's to reap; this is for
+        engines that follow jobs elsewhere (a poll task that never ran).
+        """
+        return
+
     @abstractmethod
     def clear_tables(
         self,

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from apps.engines.embedded import installer
-from apps.engines.embedded.masking import SecretMasker
 from apps.engines.embedded.runner import run_connector
+from apps.engines.masking import SecretMasker
 from tests.engines import fakes
 from tests.engines.fixtures import FAKER
 

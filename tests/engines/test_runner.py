@@ -11,8 +11,8 @@ import pytest
 
 from apps.core.masking import MASK
 from apps.engines.embedded import protocol
-from apps.engines.embedded.masking import SecretMasker, secret_values
 from apps.engines.embedded.runner import run_connector
+from apps.engines.masking import SecretMasker, secret_values
 from tests.engines import fakes
 
 SECRET = "s3cr3t-Canary-Value"

@@ -21,8 +21,8 @@ from apps.engines.base import (
 from apps.engines.embedded import declarative, installer, protocol
 from apps.engines.embedded.destinations.checks import check_builtin
 from apps.engines.embedded.destinations.specs import builtin_spec
-from apps.engines.embedded.masking import SecretMasker, secret_values
 from apps.engines.embedded.runner import RunResult, run_connector
+from apps.engines.masking import SecretMasker, secret_values
 
 if TYPE_CHECKING:
     from apps.connectors.models import ConnectorDefinition

@@ -43,8 +43,8 @@ from filelock import FileLock, Timeout
 from apps.connectors.catalog.registry import PACKAGE_RE, VERSION_RE
 from apps.engines.base import EngineError
 from apps.engines.embedded import protocol
-from apps.engines.embedded.masking import SecretMasker
 from apps.engines.embedded.runner import connector_env, kill_group, run_connector
+from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
 

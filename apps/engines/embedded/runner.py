@@ -32,7 +32,7 @@ from typing import IO, Any
 import orjson
 
 from apps.engines.embedded import protocol
-from apps.engines.embedded.masking import SecretMasker
+from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
 

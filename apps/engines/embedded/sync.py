@@ -36,7 +36,6 @@ from apps.engines.base import (
     StreamRequest,
 )
 from apps.engines.embedded import declarative, installer, protocol
-from apps.engines.embedded.masking import SecretMasker
 from apps.engines.embedded.runner import (
     ConnectorProcess,
     connector_env,
@@ -49,6 +48,7 @@ from apps.engines.embedded.writers import (
     decode_json,
     writer_for,
 )
+from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
 

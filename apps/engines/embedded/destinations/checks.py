@@ -19,7 +19,7 @@ from psycopg import sql
 
 from apps.engines.base import CheckResult
 from apps.engines.embedded.destinations.specs import BUILTIN_SPECS
-from apps.engines.embedded.masking import SecretMasker, secret_values
+from apps.engines.masking import SecretMasker, secret_values
 
 CONNECT_TIMEOUT = 10
 

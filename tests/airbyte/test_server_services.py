@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from apps.airbyte import services
 from apps.audit.models import AuditEvent
-from apps.engines.airbyte import services
 
 
 def _save(workspace, admin, **fields):

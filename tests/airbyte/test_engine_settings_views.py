@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from apps.airbyte import services
+from apps.airbyte.models import AirbyteServer
 from apps.audit.models import AuditEvent
-from apps.engines.airbyte import services
-from apps.engines.models import AirbyteServer
 from apps.workspaces.models import Workspace
 from tests.airbyte_fake import DEFAULT_WORKSPACE_ID, POSTGRES_DESTINATION_ID
 from tests.airbyte_fake import fixtures as fake_fixtures

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from apps.engines.models import AirbyteServer
+from apps.airbyte.models import AirbyteServer
 from apps.workspaces.models import Workspace
 
 SECRET_KEPT = "Stored — leave blank to keep."  # noqa: S105 - a help text

@@ -1,6 +1,6 @@
 """The workspace's Engine page (admins): which engine runs it, and its Airbyte server.
 
-One page with five parts, each a named partial of ``engines/engine_settings.html``:
+One page with five parts, each a named partial of ``airbyte/engine_settings.html``:
 the engine switch, the server's settings, "Test connection" (the steps it took, the
 failing one obvious), the Airbyte workspace to work in, and the import of what the
 server already holds. Every POST goes through one service, which audits it.
@@ -17,18 +17,18 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.airbyte import services
+from apps.airbyte.client import AirbyteError
+from apps.airbyte.forms import AirbyteServerForm, EngineForm, RemoteWorkspaceForm
+from apps.airbyte.models import AirbyteServer
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page, wants_partial
 from apps.core.roles import Role
-from apps.engines.airbyte import services
-from apps.engines.airbyte.client import AirbyteError
 from apps.engines.base import EngineError
-from apps.engines.forms import AirbyteServerForm, EngineForm, RemoteWorkspaceForm
-from apps.engines.models import AirbyteServer
 from apps.workspaces.access import require_role
 from apps.workspaces.models import Membership, Workspace
 
-TEMPLATE = "engines/engine_settings.html"
+TEMPLATE = "airbyte/engine_settings.html"
 STEPS = ("reach", "sign_in", "list")
 
 
@@ -232,7 +232,7 @@ def airbyte_import(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     """Bring the server's sources, destinations and connections in; safe to repeat."""
     membership = require_role(request, workspace_id, Role.ADMIN)
     # Imported lazily: the importer pulls in the connectors and connections apps.
-    from apps.engines.airbyte.importer import airbyte_import as run_import
+    from apps.airbyte.importer import airbyte_import as run_import
 
     try:
         result = run_import(actor=request.user, workspace=membership.workspace)

@@ -38,7 +38,7 @@ import httpx
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
 PUBLIC_PREFIX = "/api/public/v1"
 CONFIG_PREFIX = "/api/v1"

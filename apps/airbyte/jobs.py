@@ -32,23 +32,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record
-from apps.connections import lifecycle
-from apps.connections.models import SyncAttempt, SyncJob
-from apps.engines.airbyte.client import (
+from apps.airbyte.client import (
     AirbyteApiError,
     AirbyteClient,
     AirbyteError,
     AirbyteTransientError,
 )
-from apps.engines.airbyte.mapping import (
+from apps.airbyte.mapping import (
     TERMINAL_JOB_STATUSES,
     failure_origin,
     failure_type,
 )
-from apps.engines.airbyte.mirror import connection_push, server_for
+from apps.airbyte.mirror import connection_push, server_for
+from apps.connections import lifecycle
+from apps.connections.models import SyncAttempt, SyncJob
 from apps.engines.base import EngineError
-from apps.engines.embedded.masking import SecretMasker
+from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ START_RETRY_SECONDS = 60
 
 
 def schedule_poll(job_id: int, *, countdown: float | None = None) -> None:
-    from apps.engines.airbyte.tasks import airbyte_job_poll_task
+    from apps.airbyte.tasks import airbyte_job_poll_task
 
     wait = settings.AIRBYTE_POLL_SECONDS if countdown is None else countdown
     try:
@@ -370,24 +369,20 @@ def _finish(
     )
     if job.status in SyncJob.TERMINAL_STATUSES:
         return
-    previous = job.status
-    job.status = status
+    now = timezone.now()
     job.remote_status = remote_status or job.remote_status
-    job.finished_at = timezone.now()
-    job.remote_polled_at = job.finished_at
+    job.remote_polled_at = now
     if records is not None:
         job.records_committed = records
     if size is not None:
         job.bytes_committed = size
-    if status == Status.CANCELLED:
-        job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
-        job.failure_origin = ""
-        job.failure_message = "Cancelled; data committed before the cancel is kept."
-    elif failure:
-        job.failure_type, job.failure_origin, job.failure_message = failure
-    else:
-        job.failure_type = job.failure_origin = job.failure_message = ""
-    job.save()
+    lifecycle.job_finish(
+        job=job,
+        status=status,
+        failure=failure,
+        now=now,
+        changes={"airbyte_job": [None, job.remote_id]},
+    )
     # Attempts the server never closed (a start that failed) end with the job.
     job.attempts.filter(status=SyncAttempt.Status.RUNNING).update(
         status=SyncAttempt.Status.FAILED
@@ -395,22 +390,8 @@ def _finish(
         else SyncAttempt.Status.CANCELLED
         if status == Status.CANCELLED
         else SyncAttempt.Status.SUCCEEDED,
-        finished_at=job.finished_at,
+        finished_at=now,
     )
-    audit_record(
-        actor=None,
-        actor_label="worker",
-        action=f"sync.{job.status}",
-        workspace=job.connection.workspace,
-        target=job.connection,
-        changes={
-            "status": [previous, job.status],
-            "airbyte_job": [None, job.remote_id],
-            "records_committed": [None, job.records_committed],
-        },
-        outcome="success" if job.status == Status.SUCCEEDED else "failure",
-    )
-    transaction.on_commit(lambda: lifecycle.job_ended(job_id))
 
 
 def lost_jobs(*, now: datetime | None = None) -> tuple[list[int], list[int]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from apps.airbyte import client as client_module
+from apps.airbyte import hooks, jobs
+from apps.airbyte import services as server_services
 from apps.connections import services as connection_services
 from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorDefinition
-from apps.engines.airbyte import client as client_module
-from apps.engines.airbyte import hooks, jobs
-from apps.engines.airbyte import services as server_services
 from tests.airbyte_fake import (
     DEFAULT_WORKSPACE_ID,
     DUCKDB_DESTINATION_ID,
@@ -34,7 +34,7 @@ def _fast_retries(settings):
 @pytest.fixture
 def pushes_now(monkeypatch):
     """Run the push and delete tasks in-process, right when they are queued."""
-    from apps.engines.airbyte import mirror, tasks
+    from apps.airbyte import mirror, tasks
 
     monkeypatch.setattr(
         tasks.airbyte_push_task,

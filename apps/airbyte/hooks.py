@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.engines.airbyte.client import AirbyteApiError, AirbyteTransientError
+from apps.airbyte.client import AirbyteApiError, AirbyteTransientError
 from apps.engines.base import EngineError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def push_after_commit(obj: Any) -> None:
     kind, pk = obj._meta.model_name, obj.pk
 
     def send() -> None:
-        from apps.engines.airbyte.tasks import airbyte_push_task
+        from apps.airbyte.tasks import airbyte_push_task
 
         try:
             airbyte_push_task.apply_async(args=[kind, pk], retry=False)
@@ -46,7 +46,7 @@ def delete_after_commit(obj: Any) -> None:
     """Delete ``obj``'s twin on the server once the console's row is gone."""
     if not _on_airbyte(obj) or not obj.remote_id:
         return
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
     server = AirbyteServer.objects.filter(workspace=obj.workspace).first()
     if server is None:
@@ -54,7 +54,7 @@ def delete_after_commit(obj: Any) -> None:
     args = [server.pk, obj._meta.model_name, obj.remote_id]
 
     def send() -> None:
-        from apps.engines.airbyte.tasks import airbyte_delete_task
+        from apps.airbyte.tasks import airbyte_delete_task
 
         try:
             airbyte_delete_task.apply_async(args=args, retry=False)
@@ -66,7 +66,7 @@ def delete_after_commit(obj: Any) -> None:
 
 def push_now(*, kind: str, pk: int) -> str | None:
     """Push one object now (the task's body); records a permanent failure."""
-    from apps.engines.airbyte.mirror import KINDS, connection_push, connector_push
+    from apps.airbyte.mirror import KINDS, connection_push, connector_push
 
     obj = KINDS[kind].objects.select_related("workspace").filter(pk=pk).first()
     if obj is None or not _on_airbyte(obj):

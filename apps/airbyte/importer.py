@@ -22,6 +22,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.airbyte.client import AirbyteClient
+from apps.airbyte.mapping import console_sync_modes
+from apps.airbyte.mirror import server_for
+from apps.airbyte.services import definitions_refresh
 from apps.audit.services import audit_record
 from apps.connections.models import Connection, ConnectionStream
 from apps.connectors.models import (
@@ -30,10 +34,6 @@ from apps.connectors.models import (
     Destination,
     Source,
 )
-from apps.engines.airbyte.client import AirbyteClient
-from apps.engines.airbyte.mapping import console_sync_modes
-from apps.engines.airbyte.mirror import server_for
-from apps.engines.airbyte.services import definitions_refresh
 from apps.workspaces.models import Workspace
 
 
@@ -104,7 +104,7 @@ def _store(
             continue
         key = f"connections_{'created' if created else 'updated'}"
         setattr(result, key, getattr(result, key) + 1)
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
     AirbyteServer.objects.filter(workspace=workspace).update(
         last_import_at=timezone.now(),

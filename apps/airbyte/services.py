@@ -18,10 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record, field_changes
-from apps.connectors.models import ConnectorDefinition
-from apps.core.masking import MASK
-from apps.engines.airbyte.client import (
+from apps.airbyte.client import (
     AirbyteApiError,
     AirbyteAuthError,
     AirbyteClient,
@@ -31,7 +28,10 @@ from apps.engines.airbyte.client import (
     forget_tokens,
     normalize_url,
 )
-from apps.engines.models import AirbyteServer
+from apps.airbyte.models import AirbyteServer
+from apps.audit.services import audit_record, field_changes
+from apps.connectors.models import ConnectorDefinition
+from apps.core.masking import MASK
 from apps.workspaces.models import Workspace
 
 # The API the console was built against (Airbyte's 1.x Public and Config APIs).

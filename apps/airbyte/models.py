@@ -1,4 +1,4 @@
-"""Engine settings kept in the database: the Airbyte server a workspace drives."""
+"""The Airbyte server a workspace drives, kept in the database."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ class AirbyteServer(BaseModel):
     definition_ids = models.JSONField(default=list, blank=True)
     last_import_at = models.DateTimeField(null=True, blank=True)
     last_import_summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        # The table keeps the name it had when this model lived in ``engines``.
+        db_table = "engines_airbyteserver"
 
     def __str__(self) -> str:
         return f"{self.url} for {self.workspace}"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from apps.airbyte import hooks
+from apps.airbyte.importer import airbyte_import
 from apps.connections.models import Connection
 from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorDefinition, Destination, Source
 from apps.core.masking import MASK
-from apps.engines.airbyte import hooks
-from apps.engines.airbyte.importer import airbyte_import
 from apps.engines.base import get_engine
 from tests.airbyte_fake import (
     DEFAULT_WORKSPACE_ID,

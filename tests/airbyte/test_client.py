@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.engines.airbyte.client import (
+from apps.airbyte.client import (
     AirbyteApiError,
     AirbyteAuthError,
     AirbyteClient,

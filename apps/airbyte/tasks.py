@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from apps.engines.airbyte.client import AirbyteTransientError
+from apps.airbyte.client import AirbyteTransientError
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ _PUSH_RETRY_WAITS = (10, 30, 90, 270, 810)
 @shared_task(name="airbyte.job_poll", ignore_result=True)
 def airbyte_job_poll_task(job_id: int) -> None:
     """Mirror a job running on the Airbyte server; schedules the next poll itself."""
-    from apps.engines.airbyte.jobs import job_poll
+    from apps.airbyte.jobs import job_poll
 
     job_poll(job_id=job_id)
 
@@ -25,7 +25,7 @@ def airbyte_job_poll_task(job_id: int) -> None:
 @shared_task(name="airbyte.job_start", ignore_result=True)
 def airbyte_job_start_task(job_id: int) -> None:
     """Start (or, after a lost start, adopt) a job on the server."""
-    from apps.engines.airbyte.jobs import job_start
+    from apps.airbyte.jobs import job_start
 
     job_start(job_id=job_id, recover=True)
 
@@ -33,7 +33,7 @@ def airbyte_job_start_task(job_id: int) -> None:
 @shared_task(name="airbyte.push", bind=True, ignore_result=True, max_retries=5)
 def airbyte_push_task(self, kind: str, pk: int) -> None:
     """Create or update a source, destination or connection on the server."""
-    from apps.engines.airbyte.hooks import push_now
+    from apps.airbyte.hooks import push_now
 
     try:
         push_now(kind=kind, pk=pk)
@@ -45,7 +45,7 @@ def airbyte_push_task(self, kind: str, pk: int) -> None:
 @shared_task(name="airbyte.delete", bind=True, ignore_result=True, max_retries=5)
 def airbyte_delete_task(self, server_id: int, kind: str, remote_id: str) -> None:
     """Delete an object on the server after the console deleted its row."""
-    from apps.engines.airbyte.mirror import remote_delete
+    from apps.airbyte.mirror import remote_delete
 
     try:
         remote_delete(server_id=server_id, kind=kind, remote_id=remote_id)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 
-from apps.engines.airbyte.client import AirbyteClient, AirbyteError
-from apps.engines.airbyte.mirror import connector_push, server_for
+from apps.airbyte import jobs
+from apps.airbyte.client import AirbyteClient, AirbyteError
+from apps.airbyte.mirror import connector_push, server_for
 from apps.engines.base import (
     AttemptOutcome,
     AttemptReporter,
@@ -157,6 +158,25 @@ class AirbyteEngine(Engine):
         )
 
     # -- syncs run on the server ------------------------------------------------------
+    def start_job(self, job_id: int, *, run_here: Any) -> Any:
+        """Start the job on the server and follow it with short polls (``jobs.py``)."""
+        return jobs.job_start(job_id=job_id)
+
+    def request_cancel(self, job_id: int) -> None:
+        """The next poll sends the cancel to the server; ask for one now."""
+        jobs.schedule_poll(job_id, countdown=0)
+
+    @classmethod
+    def recover_lost_jobs(cls) -> None:
+        """Follow again the jobs nobody polled for a while (a lost poll or start)."""
+        from apps.airbyte.tasks import airbyte_job_start_task
+
+        to_poll, to_start = jobs.lost_jobs()
+        for job_id in to_poll:
+            jobs.schedule_poll(job_id, countdown=0)
+        for job_id in to_start:
+            airbyte_job_start_task.apply_async(args=[job_id], queue="syncs")
+
     def run_attempt(
         self, request: AttemptRequest, reporter: AttemptReporter
     ) -> AttemptOutcome:
@@ -180,8 +200,8 @@ class AirbyteEngine(Engine):
         The Public API clears a whole connection; Airbyte has no per-stream clear
         there, so a reset of some streams clears them all on the server.
         """
+        from apps.airbyte.mirror import connection_push
         from apps.connections.models import Connection
-        from apps.engines.airbyte.mirror import connection_push
 
         connection = Connection.objects.get(public_id=connection_id)
         try:

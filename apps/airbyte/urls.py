@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.engines import views
+from apps.airbyte import views
 
 app_name = "engine"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from apps.airbyte import jobs
 from apps.connections import execution
 from apps.connections import services as connection_services
 from apps.connections.execution import sync_run
 from apps.connections.models import SyncJob
-from apps.engines.airbyte import jobs
 
 JOBS = "/api/public/v1/jobs"
 
@@ -74,8 +74,8 @@ def test_a_409_adopts_the_job_already_running(
     airbyte_fake, make_connection, admin, polls
 ):
     """A start that died after its POST (or a sync begun in Airbyte's UI)."""
-    from apps.engines.airbyte.client import AirbyteClient
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.client import AirbyteClient
+    from apps.airbyte.models import AirbyteServer
 
     connection = make_connection()
     server = AirbyteServer.objects.get(workspace=connection.workspace)

@@ -13,9 +13,9 @@ from apps.connections import services as connection_services
 from apps.connections.models import SyncJob
 from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorDefinition
+from tests.airbyte.conftest import connect_to_fake
 from tests.airbyte_fake import DUCKDB_DESTINATION_ID, FAKER_SOURCE_ID
 from tests.connections.test_worker import wait_for
-from tests.engines.airbyte.conftest import connect_to_fake
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -27,12 +27,12 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.airbyte.client import AirbyteApiError, AirbyteClient
+from apps.airbyte.mapping import public_sync_mode
+from apps.airbyte.models import AirbyteServer
 from apps.connections.models import Connection
 from apps.connectors.models import ConnectorConfig, Destination, Source
-from apps.engines.airbyte.client import AirbyteApiError, AirbyteClient
-from apps.engines.airbyte.mapping import public_sync_mode
 from apps.engines.base import EngineError
-from apps.engines.models import AirbyteServer
 
 logger = logging.getLogger(__name__)
 
