@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.engines.embedded import installer
-from apps.engines.models import AirbyteServer
+from apps.airbyte.models import AirbyteServer
 from apps.workspaces.models import Workspace
 
 # The connector the demo and `airbyte test integration` use; `airbyte manage
@@ -205,8 +205,8 @@ def faker_installable(target: EngineTarget) -> tuple[bool, str]:
 
 def check_airbyte(target: EngineTarget) -> EngineCheck:
     """Reach, sign in and list on the server (read-only, short timeouts)."""
-    from apps.engines.airbyte.client import RetryPolicy
-    from apps.engines.airbyte.services import server_probe
+    from apps.airbyte.client import RetryPolicy
+    from apps.airbyte.services import server_probe
 
     started = time.monotonic()
     server = target.server

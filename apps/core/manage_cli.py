@@ -148,7 +148,7 @@ def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
 def _airbyte_targets(url: str) -> list[EngineTarget]:
     from django.db.models import Q
 
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
     from apps.workspaces.models import Workspace
 
     if url:
@@ -293,7 +293,7 @@ def _names(options: dict[str, Any]) -> list[str]:
 
 def _airbyte_note() -> str:
     """Said by start/stop when workspaces use an Airbyte server: it is not ours."""
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
     try:
         urls = sorted(

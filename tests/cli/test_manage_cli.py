@@ -15,7 +15,7 @@ from django.db import connection
 from apps.audit.models import AuditEvent
 from apps.connectors.models import ConnectorInstall
 from apps.core import processes
-from apps.engines.models import AirbyteServer
+from apps.airbyte.models import AirbyteServer
 from apps.workspaces.models import Workspace
 from tests.engines.fixtures import CONNECTORS_DIR, FAKER_ID, definition
 from tests.factories import UserFactory

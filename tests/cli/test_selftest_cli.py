@@ -75,7 +75,7 @@ def test_smoke_without_workers_fails_and_names_the_part(
 def test_smoke_checks_the_airbyte_server_of_a_workspace(
     workspace, admin, airbyte_fake, capsys
 ):
-    from apps.engines.models import AirbyteServer
+    from apps.airbyte.models import AirbyteServer
 
     workspace.engine = Workspace.Engine.AIRBYTE
     workspace.save(update_fields=["engine"])

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.engines.models import AirbyteServer
+from apps.airbyte.models import AirbyteServer
 from apps.workspaces.models import Workspace
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
