@@ -168,7 +168,7 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
                 status="succeeded",
             ).public_id
     if ":endpoint_id>" in route:
-        from apps.webhooks import services as webhooks
+        from apps.webhooks.services import endpoints as webhooks
 
         endpoint, _ = webhooks.webhook_endpoint_create(
             actor=None,

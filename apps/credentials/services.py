@@ -13,6 +13,7 @@ from apps.audit.services import audit_record, field_changes
 from apps.core.masking import MASK
 from apps.credentials import encryption
 from apps.credentials.models import Credential, EncryptionCanary
+from apps.credentials.signals import credential_rotated
 from apps.credentials.types import TypeSpec, hints_for, type_spec, validate_payload
 from apps.workspaces.models import Workspace
 
@@ -177,9 +178,7 @@ def credential_update(
         changes=changes,
     )
     if rotated:
-        from apps.webhooks.services import webhook_credential_rotated
-
-        webhook_credential_rotated(credential=credential)
+        credential_rotated.send(sender=Credential, credential=credential)
     return credential
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.apps import AppConfig
 
 
@@ -10,26 +8,19 @@ class WebhooksConfig(AppConfig):
     label = "webhooks"
 
     def ready(self) -> None:
-        from apps.connections import signals
+        from apps.connections import signals as connections
+        from apps.credentials import signals as credentials
+        from apps.webhooks import receivers
 
-        signals.sync_job_finished.connect(
-            _sync_job_finished, dispatch_uid="webhooks.sync_job_finished"
+        connections.sync_job_started.connect(
+            receivers.sync_job_started, dispatch_uid="webhooks.sync_job_started"
         )
-        # Sent, once connections has it, after the commit that starts a job.
-        started = getattr(signals, "sync_job_started", None)
-        if started is not None:
-            started.connect(_sync_job_started, dispatch_uid="webhooks.sync_job_started")
-
-
-def _sync_job_finished(sender: Any, job_id: int, **kwargs: Any) -> None:
-    # Runs after the job's transaction committed; the service never raises.
-    from apps.webhooks.services import webhook_sync_event
-
-    webhook_sync_event(job_id)
-
-
-def _sync_job_started(sender: Any, job_id: int, **kwargs: Any) -> None:
-    from apps.webhooks.models import Event
-    from apps.webhooks.services import webhook_sync_event
-
-    webhook_sync_event(job_id, Event.SYNC_STARTED)
+        connections.sync_job_finished.connect(
+            receivers.sync_job_finished, dispatch_uid="webhooks.sync_job_finished"
+        )
+        connections.connection_event.connect(
+            receivers.connection_event, dispatch_uid="webhooks.connection_event"
+        )
+        credentials.credential_rotated.connect(
+            receivers.credential_rotated, dispatch_uid="webhooks.credential_rotated"
+        )

@@ -13,8 +13,9 @@ from django.core.management.base import CommandError
 
 from apps.core.clikit import CliResult, arg, group, table
 from apps.core.roles import Role
-from apps.webhooks import selectors, services
+from apps.webhooks import selectors
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.services import dispatch, endpoints
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
 
 webhook = group("webhook", "Register, list, test and remove webhook endpoints.")
@@ -70,7 +71,7 @@ def _find(options: dict[str, Any]) -> tuple[Any, WebhookEndpoint]:
 def webhook_register(options: dict[str, Any]) -> CliResult:
     membership = cli_membership(options, Role.EDITOR)
     try:
-        endpoint, secret = services.webhook_endpoint_create(
+        endpoint, secret = endpoints.webhook_endpoint_create(
             actor=membership.user,
             workspace=membership.workspace,
             name=options["name"],
@@ -105,11 +106,11 @@ def webhook_list(options: dict[str, Any]) -> CliResult:
 def webhook_test(options: dict[str, Any]) -> CliResult:
     membership, endpoint = _find(options)
     try:
-        delivery = services.webhook_test_send(actor=membership.user, endpoint=endpoint)
+        delivery = endpoints.webhook_test_send(actor=membership.user, endpoint=endpoint)
     except ValidationError as exc:
         raise CommandError(_messages(exc)) from None
     # Sent here and now; the worker's copy of the task finds it claimed.
-    services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    dispatch.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     attempt = delivery.attempts.order_by("-number").first()
     ok = delivery.status == WebhookDelivery.Status.SUCCEEDED
@@ -133,7 +134,7 @@ def webhook_test(options: dict[str, Any]) -> CliResult:
 def webhook_remove(options: dict[str, Any]) -> CliResult:
     membership, endpoint = _find(options)
     row = _row(endpoint)
-    services.webhook_endpoint_delete(actor=membership.user, endpoint=endpoint)
+    endpoints.webhook_endpoint_delete(actor=membership.user, endpoint=endpoint)
     return CliResult(data=row, text=f"Removed webhook {row['name']}.")
 
 
@@ -146,7 +147,7 @@ def webhook_remove(options: dict[str, Any]) -> CliResult:
 )
 def webhook_rotate(options: dict[str, Any]) -> CliResult:
     membership, endpoint = _find(options)
-    secret = services.webhook_endpoint_rotate_secret(
+    secret = endpoints.webhook_endpoint_rotate_secret(
         actor=membership.user, endpoint=endpoint
     )
     return CliResult(

@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.htmx import redirect, render_page
-from apps.webhooks import selectors, services
+from apps.webhooks import selectors
+from apps.webhooks.services import notifications
 from apps.workspaces.access import require_role
 
 PER_PAGE = 30
@@ -43,5 +44,7 @@ def notification_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
 def notification_mark_read(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     """Mark everything so far as read for the requesting member."""
     membership = require_role(request, workspace_id)
-    services.notification_mark_read(actor=request.user, workspace=membership.workspace)
+    notifications.notification_mark_read(
+        actor=request.user, workspace=membership.workspace
+    )
     return redirect(request, "notifications:list", workspace_id)

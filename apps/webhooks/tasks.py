@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.webhooks import services
+from apps.webhooks.services import dispatch
 
 
 @shared_task(
@@ -12,7 +12,7 @@ from apps.webhooks import services
 )
 def webhook_deliver_task(delivery_id: int) -> None:
     """Right after commit: try one delivery, if no one else has it."""
-    services.webhook_delivery_attempt(delivery_id=delivery_id)
+    dispatch.webhook_delivery_attempt(delivery_id=delivery_id)
 
 
 @shared_task(
@@ -20,4 +20,4 @@ def webhook_deliver_task(delivery_id: int) -> None:
 )
 def webhook_dispatch_task() -> None:
     """Beat: send the deliveries whose retry wait is over."""
-    services.webhook_dispatch()
+    dispatch.webhook_dispatch()

@@ -21,9 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role
-from apps.webhooks import selectors, services
+from apps.webhooks import selectors
 from apps.webhooks.forms import WebhookEndpointForm
 from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.services import dispatch, endpoints
 from apps.workspaces.access import require_role
 from apps.workspaces.models import Membership
 
@@ -78,7 +79,7 @@ def webhook_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     form = WebhookEndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            endpoint, secret = services.webhook_endpoint_create(
+            endpoint, secret = endpoints.webhook_endpoint_create(
                 actor=request.user, workspace=membership.workspace, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -138,7 +139,7 @@ def webhook_edit(
     form = WebhookEndpointForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         try:
-            endpoint = services.webhook_endpoint_update(
+            endpoint = endpoints.webhook_endpoint_update(
                 actor=request.user, endpoint=endpoint, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -170,7 +171,7 @@ def webhook_rotate(
 ) -> HttpResponse:
     """A new signing secret, in force at once and shown once."""
     membership, endpoint = _endpoint(request, workspace_id, endpoint_id)
-    secret = services.webhook_endpoint_rotate_secret(
+    secret = endpoints.webhook_endpoint_rotate_secret(
         actor=request.user, endpoint=endpoint
     )
     messages.success(request, f"New signing secret for “{endpoint.name}”.")
@@ -185,7 +186,7 @@ def webhook_delete(
     """Confirm, then delete the endpoint and its delivery log."""
     membership, endpoint = _endpoint(request, workspace_id, endpoint_id)
     if request.method == "POST":
-        services.webhook_endpoint_delete(actor=request.user, endpoint=endpoint)
+        endpoints.webhook_endpoint_delete(actor=request.user, endpoint=endpoint)
         messages.success(request, f"Endpoint “{endpoint.name}” deleted.")
         return redirect(request, "webhooks:list", workspace_id)
     context = {
@@ -232,7 +233,7 @@ def webhook_test(
     """Send a test event now; the log shows how it went."""
     membership, endpoint = _endpoint(request, workspace_id, endpoint_id)
     try:
-        services.webhook_test_send(actor=request.user, endpoint=endpoint)
+        endpoints.webhook_test_send(actor=request.user, endpoint=endpoint)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -251,7 +252,7 @@ def webhook_resend(
         endpoint=endpoint, delivery_id=delivery_id
     )
     try:
-        services.webhook_delivery_resend(actor=request.user, delivery=delivery)
+        dispatch.webhook_delivery_resend(actor=request.user, delivery=delivery)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

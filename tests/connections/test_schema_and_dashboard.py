@@ -151,7 +151,7 @@ def test_dashboard_counts(admin, workspace, login, django_assert_max_num_queries
 
 def test_schema_changes_and_pauses_reach_webhooks(admin, workspace, login):
     from apps.webhooks.models import WebhookDelivery
-    from apps.webhooks.services import webhook_endpoint_create
+    from apps.webhooks.services.endpoints import webhook_endpoint_create
 
     webhook_endpoint_create(
         actor=admin,

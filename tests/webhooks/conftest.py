@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from apps.webhooks import services
+from apps.webhooks.services import dispatch, endpoints
 from tests.factories import ConnectionFactory
 
 
@@ -82,7 +82,7 @@ def _webhook_settings(settings) -> None:
 def enqueued(monkeypatch) -> list[int]:
     """Deliveries handed to the worker after commit, instead of a broker."""
     ids: list[int] = []
-    monkeypatch.setattr(services, "enqueue_delivery", ids.append)
+    monkeypatch.setattr(dispatch, "enqueue_delivery", ids.append)
     return ids
 
 
@@ -98,7 +98,7 @@ def connection(workspace):
 
 @pytest.fixture
 def endpoint_and_secret(workspace, admin, receiver, enqueued):
-    return services.webhook_endpoint_create(
+    return endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="ops",

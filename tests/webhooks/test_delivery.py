@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.connections.models import SyncJob
-from apps.webhooks import services, signing
+from apps.webhooks import signing
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.services import dispatch, emission, endpoints
 
 Status = WebhookDelivery.Status
 
@@ -44,9 +45,9 @@ def test_failed_sync_reaches_the_receiver_signed_over_the_raw_bytes(
     job = _failed_job(connection)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.webhook_sync_event(job.pk)
+        emission.webhook_sync_event(job.pk)
     assert len(enqueued) == 1
-    assert services.webhook_delivery_attempt(delivery_id=enqueued[0])
+    assert dispatch.webhook_delivery_attempt(delivery_id=enqueued[0])
 
     [got] = receiver.received
     msg_id = signing.verify(secret=secret, headers=got.headers, body=got.body)
@@ -76,8 +77,8 @@ def test_failed_sync_reaches_the_receiver_signed_over_the_raw_bytes(
 
 def test_a_tampered_body_does_not_verify(endpoint_and_secret, receiver):
     endpoint, secret = endpoint_and_secret
-    services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     [got] = receiver.received
     signing.verify(secret=secret, headers=got.headers, body=got.body)
     with pytest.raises(signing.SignatureError):
@@ -104,21 +105,21 @@ def test_signature_matches_the_standard_webhooks_example():
 def test_endpoint_not_wanting_the_event_gets_nothing(
     connection, workspace, admin, enqueued
 ):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="starts",
         url="https://hooks.example.com/x",
         events=["sync.started"],
     )
-    services.webhook_sync_event(_failed_job(connection).pk)
+    emission.webhook_sync_event(_failed_job(connection).pk)
     assert WebhookDelivery.objects.count() == 0
 
 
 def test_slack_format_has_text_and_blocks(
     connection, workspace, admin, receiver, enqueued
 ):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="slack",
@@ -126,8 +127,8 @@ def test_slack_format_has_text_and_blocks(
         events="sync_failed",
         format="slack",
     )
-    services.webhook_sync_event(_failed_job(connection).pk)
-    services.webhook_dispatch()
+    emission.webhook_sync_event(_failed_job(connection).pk)
+    dispatch.webhook_dispatch()
     body = json.loads(receiver.received[0].body)
     assert body["text"] == "Sync failure occurred: Stripe to Warehouse"
     text = json.dumps(body["blocks"])
@@ -141,23 +142,23 @@ def test_5xx_is_retried_from_the_row_until_accepted(
     endpoint, secret = endpoint_and_secret
     settings.WEBHOOK_RETRY_SCHEDULE_SECONDS = [30, 60]
     receiver.plan = [(503, {}, b"busy"), (500, {}, b"oops")]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     start = timezone.now()
 
     with time_machine.travel(start, tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
         delivery.refresh_from_db()
         assert delivery.status == Status.PENDING
         assert delivery.next_attempt_at == start + timedelta(seconds=30)
         # Not due yet: a dispatcher leaves it alone.
-        assert services.webhook_dispatch() == 0
+        assert dispatch.webhook_dispatch() == 0
     # A "restarted worker" has nothing but the row: the wait lives there.
     with time_machine.travel(start + timedelta(seconds=31), tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
     delivery.refresh_from_db()
     assert delivery.next_attempt_at == start + timedelta(seconds=31 + 60)
     with time_machine.travel(start + timedelta(seconds=92), tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
     assert [a.status_code for a in delivery.attempts.all()] == [503, 500, 200]
@@ -173,9 +174,9 @@ def test_gives_up_when_the_schedule_runs_out(endpoint_and_secret, receiver, sett
     endpoint, _ = endpoint_and_secret
     settings.WEBHOOK_RETRY_SCHEDULE_SECONDS = [0, 0]
     receiver.plan = [(502, {}, b"")] * 3
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     for _ in range(5):
-        services.webhook_dispatch()
+        dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.GAVE_UP
     assert delivery.attempt_count == 3
@@ -186,18 +187,18 @@ def test_429_honours_retry_after(endpoint_and_secret, receiver, settings):
     endpoint, _ = endpoint_and_secret
     settings.WEBHOOK_RETRY_SCHEDULE_SECONDS = [5]
     receiver.plan = [(429, {"Retry-After": "120"}, b"slow down")]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        services.webhook_dispatch()
+        dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.PENDING
     assert delivery.next_attempt_at == start + timedelta(seconds=120)
     assert delivery.last_status_code == 429
     with time_machine.travel(start + timedelta(seconds=60), tick=False):
-        assert services.webhook_dispatch() == 0
+        assert dispatch.webhook_dispatch() == 0
     with time_machine.travel(start + timedelta(seconds=121), tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
 
@@ -205,9 +206,9 @@ def test_429_honours_retry_after(endpoint_and_secret, receiver, settings):
 def test_a_redirect_is_not_followed_and_not_retried(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
     receiver.plan = [(302, {"Location": receiver.url + "/elsewhere"}, b"")]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.FAILED
     assert "not followed" in delivery.last_error
@@ -217,9 +218,9 @@ def test_a_redirect_is_not_followed_and_not_retried(endpoint_and_secret, receive
 def test_other_4xx_fail_without_retry(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
     receiver.plan = [(400, {}, b"bad")]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.FAILED and len(receiver.received) == 1
 
@@ -227,8 +228,8 @@ def test_other_4xx_fail_without_retry(endpoint_and_secret, receiver):
 def test_410_disables_the_endpoint_with_the_reason(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
     receiver.plan = [(410, {}, b"gone")]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     delivery.refresh_from_db()
     assert delivery.status == Status.FAILED
@@ -236,7 +237,7 @@ def test_410_disables_the_endpoint_with_the_reason(endpoint_and_secret, receiver
     assert "410 Gone" in endpoint.disabled_reason
     assert AuditEvent.objects.filter(action="webhook.disabled").count() == 1
     # Nothing more is sent to a disabled endpoint.
-    services.webhook_event_emit(
+    emission.webhook_event_emit(
         workspace=endpoint.workspace, event="sync.failed", payload={}
     )
     assert WebhookDelivery.objects.count() == 1
@@ -246,19 +247,19 @@ def test_timeouts_are_retried(endpoint_and_secret, receiver, settings):
     endpoint, _ = endpoint_and_secret
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
     receiver.delay = 1.0
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.PENDING
     assert "Timed out" in delivery.last_error
     receiver.delay = 0
-    services.webhook_dispatch()
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
 
 
 def test_connection_refused_is_retried(workspace, admin, enqueued):
-    endpoint, _ = services.webhook_endpoint_create(
+    endpoint, _ = endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="closed",
@@ -266,8 +267,8 @@ def test_connection_refused_is_retried(workspace, admin, enqueued):
         url="http://127.0.0.1:9/hook",
         events="sync_failed",
     )
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.PENDING
     assert delivery.attempts.get().status_code is None
@@ -281,22 +282,22 @@ def test_endpoint_failing_for_days_is_disabled(endpoint_and_secret, receiver, se
     receiver.plan = [(500, {}, b"")] * 200
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-        services.webhook_dispatch()
+        delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+        dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     assert endpoint.failing_since == start
     with time_machine.travel(start + timedelta(days=4, hours=23), tick=False):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now()
         )
-        services.webhook_dispatch()
+        dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     assert endpoint.enabled
     with time_machine.travel(start + timedelta(days=5, minutes=1), tick=False):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now()
         )
-        services.webhook_dispatch()
+        dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     assert not endpoint.enabled
     assert "failed for 5 days" in endpoint.disabled_reason
@@ -305,22 +306,22 @@ def test_endpoint_failing_for_days_is_disabled(endpoint_and_secret, receiver, se
 def test_a_success_resets_the_failing_clock(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
     receiver.plan = [(500, {}, b"")]
-    services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     assert endpoint.failing_since is not None
-    services.webhook_dispatch()
+    dispatch.webhook_dispatch()
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None
 
 
 def test_resend_keeps_the_webhook_id(endpoint_and_secret, receiver, admin):
     endpoint, secret = endpoint_and_secret
-    first = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    first = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     first.refresh_from_db()
-    again = services.webhook_delivery_resend(actor=admin, delivery=first)
-    services.webhook_dispatch()
+    again = dispatch.webhook_delivery_resend(actor=admin, delivery=first)
+    dispatch.webhook_dispatch()
     assert again.pk != first.pk
     assert [r.headers["webhook-id"] for r in receiver.received] == [
         first.webhook_id,
@@ -336,14 +337,14 @@ def test_a_delivery_left_delivering_by_a_dead_worker_is_taken_again(
     endpoint_and_secret, receiver
 ):
     endpoint, _ = endpoint_and_secret
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        assert services.webhook_deliveries_claim_due() == [delivery.pk]
+        assert dispatch.webhook_deliveries_claim_due() == [delivery.pk]
         # The worker dies here, before it sends anything.
-        assert services.webhook_deliveries_claim_due() == []
+        assert dispatch.webhook_deliveries_claim_due() == []
     with time_machine.travel(start + timedelta(minutes=5), tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
     assert len(receiver.received) == 1
@@ -351,20 +352,20 @@ def test_a_delivery_left_delivering_by_a_dead_worker_is_taken_again(
 
 def test_a_claimed_delivery_is_not_sent_twice(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    assert services.webhook_delivery_attempt(delivery_id=delivery.pk)
-    assert not services.webhook_delivery_attempt(delivery_id=delivery.pk)
-    assert services.webhook_dispatch() == 0
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    assert dispatch.webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert not dispatch.webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert dispatch.webhook_dispatch() == 0
     assert len(receiver.received) == 1
 
 
 def test_disabled_endpoint_pending_deliveries_give_up(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         enabled=False, disabled_reason="Turned off."
     )
-    services.webhook_dispatch()
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == Status.GAVE_UP
     assert receiver.received == []
@@ -373,8 +374,8 @@ def test_disabled_endpoint_pending_deliveries_give_up(endpoint_and_secret, recei
 def test_response_excerpt_is_at_most_one_kib(endpoint_and_secret, receiver):
     endpoint, _ = endpoint_and_secret
     receiver.plan = [(200, {}, b"x" * 50_000)]
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     assert len(delivery.attempts.get().response_excerpt) == 1024
 
 
@@ -403,7 +404,7 @@ def test_a_job_ending_in_the_lifecycle_emits_its_event(
 
 
 def test_a_broken_event_never_breaks_the_caller(caplog):
-    services.webhook_sync_event(987654321)
+    emission.webhook_sync_event(987654321)
     assert "Could not emit the webhook event" in caplog.text
 
 
@@ -411,23 +412,23 @@ def test_a_stolen_claim_is_not_sent_by_the_slow_dispatcher(
     endpoint_and_secret, receiver
 ):
     endpoint, _ = endpoint_and_secret
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        assert services.webhook_deliveries_claim_due() == [delivery.pk]
+        assert dispatch.webhook_deliveries_claim_due() == [delivery.pk]
     # A second dispatcher takes it over once the first claim looks abandoned...
     with time_machine.travel(start + timedelta(minutes=5), tick=False):
-        assert services.webhook_dispatch() == 1
+        assert dispatch.webhook_dispatch() == 1
     # ...and the first one, getting to it late, sends nothing.
     assert (
-        services.webhook_delivery_send(delivery_id=delivery.pk, claimed_at=start)
+        dispatch.webhook_delivery_send(delivery_id=delivery.pk, claimed_at=start)
         is None
     )
     assert len(receiver.received) == 1
 
 
 def test_sync_started_event_for_a_running_job(connection, workspace, admin, enqueued):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="starts",
@@ -440,7 +441,7 @@ def test_sync_started_event_for_a_running_job(connection, workspace, admin, enqu
         status=SyncJob.Status.RUNNING,
         started_at=timezone.now(),
     )
-    services.webhook_sync_event(job.pk, "sync.started")
+    emission.webhook_sync_event(job.pk, "sync.started")
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == "sync.started"
     assert delivery.payload["data"]["finished_at"] is None
@@ -450,7 +451,7 @@ def test_sync_started_event_for_a_running_job(connection, workspace, admin, enqu
 def test_connection_disabled_event_carries_the_reason(
     connection, workspace, admin, enqueued
 ):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="ops2",
@@ -458,7 +459,7 @@ def test_connection_disabled_event_carries_the_reason(
         events="connection.disabled,credential.rotated",
         format="slack",
     )
-    services.webhook_connection_event(
+    emission.webhook_connection_event(
         connection=connection, event="connection.disabled", reason="Schema broke."
     )
     delivery = WebhookDelivery.objects.get()
@@ -475,14 +476,14 @@ def test_credential_rotated_event_has_no_secret(workspace, admin, enqueued):
         type="api_key",
         fields={"api_key": "sk_live_canary_123"},
     )
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="creds",
         url="https://hooks.example.com/x",
         events="credential.rotated",
     )
-    services.webhook_credential_rotated(credential=credential)
+    emission.webhook_credential_rotated(credential=credential)
     payload = WebhookDelivery.objects.get().payload
     assert payload["data"]["credential"]["name"] == "Stripe key"
     assert "sk_live_canary_123" not in json.dumps(payload)

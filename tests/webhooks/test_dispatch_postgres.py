@@ -7,15 +7,15 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from apps.webhooks import services
 from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import dispatch, endpoints
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def deliveries(require_postgres, workspace, admin, receiver, enqueued):
-    endpoint, _ = services.webhook_endpoint_create(
+    endpoint, _ = endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="ops",
@@ -23,7 +23,7 @@ def deliveries(require_postgres, workspace, admin, receiver, enqueued):
         events="sync_failed",
     )
     return [
-        services.webhook_test_send(actor=None, endpoint=endpoint) for _ in range(12)
+        endpoints.webhook_test_send(actor=None, endpoint=endpoint) for _ in range(12)
     ]
 
 
@@ -41,7 +41,7 @@ def test_a_locked_delivery_is_skipped_not_waited_for(deliveries):
     thread.start()
     assert locked.wait(10)
     try:
-        claimed = services.webhook_deliveries_claim_due(limit=100)
+        claimed = dispatch.webhook_deliveries_claim_due(limit=100)
     finally:
         held.set()
         thread.join(10)
@@ -58,7 +58,7 @@ def test_concurrent_dispatchers_send_each_delivery_once(deliveries, receiver, se
         try:
             barrier.wait(10)
             for _ in range(10):
-                if not services.webhook_dispatch():
+                if not dispatch.webhook_dispatch():
                     break
         except BaseException as exc:  # reported by the assert below
             errors.append(exc)

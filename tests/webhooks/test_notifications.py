@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.connections.models import SyncJob
-from apps.webhooks import services
 from apps.webhooks.models import Notification
+from apps.webhooks.services import dispatch, emission
 
 
 def _job(connection, status: str) -> SyncJob:
@@ -37,7 +37,7 @@ def _badge(user, workspace) -> str:
 
 
 def test_failed_sync_is_a_notification_without_any_webhook(connection, workspace):
-    services.webhook_sync_event(_job(connection, "failed").pk)
+    emission.webhook_sync_event(_job(connection, "failed").pk)
     note = Notification.objects.get()
     assert note.title == "Sync failure occurred: Stripe to Warehouse"
     assert note.body == "Destination refused the login."
@@ -46,21 +46,21 @@ def test_failed_sync_is_a_notification_without_any_webhook(connection, workspace
 
 
 def test_successful_syncs_do_not_fill_the_list(connection):
-    services.webhook_sync_event(_job(connection, "succeeded").pk)
+    emission.webhook_sync_event(_job(connection, "succeeded").pk)
     assert not Notification.objects.exists()
 
 
 def test_disabled_webhook_tells_the_workspace_why(endpoint_and_secret):
     endpoint, _ = endpoint_and_secret
-    services.webhook_endpoint_disable(endpoint=endpoint, reason="410 Gone from them.")
+    dispatch.webhook_endpoint_disable(endpoint=endpoint, reason="410 Gone from them.")
     note = Notification.objects.get()
     assert note.title == "Webhook “ops” was disabled"
     assert note.body == "410 Gone from them."
 
 
 def test_unread_count_and_mark_read(connection, workspace, viewer, admin, login):
-    services.webhook_sync_event(_job(connection, "failed").pk)
-    services.webhook_sync_event(_job(connection, "failed").pk)
+    emission.webhook_sync_event(_job(connection, "failed").pk)
+    emission.webhook_sync_event(_job(connection, "failed").pk)
     assert 'data-testid="unread-count">2<' in _badge(viewer, workspace)
     client = login(viewer)
     page = client.get(reverse("notifications:list", args=[workspace.public_id]))

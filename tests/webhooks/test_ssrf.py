@@ -12,8 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.webhooks import delivery as http
-from apps.webhooks import services
 from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import dispatch, endpoints
 
 
 @pytest.fixture
@@ -123,16 +123,16 @@ def test_blocked_delivery_fails_without_retry(
     strict, dns, connects, workspace, admin, enqueued
 ):
     dns["internal.example.com"] = ["10.0.0.7"]
-    endpoint, _ = services.webhook_endpoint_create(
+    endpoint, _ = endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="internal",
         url="https://internal.example.com/hook",
         events="sync_failed",
     )
-    delivery = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
-    services.webhook_dispatch()
+    delivery = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
+    dispatch.webhook_dispatch()
     delivery.refresh_from_db()
     assert delivery.status == WebhookDelivery.Status.FAILED
     assert delivery.attempt_count == 1
@@ -146,7 +146,7 @@ def test_blocked_delivery_fails_without_retry(
 )
 def test_literal_private_url_is_refused_when_saved(strict, workspace, admin, url):
     with pytest.raises(ValidationError) as exc:
-        services.webhook_endpoint_create(
+        endpoints.webhook_endpoint_create(
             actor=admin, workspace=workspace, name="x", url=url, events="sync_failed"
         )
     assert "url" in exc.value.message_dict

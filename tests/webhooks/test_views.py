@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.webhooks import services, signing
+from apps.webhooks import signing
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.services import dispatch, endpoints
 from apps.workspaces.models import Membership
 
 SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/=]{40,}")
@@ -144,7 +145,7 @@ def test_endpoint_of_another_workspace_is_404(outsider, login, endpoint):
 
 
 def test_list_shows_why_an_endpoint_was_disabled(workspace, admin, login, endpoint):
-    services.webhook_endpoint_disable(
+    dispatch.webhook_endpoint_disable(
         endpoint=endpoint, reason="The receiver answered 410 Gone on 2026-11-25."
     )
     body = login(admin).get(url("list", workspace)).content.decode()
@@ -178,7 +179,7 @@ def test_edit_changes_the_endpoint_and_audits(
 
 
 def test_enabling_again_clears_the_reason(workspace, editor, login, endpoint, receiver):
-    services.webhook_endpoint_disable(endpoint=endpoint, reason="410")
+    dispatch.webhook_endpoint_disable(endpoint=endpoint, reason="410")
     login(editor).post(
         url("edit", workspace, endpoint.public_id),
         _form(receiver.url, name="ops", enabled="on"),
@@ -222,7 +223,7 @@ def test_send_test_event_and_log_shows_the_attempt(
         )
     assert response.status_code == 200 and "<html" not in response.content.decode()
     assert AuditEvent.objects.filter(action="webhook.test_sent").count() == 1
-    services.webhook_delivery_attempt(delivery_id=enqueued[-1])
+    dispatch.webhook_delivery_attempt(delivery_id=enqueued[-1])
     got = receiver.received[0]
     signing.verify(secret=secret, headers=got.headers, body=got.body)
     body = client.get(url("detail", workspace, endpoint.public_id)).content.decode()
@@ -233,8 +234,8 @@ def test_send_test_event_and_log_shows_the_attempt(
 def test_resend_from_the_log_keeps_the_webhook_id(
     workspace, editor, login, endpoint, receiver
 ):
-    first = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
+    first = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
     response = login(editor).post(
         url("resend", workspace, endpoint.public_id, first.public_id),
         HTTP_HX_REQUEST="true",
@@ -249,7 +250,7 @@ def test_delivery_log_paginates_without_n_plus_one(
     workspace, admin, login, endpoint, django_assert_max_num_queries
 ):
     for _ in range(30):
-        services.webhook_test_send(actor=None, endpoint=endpoint)
+        endpoints.webhook_test_send(actor=None, endpoint=endpoint)
     client = login(admin)
     with django_assert_max_num_queries(12):
         response = client.get(url("detail", workspace, endpoint.public_id))
@@ -263,9 +264,9 @@ def test_delivery_log_paginates_without_n_plus_one(
 
 def test_no_secret_in_any_page_or_fragment(workspace, admin, login, endpoint, receiver):
     receiver.plan = [(500, {}, b"error body")]
-    first = services.webhook_test_send(actor=None, endpoint=endpoint)
-    services.webhook_dispatch()
-    services.webhook_dispatch()
+    first = endpoints.webhook_test_send(actor=None, endpoint=endpoint)
+    dispatch.webhook_dispatch()
+    dispatch.webhook_dispatch()
     client = login(admin)
     pages = [
         url("list", workspace),
@@ -285,7 +286,7 @@ def test_no_secret_in_any_page_or_fragment(workspace, admin, login, endpoint, re
 
 
 def test_slack_url_path_is_not_shown(workspace, editor, login, enqueued):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         actor=editor,
         workspace=workspace,
         name="slack",

@@ -15,8 +15,9 @@ import pytest
 from django.utils import timezone
 
 from apps.connections.models import SyncJob
-from apps.webhooks import services, signing
+from apps.webhooks import signing
 from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import emission, endpoints
 from apps.webhooks.tasks import webhook_dispatch_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -35,7 +36,7 @@ def wait_for(predicate, *, timeout: float, what: str):
 def test_failed_sync_is_delivered_signed_and_retried_across_a_worker_restart(
     worker, connection, workspace, admin, receiver
 ):
-    endpoint, secret = services.webhook_endpoint_create(
+    endpoint, secret = endpoints.webhook_endpoint_create(
         actor=admin,
         workspace=workspace,
         name="ops",
@@ -56,7 +57,7 @@ def test_failed_sync_is_delivered_signed_and_retried_across_a_worker_restart(
         failure_message="disk full",
     )
     # What job_ended does after the job's commit; the delivery is enqueued at once.
-    services.webhook_sync_event(job.pk)
+    emission.webhook_sync_event(job.pk)
     delivery = WebhookDelivery.objects.get()
     wait_for(lambda: receiver.received, timeout=60, what="the first attempt")
     wait_for(

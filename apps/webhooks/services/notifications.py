@@ -1,0 +1,78 @@
+"""The workspace's in-app notification list: what a team must not miss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.webhooks import payloads
+from apps.webhooks.models import (
+    Event,
+    Notification,
+    NotificationCursor,
+    WebhookEndpoint,
+)
+from apps.workspaces.models import Workspace
+
+WEBHOOK_DISABLED = "webhook.disabled"
+# What the notification list shows: failures and changes, not every routine sync.
+NOTIFIED_EVENTS = {
+    Event.SYNC_FAILED: Notification.Level.ERROR,
+    Event.SYNC_CANCELLED: Notification.Level.INFO,
+    Event.CONNECTION_DISABLED: Notification.Level.ERROR,
+    Event.SCHEMA_CHANGED: Notification.Level.INFO,
+    Event.CREDENTIAL_ROTATED: Notification.Level.INFO,
+}
+
+
+def notification_record(
+    *, workspace: Workspace, event: str, data: dict[str, Any]
+) -> Notification | None:
+    """Add an event to the workspace's notification list, if it is one to show."""
+    level = NOTIFIED_EVENTS.get(event)
+    if level is None:
+        return None
+    connection = data.get("connection") or {}
+    headline = payloads.HEADLINES.get(event, event)
+    title = f"{headline}: {connection['name']}" if connection.get("name") else headline
+    error = data.get("error") or {}
+    body = error.get("message") or data.get("message") or ""
+    link = (data.get("job") or {}).get("url") or connection.get("url") or ""
+    return Notification.objects.create(
+        workspace=workspace,
+        event=event,
+        level=level,
+        title=title[:300],
+        body=str(body)[:1000],
+        link=payloads.to_path(link),
+    )
+
+
+def notification_endpoint_disabled(
+    *, endpoint: WebhookEndpoint, reason: str
+) -> Notification:
+    """Tell the workspace that the console turned one of its endpoints off."""
+    return Notification.objects.create(
+        workspace=endpoint.workspace,
+        event=WEBHOOK_DISABLED,
+        level=Notification.Level.ERROR,
+        title=f"Webhook “{endpoint.name}” was disabled",
+        body=reason[:1000],
+        link=payloads.console_path(
+            "webhooks:detail", endpoint.workspace.public_id, endpoint.public_id
+        ),
+    )
+
+
+@transaction.atomic
+def notification_mark_read(*, actor: AbstractBaseUser, workspace: Workspace) -> None:
+    """Everything in the list so far counts as read for this member.
+
+    Not audited: it changes nothing but one person's unread counter.
+    """
+    NotificationCursor.objects.update_or_create(
+        user=actor, workspace=workspace, defaults={"seen_at": timezone.now()}
+    )
