@@ -10,10 +10,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.connections import selectors, services
+from apps.connections import presenters, selectors, services
 from apps.connections.forms import (
     ConnectionForm,
     JobFilterForm,
@@ -170,103 +169,10 @@ def connection_streams(request: HttpRequest, workspace_id: UUID) -> HttpResponse
 
 
 def _detail_context(membership, connection: Connection) -> dict[str, Any]:
-    active = selectors.active_job(connection=connection)
-    jobs = list(selectors.job_list(connection=connection)[:50])
     return {
         "workspace": membership.workspace,
         "membership": membership,
-        "connection": connection,
-        "active_job": active,
-        "progress": _progress(active),
-        "last_job": next(
-            (j for j in jobs if j.status in SyncJob.TERMINAL_STATUSES), None
-        ),
-        "recent_jobs": jobs[:10],
-        "chart": _chart(jobs),
-        "streams": _stream_table(connection, jobs),
-    }
-
-
-def _stream_table(connection: Connection, jobs: list[SyncJob]) -> list[dict[str, Any]]:
-    last = next((j for j in jobs if j.status == SyncJob.Status.SUCCEEDED), None)
-    stats = (last.stream_stats if last else {}) or {}
-    states = {s.stream_name: s for s in connection.states.all()}
-    table = []
-    for stream in connection.streams.all():
-        key = f"{stream.namespace}.{stream.name}" if stream.namespace else stream.name
-        table.append(
-            {
-                "stream": stream,
-                "records": (stats.get(key) or {}).get("records_committed"),
-                "state": states.get(stream.name),
-            }
-        )
-    return table
-
-
-def _progress(job: SyncJob | None) -> dict[str, Any] | None:
-    """Live numbers of a running job: records, rate, per-stream status and an ETA."""
-    if job is None:
-        return None
-    attempt = job.attempts.order_by("-number").first()
-    if attempt is None:
-        return {"job": job, "attempt": None}
-    elapsed = max(1.0, (timezone.now() - attempt.started_at).total_seconds())
-    rate = attempt.records_emitted / elapsed
-    streams = []
-    estimated = 0
-    for name, data in sorted((attempt.progress or {}).items()):
-        estimate = data.get("row_estimate")
-        emitted = data.get("records_emitted", 0)
-        if estimate:
-            estimated += max(0, estimate - emitted)
-        streams.append(
-            {
-                "name": name,
-                **data,
-                "percent": min(100, round(100 * emitted / estimate))
-                if estimate
-                else None,
-            }
-        )
-    eta = round(estimated / rate) if rate and estimated else None
-    return {
-        "job": job,
-        "attempt": attempt,
-        "elapsed": round(elapsed),
-        "rate": round(rate),
-        "streams": streams,
-        "eta": eta,
-    }
-
-
-def _chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
-    """Records and duration of the last 50 finished jobs, as SVG bar geometry."""
-    done = [j for j in reversed(jobs) if j.status in SyncJob.TERMINAL_STATUSES]
-    if not done:
-        return None
-    most_records = max(j.records_committed for j in done) or 1
-    longest = max((j.duration_seconds or 0) for j in done) or 1
-    width = 12
-    bars = []
-    for index, job in enumerate(done):
-        records_height = round(80 * job.records_committed / most_records)
-        duration_height = round(80 * (job.duration_seconds or 0) / longest)
-        bars.append(
-            {
-                "x": index * width,
-                "job": job,
-                "records_y": 90 - records_height,
-                "records_h": records_height,
-                "duration_y": 190 - duration_height,
-                "duration_h": duration_height,
-            }
-        )
-    return {
-        "bars": bars,
-        "width": max(len(done), 50) * width,
-        "most_records": most_records,
-        "longest": round(longest, 1),
+        **presenters.connection_page(connection),
     }
 
 
@@ -547,7 +453,7 @@ def job_detail(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpRe
         "membership": membership,
         "job": job,
         "connection": job.connection,
-        "progress": _progress(job) if job.is_active else None,
+        "progress": presenters.job_progress(job) if job.is_active else None,
     }
     return render_page(request, "connections/job_detail.html", context, partial="live")
 

@@ -1,0 +1,116 @@
+"""What the connection pages show, shaped for their templates.
+
+Live progress with an ETA, the history chart's bar geometry and the stream table
+are presentation, not domain logic: they live here so the views only resolve the
+member, call one service or selector and render. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from apps.connections import selectors
+from apps.connections.models import Connection, SyncJob
+
+
+def connection_page(connection: Connection) -> dict[str, Any]:
+    """The connection page's data: the running job, the last result, the history."""
+    active = selectors.active_job(connection=connection)
+    jobs = list(selectors.job_list(connection=connection)[:50])
+    return {
+        "connection": connection,
+        "active_job": active,
+        "progress": job_progress(active),
+        "last_job": next(
+            (j for j in jobs if j.status in SyncJob.TERMINAL_STATUSES), None
+        ),
+        "recent_jobs": jobs[:10],
+        "chart": job_chart(jobs),
+        "streams": stream_table(connection, jobs),
+    }
+
+
+def stream_table(connection: Connection, jobs: list[SyncJob]) -> list[dict[str, Any]]:
+    """Each stream with its rows in the last successful sync and its saved state."""
+    last = next((j for j in jobs if j.status == SyncJob.Status.SUCCEEDED), None)
+    stats = (last.stream_stats if last else {}) or {}
+    states = {s.stream_name: s for s in connection.states.all()}
+    table = []
+    for stream in connection.streams.all():
+        key = f"{stream.namespace}.{stream.name}" if stream.namespace else stream.name
+        table.append(
+            {
+                "stream": stream,
+                "records": (stats.get(key) or {}).get("records_committed"),
+                "state": states.get(stream.name),
+            }
+        )
+    return table
+
+
+def job_progress(job: SyncJob | None) -> dict[str, Any] | None:
+    """Live numbers of a running job: records, rate, per-stream status and an ETA."""
+    if job is None:
+        return None
+    attempt = job.attempts.order_by("-number").first()
+    if attempt is None:
+        return {"job": job, "attempt": None}
+    elapsed = max(1.0, (timezone.now() - attempt.started_at).total_seconds())
+    rate = attempt.records_emitted / elapsed
+    streams = []
+    estimated = 0
+    for name, data in sorted((attempt.progress or {}).items()):
+        estimate = data.get("row_estimate")
+        emitted = data.get("records_emitted", 0)
+        if estimate:
+            estimated += max(0, estimate - emitted)
+        streams.append(
+            {
+                "name": name,
+                **data,
+                "percent": min(100, round(100 * emitted / estimate))
+                if estimate
+                else None,
+            }
+        )
+    eta = round(estimated / rate) if rate and estimated else None
+    return {
+        "job": job,
+        "attempt": attempt,
+        "elapsed": round(elapsed),
+        "rate": round(rate),
+        "streams": streams,
+        "eta": eta,
+    }
+
+
+def job_chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
+    """Records and duration of the last 50 finished jobs, as SVG bar geometry."""
+    done = [j for j in reversed(jobs) if j.status in SyncJob.TERMINAL_STATUSES]
+    if not done:
+        return None
+    most_records = max(j.records_committed for j in done) or 1
+    longest = max((j.duration_seconds or 0) for j in done) or 1
+    width = 12
+    bars = []
+    for index, job in enumerate(done):
+        records_height = round(80 * job.records_committed / most_records)
+        duration_height = round(80 * (job.duration_seconds or 0) / longest)
+        bars.append(
+            {
+                "x": index * width,
+                "job": job,
+                "records_y": 90 - records_height,
+                "records_h": records_height,
+                "duration_y": 190 - duration_height,
+                "duration_h": duration_height,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": max(len(done), 50) * width,
+        "most_records": most_records,
+        "longest": round(longest, 1),
+    }
