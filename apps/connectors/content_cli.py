@@ -24,7 +24,7 @@ from django.http import Http404
 
 from apps.connectors import selectors, services
 from apps.connectors.models import ConnectorDefinition, Destination, Source
-from apps.connectors.spec_forms import mask_config
+from apps.connectors.spec.config import mask_config
 from apps.core.clikit import CliResult, arg, group, table
 from apps.core.roles import Role
 from apps.engines.base import EngineError

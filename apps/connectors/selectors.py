@@ -15,7 +15,8 @@ from apps.connectors.models import (
     Destination,
     Source,
 )
-from apps.connectors.spec_forms import from_pointer, merge_config
+from apps.connectors.spec.config import merge_config
+from apps.connectors.spec.pointers import from_pointer
 from apps.workspaces.models import Workspace
 
 MODELS: dict[str, type[Source] | type[Destination]] = {

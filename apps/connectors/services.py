@@ -22,7 +22,8 @@ from apps.audit.services import audit_record, field_changes
 from apps.connectors import signals
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
-from apps.connectors.spec_forms import config_errors, split_config
+from apps.connectors.spec.config import split_config
+from apps.connectors.spec.errors import config_errors
 from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError, get_engine
 from apps.workspaces.models import Workspace
 

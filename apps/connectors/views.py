@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.connectors import selectors, services
 from apps.connectors.forms import ConnectorNameForm, ManifestForm, SearchForm
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition
-from apps.connectors.spec_forms import SpecForm, mask_config
+from apps.connectors.spec.config import mask_config
+from apps.connectors.spec.forms import SpecForm
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role

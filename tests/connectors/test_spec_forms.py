@@ -20,15 +20,15 @@ from django.template import Context, Template
 from django.template.loader import render_to_string
 from jsonschema import Draft7Validator
 
-from apps.connectors.spec_forms import (
-    SpecForm,
-    config_errors,
-    connection_specification,
+from apps.connectors.spec.config import (
     mask_config,
     merge_config,
     secret_pointers,
     split_config,
 )
+from apps.connectors.spec.errors import config_errors
+from apps.connectors.spec.forms import SpecForm
+from apps.connectors.spec.schema import connection_specification
 from apps.core.forms import apply_validation_error
 from apps.core.masking import MASK
 
