@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from apps.core.json_schema import declared_types
+
 # PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; DuckDB has no limit, but
 # both backends use the same names so that a warehouse can move between them.
 MAX_IDENTIFIER_BYTES = 63
@@ -68,17 +70,6 @@ class LogicalType(StrEnum):
 # JSON schema -> logical type
 
 
-def _non_null_types(schema: dict[str, Any]) -> list[str]:
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        types = [declared]
-    elif isinstance(declared, list):
-        types = [t for t in declared if isinstance(t, str)]
-    else:
-        types = []
-    return [t for t in dict.fromkeys(types) if t != "null"]
-
-
 def _is_null_schema(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null"
 
@@ -97,10 +88,10 @@ def logical_type(schema: Any) -> LogicalType:
         branches = schema.get(key)
         if isinstance(branches, list):
             real = [b for b in branches if not _is_null_schema(b)]
-            if len(real) == 1 and not _non_null_types(schema):
+            if len(real) == 1 and not declared_types(schema):
                 return logical_type(real[0])
             return LogicalType.JSON
-    types = _non_null_types(schema)
+    types = declared_types(schema)
     if set(types) == {"integer", "number"}:
         types = ["number"]
     if len(types) != 1:
