@@ -26,7 +26,7 @@ def run_now(connection, admin) -> SyncJob:
 
 def duck_rows(destination, sql: str):
     path = destination.config["destination_path"]
-    from apps.engines.embedded.destinations.checks import resolve_duckdb_path
+    from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
 
     with duckdb.connect(str(resolve_duckdb_path(path)), read_only=True) as conn:
         return conn.execute(sql).fetchall()

@@ -11,11 +11,8 @@ import psycopg
 import pytest
 
 from apps.core.masking import MASK
-from apps.engines.embedded.destinations.checks import (
-    check_builtin,
-    resolve_duckdb_path,
-)
-from apps.engines.embedded.destinations.specs import builtin_spec
+from apps.engines.embedded.destinations import builtin_spec, check_builtin
+from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
 from apps.engines.embedded.engine import EmbeddedEngine
 from tests.engines.fixtures import DUCKDB_ID, POSTGRES_ID, definition
 from tests.services_plugin import port_open, skip_or_fail

@@ -8,6 +8,12 @@ The file has ``sources[]`` and ``destinations[]``; each entry carries Airbyte's
 has none, so ``dockerImageTag`` stands in, as Airbyte publishes both with one version)
 and an optional ``console`` object (``entrypoint``, ``builtin``, ``engines``).
 
+The destinations the console writes itself need no entry: each registered
+``DestinationDescriptor`` (``apps.engines.registry.destinations()``) becomes one, with
+its title, definition id, docs URL, icon and ``builtin`` name. A file entry with the
+same definition id adds what only a catalog knows, such as Airbyte's image of the
+same destination, so the airbyte engine can run it too.
+
 The merge is shared by the data migration that loads the shipped file and by
 ``manage.py airbyte connectors refresh --from FILE``: existing definitions are
 updated by definition id, new ones added, and nothing in use is ever deleted.
@@ -19,15 +25,16 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from apps.engines import registry as engine_registry
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parent / "registry.json"
 
 RELEASE_STAGES = ("generally_available", "beta", "alpha", "custom")
 ENGINES = ("embedded", "airbyte")
-BUILTINS = ("postgres", "duckdb")
 
 # Package names and versions end up in file names and in pip's argument list, so
 # only the characters PyPI itself allows get through (no "-" first: no pip option).
@@ -141,7 +148,60 @@ def parse_registry(data: dict[str, Any]) -> list[RegistryEntry]:
                 )
             seen.add(entry.definition_id)
             entries.append(entry)
-    return entries
+    return _with_builtin_destinations(entries)
+
+
+def _with_builtin_destinations(entries: list[RegistryEntry]) -> list[RegistryEntry]:
+    """The entries with every registered built-in destination in its own terms.
+
+    A descriptor's fields win over a file's for the same definition id (a file from
+    Airbyte names PostgreSQL "Postgres" and knows no ``builtin``); the file keeps
+    what the descriptor does not say: the Docker image, release stage, engines.
+    """
+    result = list(entries)
+    index = {entry.definition_id: i for i, entry in enumerate(result)}
+    for descriptor in engine_registry.destinations():
+        definition_id = uuid.UUID(descriptor.definition_id)
+        own = {
+            "kind": "destination",
+            "name": descriptor.title,
+            "documentation_url": descriptor.docs_url,
+            "builtin": descriptor.name,
+            "icon": descriptor.icon,
+        }
+        found = index.get(definition_id)
+        if found is None:
+            result.append(
+                RegistryEntry(definition_id=definition_id, engines=("embedded",), **own)
+            )
+            continue
+        entry = result[found]
+        if entry.kind != "destination":
+            raise RegistryError(
+                f"{entry.name}: definition id {definition_id} is the built-in "
+                f"destination {descriptor.name!r}, not a {entry.kind}."
+            )
+        if entry.builtin and entry.builtin != descriptor.name:
+            raise RegistryError(
+                f"{entry.name}: definition id {definition_id} is the built-in "
+                f"destination {descriptor.name!r}, not {entry.builtin!r}."
+            )
+        engines_of = entry.engines
+        if "embedded" not in engines_of:
+            engines_of = ("embedded", *engines_of)
+        result[found] = replace(entry, engines=engines_of, **own)
+    for entry in result:
+        descriptor = (
+            engine_registry.destination(entry.builtin) if entry.builtin else None
+        )
+        if descriptor is not None and uuid.UUID(descriptor.definition_id) != (
+            entry.definition_id
+        ):
+            raise RegistryError(
+                f"{entry.name}: builtin {entry.builtin!r} has definition id "
+                f"{descriptor.definition_id}, not {entry.definition_id}."
+            )
+    return result
 
 
 def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry:
@@ -151,13 +211,20 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
         definition_id = uuid.UUID(str(item.get(id_key, "")))
     except ValueError:
         raise RegistryError(f"{where}: `{id_key}` must be a UUID.") from None
-    name = str(item.get("name") or "").strip()
-    if not name:
-        raise RegistryError(f"{where}: `name` is required.")
-    where = f"{where} ({name})"
     console = item.get("console") or {}
     if not isinstance(console, dict):
         raise RegistryError(f"{where}: `console` must be an object.")
+    builtin = str(console.get("builtin") or "")
+    if builtin and engine_registry.destination(builtin) is None:
+        known = ", ".join(d.name for d in engine_registry.destinations())
+        raise RegistryError(
+            f"{where}: builtin must be one of {known}, not {builtin!r}."
+        )
+    # A built-in destination's entry takes its name from the descriptor.
+    name = str(item.get("name") or "").strip() or builtin
+    if not name:
+        raise RegistryError(f"{where}: `name` is required.")
+    where = f"{where} ({name})"
     pypi = (item.get("remoteRegistries") or {}).get("pypi") or {}
     package = ""
     version = ""
@@ -170,11 +237,6 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
         raise RegistryError(f"{where}: `{package}` is not a valid package name.")
     if version and not VERSION_RE.match(version):
         raise RegistryError(f"{where}: `{version}` is not a valid version.")
-    builtin = str(console.get("builtin") or "")
-    if builtin and builtin not in BUILTINS:
-        raise RegistryError(
-            f"{where}: builtin must be one of {', '.join(BUILTINS)}, not {builtin!r}."
-        )
     engines = console.get("engines")
     if engines is None:
         engines = _default_engines(package, builtin, str(item.get("dockerRepository")))

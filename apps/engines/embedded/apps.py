@@ -11,6 +11,9 @@ class EmbeddedEngineConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.engines import registry
+        from apps.engines.embedded.destinations import BUILTIN
         from apps.engines.embedded.engine import EmbeddedEngine
 
         registry.register("embedded", EmbeddedEngine)
+        for descriptor in BUILTIN:
+            registry.register_destination(descriptor)

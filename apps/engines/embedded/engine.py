@@ -19,8 +19,7 @@ from apps.engines.base import (
     EngineError,
 )
 from apps.engines.embedded import declarative, installer, protocol
-from apps.engines.embedded.destinations.checks import check_builtin
-from apps.engines.embedded.destinations.specs import builtin_spec
+from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
 from apps.engines.masking import SecretMasker, secret_values
 

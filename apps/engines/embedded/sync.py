@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.engines import registry
 from apps.engines.base import (
     AttemptOutcome,
     AttemptReporter,
@@ -46,7 +47,6 @@ from apps.engines.embedded.writers import (
     DestinationError,
     StreamConfig,
     decode_json,
-    writer_for,
 )
 from apps.engines.masking import SecretMasker
 
@@ -61,24 +61,20 @@ COMMIT_INTERVAL_SECONDS = 1.0
 
 
 def make_writer(definition: Any, config: dict[str, Any], **options: Any) -> Any:
-    """The console's own writer for a built-in destination."""
-    if not definition.builtin:
+    """The console's own writer for a built-in destination, on its prepared config."""
+    descriptor = registry.destination(definition.builtin or "")
+    if descriptor is None:
         raise DestinationError(
             f"{definition.name} is not a destination the embedded engine writes.",
             failure_type="config_error",
         )
-    if definition.builtin == "duckdb":
-        # The same rule as the check: a relative path is a file in DUCKDB_DIR, and
-        # other places need DUCKDB_ALLOW_ANY_PATH.
-        from apps.engines.embedded.destinations.checks import resolve_duckdb_path
-
-        try:
-            path = resolve_duckdb_path(str(config.get("destination_path") or ""))
-        except ValueError as exc:
-            raise DestinationError(str(exc), failure_type="config_error") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config = {**config, "destination_path": str(path)}
-    return writer_for(definition.builtin)(config, **options)
+    try:
+        # The same rules as the check (a DuckDB path stays under DUCKDB_DIR unless
+        # DUCKDB_ALLOW_ANY_PATH), so a sync refuses what "Test" refuses.
+        config = descriptor.prepare_config(config)
+    except ValueError as exc:
+        raise DestinationError(str(exc), failure_type="config_error") from None
+    return descriptor.writer()(config, **options)
 
 
 def configured_catalog(streams: tuple[StreamRequest, ...]) -> dict[str, Any]:

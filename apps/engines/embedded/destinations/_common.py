@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 
 from apps.engines.base import CheckResult, ConnectorSpec
-from apps.engines.embedded.masking import SecretMasker, secret_values
+from apps.engines.masking import SecretMasker, secret_values
 
 # Every writer of the embedded engine supports the three modes (writers/base.py).
 SYNC_MODES = ("overwrite", "append", "append_dedup")
@@ -28,7 +28,9 @@ def connector_spec(schema: dict[str, Any], docs_url: str) -> ConnectorSpec:
     )
 
 
-def invalid_config(schema: dict[str, Any], config: dict[str, Any]) -> CheckResult | None:
+def invalid_config(
+    schema: dict[str, Any], config: dict[str, Any]
+) -> CheckResult | None:
     """A failed check naming the first field the config gets wrong, or None.
 
     A check validates before it connects, so a typo never reaches a server and the
@@ -46,7 +48,7 @@ def invalid_config(schema: dict[str, Any], config: dict[str, Any]) -> CheckResul
     return CheckResult(ok=False, message=masker.mask(f"{where}: {first.message}"))
 
 
-def test_table() -> str:
+def scratch_table() -> str:
     """A table name no user table has, for a check to create and drop."""
     return f"_airbyte_console_check_{uuid.uuid4().hex[:12]}"
 
