@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -62,6 +63,8 @@ def connection_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
         "search": search,
         "status": status,
         "statuses": Connection.Status.choices,
+        # The pager keeps the filters on every page.
+        "query": urlencode({"q": search, "status": status}, quote_via=quote),
     }
     return render_page(
         request, "connections/connection_list.html", context, partial="rows"
