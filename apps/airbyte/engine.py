@@ -157,6 +157,14 @@ class AirbyteEngine(Engine):
             )
         )
 
+    # -- the catalog's questions ------------------------------------------------------
+    def offered_definition_ids(self) -> list[str] | None:
+        """The definitions the server offers (refreshed with each test of it)."""
+        from apps.airbyte.models import AirbyteServer
+
+        server = AirbyteServer.objects.filter(workspace=self.workspace).first()
+        return list(server.definition_ids) if server else []
+
     # -- syncs run on the server ------------------------------------------------------
     def start_job(self, job_id: int, *, run_here: Any) -> Any:
         """Start the job on the server and follow it with short polls (``jobs.py``)."""

@@ -7,10 +7,7 @@ enum values; the console shows them rather than crash).
 
 from __future__ import annotations
 
-from typing import Any
-
 from apps.connections.models import DestinationSyncMode, SyncJob, SyncMode
-from apps.core.masking import MASK
 
 # (source sync mode, destination sync mode) <-> the Public API's one word.
 _PUBLIC_MODES = {
@@ -74,12 +71,3 @@ def failure_origin(value: str | None) -> str:
     if value in _ORIGINS:
         return str(_ORIGINS[value])
     return str(SyncJob.FailureOrigin.AIRBYTE)
-
-
-def has_masked_secrets(config: Any) -> bool:
-    """True when a config holds Airbyte's mask: its secrets live on the server."""
-    if isinstance(config, dict):
-        return any(has_masked_secrets(value) for value in config.values())
-    if isinstance(config, list):
-        return any(has_masked_secrets(value) for value in config)
-    return config == MASK

@@ -198,9 +198,9 @@ def build_request(attempt: SyncAttempt) -> AttemptRequest:
         attempt_id=attempt.pk,
         job_id=str(job.public_id),
         connection_id=str(connection.public_id),
-        source_definition=connection.source.definition,
+        source_definition=connection.source.definition.ref,
         source_config=source_config,
-        destination_definition=connection.destination.definition,
+        destination_definition=connection.destination.definition.ref,
         destination_config=destination_config,
         streams=streams,
         namespace=connection.namespace,
@@ -308,7 +308,7 @@ def connection_clear_tables(
     )
     engine = get_engine(connection.workspace)
     engine.clear_tables(
-        destination_definition=connection.destination.definition,
+        destination_definition=connection.destination.definition.ref,
         destination_config=connector_full_config(connection.destination),
         namespace=connection.namespace,
         table_prefix=connection.table_prefix,

@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class ConnectorsConfig(AppConfig):
     name = "apps.connectors"
     label = "connectors"
+
+    def ready(self) -> None:
+        from apps.connectors.spec_store import ConnectorSpecStore
+        from apps.engines import registry
+
+        registry.register_spec_store(ConnectorSpecStore())

@@ -7,6 +7,7 @@ from django.db import models
 from encrypted_model_fields.fields import EncryptedTextField
 
 from apps.core.models import BaseModel, WorkspaceQuerySet
+from apps.engines.base import ConnectorRef
 
 
 class ConnectorDefinition(BaseModel):
@@ -64,6 +65,20 @@ class ConnectorDefinition(BaseModel):
     def is_declarative_manifest(self) -> bool:
         """The low-code source whose streams come from a user's YAML manifest."""
         return self.entrypoint == DECLARATIVE_MANIFEST_ENTRYPOINT
+
+    @property
+    def ref(self) -> ConnectorRef:
+        """The plain data an engine runs this connector from."""
+        return ConnectorRef(
+            kind=self.kind,
+            name=self.name,
+            definition_id=str(self.definition_id),
+            package=self.pypi_package,
+            version=self.pypi_version,
+            entrypoint=self.entrypoint,
+            builtin=self.builtin,
+            manifest=self.is_declarative_manifest,
+        )
 
 
 DECLARATIVE_MANIFEST_ENTRYPOINT = "source-declarative-manifest"

@@ -17,6 +17,7 @@ from apps.connectors.models import (
 )
 from apps.connectors.spec.config import merge_config
 from apps.connectors.spec.pointers import from_pointer
+from apps.engines.registry import engine_names, get_engine
 from apps.workspaces.models import Workspace
 
 MODELS: dict[str, type[Source] | type[Destination]] = {
@@ -76,13 +77,15 @@ def definition_choices(
     with each test of the server); on the embedded one, the console's catalog.
     """
     definitions = ConnectorDefinition.objects.filter(kind=kind).order_by("name")
-    if workspace is not None and workspace.engine == "airbyte":
-        from apps.airbyte.models import AirbyteServer
-
-        server = AirbyteServer.objects.filter(workspace=workspace).first()
-        ids = server.definition_ids if server else []
-        return definitions.filter(definition_id__in=ids)
-    return definitions.exclude(engines=["airbyte"])
+    engine = get_engine(workspace)
+    offered = engine.offered_definition_ids()
+    if offered is not None:
+        return definitions.filter(definition_id__in=offered)
+    # The console's catalog, less what only another engine runs.
+    for other in engine_names():
+        if other != engine.name:
+            definitions = definitions.exclude(engines=[other])
+    return definitions
 
 
 def stored_secrets(obj: ConnectorConfig) -> dict[str, str]:
@@ -158,19 +161,8 @@ def connector_spec_schema(
     every other connector from its spec (cached after the first run). Raises
     EngineError (or ManifestError) with a message for the user.
     """
-    from apps.engines.base import get_engine
-    from apps.engines.embedded import declarative
-
-    if definition.is_declarative_manifest and not _on_airbyte(workspace):
-        manifest = (config or {}).get(declarative.MANIFEST_KEY)
-        if not manifest:
-            return {"type": "object", "properties": {}}
-        return declarative.manifest_spec(manifest).connection_specification
-    return get_engine(workspace).spec(definition).connection_specification
-
-
-def _on_airbyte(workspace: Workspace | None) -> bool:
-    return workspace is not None and workspace.engine == "airbyte"
+    engine = get_engine(workspace)
+    return engine.spec_for_config(definition.ref, config).connection_specification
 
 
 def definition_ready(
@@ -182,19 +174,8 @@ def definition_ready(
     machine (its spec is cached) or is installed on this one. Workers install a
     missing package themselves before they run it.
     """
-    if _on_airbyte(workspace):
-        return True  # the server runs it; its spec comes from there
-    if definition.builtin:
-        return True
-    from apps.connectors.catalog_selectors import installed_version
-    from apps.connectors.models import ConnectorSpecCache
-    from apps.engines.embedded import installer
+    from apps.connectors.catalog.selectors import installed_version
 
-    version = definition.pypi_version
-    return bool(
+    return get_engine(workspace).connector_ready(definition.ref) or bool(
         installed_version(definition=definition)
-        or ConnectorSpecCache.objects.filter(
-            definition=definition, version=version
-        ).exists()
-        or installer.installed(definition.pypi_package, version)
     )

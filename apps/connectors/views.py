@@ -18,10 +18,10 @@ from apps.connectors.spec.config import mask_config
 from apps.connectors.spec.forms import SpecForm
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
+from apps.core.masking import has_masked_secrets
 from apps.core.roles import Role
-from apps.airbyte.mapping import has_masked_secrets
+from apps.engines import declarative
 from apps.engines.base import EngineError
-from apps.engines.embedded import declarative
 from apps.workspaces.access import require_role
 
 LABELS = {

@@ -35,3 +35,12 @@ def mask_secrets(value: Any, secret_keys: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, list):
         return [mask_secrets(item, secret_keys) for item in value]
     return value
+
+
+def has_masked_secrets(config: Any) -> bool:
+    """True when a config holds the mask: its secrets live elsewhere (a server)."""
+    if isinstance(config, dict):
+        return any(has_masked_secrets(value) for value in config.values())
+    if isinstance(config, list):
+        return any(has_masked_secrets(value) for value in config)
+    return config == MASK

@@ -9,6 +9,7 @@ and pass them between threads without surprises.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ class EngineError(Exception):
         super().__init__(message)
         self.message = message
         self.logs = logs
+
+
+# What a connector reference may name: checked before a name reaches pip.
+PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,49}$")
 
 
 @dataclass(frozen=True)
@@ -214,9 +220,9 @@ class AttemptRequest:
     attempt_id: int
     job_id: str
     connection_id: str
-    source_definition: Any
+    source_definition: ConnectorRef
     source_config: dict[str, Any]
-    destination_definition: Any
+    destination_definition: ConnectorRef
     destination_config: dict[str, Any]
     streams: tuple[StreamRequest, ...]
     namespace: str
@@ -311,6 +317,25 @@ class Engine(ABC):
         Cancel is cooperative: the engine polls ``reporter.cancel_requested()`` and
         stops, keeping what was committed.
         """
+
+    # -- the catalog's questions --------------------------------------------------
+    def spec_for_config(
+        self, definition: ConnectorRef | Any, config: dict[str, Any] | None
+    ) -> ConnectorSpec:
+        """The spec a form for this connector shows, given what it holds so far.
+
+        Usually the connector's own; an engine that runs low-code manifests itself
+        answers from the manifest inside the config.
+        """
+        return self.spec(definition)
+
+    def connector_ready(self, definition: ConnectorRef) -> bool:
+        """Can a form for this connector be built now, without installing anything."""
+        return True
+
+    def offered_definition_ids(self) -> list[str] | None:
+        """The connector definitions this engine offers, or None for the catalog's."""
+        return None
 
     # -- jobs: the verbs the console's job lifecycle calls on every engine ----------
     def start_job(self, job_id: int, *, run_here: Callable[[], Any]) -> Any:

@@ -14,7 +14,7 @@ import yaml
 
 from apps.connectors.models import Source
 from apps.connectors.services import source_discover_run
-from apps.engines.embedded.declarative import MANIFEST_KEY
+from apps.engines.declarative import MANIFEST_KEY
 from tests.connections.test_sync_embedded import duck_rows, run_now
 from tests.engines.fixtures import MANIFEST_ID, definition
 

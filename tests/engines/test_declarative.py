@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from apps.core.masking import MASK
-from apps.engines.embedded import declarative
+from apps.engines import declarative
 from apps.engines.embedded.engine import EmbeddedEngine
 from tests.engines.fixtures import MANIFEST_ID, definition
 

@@ -22,7 +22,6 @@ updated by definition id, new ones added, and nothing in use is ever deleted.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.engines import registry as engine_registry
+from apps.engines.base import PACKAGE_RE, VERSION_RE
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parent / "registry.json"
 
@@ -38,8 +38,6 @@ ENGINES = ("embedded", "airbyte")
 
 # Package names and versions end up in file names and in pip's argument list, so
 # only the characters PyPI itself allows get through (no "-" first: no pip option).
-PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,49}$")
 
 # Fields of ConnectorDefinition a registry entry sets.
 MERGED_FIELDS = (

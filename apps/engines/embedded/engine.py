@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
+from apps.engines import declarative, registry
 from apps.engines.base import (
     AttemptOutcome,
     AttemptReporter,
     AttemptRequest,
     CheckResult,
+    ConnectorRef,
     ConnectorSpec,
     DiscoveredCatalog,
     Engine,
     EngineError,
+    connector_ref,
 )
-from apps.engines.embedded import declarative, installer, protocol
+from apps.engines.embedded import installer, protocol
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
 from apps.engines.masking import SecretMasker, secret_values
-
-if TYPE_CHECKING:
-    from apps.connectors.models import ConnectorDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +43,16 @@ class EmbeddedEngine(Engine):
     name = "embedded"
 
     # -- spec -------------------------------------------------------------------
-    def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
-        """The spec, from the cache when this definition and version ran it before."""
+    def spec(self, definition: ConnectorRef | Any) -> ConnectorSpec:
+        """The spec, from the store when this connector version ran it before."""
+        definition = connector_ref(definition)
         if definition.builtin:
             return builtin_spec(definition.builtin)
-        from apps.connectors.models import ConnectorSpecCache
-
-        version = self._version(definition)
-        cached = ConnectorSpecCache.objects.filter(
-            definition=definition, version=version
-        ).first()
+        self._version(definition)
+        store = registry.spec_store()
+        cached = store.get(definition) if store is not None else None
         if cached is not None:
-            return protocol.spec_from_dict(cached.spec)
+            return protocol.spec_from_dict(cached)
         installation = self._ensure_installed(definition)
         raw = installation.spec
         if raw is None:
@@ -67,22 +65,20 @@ class EmbeddedEngine(Engine):
                 )
             raw = message.get("spec") or {}
         spec = protocol.spec_from_dict(raw)
-        # A cache, not a change anyone made: no audit event. get_or_create keeps
-        # two workers that ran spec at once from colliding on the unique key.
-        ConnectorSpecCache.objects.get_or_create(
-            definition=definition, version=version, defaults={"spec": raw}
-        )
+        if store is not None:
+            store.put(definition, raw)
         return spec
 
     # -- check ------------------------------------------------------------------
     def check(
         self,
-        definition: ConnectorDefinition,
+        definition: ConnectorRef | Any,
         config: dict[str, Any],
         *,
         actor: Any = None,
     ) -> CheckResult:
         """Test a configuration; every failure comes back as a CheckResult."""
+        definition = connector_ref(definition)
         if definition.builtin:
             return check_builtin(definition.builtin, config)
         masker = self._masker(definition, config)
@@ -108,12 +104,13 @@ class EmbeddedEngine(Engine):
     # -- discover ---------------------------------------------------------------
     def discover(
         self,
-        definition: ConnectorDefinition,
+        definition: ConnectorRef | Any,
         config: dict[str, Any],
         *,
         actor: Any = None,
     ) -> DiscoveredCatalog:
         """The source's streams; raises EngineError with the connector's reason."""
+        definition = connector_ref(definition)
         if definition.builtin or definition.kind != "source":
             raise EngineError(f"{definition.name} is a destination: it has no streams.")
         masker = self._masker(definition, config)
@@ -126,6 +123,31 @@ class EmbeddedEngine(Engine):
                 logs=tuple(result.logs),
             )
         return protocol.catalog_from_message(message)
+
+    # -- the catalog's questions ------------------------------------------------
+    def spec_for_config(
+        self, definition: ConnectorRef | Any, config: dict[str, Any] | None
+    ) -> ConnectorSpec:
+        """A custom YAML source's form comes from the manifest in its config."""
+        definition = connector_ref(definition)
+        if definition.manifest:
+            manifest = (config or {}).get(declarative.MANIFEST_KEY)
+            if not manifest:
+                return ConnectorSpec(
+                    connection_specification={"type": "object", "properties": {}}
+                )
+            return declarative.manifest_spec(manifest)
+        return self.spec(definition)
+
+    def connector_ready(self, definition: ConnectorRef) -> bool:
+        """Built-ins always are; a package once its spec is stored or it is here."""
+        if definition.builtin:
+            return True
+        store = registry.spec_store()
+        return bool(
+            (store is not None and store.get(definition) is not None)
+            or installer.installed(definition.package, definition.version)
+        )
 
     # -- syncs ------------------------------------------------------------------
     def run_attempt(
@@ -145,7 +167,7 @@ class EmbeddedEngine(Engine):
     def clear_tables(
         self,
         *,
-        destination_definition: ConnectorDefinition,
+        destination_definition: ConnectorRef | Any,
         destination_config: dict[str, Any],
         namespace: str,
         table_prefix: str,
@@ -158,7 +180,7 @@ class EmbeddedEngine(Engine):
         from apps.engines.embedded.writers import StreamConfig
 
         writer = make_writer(
-            destination_definition,
+            connector_ref(destination_definition),
             destination_config,
             schema=namespace,
             table_prefix=table_prefix,
@@ -187,29 +209,25 @@ class EmbeddedEngine(Engine):
 
     # -- helpers ----------------------------------------------------------------
     @staticmethod
-    def _version(definition: ConnectorDefinition) -> str:
-        if not definition.is_installable or not definition.pypi_version:
+    def _version(definition: ConnectorRef) -> str:
+        if not definition.installable or not definition.version:
             raise EngineError(
                 f"{definition.name} has no PyPI package pinned, so the embedded "
                 "engine cannot run it."
             )
-        return definition.pypi_version
+        return definition.version
 
-    def _ensure_installed(
-        self, definition: ConnectorDefinition
-    ) -> installer.Installation:
+    def _ensure_installed(self, definition: ConnectorRef) -> installer.Installation:
         return installer.ensure_installed(
-            definition.pypi_package,
+            definition.package,
             self._version(definition),
             entrypoint=definition.entrypoint,
         )
 
-    def _masker(
-        self, definition: ConnectorDefinition, config: dict[str, Any]
-    ) -> SecretMasker:
+    def _masker(self, definition: ConnectorRef, config: dict[str, Any]) -> SecretMasker:
         """A masker for everything this config's secrets could leak into."""
         spec: ConnectorSpec | None = None
-        if definition.is_declarative_manifest:
+        if definition.manifest:
             manifest, config = declarative.split_config(config)
             if manifest is not None:
                 try:

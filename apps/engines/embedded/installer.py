@@ -40,8 +40,7 @@ import orjson
 from django.conf import settings
 from filelock import FileLock, Timeout
 
-from apps.connectors.catalog.registry import PACKAGE_RE, VERSION_RE
-from apps.engines.base import EngineError
+from apps.engines.base import PACKAGE_RE, VERSION_RE, EngineError
 from apps.engines.embedded import protocol
 from apps.engines.embedded.runner import connector_env, kill_group, run_connector
 from apps.engines.masking import SecretMasker

@@ -28,15 +28,16 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.engines import registry
+from apps.engines import declarative, registry
 from apps.engines.base import (
     AttemptOutcome,
     AttemptReporter,
     AttemptRequest,
     EngineError,
     StreamRequest,
+    connector_ref,
 )
-from apps.engines.embedded import declarative, installer, protocol
+from apps.engines.embedded import installer, protocol
 from apps.engines.embedded.runner import (
     ConnectorProcess,
     connector_env,
@@ -239,12 +240,12 @@ class _Watchdog(threading.Thread):
 
 def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutcome:
     """Run one attempt end to end and say how it ended."""
-    definition = request.source_definition
+    definition = connector_ref(request.source_definition)
     masker = SecretMasker(request.secret_values)
     try:
         installation = installer.ensure_installed(
-            definition.pypi_package,
-            definition.pypi_version,
+            definition.package,
+            definition.version,
             entrypoint=definition.entrypoint,
         )
     except EngineError as exc:
@@ -252,7 +253,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
             "system_error", "console", f"Installing the source: {exc.message}"
         )
     source_config = request.source_config
-    if definition.is_declarative_manifest:
+    if definition.manifest:
         manifest, user_config = declarative.split_config(source_config)
         if manifest is None:
             return _failed(
@@ -261,7 +262,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
         source_config = declarative.build_config(manifest, user_config)
     try:
         writer = make_writer(
-            request.destination_definition,
+            connector_ref(request.destination_definition),
             request.destination_config,
             schema=request.namespace,
             table_prefix=request.table_prefix,
