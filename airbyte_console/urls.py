@@ -13,7 +13,7 @@ urlpatterns = [
     path("metrics", core_views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
     path("w/", include("apps.workspaces.urls")),
-    path("w/<uuid:workspace_id>/audit/", include("apps.audit.urls")),
+    path("w/<uuid:workspace_id>/audit/", include("apps.workspaces.audit_urls")),
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
     path("w/<uuid:workspace_id>/connections/", include("apps.connections.urls")),

@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class ConnectionsConfig(AppConfig):
     name = "apps.connections"
     label = "connections"
+
+    def ready(self) -> None:
+        from apps.connections.selectors import dashboard as connection_dashboard
+        from apps.workspaces import dashboard
+
+        dashboard.register(
+            "dash", lambda workspace: connection_dashboard(workspace=workspace)
+        )

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse
 
-from apps.audit.context import audit_context
-
 
 class HtmxMessagesMiddleware:
     """Moves queued messages into an ``HX-Trigger: {"toast": [...]}`` header.
@@ -23,11 +21,7 @@ class HtmxMessagesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with audit_context(
-            ip=_client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:300],
-        ):
-            response = self.get_response(request)
+        response = self.get_response(request)
         htmx = getattr(request, "htmx", None)
         if not htmx or htmx.boosted or 300 <= response.status_code < 400:
             return response
@@ -49,9 +43,3 @@ class HtmxMessagesMiddleware:
         triggers["toast"] = toasts
         response.headers["HX-Trigger"] = json.dumps(triggers)
         return response
-
-
-def _client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy
-    # rewrites it, and audit rows must not record what an attacker chose.
-    return request.META.get("REMOTE_ADDR", "")

@@ -17,6 +17,7 @@ from apps.core.htmx import redirect, render_page
 from apps.core.roles import ROLE_DESCRIPTIONS, Role
 from apps.workspaces import selectors, services
 from apps.workspaces.access import require_role
+from apps.workspaces.dashboard import dashboard_context
 from apps.workspaces.forms import MemberAddForm, MemberRoleForm, WorkspaceForm
 from apps.workspaces.models import Membership
 
@@ -61,12 +62,10 @@ def workspace_detail(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     membership = require_role(request, workspace_id)
     request.session[SESSION_WORKSPACE] = str(workspace_id)
     workspace = membership.workspace
-    from apps.connections.selectors import dashboard
-
     context = {
+        **dashboard_context(workspace),
         "workspace": workspace,
         "membership": membership,
-        "dash": dashboard(workspace=workspace),
         "members": selectors.membership_list(workspace=workspace)[:10],
         "recent_events": (
             audit_event_list(workspace=workspace)[:8] if membership.is_admin else []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.audit import views
+from apps.workspaces import audit_views as views
 
 app_name = "audit"
 

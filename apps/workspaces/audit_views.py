@@ -1,4 +1,8 @@
-"""The workspace audit page (admins), with filters and HTMX pagination."""
+"""The workspace audit page (admins), with filters and HTMX pagination.
+
+It lives with the workspace pages because it needs their access rules; the audit
+app below stays free of workspace imports.
+"""
 
 from __future__ import annotations
 
