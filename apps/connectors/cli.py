@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from apps.connectors import catalog_cli, content_cli  # noqa: F401 - they register groups
+# Importing these modules registers the `connectors` and `content` groups.
+from apps.connectors import content_cli  # noqa: F401
+from apps.connectors.catalog import cli  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from apps.connectors import catalog_services
+from apps.connectors.catalog import services as catalog_services
 
 # Longer than the longest pip run the installer allows, so Celery never kills an
 # install the installer would still have finished or reported on.

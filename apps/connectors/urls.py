@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.connectors import views
-from apps.connectors.catalog_urls import urlpatterns as catalog_urlpatterns
+from apps.connectors.catalog.urls import urlpatterns as catalog_urlpatterns
 
 app_name = "connectors"
 

@@ -91,8 +91,8 @@ def _engines_in_use() -> set[str]:
 
 def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
     """Install the default connectors here, in this process; skip installed ones."""
-    from apps.connectors import catalog_services
-    from apps.connectors.catalog_selectors import installed_version
+    from apps.connectors.catalog import services as catalog_services
+    from apps.connectors.catalog.selectors import installed_version
     from apps.connectors.models import ConnectorDefinition, ConnectorInstall
     from apps.engines.embedded import installer
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-import apps.connectors.catalog_cli  # noqa: F401  (registers the connectors group)
+import apps.connectors.catalog.cli  # noqa: F401  (registers the connectors group)
 from apps.audit.models import AuditEvent
 from apps.connectors.catalog.registry import (
     SHIPPED_REGISTRY,

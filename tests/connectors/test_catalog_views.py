@@ -7,8 +7,8 @@ from django.urls import include, path, reverse
 
 from airbyte_console import urls as root_urls
 from apps.audit.models import AuditEvent
-from apps.connectors import catalog_urls
 from apps.connectors import urls as connector_urls
+from apps.connectors.catalog import urls as catalog_urls
 from apps.connectors.models import ConnectorInstall
 from apps.connectors.tasks import connector_install_task
 from tests.engines.fixtures import FAKER_ID, POSTGRES_ID, definition

@@ -9,9 +9,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-import apps.connectors.catalog_cli  # noqa: F401  (registers the connectors group)
+import apps.connectors.catalog.cli  # noqa: F401  (registers the connectors group)
 from apps.audit.models import AuditEvent
-from apps.connectors import catalog_selectors, catalog_services
+from apps.connectors.catalog import selectors as catalog_selectors
+from apps.connectors.catalog import services as catalog_services
 from apps.connectors.models import ConnectorInstall, ConnectorSpecCache, Source
 from apps.connectors.tasks import connector_install_task
 from apps.engines.embedded import installer

@@ -1,1 +1,3 @@
-"""The connector catalog: the registry file the console ships and how it is merged."""
+"""The connector catalog: the registry file the console ships and how it is merged,
+and the catalog page, CLI, reads and writes that install and uninstall connectors.
+"""

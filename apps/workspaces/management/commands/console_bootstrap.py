@@ -60,7 +60,7 @@ class Command(BaseCommand):
         """Faker into DuckDB, ready to sync: install, discover, connect."""
         from apps.connections.catalog import default_choice
         from apps.connections.services import connection_create
-        from apps.connectors import catalog_services
+        from apps.connectors.catalog import services as catalog_services
         from apps.connectors.models import ConnectorDefinition
         from apps.connectors.selectors import definition_ready
         from apps.connectors.services import connector_create, source_discover_run

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from apps.connectors import catalog_selectors, catalog_services
+from apps.connectors.catalog import selectors, services
 from apps.connectors.catalog.registry import RegistryError, load_registry_file
 from apps.connectors.models import ConnectorDefinition, ConnectorInstall
 from apps.core.clikit import CliResult, arg, cli_user, group, table
@@ -58,7 +58,7 @@ def _row(d: ConnectorDefinition) -> dict[str, Any]:
 def connectors_list(options: dict[str, Any]) -> CliResult:
     rows = [
         _row(d)
-        for d in catalog_selectors.connector_definition_list(
+        for d in selectors.connector_definition_list(
             search=options["search"], stage=options["stage"], kind=options["kind"]
         )
     ]
@@ -70,7 +70,7 @@ def connectors_list(options: dict[str, Any]) -> CliResult:
 
 
 def _find(name: str) -> ConnectorDefinition:
-    found = catalog_selectors.connector_definition_find(name=name)
+    found = selectors.connector_definition_find(name=name)
     if not found:
         raise CommandError(
             f"No connector named {name!r} in the catalog; `airbyte connectors list` "
@@ -110,7 +110,7 @@ def connectors_install(options: dict[str, Any]) -> CliResult:
     definition = _find(options["name"])
     background = options["background"]
     try:
-        install = catalog_services.connector_install_request(
+        install = services.connector_install_request(
             actor=user,
             definition=definition,
             version=options["version"],
@@ -120,7 +120,7 @@ def connectors_install(options: dict[str, Any]) -> CliResult:
         raise CommandError(" ".join(exc.messages)) from None
     if not background:
         echo = None if options["quiet"] or options.get("json") else _echo
-        catalog_services.connector_install_run(install_id=install.pk, echo=echo)
+        services.connector_install_run(install_id=install.pk, echo=echo)
     elif options["wait"]:
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
@@ -164,7 +164,7 @@ def connectors_refresh(options: dict[str, Any]) -> CliResult:
     user = cli_user(options.get("as_user"))
     try:
         registry = load_registry_file(options["path"])
-        report = catalog_services.catalog_refresh(
+        report = services.catalog_refresh(
             actor=user, registry=registry, prune=options["prune"]
         )
     except RegistryError as exc:

@@ -16,8 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.connectors import catalog_selectors, catalog_services
-from apps.connectors.catalog_forms import CatalogFilterForm, InstallForm
+from apps.connectors.catalog import selectors, services
+from apps.connectors.catalog.forms import CatalogFilterForm, InstallForm
 from apps.connectors.models import ConnectorDefinition
 from apps.core.htmx import render_page
 from apps.core.roles import Role
@@ -34,7 +34,7 @@ def catalog(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     membership = require_role(request, workspace_id)
     form = CatalogFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    definitions = catalog_selectors.connector_definition_list(
+    definitions = selectors.connector_definition_list(
         search=filters.get("q", ""),
         stage=filters.get("stage", ""),
         kind=filters.get("kind", ""),
@@ -50,7 +50,7 @@ def catalog(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
 
 
 def _definition(definition_id: UUID) -> ConnectorDefinition:
-    definition = catalog_selectors.connector_definition_get(public_id=definition_id)
+    definition = selectors.connector_definition_get(public_id=definition_id)
     if definition is None:
         raise Http404("No such connector.")
     return definition
@@ -69,7 +69,7 @@ def _row(
     context = {
         "workspace": membership.workspace,
         "membership": membership,
-        "d": catalog_selectors.connector_definition_with_state(definition=definition),
+        "d": selectors.connector_definition_with_state(definition=definition),
     }
     return render_page(request, TEMPLATE, context, partial="row", status=status)
 
@@ -85,7 +85,7 @@ def catalog_row(
     context = {
         "workspace": membership.workspace,
         "membership": membership,
-        "d": catalog_selectors.connector_definition_with_state(definition=definition),
+        "d": selectors.connector_definition_with_state(definition=definition),
     }
     return render_page(request, TEMPLATE, context, partial="row")
 
@@ -107,7 +107,7 @@ def catalog_install(
         status = 400
     else:
         try:
-            install = catalog_services.connector_install_request(
+            install = services.connector_install_request(
                 actor=request.user,
                 definition=definition,
                 version=form.cleaned_data["version"],
@@ -133,7 +133,7 @@ def catalog_uninstall(
     definition = _definition(definition_id)
     status = 200
     try:
-        catalog_services.connector_uninstall_request(
+        services.connector_uninstall_request(
             actor=request.user, definition=definition, workspace=membership.workspace
         )
     except ValidationError as exc:

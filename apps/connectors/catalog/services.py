@@ -26,7 +26,7 @@ from apps.connectors.catalog.registry import (
     merge_registry,
     parse_registry,
 )
-from apps.connectors.catalog_selectors import installed_version
+from apps.connectors.catalog.selectors import installed_version
 from apps.connectors.models import (
     ConnectorDefinition,
     ConnectorInstall,
