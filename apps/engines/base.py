@@ -337,6 +337,25 @@ class Engine(ABC):
         """The connector definitions this engine offers, or None for the catalog's."""
         return None
 
+    # -- connector installs (engines that run connectors on this host) -----------
+    def install(
+        self, definition: ConnectorRef, *, on_output: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """Install the connector here; returns its raw ``spec`` when the install ran it.
+
+        Raises EngineError with a message for the user. Engines that run nothing
+        on this host refuse.
+        """
+        raise EngineError(f"The {self.name} engine installs no connectors here.")
+
+    def uninstall(self, definition: ConnectorRef) -> int:
+        """Remove every installed version of the connector here; how many went."""
+        raise EngineError(f"The {self.name} engine installs no connectors here.")
+
+    def install_timeout(self) -> float:
+        """Seconds an install may take before it counts as lost."""
+        return 0.0
+
     # -- jobs: the verbs the console's job lifecycle calls on every engine ----------
     def start_job(self, job_id: int, *, run_here: Callable[[], Any]) -> Any:
         """Start the next attempt of job ``job_id``; returns what ``run_here`` does.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from apps.connectors.models import (
     Source,
 )
 from apps.engines.base import EngineError
-from apps.engines.embedded import installer
+from apps.engines.registry import get_engine
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -63,7 +64,7 @@ _PHASE_PREFIXES = (
 def _stale_before() -> Any:
     # A running install updates its row at least every few seconds while pip talks;
     # one silent for longer than the install timeout lost its worker.
-    return timezone.now() - timedelta(seconds=installer.install_timeout() + 120)
+    return timezone.now() - timedelta(seconds=get_engine().install_timeout() + 120)
 
 
 def _fail_stale(definition: ConnectorDefinition) -> None:
@@ -253,19 +254,15 @@ def connector_install_run(
     spec: dict[str, Any] | None = None
     try:
         if install.operation == ConnectorInstall.Operation.UNINSTALL:
-            removed = installer.uninstall(definition.pypi_package)
+            removed = get_engine().uninstall(definition.ref)
             progress(
-                f"Removed {len(removed)} install{'s' if len(removed) != 1 else ''} "
+                f"Removed {removed} install{'s' if removed != 1 else ''} "
                 f"of {definition.pypi_package}."
             )
         else:
-            installation = installer.install(
-                definition.pypi_package,
-                install.version,
-                entrypoint=definition.entrypoint,
-                on_output=progress,
+            spec = get_engine().install(
+                replace(definition.ref, version=install.version), on_output=progress
             )
-            spec = installation.spec
     except EngineError as exc:
         error = exc.message
         progress(f"Failed: {error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -148,6 +149,25 @@ class EmbeddedEngine(Engine):
             (store is not None and store.get(definition) is not None)
             or installer.installed(definition.package, definition.version)
         )
+
+    # -- installs -----------------------------------------------------------------
+    def install(
+        self, definition: ConnectorRef, *, on_output: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """pip-install the package into its own virtualenv (atomic, locked)."""
+        installation = installer.install(
+            definition.package,
+            definition.version,
+            entrypoint=definition.entrypoint,
+            on_output=on_output,
+        )
+        return installation.spec
+
+    def uninstall(self, definition: ConnectorRef) -> int:
+        return len(installer.uninstall(definition.package))
+
+    def install_timeout(self) -> float:
+        return installer.install_timeout()
 
     # -- syncs ------------------------------------------------------------------
     def run_attempt(
