@@ -157,6 +157,13 @@ class AirbyteEngine(Engine):
             )
         )
 
+    @classmethod
+    def runs_catalog_entry(
+        cls, *, package: str, builtin: str, docker_repository: str
+    ) -> bool:
+        """Anything with a Docker image: the server runs connectors as containers."""
+        return bool(docker_repository) and docker_repository != "None"
+
     # -- the catalog's questions ------------------------------------------------------
     def offered_definition_ids(self) -> list[str] | None:
         """The definitions the server offers (refreshed with each test of it)."""

@@ -337,6 +337,14 @@ class Engine(ABC):
         """The connector definitions this engine offers, or None for the catalog's."""
         return None
 
+    @classmethod
+    def runs_catalog_entry(
+        cls, *, package: str, builtin: str, docker_repository: str
+    ) -> bool:
+        """Can this engine run a catalog entry offered this way (a PyPI package,
+        a destination the console writes, a Docker image)?"""
+        return False
+
     # -- connector installs (engines that run connectors on this host) -----------
     def install(
         self, definition: ConnectorRef, *, on_output: Callable[[str], None]

@@ -34,7 +34,6 @@ from apps.engines.base import PACKAGE_RE, VERSION_RE
 SHIPPED_REGISTRY = Path(__file__).resolve().parent / "registry.json"
 
 RELEASE_STAGES = ("generally_available", "beta", "alpha", "custom")
-ENGINES = ("embedded", "airbyte")
 
 # Package names and versions end up in file names and in pip's argument list, so
 # only the characters PyPI itself allows get through (no "-" first: no pip option).
@@ -170,7 +169,11 @@ def _with_builtin_destinations(entries: list[RegistryEntry]) -> list[RegistryEnt
         found = index.get(definition_id)
         if found is None:
             result.append(
-                RegistryEntry(definition_id=definition_id, engines=("embedded",), **own)
+                RegistryEntry(
+                    definition_id=definition_id,
+                    engines=tuple(engines_for(builtin=descriptor.name)),
+                    **own,
+                )
             )
             continue
         entry = result[found]
@@ -184,10 +187,10 @@ def _with_builtin_destinations(entries: list[RegistryEntry]) -> list[RegistryEnt
                 f"{entry.name}: definition id {definition_id} is the built-in "
                 f"destination {descriptor.name!r}, not {entry.builtin!r}."
             )
-        engines_of = entry.engines
-        if "embedded" not in engines_of:
-            engines_of = ("embedded", *engines_of)
-        result[found] = replace(entry, engines=engines_of, **own)
+        writers = [
+            e for e in engines_for(builtin=descriptor.name) if e not in entry.engines
+        ]
+        result[found] = replace(entry, engines=(*writers, *entry.engines), **own)
     for entry in result:
         descriptor = (
             engine_registry.destination(entry.builtin) if entry.builtin else None
@@ -237,9 +240,14 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
         raise RegistryError(f"{where}: `{version}` is not a valid version.")
     engines = console.get("engines")
     if engines is None:
-        engines = _default_engines(package, builtin, str(item.get("dockerRepository")))
-    if not isinstance(engines, list) or not set(engines) <= set(ENGINES):
-        raise RegistryError(f"{where}: engines must be a list drawn from {ENGINES}.")
+        engines = engines_for(
+            package=package,
+            builtin=builtin,
+            docker_repository=str(item.get("dockerRepository") or ""),
+        )
+    known = engine_registry.engine_names()
+    if not isinstance(engines, list) or not set(engines) <= set(known):
+        raise RegistryError(f"{where}: engines must be a list drawn from {known}.")
     stage = str(item.get("releaseStage") or "alpha")
     icon = str(item.get("iconUrl") or item.get("icon") or "")
     return RegistryEntry(
@@ -261,13 +269,17 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
     )
 
 
-def _default_engines(package: str, builtin: str, docker_repository: str) -> list[str]:
-    engines = []
-    if package or builtin:
-        engines.append("embedded")
-    if docker_repository and docker_repository != "None":
-        engines.append("airbyte")
-    return engines
+def engines_for(
+    *, package: str = "", builtin: str = "", docker_repository: str = ""
+) -> list[str]:
+    """The registered engines that can run an entry with these means of running."""
+    return [
+        name
+        for name in engine_registry.engine_names()
+        if engine_registry.engine_class(name).runs_catalog_entry(
+            package=package, builtin=builtin, docker_repository=docker_repository
+        )
+    ]
 
 
 def merge_registry(

@@ -150,6 +150,13 @@ class EmbeddedEngine(Engine):
             or installer.installed(definition.package, definition.version)
         )
 
+    @classmethod
+    def runs_catalog_entry(
+        cls, *, package: str, builtin: str, docker_repository: str
+    ) -> bool:
+        """A package from PyPI, or a destination the console writes itself."""
+        return bool(package or builtin)
+
     # -- installs -----------------------------------------------------------------
     def install(
         self, definition: ConnectorRef, *, on_output: Callable[[str], None]
