@@ -28,6 +28,8 @@ from apps.connections import (
 )
 from apps.connections.catalog import default_choice
 from apps.connections.models import Connection, SyncAttempt, SyncJob
+from apps.connectors.content_cli import content_type, read_json_file
+from apps.connectors.models import Destination, Source
 from apps.core.clikit import CliResult, arg, group, table
 from apps.core.roles import Role
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
@@ -49,6 +51,7 @@ def _row(connection: Connection) -> dict[str, Any]:
     }
 
 
+@content_type("list", "connections")
 def connection_rows(options: dict[str, Any]) -> CliResult:
     """`content list --type connections`."""
     membership = cli_membership(options, Role.VIEWER)
@@ -75,11 +78,9 @@ def _named(model, workspace, wanted: str, what: str):
     return found
 
 
+@content_type("add", "connection")
 def connection_add(options: dict[str, Any]) -> CliResult:
     """`content add --type connection --config FILE`."""
-    from apps.connectors.content_cli import read_json_file
-    from apps.connectors.models import Destination, Source
-
     membership = cli_membership(options, Role.EDITOR)
     workspace = membership.workspace
     document = read_json_file(options["config"])

@@ -8,12 +8,17 @@ A config file for `content add` looks like::
 ``connector`` is a catalog name or definition id. Secrets go in ``config`` like any
 other field; they are stored encrypted and never printed. A config that fails the
 connector's spec gets one line per problem, each with its JSON path.
+
+`content list` and `content add` also serve types that apps above this one own
+(connections): they register their ``--type`` with :func:`content_type`, so this
+module imports none of them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,6 +43,27 @@ KINDS = {
     "destination": "destination",
     "destinations": "destination",
 }
+
+Handler = Callable[[dict[str, Any]], CliResult]
+
+# The --type choices of `content list` and `content add`. argparse keeps these very
+# lists, so a type registered before the command builds its parser is offered too.
+LIST_TYPES: list[str] = sorted(KINDS)
+ADD_TYPES: list[str] = ["source", "destination"]
+_OTHER_TYPES: dict[tuple[str, str], Handler] = {}
+
+
+def content_type(action: str, name: str) -> Callable[[Handler], Handler]:
+    """Serve ``content list|add --type <name>`` with another app's handler."""
+    choices = {"list": LIST_TYPES, "add": ADD_TYPES}[action]
+
+    def register(handler: Handler) -> Handler:
+        if name not in choices:
+            choices.append(name)
+        _OTHER_TYPES[action, name] = handler
+        return handler
+
+    return register
 
 
 def read_json_file(path: str) -> Any:
@@ -82,15 +108,14 @@ def _definition(kind: str, wanted: str) -> ConnectorDefinition:
 @content.action(
     "list",
     "List sources or destinations (connections: `--type connections`).",
-    arg("--type", required=True, choices=[*sorted(KINDS), "connections"]),
+    arg("--type", required=True, choices=LIST_TYPES),
     WORKSPACE,
     AS_USER,
 )
 def content_list(options: dict[str, Any]) -> CliResult:
-    if options["type"] == "connections":
-        from apps.connections.cli import connection_rows
-
-        return connection_rows(options)
+    other = _OTHER_TYPES.get(("list", options["type"]))
+    if other is not None:
+        return other(options)
     membership = cli_membership(options, Role.VIEWER)
     kind = KINDS[options["type"]]
     rows = [
@@ -105,16 +130,15 @@ def content_list(options: dict[str, Any]) -> CliResult:
 @content.action(
     "add",
     "Add a source, destination or connection from a JSON config file.",
-    arg("--type", required=True, choices=["source", "destination", "connection"]),
+    arg("--type", required=True, choices=ADD_TYPES),
     arg("--config", required=True, metavar="FILE", help="JSON file, or - for stdin."),
     WORKSPACE,
     AS_USER,
 )
 def content_add(options: dict[str, Any]) -> CliResult:
-    if options["type"] == "connection":
-        from apps.connections.cli import connection_add
-
-        return connection_add(options)
+    other = _OTHER_TYPES.get(("add", options["type"]))
+    if other is not None:
+        return other(options)
     membership = cli_membership(options, Role.EDITOR)
     kind = options["type"]
     document = read_json_file(options["config"])
