@@ -1,4 +1,6 @@
-"""Forms for sources and destinations; the spec form does the rest."""
+"""Forms for sources and destinations; the spec form (``apps.connectors.spec.forms``)
+builds the config fields.
+"""
 
 from __future__ import annotations
 
