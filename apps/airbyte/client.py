@@ -20,8 +20,11 @@ following the server's own behaviour (see Airbyte's API notes, §2-§7):
   internal address and sends one on the last page too, so offsets are rebuilt and
   a short page ends the walk.
 
-Responses come back as plain JSON; enum values the console does not know are left
-as they are for the caller to show.
+The typed calls (``job_get``, ``connector_create``, ``definition_spec``, ...) answer
+with the frozen dataclasses of ``shapes.py``, parsed once here; enum values the
+console does not know are left as they are for the caller to show. The generic
+``public()``, ``config()`` and ``paginate()`` stay for anything not typed (and
+answer plain JSON).
 """
 
 from __future__ import annotations
@@ -32,10 +35,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from django.conf import settings
+
+from apps.airbyte.shapes import (
+    REMOTE_CONNECTORS,
+    CheckOutcome,
+    ConnectorSpecification,
+    DiscoverOutcome,
+    RemoteAttempt,
+    RemoteConnection,
+    RemoteConnector,
+    RemoteDefinition,
+    RemoteJob,
+    RemoteWorkspace,
+    ServerInfo,
+    attempts_from_api,
+)
 
 if TYPE_CHECKING:
     from apps.airbyte.models import AirbyteServer
@@ -235,14 +253,203 @@ class AirbyteClient:
 
     # -- anonymous probes -------------------------------------------------------------
     def instance_configuration(self) -> dict[str, Any]:
-        """Version, edition and auth mode; anonymous since Airbyte 1.0."""
+        """The raw ``instance_configuration`` answer; ``server_info`` reads it."""
         return self._call(
             "GET", CONFIG_PREFIX + "/instance_configuration", anonymous=True
         )
 
+    def server_info(self) -> ServerInfo:
+        """Version, edition and auth mode; anonymous since Airbyte 1.0."""
+        return ServerInfo.from_api(self.instance_configuration())
+
     def health(self) -> bool:
         body = self._call("GET", CONFIG_PREFIX + "/health", anonymous=True)
         return bool((body or {}).get("available"))
+
+    # -- workspaces and definitions ---------------------------------------------------
+    def workspace_list(self) -> Iterator[RemoteWorkspace]:
+        for item in self.paginate("/workspaces"):
+            yield RemoteWorkspace.from_api(item)
+
+    def workspace_get(self, workspace_id: str) -> RemoteWorkspace:
+        answer = self.public("GET", f"/workspaces/{workspace_id}")
+        return _identified(RemoteWorkspace.from_api(answer), "workspace")
+
+    def workspace_create(self, name: str) -> RemoteWorkspace:
+        answer = self.public("POST", "/workspaces", json={"name": name})
+        return _identified(RemoteWorkspace.from_api(answer), "workspace")
+
+    def definition_list(
+        self, kind: str, workspace_id: str
+    ) -> tuple[RemoteDefinition, ...]:
+        """The ``kind`` (source | destination) definitions a workspace may use."""
+        answer = self.config(
+            f"/{kind}_definitions/list_for_workspace", {"workspaceId": workspace_id}
+        )
+        return tuple(
+            RemoteDefinition.from_api(kind, item)
+            for item in (answer or {}).get(f"{kind}Definitions") or []
+        )
+
+    # -- connectors run on the server -------------------------------------------------
+    def definition_spec(
+        self, kind: str, definition_id: str, workspace_id: str
+    ) -> ConnectorSpecification:
+        """A definition's settings form; the server may run the connector for it."""
+        answer = self.config(
+            f"/{kind}_definition_specifications/get",
+            {f"{kind}DefinitionId": definition_id, "workspaceId": workspace_id},
+            long=True,
+        )
+        return ConnectorSpecification.from_api(answer)
+
+    def connector_check(
+        self,
+        kind: str,
+        *,
+        definition_id: str,
+        workspace_id: str,
+        configuration: dict[str, Any],
+    ) -> CheckOutcome:
+        """Check settings for a connector not saved on the server."""
+        answer = self.config(
+            f"/scheduler/{kind}s/check_connection",
+            {
+                f"{kind}DefinitionId": definition_id,
+                "connectionConfiguration": configuration,
+                "workspaceId": workspace_id,
+            },
+            long=True,
+        )
+        return CheckOutcome.from_api(answer)
+
+    def connector_check_for_update(
+        self, kind: str, remote_id: str, *, name: str, configuration: dict[str, Any]
+    ) -> CheckOutcome:
+        """Check changed settings of a saved connector; the server merges its stored
+        secrets where ``configuration`` has masks."""
+        answer = self.config(
+            f"/{kind}s/check_connection_for_update",
+            {
+                f"{kind}Id": remote_id,
+                "connectionConfiguration": configuration,
+                "name": name,
+            },
+            long=True,
+        )
+        return CheckOutcome.from_api(answer)
+
+    def source_discover(self, source_id: str) -> DiscoverOutcome:
+        """A fresh discover of a saved source's streams (the server's cache skipped)."""
+        answer = self.config(
+            "/sources/discover_schema",
+            {"sourceId": source_id, "disable_cache": True},
+            long=True,
+        )
+        return DiscoverOutcome.from_api(answer)
+
+    # -- sources, destinations, connections -------------------------------------------
+    def connector_list(self, kind: str, workspace_id: str) -> Iterator[RemoteConnector]:
+        """Every source or destination (``kind``) of a workspace, page by page."""
+        shape = REMOTE_CONNECTORS[kind]
+        for item in self.paginate(f"/{kind}s", {"workspaceIds": workspace_id}):
+            yield shape.from_api(item)
+
+    def connector_create(
+        self,
+        kind: str,
+        *,
+        workspace_id: str,
+        definition_id: str,
+        name: str,
+        configuration: dict[str, Any],
+    ) -> RemoteConnector:
+        answer = self.public(
+            "POST",
+            f"/{kind}s",
+            json={
+                "name": name,
+                "configuration": configuration,
+                "workspaceId": workspace_id,
+                "definitionId": definition_id,
+            },
+        )
+        return _identified(REMOTE_CONNECTORS[kind].from_api(answer), kind)
+
+    def connector_update(
+        self, kind: str, remote_id: str, *, name: str, configuration: dict[str, Any]
+    ) -> RemoteConnector:
+        """Replace a source's or destination's name and settings (PUT)."""
+        answer = self.public(
+            "PUT",
+            f"/{kind}s/{remote_id}",
+            json={"name": name, "configuration": configuration},
+        )
+        return REMOTE_CONNECTORS[kind].from_api(answer)
+
+    def connection_list(self, workspace_id: str) -> Iterator[RemoteConnection]:
+        for item in self.paginate("/connections", {"workspaceIds": workspace_id}):
+            yield RemoteConnection.from_api(item)
+
+    def connection_create(
+        self, body: dict[str, Any], *, source_id: str, destination_id: str
+    ) -> RemoteConnection:
+        """Create a connection; ``body`` is the Public API's connection (see
+        ``mirror.connection_body``). Long: the server discovers the source first."""
+        answer = self.public(
+            "POST",
+            "/connections",
+            json={**body, "sourceId": source_id, "destinationId": destination_id},
+            long=True,
+        )
+        return _identified(RemoteConnection.from_api(answer), "connection")
+
+    def connection_update(
+        self, remote_id: str, body: dict[str, Any]
+    ) -> RemoteConnection:
+        answer = self.public("PATCH", f"/connections/{remote_id}", json=body, long=True)
+        return RemoteConnection.from_api(answer)
+
+    def object_delete(self, kind: str, remote_id: str) -> None:
+        """Delete a source, destination or connection (``kind``) on the server."""
+        self.public("DELETE", f"/{kind}s/{remote_id}")
+
+    # -- jobs -------------------------------------------------------------------------
+    def job_create(self, connection_id: str, job_type: str = "sync") -> RemoteJob:
+        """Start a job (sync, clear, ...); a 409 ``try-again-later`` means one runs."""
+        answer = self.public(
+            "POST", "/jobs", json={"connectionId": connection_id, "jobType": job_type}
+        )
+        return _identified(RemoteJob.from_api(answer), "job")
+
+    def job_latest(self, connection_id: str, status: str) -> RemoteJob | None:
+        """The connection's newest job in ``status``, if it has one."""
+        page = self.public(
+            "GET",
+            "/jobs",
+            params={
+                "connectionId": connection_id,
+                "status": status,
+                "orderBy": "createdAt|DESC",
+                "limit": 1,
+            },
+        )
+        found = (page or {}).get("data") or []
+        return _identified(RemoteJob.from_api(found[0]), "job") if found else None
+
+    def job_get(self, job_id: str | int) -> RemoteJob:
+        return RemoteJob.from_api(self.public("GET", f"/jobs/{job_id}"))
+
+    def job_cancel(self, job_id: str | int) -> None:
+        self.public("DELETE", f"/jobs/{job_id}")
+
+    def job_attempts(
+        self, job_id: str | int, *, logs: bool = False
+    ) -> tuple[RemoteAttempt, ...]:
+        """A job's attempts from the Config API, with their logs when asked (a
+        bigger answer: the poll asks once the job has ended)."""
+        path = "/jobs/get" if logs else "/jobs/get_without_logs"
+        return attempts_from_api(self.config(path, {"id": int(job_id)}))
 
     # -- tokens -----------------------------------------------------------------------
     def _token_key(self) -> tuple[str, str, str]:
@@ -373,6 +580,19 @@ class AirbyteClient:
                 raise error
             self._sleep(self.retry.delay(retry, retry_after))
             retry += 1
+
+
+_Identified = TypeVar(
+    "_Identified", RemoteWorkspace, RemoteConnector, RemoteConnection, RemoteJob
+)
+
+
+def _identified(obj: _Identified, what: str) -> _Identified:
+    """A created or fetched object the server answered without its id is an error
+    the user can read, not a console row linked to nothing."""
+    if not obj.id:
+        raise AirbyteApiError(f"The Airbyte server answered without the {what}'s id.")
+    return obj
 
 
 def _json_or_none(response: httpx.Response) -> Any:

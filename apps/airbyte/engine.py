@@ -15,6 +15,7 @@ from django.core.cache import cache
 from apps.airbyte import jobs
 from apps.airbyte.client import AirbyteClient, AirbyteError
 from apps.airbyte.mirror import connector_push, server_for
+from apps.airbyte.shapes import ConnectorSpecification, RemoteStream
 from apps.engines.base import (
     AttemptOutcome,
     AttemptReporter,
@@ -47,19 +48,14 @@ class AirbyteEngine(Engine):
     # -- spec -------------------------------------------------------------------------
     def spec(self, definition: ConnectorDefinition) -> ConnectorSpec:
         client, remote_workspace = self._client()
-        key = f"airbyte-spec:{client.url}:{definition.definition_id}"
-        cached = cache.get(key)
+        # The dataclass is cached, not the raw answer (hence "v2" in the key).
+        key = f"airbyte-spec-v2:{client.url}:{definition.definition_id}"
+        cached: ConnectorSpecification | None = cache.get(key)
         if cached is None:
-            kind = definition.kind
             with client:
                 try:
-                    cached = client.config(
-                        f"/{kind}_definition_specifications/get",
-                        {
-                            f"{kind}DefinitionId": str(definition.definition_id),
-                            "workspaceId": remote_workspace,
-                        },
-                        long=True,
+                    cached = client.definition_spec(
+                        definition.kind, str(definition.definition_id), remote_workspace
                     )
                 except AirbyteError as exc:
                     raise EngineError(
@@ -68,12 +64,10 @@ class AirbyteEngine(Engine):
                     ) from None
             cache.set(key, cached, SPEC_CACHE_SECONDS)
         return ConnectorSpec(
-            connection_specification=cached.get("connectionSpecification") or {},
-            documentation_url=str(cached.get("documentationUrl") or ""),
-            supported_destination_sync_modes=tuple(
-                cached.get("supportedDestinationSyncModes") or ()
-            ),
-            advanced_auth=cached.get("advancedAuth"),
+            connection_specification=cached.connection_specification,
+            documentation_url=cached.documentation_url,
+            supported_destination_sync_modes=cached.supported_destination_sync_modes,
+            advanced_auth=cached.advanced_auth,
         )
 
     # -- check ------------------------------------------------------------------------
@@ -90,33 +84,22 @@ class AirbyteEngine(Engine):
             try:
                 if actor is not None and actor.remote_id:
                     # The server merges its stored secrets where the config has masks.
-                    answer = client.config(
-                        f"/{kind}s/check_connection_for_update",
-                        {
-                            f"{kind}Id": actor.remote_id,
-                            "connectionConfiguration": config,
-                            "name": actor.name,
-                        },
-                        long=True,
+                    outcome = client.connector_check_for_update(
+                        kind, actor.remote_id, name=actor.name, configuration=config
                     )
                 else:
-                    answer = client.config(
-                        f"/scheduler/{kind}s/check_connection",
-                        {
-                            f"{kind}DefinitionId": str(definition.definition_id),
-                            "connectionConfiguration": config,
-                            "workspaceId": remote_workspace,
-                        },
-                        long=True,
+                    outcome = client.connector_check(
+                        kind,
+                        definition_id=str(definition.definition_id),
+                        workspace_id=remote_workspace,
+                        configuration=config,
                     )
             except AirbyteError as exc:
                 return CheckResult(ok=False, message=exc.message)
-        ok = (answer or {}).get("status") == "succeeded"
-        message = str((answer or {}).get("message") or "")
-        if not ok and not message:
-            failure = ((answer or {}).get("jobInfo") or {}).get("failureReason") or {}
-            message = str(failure.get("externalMessage") or "")
-        return CheckResult(ok=ok, message=message)
+        message = outcome.message
+        if not outcome.ok and not message:
+            message = outcome.failure_message
+        return CheckResult(ok=outcome.ok, message=message)
 
     # -- discover ---------------------------------------------------------------------
     def discover(
@@ -134,28 +117,17 @@ class AirbyteEngine(Engine):
             remote_id = connector_push(actor)
             client, _ = self._client()
             with client:
-                answer = client.config(
-                    "/sources/discover_schema",
-                    {"sourceId": remote_id, "disable_cache": True},
-                    long=True,
-                )
+                outcome = client.source_discover(remote_id)
         except AirbyteError as exc:
             raise EngineError(
                 f"The Airbyte server could not discover the streams. {exc.message}"
             ) from None
-        job = (answer or {}).get("jobInfo") or {}
-        if job.get("succeeded") is False or not (answer or {}).get("catalog"):
-            failure = job.get("failureReason") or {}
+        if not outcome.ok:
             raise EngineError(
                 "Discover failed on the Airbyte server: "
-                + str(failure.get("externalMessage") or "no catalog was returned.")
+                + (outcome.failure_message or "no catalog was returned.")
             )
-        return DiscoveredCatalog(
-            streams=tuple(
-                _stream(item.get("stream") or {})
-                for item in answer["catalog"].get("streams") or []
-            )
-        )
+        return DiscoveredCatalog(streams=tuple(_stream(s) for s in outcome.streams))
 
     @classmethod
     def runs_catalog_entry(
@@ -223,28 +195,20 @@ class AirbyteEngine(Engine):
             remote_id = connection_push(connection)
             client, _ = self._client()
             with client:
-                client.public(
-                    "POST",
-                    "/jobs",
-                    json={"connectionId": remote_id, "jobType": "clear"},
-                )
+                client.job_create(remote_id, "clear")
         except AirbyteError as exc:
             raise EngineError(
                 f"The Airbyte server did not start the clear. {exc.message}"
             ) from None
 
 
-def _stream(stream: dict[str, Any]) -> DiscoveredStream:
+def _stream(stream: RemoteStream) -> DiscoveredStream:
     return DiscoveredStream(
-        name=str(stream.get("name") or ""),
-        json_schema=stream.get("jsonSchema") or {},
-        supported_sync_modes=tuple(
-            stream.get("supportedSyncModes") or ("full_refresh",)
-        ),
-        namespace=stream.get("namespace") or None,
-        source_defined_cursor=bool(stream.get("sourceDefinedCursor")),
-        default_cursor_field=tuple(stream.get("defaultCursorField") or ()),
-        source_defined_primary_key=tuple(
-            tuple(path) for path in stream.get("sourceDefinedPrimaryKey") or ()
-        ),
+        name=stream.name,
+        json_schema=stream.json_schema,
+        supported_sync_modes=stream.supported_sync_modes,
+        namespace=stream.namespace,
+        source_defined_cursor=stream.source_defined_cursor,
+        default_cursor_field=stream.default_cursor_field,
+        source_defined_primary_key=stream.source_defined_primary_key,
     )

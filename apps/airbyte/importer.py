@@ -15,7 +15,6 @@ server by the next change the console pushes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -26,6 +25,7 @@ from apps.airbyte.client import AirbyteClient
 from apps.airbyte.mapping import console_sync_modes
 from apps.airbyte.mirror import server_for
 from apps.airbyte.services import definitions_refresh
+from apps.airbyte.shapes import RemoteConnection, RemoteConnector
 from apps.audit.services import audit_record
 from apps.connections.models import Connection, ConnectionStream
 from apps.connectors.models import (
@@ -67,11 +67,11 @@ def airbyte_import(
         )
     server = server_for(workspace)
     definitions_refresh(server_id=server.pk)
-    remote_workspace = {"workspaceIds": server.remote_workspace_id}
+    remote_workspace = server.remote_workspace_id
     with AirbyteClient.for_server(server) as client:
-        sources = list(client.paginate("/sources", remote_workspace))
-        destinations = list(client.paginate("/destinations", remote_workspace))
-        connections = list(client.paginate("/connections", remote_workspace))
+        sources = list(client.connector_list("source", remote_workspace))
+        destinations = list(client.connector_list("destination", remote_workspace))
+        connections = list(client.connection_list(remote_workspace))
     return _store(actor, workspace, sources, destinations, connections)
 
 
@@ -79,24 +79,19 @@ def airbyte_import(
 def _store(
     actor: AbstractBaseUser | None,
     workspace: Workspace,
-    sources: list[dict[str, Any]],
-    destinations: list[dict[str, Any]],
-    connections: list[dict[str, Any]],
+    sources: list[RemoteConnector],
+    destinations: list[RemoteConnector],
+    connections: list[RemoteConnection],
 ) -> ImportResult:
     result = ImportResult()
     by_remote: dict[str, ConnectorConfig] = {}
-    for kind, model, items in (
-        ("source", Source, sources),
-        ("destination", Destination, destinations),
-    ):
+    for model, items in ((Source, sources), (Destination, destinations)):
         for item in items:
-            obj, created = _upsert_connector(
-                workspace, actor, kind, model, item, result
-            )
+            obj, created = _upsert_connector(workspace, actor, model, item, result)
             if obj is None:
                 continue
             by_remote[obj.remote_id] = obj
-            key = f"{kind}s_{'created' if created else 'updated'}"
+            key = f"{item.kind}s_{'created' if created else 'updated'}"
             setattr(result, key, getattr(result, key) + 1)
     for item in connections:
         created = _upsert_connection(workspace, actor, item, by_remote, result)
@@ -138,19 +133,19 @@ def _free_name(
 def _upsert_connector(
     workspace: Workspace,
     actor: AbstractBaseUser | None,
-    kind: str,
     model: type[ConnectorConfig],
-    item: dict[str, Any],
+    item: RemoteConnector,
     result: ImportResult,
 ) -> tuple[ConnectorConfig | None, bool]:
-    remote_id = str(item.get(f"{kind}Id") or "")
-    name = str(item.get("name") or remote_id)
+    remote_id = item.id
+    name = item.name or remote_id
     definition = ConnectorDefinition.objects.filter(
-        definition_id=item.get("definitionId")
+        definition_id=item.definition_id or None
     ).first()
     if not remote_id or definition is None:
         result.messages.append(
-            f"Skipped {kind} “{name}”: the server did not say which connector it uses."
+            f"Skipped {item.kind} “{name}”: the server did not say which connector "
+            "it uses."
         )
         return None, False
     obj = model.objects.filter(workspace=workspace, remote_id=remote_id).first()
@@ -164,7 +159,7 @@ def _upsert_connector(
     obj.name = _free_name(model, workspace, name, obj.pk)
     obj.remote_id = remote_id
     # Secrets come back masked: the mask is kept, the server keeps the values.
-    obj.config = item.get("configuration") or {}
+    obj.config = item.configuration
     obj.save()
     return obj, created
 
@@ -172,14 +167,14 @@ def _upsert_connector(
 def _upsert_connection(
     workspace: Workspace,
     actor: AbstractBaseUser | None,
-    item: dict[str, Any],
+    item: RemoteConnection,
     by_remote: dict[str, ConnectorConfig],
     result: ImportResult,
 ) -> bool | None:
-    remote_id = str(item.get("connectionId") or "")
-    name = str(item.get("name") or remote_id)
-    source = by_remote.get(str(item.get("sourceId")))
-    destination = by_remote.get(str(item.get("destinationId")))
+    remote_id = item.id
+    name = item.name or remote_id
+    source = by_remote.get(item.source_id)
+    destination = by_remote.get(item.destination_id)
     if not isinstance(source, Source) or not isinstance(destination, Destination):
         result.messages.append(
             f"Skipped connection “{name}”: its source or destination was not imported."
@@ -195,34 +190,31 @@ def _upsert_connection(
     connection.source = source
     connection.destination = destination
     connection.remote_id = remote_id
-    if item.get("namespaceDefinition") == "custom_format" and item.get(
-        "namespaceFormat"
-    ):
-        connection.namespace = str(item["namespaceFormat"])[:63]
-    connection.table_prefix = str(item.get("prefix") or "")[:40]
-    policy = item.get("nonBreakingSchemaUpdatesBehavior")
+    if item.namespace_definition == "custom_format" and item.namespace_format:
+        connection.namespace = item.namespace_format[:63]
+    connection.table_prefix = item.prefix[:40]
+    policy = item.non_breaking_schema_updates_behavior
     if policy in Connection.SchemaChangePolicy.values:
         connection.schema_change_policy = policy
     connection.status = (
         Connection.Status.ACTIVE
-        if item.get("status", "active") == "active"
+        if item.status == "active"
         else Connection.Status.PAUSED
     )
     connection.save()
-    streams = ((item.get("configurations") or {}).get("streams")) or []
     keep = []
-    for stream in streams:
-        sync_mode, destination_sync_mode = console_sync_modes(stream.get("syncMode"))
+    for stream in item.streams:
+        sync_mode, destination_sync_mode = console_sync_modes(stream.sync_mode)
         row, _ = ConnectionStream.objects.update_or_create(
             connection=connection,
-            name=str(stream.get("name") or ""),
-            namespace=str(stream.get("namespace") or ""),
+            name=stream.name,
+            namespace=stream.namespace,
             defaults={
                 "selected": True,
                 "sync_mode": sync_mode,
                 "destination_sync_mode": destination_sync_mode,
-                "cursor_field": list(stream.get("cursorField") or []),
-                "primary_key": [list(p) for p in stream.get("primaryKey") or []],
+                "cursor_field": list(stream.cursor_field),
+                "primary_key": [list(p) for p in stream.primary_key],
             },
         )
         keep.append(row.pk)

@@ -25,7 +25,7 @@ know is kept in ``remote_status`` and shown as it is, and the job keeps polling.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +44,7 @@ from apps.airbyte.mapping import (
     failure_type,
 )
 from apps.airbyte.mirror import connection_push, server_for
+from apps.airbyte.shapes import RemoteAttempt, RemoteJob
 from apps.connections import lifecycle
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.engines.base import EngineError
@@ -102,7 +103,7 @@ def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
     try:
         remote_connection = connection_push(connection)
         with AirbyteClient.for_server(server_for(connection.workspace)) as client:
-            answer = _post_or_adopt(client, remote_connection)
+            remote = _post_or_adopt(client, remote_connection)
     except AirbyteTransientError as exc:
         _start_later(job, exc.message)
         return job
@@ -120,39 +121,26 @@ def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
             ),
         )
         return SyncJob.objects.get(pk=job_id)
-    remote_id = str(answer["jobId"])
     SyncJob.objects.filter(pk=job_id, remote_id="").update(
-        remote_id=remote_id,
-        remote_status=str(answer.get("status") or ""),
+        remote_id=remote.id,
+        remote_status=remote.status,
         remote_polled_at=timezone.now(),
     )
     schedule_poll(job_id)
     return SyncJob.objects.get(pk=job_id)
 
 
-def _post_or_adopt(client: AirbyteClient, remote_connection: str) -> dict[str, Any]:
+def _post_or_adopt(client: AirbyteClient, remote_connection: str) -> RemoteJob:
     try:
-        return client.public(
-            "POST", "/jobs", json={"connectionId": remote_connection, "jobType": "sync"}
-        )
+        return client.job_create(remote_connection, "sync")
     except AirbyteApiError as exc:
         if not exc.try_again_later:
             raise
     # A job is already running for this connection on the server: follow it.
     for status in ("running", "pending", "incomplete"):
-        page = client.public(
-            "GET",
-            "/jobs",
-            params={
-                "connectionId": remote_connection,
-                "status": status,
-                "orderBy": "createdAt|DESC",
-                "limit": 1,
-            },
-        )
-        found = (page or {}).get("data") or []
-        if found:
-            return found[0]
+        found = client.job_latest(remote_connection, status)
+        if found is not None:
+            return found
     raise AirbyteApiError(
         "The Airbyte server says a sync is running for this connection but lists "
         "none; try again in a moment.",
@@ -184,12 +172,12 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         with AirbyteClient.for_server(server) as client:
             if job.status == Status.CANCELLING:
                 _send_cancel(client, job.remote_id)
-            public = client.public("GET", f"/jobs/{job.remote_id}")
-            detail = client.config("/jobs/get_without_logs", {"id": int(job.remote_id)})
-            remote_status = str((public or {}).get("status") or "")
-            logs = None
+            remote = client.job_get(job.remote_id)
+            attempts = client.job_attempts(job.remote_id)
+            remote_status = remote.status
+            logged = None
             if remote_status in TERMINAL_JOB_STATUSES:
-                logs = client.config("/jobs/get", {"id": int(job.remote_id)})
+                logged = client.job_attempts(job.remote_id, logs=True)
     except AirbyteTransientError as exc:
         logger.warning("Polling job %s failed (%s); trying again", job_id, exc.message)
         SyncJob.objects.filter(pk=job_id).update(remote_polled_at=timezone.now())
@@ -211,10 +199,9 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         return _cannot_follow(job_id, exc.message)
     except EngineError as exc:  # the workspace's server settings are gone
         return _cannot_follow(job_id, exc.message)
-    attempts = (detail or {}).get("attempts") or []
-    _mirror_attempts(job, attempts, logs)
-    rows = int((public or {}).get("rowsSynced") or 0)
-    size = int((public or {}).get("bytesSynced") or 0)
+    _mirror_attempts(job, attempts, logged)
+    rows = remote.rows_synced
+    size = remote.bytes_synced
     if remote_status in TERMINAL_JOB_STATUSES:
         _finish(
             job_id,
@@ -251,65 +238,39 @@ def _cannot_follow(job_id: int, message: str) -> SyncJob:
 
 def _send_cancel(client: AirbyteClient, remote_id: str) -> None:
     try:
-        client.public("DELETE", f"/jobs/{remote_id}")
+        client.job_cancel(remote_id)
     except AirbyteApiError as exc:
         if exc.status != 409:  # 409 state-conflict: it already ended
             raise
 
 
-def _epoch(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
-def _log_lines(logs: Any) -> list[str]:
-    if not isinstance(logs, dict):
-        return []
-    if "logLines" in logs:
-        return [str(line) for line in logs.get("logLines") or []]
-    lines = []
-    for event in logs.get("events") or []:
-        stamp = _epoch((event.get("timestamp") or 0) // 1000)
-        when = f"{stamp:%Y-%m-%d %H:%M:%S} " if stamp else ""
-        lines.append(
-            f"{when}{event.get('logLevel', 'INFO')} {event.get('message', '')}"
-        )
-    return lines
-
-
-def _mirror_attempts(job: SyncJob, attempts: list[dict], logs: Any) -> None:
-    """Create or update one SyncAttempt per attempt the server reports."""
-    logs_by_number = {}
-    for number, item in enumerate((logs or {}).get("attempts") or [], start=1):
-        logs_by_number[number] = _log_lines(item.get("logs"))
+def _mirror_attempts(
+    job: SyncJob,
+    attempts: tuple[RemoteAttempt, ...],
+    logged: tuple[RemoteAttempt, ...] | None,
+) -> None:
+    """Create or update one SyncAttempt per attempt the server reports; ``logged``
+    (the attempts with their logs, once the job has ended) fills their logs."""
+    logs_by_number = {
+        number: item.log_lines for number, item in enumerate(logged or (), start=1)
+    }
     now = timezone.now()
-    for number, item in enumerate(attempts, start=1):
-        attempt = item.get("attempt") or {}
-        status = str(attempt.get("status") or "running")
-        stats = attempt.get("totalStats") or {}
-        failures = (attempt.get("failureSummary") or {}).get("failures") or []
-        first = failures[0] if failures else {}
+    for number, attempt in enumerate(attempts, start=1):
+        status = attempt.status or "running"
+        first = attempt.failure
         values: dict[str, Any] = {
             "status": status
             if status in SyncAttempt.Status.values
             else SyncAttempt.Status.RUNNING,
             "worker": "airbyte",
             "heartbeat_at": now,
-            "finished_at": _epoch(attempt.get("endedAt")),
-            "records_emitted": int(stats.get("recordsEmitted") or 0),
-            "records_committed": int(
-                stats.get("recordsCommitted") or attempt.get("recordsSynced") or 0
-            ),
-            "bytes_committed": int(
-                stats.get("bytesCommitted") or attempt.get("bytesSynced") or 0
-            ),
-            "failure_type": failure_type(first.get("failureType")) if first else "",
-            "failure_origin": failure_origin(first.get("failureOrigin"))
-            if first
-            else "",
-            "failure_message": str(first.get("externalMessage") or "")[:10_000],
+            "finished_at": attempt.ended_at,
+            "records_emitted": attempt.records_emitted,
+            "records_committed": attempt.records_committed or attempt.records_synced,
+            "bytes_committed": attempt.bytes_committed or attempt.bytes_synced,
+            "failure_type": failure_type(first.failure_type) if first else "",
+            "failure_origin": failure_origin(first.failure_origin) if first else "",
+            "failure_message": (first.external_message if first else "")[:10_000],
         }
         if number in logs_by_number:
             text = "\n".join(logs_by_number[number])
@@ -332,17 +293,14 @@ def _masker(job: SyncJob) -> SecretMasker:
     )
 
 
-def _last_failure(attempts: list[dict]) -> tuple[str, str, str]:
-    for item in reversed(attempts):
-        failures = ((item.get("attempt") or {}).get("failureSummary") or {}).get(
-            "failures"
-        ) or []
-        if failures:
-            first = failures[0]
+def _last_failure(attempts: tuple[RemoteAttempt, ...]) -> tuple[str, str, str]:
+    for attempt in reversed(attempts):
+        first = attempt.failure
+        if first is not None:
             return (
-                failure_type(first.get("failureType")),
-                failure_origin(first.get("failureOrigin")),
-                str(first.get("externalMessage") or "The sync failed on Airbyte."),
+                failure_type(first.failure_type),
+                failure_origin(first.failure_origin),
+                first.external_message or "The sync failed on Airbyte.",
             )
     return (
         SyncJob.FailureType.SYSTEM_ERROR,

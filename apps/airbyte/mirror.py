@@ -76,7 +76,7 @@ def connector_push(obj: ConnectorConfig) -> str:
             remote_id = obj.remote_id
             if remote_id:
                 try:
-                    client.public("PUT", f"/{kind}s/{remote_id}", json=body)
+                    client.connector_update(kind, remote_id, **body)
                     return remote_id
                 except AirbyteApiError as exc:
                     if not exc.not_found:
@@ -84,18 +84,15 @@ def connector_push(obj: ConnectorConfig) -> str:
                     remote_id = ""  # deleted on the server: make it again
             remote_id = _find_twin(client, server, obj) or ""
             if remote_id:
-                client.public("PUT", f"/{kind}s/{remote_id}", json=body)
+                client.connector_update(kind, remote_id, **body)
             else:
-                created = client.public(
-                    "POST",
-                    f"/{kind}s",
-                    json={
-                        **body,
-                        "workspaceId": server.remote_workspace_id,
-                        "definitionId": str(obj.definition.definition_id),
-                    },
+                created = client.connector_create(
+                    kind,
+                    workspace_id=server.remote_workspace_id,
+                    definition_id=str(obj.definition.definition_id),
+                    **body,
                 )
-                remote_id = str(created[f"{kind}Id"])
+                remote_id = created.id
         model.objects.filter(pk=obj.pk).update(remote_id=remote_id)
         return remote_id
 
@@ -114,16 +111,14 @@ def _find_twin(
 ) -> str | None:
     kind = obj._meta.model_name
     claimed = _claimed(type(obj), obj.workspace, obj.pk)
-    for item in client.paginate(
-        f"/{kind}s", {"workspaceIds": server.remote_workspace_id}
-    ):
-        remote_id = str(item.get(f"{kind}Id"))
+    for item in client.connector_list(kind, server.remote_workspace_id):
         if (
-            item.get("name") == obj.name
-            and str(item.get("definitionId")) == str(obj.definition.definition_id)
-            and remote_id not in claimed
+            item.id
+            and item.name == obj.name
+            and item.definition_id == str(obj.definition.definition_id)
+            and item.id not in claimed
         ):
-            return remote_id
+            return item.id
     return None
 
 
@@ -174,41 +169,29 @@ def connection_push(connection: Connection) -> str:
             remote_id = connection.remote_id
             if remote_id:
                 try:
-                    client.public(
-                        "PATCH", f"/connections/{remote_id}", json=body, long=True
-                    )
+                    client.connection_update(remote_id, body)
                     return remote_id
                 except AirbyteApiError as exc:
                     if not exc.not_found:
                         raise
                     remote_id = ""
             claimed = _claimed(Connection, connection.workspace, connection.pk)
-            for item in client.paginate(
-                "/connections", {"workspaceIds": server.remote_workspace_id}
-            ):
+            for item in client.connection_list(server.remote_workspace_id):
                 if (
-                    item.get("name") == connection.name
-                    and str(item.get("sourceId")) == source_id
-                    and str(item.get("destinationId")) == destination_id
-                    and str(item.get("connectionId")) not in claimed
+                    item.id
+                    and item.name == connection.name
+                    and item.source_id == source_id
+                    and item.destination_id == destination_id
+                    and item.id not in claimed
                 ):
-                    remote_id = str(item["connectionId"])
-                    client.public(
-                        "PATCH", f"/connections/{remote_id}", json=body, long=True
-                    )
+                    remote_id = item.id
+                    client.connection_update(remote_id, body)
                     break
             else:
-                created = client.public(
-                    "POST",
-                    "/connections",
-                    json={
-                        **body,
-                        "sourceId": source_id,
-                        "destinationId": destination_id,
-                    },
-                    long=True,
+                created = client.connection_create(
+                    body, source_id=source_id, destination_id=destination_id
                 )
-                remote_id = str(created["connectionId"])
+                remote_id = created.id
         Connection.objects.filter(pk=connection.pk).update(remote_id=remote_id)
         return remote_id
 
@@ -218,7 +201,7 @@ def remote_delete(*, server_id: int, kind: str, remote_id: str) -> None:
     server = AirbyteServer.objects.get(pk=server_id)
     with AirbyteClient.for_server(server) as client:
         try:
-            client.public("DELETE", f"/{kind}s/{remote_id}")
+            client.object_delete(kind, remote_id)
         except AirbyteApiError as exc:
             if not exc.not_found:
                 raise

@@ -29,6 +29,7 @@ from apps.airbyte.client import (
     normalize_url,
 )
 from apps.airbyte.models import AirbyteServer
+from apps.airbyte.shapes import RemoteDefinition
 from apps.audit.services import audit_record, field_changes
 from apps.connectors.models import ConnectorDefinition
 from apps.core.masking import MASK
@@ -97,7 +98,7 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
     client_options.setdefault("auth", server.auth)
     with AirbyteClient.for_server(server, **client_options) as client:
         try:
-            instance = client.instance_configuration() or {}
+            info = client.server_info()
         except AirbyteTransientError as exc:
             return ServerProbe(steps=(ProbeStep("reach", False, exc.message),))
         except AirbyteError as exc:
@@ -111,9 +112,7 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
                     ),
                 )
             )
-        version = str(instance.get("version") or "")
-        edition = str(instance.get("edition") or "")
-        auth_mode = str((instance.get("auth") or {}).get("mode") or "")
+        version, edition, auth_mode = info.version, info.edition, info.auth_mode
         facts = {"version": version, "edition": edition, "auth_mode": auth_mode}
         major = _major(version)
         if major is not None and major < MIN_MAJOR_VERSION:
@@ -161,8 +160,7 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
 
         try:
             workspaces = tuple(
-                {"id": str(w.get("workspaceId")), "name": str(w.get("name") or "")}
-                for w in client.paginate("/workspaces")
+                {"id": w.id, "name": w.name} for w in client.workspace_list()
             )
         except AirbyteAuthError as exc:
             steps.append(ProbeStep("list", False, f"{exc.message} (check the auth)"))
@@ -363,13 +361,9 @@ def remote_workspace_choose(
     with AirbyteClient.for_server(server, **once) as client:
         try:
             if create_name:
-                created = client.public(
-                    "POST", "/workspaces", json={"name": create_name}
-                )
-                remote_id, name = created["workspaceId"], created.get("name", "")
+                remote = client.workspace_create(create_name)
             elif remote_workspace_id:
-                found = client.public("GET", f"/workspaces/{remote_workspace_id}")
-                remote_id, name = found["workspaceId"], found.get("name", "")
+                remote = client.workspace_get(remote_workspace_id)
             else:
                 raise ValidationError(
                     {"remote_workspace_id": "Pick a workspace or name a new one."}
@@ -382,8 +376,8 @@ def remote_workspace_choose(
         return _workspace_record(
             actor=actor,
             server=server,
-            remote_id=str(remote_id),
-            name=str(name),
+            remote_id=remote.id,
+            name=remote.name,
             created=bool(create_name),
         )
 
@@ -428,32 +422,26 @@ def definitions_refresh(*, server_id: int) -> int:
     server = AirbyteServer.objects.select_related("workspace").get(pk=server_id)
     if not server.remote_workspace_id:
         return 0
-    found: list[dict[str, Any]] = []
+    found: list[RemoteDefinition] = []
     with AirbyteClient.for_server(server) as client:
         for kind in ("source", "destination"):
-            answer = client.config(
-                f"/{kind}_definitions/list_for_workspace",
-                {"workspaceId": server.remote_workspace_id},
-            )
-            for item in (answer or {}).get(f"{kind}Definitions") or []:
-                found.append({"kind": kind, **item})
+            found.extend(client.definition_list(kind, server.remote_workspace_id))
     with transaction.atomic():
         ids = []
         for item in found:
-            definition_id = item.get(f"{item['kind']}DefinitionId")
-            if not definition_id:
+            if not item.id:
                 continue
-            ids.append(str(definition_id))
+            ids.append(item.id)
             definition, created = ConnectorDefinition.objects.get_or_create(
-                definition_id=definition_id,
+                definition_id=item.id,
                 defaults={
-                    "kind": item["kind"],
-                    "name": str(item.get("name") or definition_id)[:200],
-                    "docker_repository": str(item.get("dockerRepository") or "")[:200],
-                    "docker_image_tag": str(item.get("dockerImageTag") or "")[:50],
-                    "documentation_url": str(item.get("documentationUrl") or "")[:500],
+                    "kind": item.kind,
+                    "name": (item.name or item.id)[:200],
+                    "docker_repository": item.docker_repository[:200],
+                    "docker_image_tag": item.docker_image_tag[:50],
+                    "documentation_url": item.documentation_url[:500],
                     "release_stage": ConnectorDefinition.ReleaseStage.CUSTOM
-                    if item.get("custom")
+                    if item.custom
                     else ConnectorDefinition.ReleaseStage.GENERALLY_AVAILABLE,
                     "engines": [Workspace.Engine.AIRBYTE],
                 },
