@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.core import views as core_views
+from apps.ops import views as ops_views
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
-    path("healthz", core_views.healthz, name="healthz"),
-    path("metrics", core_views.metrics, name="metrics"),
+    path("", ops_views.home, name="home"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
     path("w/", include("apps.workspaces.urls")),
     path("w/<uuid:workspace_id>/audit/", include("apps.workspaces.audit_urls")),

@@ -21,11 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from apps.connections import (
-    demo_cli,  # noqa: F401 - registers `airbyte demo`
-    selectors,
-    services,
-)
+from apps.connections import selectors, services
 from apps.connections.catalog import default_choice
 from apps.connections.models import Connection, SyncAttempt, SyncJob
 from apps.connectors.content_cli import content_type, read_json_file

@@ -1,7 +1,8 @@
 """The `manage.py airbyte <group> <action>` command line: a small registry.
 
 Each app that offers commands has a ``cli.py`` that declares a group and its actions;
-``apps/core/management/commands/airbyte.py`` finds them all. An action is a function
+``apps/ops/management/commands/airbyte.py`` finds them all (it lives in ops, the top
+layer, because it runs every action inside the audit context). An action is a function
 ``(options) -> CliResult``: it returns data, and the command prints it as text or,
 with ``--json``, as JSON. Bad input raises ``CommandError`` with a message that says
 what is wrong; the command prints it to stderr and exits non-zero.

@@ -3,7 +3,7 @@
 For the embedded engine, ``install`` migrates the database and installs the
 connectors the demo uses; ``start``, ``stop`` and ``restart`` act on the console's
 worker processes (a Celery worker and beat, in the background, see
-``apps.core.processes``). An Airbyte server is not the console's to install or run:
+``apps.ops.processes``). An Airbyte server is not the console's to install or run:
 ``install`` prints the abctl steps and checks that the configured servers answer.
 """
 
@@ -18,9 +18,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.core import processes
 from apps.core.clikit import CliResult, arg, cli_user, group
-from apps.core.engine_health import (
+from apps.ops import processes
+from apps.ops.engine_health import (
     DEFAULT_CONNECTORS,
     EngineCheck,
     EngineTarget,

@@ -24,13 +24,14 @@ from django.db import connection as db_connection
 from django.db import transaction
 
 from apps.audit.services import audit_record
-from apps.core.engine_health import (
+from apps.ops.demo import DemoDiscoverFailed, demo_definitions, demo_pipeline_create
+from apps.ops.engine_health import (
     EngineCheck,
     engine_targets,
     faker_installable,
     run_engine_checks,
 )
-from apps.core.health import run_probes
+from apps.ops.health import run_probes
 from apps.workspaces.models import Workspace
 
 SCRATCH_PREFIX = "selftest-"
@@ -212,12 +213,9 @@ def integration_run(
     echo: Echo = lambda line: None,
 ) -> IntegrationResult:
     """One real sync, faker to DuckDB, in a scratch workspace removed afterwards."""
-    from apps.connections.catalog import default_choice
     from apps.connections.models import SyncJob
-    from apps.connections.services import connection_create, sync_cancel, sync_request
-    from apps.connectors.models import ConnectorDefinition
-    from apps.connectors.services import connector_create, source_discover_run
-    from apps.engines.embedded.destinations.checks import (
+    from apps.connections.services import sync_cancel, sync_request
+    from apps.engines.embedded.destinations.duckdb import (
         duckdb_dir,
         resolve_duckdb_path,
     )
@@ -239,11 +237,8 @@ def integration_run(
             )
             result.seconds = time.monotonic() - started
             return result
-    faker = ConnectorDefinition.objects.filter(
-        pypi_package="airbyte-source-faker"
-    ).first()
-    duckdb = ConnectorDefinition.objects.filter(builtin="duckdb").first()
-    if faker is None or duckdb is None:
+    definitions = demo_definitions()
+    if definitions is None:
         result.error = (
             "The catalog lacks faker or DuckDB: run `airbyte manage install` first."
         )
@@ -255,49 +250,31 @@ def integration_run(
     try:
         workspace = workspace_create(actor=actor, name=name)
         echo(f"Created the scratch workspace {name}.")
-        source = connector_create(
-            actor=actor,
-            workspace=workspace,
-            kind="source",
-            name="Faker (self-test)",
-            definition=faker,
-            config={
-                "count": FAKER_COUNT,
-                "seed": 42,
-                "records_per_slice": FAKER_COUNT,
-                "parallelism": 1,
-                "always_updated": True,
-            },
-        )
-        destination = connector_create(
-            actor=actor,
-            workspace=workspace,
-            kind="destination",
-            name="DuckDB (self-test)",
-            definition=duckdb,
-            config={"destination_path": f"{name}/{DUCKDB_FILE}"},
-        )
-        echo("Discovering the faker source's streams...")
-        catalog = source_discover_run(pk=source.pk)
-        source.refresh_from_db()
-        if catalog is None:
-            raise IntegrationFailed(
-                f"Discovering the faker source failed: {source.discover_message}"
+        faker, duckdb = definitions
+        try:
+            pipeline = demo_pipeline_create(
+                actor=actor,
+                workspace=workspace,
+                faker=faker,
+                duckdb=duckdb,
+                label="self-test",
+                count=FAKER_COUNT,
+                destination_path=f"{name}/{DUCKDB_FILE}",
+                namespace=NAMESPACE,
+                before_discover=lambda: echo(
+                    "Discovering the faker source's streams..."
+                ),
             )
-        streams = [vars(default_choice(s.as_dict())) for s in catalog.streams]
-        connection = connection_create(
-            actor=actor,
-            workspace=workspace,
-            name="Faker to DuckDB (self-test)",
-            source=source,
-            destination=destination,
-            streams=streams,
-            namespace=NAMESPACE,
-        )
+        except DemoDiscoverFailed as exc:
+            raise IntegrationFailed(
+                f"Discovering the faker source failed: {exc}"
+            ) from None
         sync_started = time.monotonic()
-        job = sync_request(connection=connection, trigger="manual", actor=actor)
+        job = sync_request(
+            connection=pipeline.connection, trigger="manual", actor=actor
+        )
         echo(
-            f"Sync of {len(streams)} streams requested (job {job.public_id}); "
+            f"Sync of {len(pipeline.streams)} streams requested (job {job.public_id}); "
             + ("running it here." if inline else "waiting for a worker...")
         )
         if inline:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from apps.audit.models import AuditEvent
 from apps.connections.models import Connection, SyncJob
 from apps.connectors.models import Destination, Source
-from apps.core.health import probe_workers
+from apps.ops.health import probe_workers
 from apps.workspaces.models import Workspace
 from tests.engines.fixtures import DUCKDB_ID, FAKER_ID, definition
 from tests.factories import UserFactory

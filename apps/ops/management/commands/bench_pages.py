@@ -3,7 +3,7 @@
     manage.py bench_pages [--connections 1000] [--jobs 100000] [--requests 50]
                           [--database auto|sqlite|postgres] [--keep-scratch]
 
-It seeds a workspace with ``apps.connections.seed.demo_seed`` (the rows
+It seeds a workspace with ``apps.ops.seed.demo_seed`` (the rows
 ``airbyte demo seed`` makes), then requests each page ``--requests`` times with
 Django's test ``Client``, signed in (``force_login``) as an admin member, and reports
 the p50, p95 and max latency in ms and the number of SQL queries of each:
@@ -21,14 +21,13 @@ or FAIL; a missed target does not change the exit code (a benchmark informs), an
 error or a non-200 answer does (exit 1). The figures and the environment go to
 ``<CONSOLE_DATA_DIR>/bench/pages-<timestamp>.json`` (``var/bench/`` by default).
 
-How it keeps away from the developer's data. Django reads its settings once, at
-import, so a running command cannot switch databases. The command works in two
-processes: the outer one makes a scratch ``CONSOLE_DATA_DIR`` in a temp folder and
-a scratch database, migrates it with ``manage.py migrate`` in a subprocess, and runs
-this same command again with the hidden ``--inner`` flag and that environment; the
-inner process checks that its settings point at the scratch database before it
-writes anything, seeds, measures and prints. The scratch folder (and database) is
-removed afterwards unless ``--keep-scratch``.
+How it keeps away from the developer's data: the two-process scratch harness of
+``apps.ops.bench``. The outer process makes a scratch ``CONSOLE_DATA_DIR`` in a
+temp folder and a scratch database, migrates it, and runs this same command again
+with the hidden ``--inner`` flag and that environment; the inner process checks
+that its settings point at the scratch database before it writes anything, seeds,
+measures and prints. The scratch folder (and database) is removed afterwards
+unless ``--keep-scratch``.
 
 Which database. ``--database auto`` (the default) uses PostgreSQL when the shell's
 ``DATABASE_URL`` names a PostgreSQL server, else SQLite, like the console itself.
@@ -49,16 +48,11 @@ a small machine makes every figure slower and noisier.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import platform
 import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -69,7 +63,17 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-SCRATCH_ENV = "AIRBYTE_CONSOLE_BENCH_SCRATCH"
+from apps.ops.bench import (
+    ScratchBenchCommand,
+    bench_admin,
+    check_scratch,
+    results_path,
+    run_inner,
+    scratch_env,
+    scratch_folder,
+    text_table,
+)
+
 SCRATCH_DB_PREFIX = "bench_pages_"
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 P95_TARGET_MS = 150.0
@@ -148,17 +152,7 @@ def render_table(results: list[PageResult]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
-            for i, cell in enumerate(cells)
-        )
-
-    out = [line(header), line(tuple("-" * w for w in widths))]
-    out += [line(row) for row in rows]
-    return "\n".join(out)
+    return text_table(header, rows)
 
 
 # -- the scratch environment -------------------------------------------------------
@@ -184,11 +178,12 @@ def _admin_sql(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-class Command(BaseCommand):
+class Command(ScratchBenchCommand):
     help = (
         "Seed a scratch workspace (1,000 connections, 100,000 jobs by default) and "
         "measure the p50/p95/max latency and query count of the busy pages."
     )
+    keep_help = "Keep the scratch folder and database for a post-mortem."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--connections", type=int, default=1000)
@@ -205,48 +200,21 @@ class Command(BaseCommand):
             default="auto",
             help="auto: PostgreSQL if DATABASE_URL names one, else SQLite.",
         )
-        parser.add_argument(
-            "--keep-scratch",
-            action="store_true",
-            help="Keep the scratch folder and database for a post-mortem.",
-        )
-        parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-        parser.add_argument("--json-out", help=argparse.SUPPRESS)
+        super().add_arguments(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def check_options(self, options: dict[str, Any]) -> None:
         if options["requests"] < 1 or options["warmup"] < 0:
             raise CommandError("--requests must be at least 1, --warmup at least 0.")
-        if options["inner"]:
-            PageBench(self, options).run()
-            return
-        self._outer(options)
 
-    def _outer(self, options: dict[str, Any]) -> None:
-        """Make the scratch folder and database, then run the inner process there."""
+    def inner(self, options: dict[str, Any]) -> None:
+        PageBench(self, options).run()
+
+    def outer(self, options: dict[str, Any]) -> None:
+        """A scratch folder, and a scratch database on PostgreSQL if asked for."""
         database = options["database"]
         if database == "auto":
             database = "postgres" if _env_is_postgres() else "sqlite"
-        out_dir = Path(settings.DATA_DIR) / "bench"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        json_out = out_dir / f"pages-{stamp}.json"
-        scratch = Path(tempfile.mkdtemp(prefix="airbyte-console-pages-"))
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-        env.update(
-            {
-                SCRATCH_ENV: str(scratch),
-                "CONSOLE_DATA_DIR": str(scratch),
-                "CELERY_BROKER_URL": "filesystem://",
-                "DJANGO_SETTINGS_MODULE": "airbyte_console.settings",
-                # Production-like: no debug, static files from the source folders
-                # (there is no collectstatic in the scratch folder).
-                "DJANGO_DEBUG": "0",
-                "CONSOLE_STATIC_MANIFEST": "0",
-                "CONSOLE_HTTPS": "0",
-                "DJANGO_ALLOWED_HOSTS": "localhost",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        json_out = results_path("pages")
         pg_name = ""
         if database == "postgres":
             pg_name = SCRATCH_DB_PREFIX + secrets.token_hex(5)
@@ -254,57 +222,47 @@ class Command(BaseCommand):
             try:
                 _admin_sql(server, f'CREATE DATABASE "{pg_name}"')
             except Exception as exc:
-                shutil.rmtree(scratch, ignore_errors=True)
                 raise CommandError(
                     f"Cannot create the scratch database on {urlsplit(server).hostname}"
                     f": {exc}"
                 ) from None
-            env["DATABASE_URL"] = _with_database(server, pg_name)
-        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        self.stdout.write(f"Scratch data folder: {scratch}")
-        self.stdout.write(
-            f"Database: {'PostgreSQL ' + pg_name if pg_name else 'SQLite (scratch)'}"
-        )
-        result = None
         try:
-            migrate = subprocess.run(
-                [*manage, "migrate", "--noinput", "--verbosity", "0"],
-                cwd=settings.BASE_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if migrate.returncode != 0:
-                raise CommandError(
-                    f"Migrating the scratch database failed:\n{migrate.stderr[-3000:]}"
+            with scratch_folder(
+                self.stdout,
+                prefix="airbyte-console-pages-",
+                keep=options["keep_scratch"],
+            ) as scratch:
+                env = scratch_env(
+                    scratch,
+                    scrubbed=SCRUBBED_ENV,
+                    extra={
+                        # Production-like: no debug, static files from the source
+                        # folders (there is no collectstatic in the scratch folder).
+                        "DJANGO_DEBUG": "0",
+                        "CONSOLE_STATIC_MANIFEST": "0",
+                        "CONSOLE_HTTPS": "0",
+                        "DJANGO_ALLOWED_HOSTS": "localhost",
+                    },
                 )
-            inner = [
-                *manage,
-                "bench_pages",
-                "--inner",
-                "--connections",
-                str(options["connections"]),
-                "--jobs",
-                str(options["jobs"]),
-                "--requests",
-                str(options["requests"]),
-                "--warmup",
-                str(options["warmup"]),
-                "--json-out",
-                str(json_out),
-            ]
-            result = subprocess.run(inner, cwd=settings.BASE_DIR, env=env, check=False)
+                if pg_name:
+                    env["DATABASE_URL"] = _with_database(_server_url(), pg_name)
+                self.stdout.write(
+                    "Database: "
+                    + (f"PostgreSQL {pg_name}" if pg_name else "SQLite (scratch)")
+                )
+                returncode = run_inner(
+                    "bench_pages",
+                    env=env,
+                    options=options,
+                    forward=("connections", "jobs", "requests", "warmup"),
+                    json_out=json_out,
+                )
         finally:
-            if options["keep_scratch"]:
-                self.stdout.write(f"Kept the scratch folder {scratch}")
-                if pg_name:
-                    self.stdout.write(f"Kept the scratch database {pg_name}")
-            else:
-                shutil.rmtree(scratch, ignore_errors=True)
-                if pg_name:
-                    _admin_sql(_server_url(), f'DROP DATABASE IF EXISTS "{pg_name}"')
-        if result is None or result.returncode != 0:
+            if pg_name and options["keep_scratch"]:
+                self.stdout.write(f"Kept the scratch database {pg_name}")
+            elif pg_name:
+                _admin_sql(_server_url(), f'DROP DATABASE IF EXISTS "{pg_name}"')
+        if returncode != 0:
             raise CommandError("The page benchmark did not complete (see above).")
 
 
@@ -366,33 +324,21 @@ class PageBench:
 
     def _check_scratch(self) -> None:
         """The inner process refuses to run anywhere but the scratch database."""
-        scratch = os.environ.get(SCRATCH_ENV, "")
-        if not self.options["inner"] or not scratch:
-            raise CommandError("--inner is for the command's own use.")
-        data_dir = Path(settings.DATA_DIR).resolve()
-        if data_dir != Path(scratch).resolve():
-            raise CommandError(f"Refusing to run: DATA_DIR is {data_dir}, not scratch.")
-        db = settings.DATABASES["default"]
-        name = str(db["NAME"])
-        scratch_db = (
-            name.startswith(SCRATCH_DB_PREFIX)
-            if "postgresql" in db["ENGINE"]
-            else Path(name).resolve().is_relative_to(data_dir)
-        )
-        if not scratch_db:
-            raise CommandError("Refusing to run: the database is not the scratch one.")
+
+        def scratch_db(data_dir: Path) -> bool:
+            db = settings.DATABASES["default"]
+            name = str(db["NAME"])
+            if "postgresql" in db["ENGINE"]:
+                return name.startswith(SCRATCH_DB_PREFIX)
+            return Path(name).resolve().is_relative_to(data_dir)
+
+        check_scratch(self.options, database_is_scratch=scratch_db)
 
     def _seed(self) -> tuple[Any, Any]:
-        from apps.accounts.services import user_create
-        from apps.connections.seed import demo_seed
+        from apps.ops.seed import demo_seed
         from apps.workspaces.services import workspace_create
 
-        user = user_create(
-            actor=None,
-            email="bench@example.com",
-            password=secrets.token_urlsafe(16),
-            is_admin=True,
-        )
+        user = bench_admin()
         workspace = workspace_create(actor=user, name="Seeded")
         self.out.write(
             f"Seeding {self.options['connections']:,} connections and "

@@ -18,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.ops.processes import celery_command
+
 
 class Command(BaseCommand):
     help = "Serve the console with a Celery worker and beat (Ctrl-C stops all)."
@@ -56,12 +58,7 @@ class Command(BaseCommand):
             ],
         }
         if not options["no_worker"]:
-            commands["worker"] = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
+            commands["worker"] = celery_command(
                 "worker",
                 "--queues",
                 "default,syncs",
@@ -71,19 +68,14 @@ class Command(BaseCommand):
                 "INFO",
                 "--hostname",
                 "worker@%h",
-            ]
-            commands["beat"] = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
+            )
+            commands["beat"] = celery_command(
                 "beat",
                 "--loglevel",
                 "INFO",
                 "--schedule",
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
-            ]
+            )
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 

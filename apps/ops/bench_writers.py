@@ -1,6 +1,6 @@
 """Throughput and memory of the destination writers on faker-like user records.
 
-    python -m apps.engines.embedded.writers.bench [--rows 200000 1000000]
+    python -m apps.ops.bench_writers [--rows 200000 1000000]
         [--backends postgres duckdb] [--mode append] [--commit-every 10000]
         [--postgres-dsn "host=127.0.0.1 user=postgres dbname=postgres"]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -149,6 +150,12 @@ def run_case(
     backend: str, rows: int, mode: str, commit_every: int, dsn: str, keys: int = 0
 ) -> dict[str, Any]:
     """Write ``rows`` records through one writer; runs in the child process."""
+    import django
+
+    # The built-in destinations register their writers when Django readies the
+    # embedded engine's app, so the child sets Django up before it asks for one.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airbyte_console.settings")
+    django.setup()
     from apps.engines.embedded.writers import StreamConfig, writer_for
 
     lines = user_lines(rows)
@@ -265,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "apps.engines.embedded.writers.bench",
+                    "apps.ops.bench_writers",
                     "--child",
                     "--backends",
                     backend,

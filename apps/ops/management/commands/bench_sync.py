@@ -17,14 +17,13 @@ Cases (in this order, a baseline before the syncs it is compared with):
 - hardcoded alone, -> PostgreSQL, -> DuckDB: source-hardcoded-records, stream
   ``products`` only, full refresh | overwrite.
 
-How it keeps away from the developer's data. Django reads its settings once, at
-import, so a running command cannot switch databases. The command therefore works
-in two processes: the outer one (what ``make bench`` starts) makes a scratch
-``CONSOLE_DATA_DIR`` in a temp folder, migrates a fresh SQLite database there with
-``manage.py migrate`` in a subprocess, and runs this same command again with the
-hidden ``--inner`` flag and that environment. The inner process, whose settings
-now point at the scratch folder only (it checks), creates the rows, starts the
-workers and measures. Connectors come from the developer's usual
+How it keeps away from the developer's data: the two-process scratch harness of
+``apps.ops.bench``. The outer process (what ``make bench`` starts) makes a scratch
+``CONSOLE_DATA_DIR`` in a temp folder, migrates a fresh SQLite database there and
+runs this same command again with the hidden ``--inner`` flag and that
+environment. The inner process, whose settings now point at the scratch folder
+only (it checks), creates the rows, starts the workers and measures. Connectors
+come from the developer's usual
 ``CONNECTORS_DIR`` (installed there if missing); DuckDB files and the filesystem
 broker live in the scratch folder, and PostgreSQL cases write to a scratch schema
 of ``postgres@127.0.0.1:5432/postgres`` that is dropped at the end. The scratch
@@ -56,18 +55,13 @@ also written as JSON to ``<CONSOLE_DATA_DIR>/bench/sync-<timestamp>.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import resource
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -80,7 +74,18 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-SCRATCH_ENV = "AIRBYTE_CONSOLE_BENCH_SCRATCH"
+from apps.ops.bench import (
+    ScratchBenchCommand,
+    bench_admin,
+    check_scratch,
+    results_path,
+    run_inner,
+    scratch_env,
+    scratch_folder,
+    text_table,
+)
+from apps.ops.processes import celery_command
+
 PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", 5432, "postgres", "postgres"
 QUICK_FAKER_COUNT = 50_000
 QUICK_HARDCODED_COUNT = 30_000
@@ -249,24 +254,7 @@ class TreeSampler(threading.Thread):
         return round(self.peak_kb / 1024, 1) if self.peak_kb else None
 
 
-# -- the scratch environment -------------------------------------------------------
-def scratch_env(scratch: Path, connectors_dir: Path) -> dict[str, str]:
-    """The environment of every process of the run: all state in ``scratch``."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env.update(
-        {
-            SCRATCH_ENV: str(scratch),
-            "CONSOLE_DATA_DIR": str(scratch),
-            "CONNECTORS_DIR": str(connectors_dir),
-            "DUCKDB_DIR": str(scratch / "duckdb"),
-            "CELERY_BROKER_URL": "filesystem://",
-            "DJANGO_SETTINGS_MODULE": "airbyte_console.settings",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
+# -- the benchmark's PostgreSQL ------------------------------------------------------
 def postgres_reachable() -> str | None:
     """None when the benchmark's PostgreSQL answers, else why not."""
     try:
@@ -308,12 +296,7 @@ class Worker:
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps it open
         try:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "airbyte_console",
+                celery_command(
                     "worker",
                     "--pool",
                     "solo",
@@ -328,7 +311,7 @@ class Worker:
                     "--without-mingle",
                     "--without-gossip",
                     "--without-heartbeat",
-                ],
+                ),
                 cwd=settings.BASE_DIR,
                 env=dict(os.environ),
                 stdin=subprocess.DEVNULL,
@@ -396,11 +379,12 @@ class Worker:
 
 
 # -- the command -------------------------------------------------------------------
-class Command(BaseCommand):
+class Command(ScratchBenchCommand):
     help = (
         "Benchmark embedded syncs end to end (faker and hardcoded-records into "
         "PostgreSQL and DuckDB, through a real worker) against each connector alone."
     )
+    keep_help = "Keep the scratch data folder (database, worker logs, DuckDB files)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--faker-count", type=int, default=1_000_000)
@@ -411,68 +395,42 @@ class Command(BaseCommand):
             help=f"Small counts (faker {QUICK_FAKER_COUNT:,}, hardcoded "
             f"{QUICK_HARDCODED_COUNT:,}) for a smoke run.",
         )
-        parser.add_argument(
-            "--keep-scratch",
-            action="store_true",
-            help="Keep the scratch data folder (database, worker logs, DuckDB files).",
-        )
-        parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-        parser.add_argument("--json-out", help=argparse.SUPPRESS)
+        super().add_arguments(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def check_options(self, options: dict[str, Any]) -> None:
         if options["quick"]:
             options["faker_count"] = QUICK_FAKER_COUNT
             options["hardcoded_count"] = QUICK_HARDCODED_COUNT
         if options["faker_count"] < 5 or options["hardcoded_count"] < 1:
             raise CommandError("The counts must be at least 5 (faker) and 1.")
-        if options["inner"]:
-            Bench(self, options).run()
-            return
-        self._outer(options)
 
-    def _outer(self, options: dict[str, Any]) -> None:
-        """Make the scratch folder and database, then run the inner process there."""
+    def inner(self, options: dict[str, Any]) -> None:
+        Bench(self, options).run()
+
+    def outer(self, options: dict[str, Any]) -> None:
+        """A scratch folder with its own SQLite and DuckDB; connectors stay shared."""
         connectors_dir = Path(settings.CONNECTORS_DIR).resolve()
-        out_dir = Path(settings.DATA_DIR) / "bench"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        json_out = out_dir / f"sync-{stamp}.json"
-        scratch = Path(tempfile.mkdtemp(prefix="airbyte-console-bench-"))
-        env = scratch_env(scratch, connectors_dir)
-        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        self.stdout.write(f"Scratch data folder: {scratch}")
-        self.stdout.write(f"Connectors from:     {connectors_dir}")
-        try:
-            migrate = subprocess.run(
-                [*manage, "migrate", "--noinput", "--verbosity", "0"],
-                cwd=settings.BASE_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
+        json_out = results_path("sync")
+        with scratch_folder(
+            self.stdout, prefix="airbyte-console-bench-", keep=options["keep_scratch"]
+        ) as scratch:
+            env = scratch_env(
+                scratch,
+                scrubbed=SCRUBBED_ENV,
+                extra={
+                    "CONNECTORS_DIR": str(connectors_dir),
+                    "DUCKDB_DIR": str(scratch / "duckdb"),
+                },
             )
-            if migrate.returncode != 0:
-                raise CommandError(
-                    f"Migrating the scratch database failed:\n{migrate.stderr[-3000:]}"
-                )
-            inner = [
-                *manage,
+            self.stdout.write(f"Connectors from:     {connectors_dir}")
+            returncode = run_inner(
                 "bench_sync",
-                "--inner",
-                "--faker-count",
-                str(options["faker_count"]),
-                "--hardcoded-count",
-                str(options["hardcoded_count"]),
-                "--json-out",
-                str(json_out),
-            ]
-            result = subprocess.run(inner, cwd=settings.BASE_DIR, env=env, check=False)
-        finally:
-            if options["keep_scratch"]:
-                self.stdout.write(f"Kept the scratch folder {scratch}")
-            else:
-                shutil.rmtree(scratch, ignore_errors=True)
-        if result.returncode != 0:
+                env=env,
+                options=options,
+                forward=("faker_count", "hardcoded_count"),
+                json_out=json_out,
+            )
+        if returncode != 0:
             raise CommandError("The benchmark did not complete (see above).")
 
 
@@ -484,8 +442,7 @@ class Bench:
         self.err = command.stderr
         self.style = command.style
         self.options = options
-        self.scratch_value = os.environ.get(SCRATCH_ENV, "")
-        self.scratch = Path(self.scratch_value or ".")
+        self.scratch = Path(".")
         self.results: list[CaseResult] = []
         self.skipped: list[str] = []
         self.pg_schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -526,15 +483,13 @@ class Bench:
 
     def _check_scratch(self) -> None:
         """The inner process refuses to run anywhere but the scratch folder."""
-        if not self.options["inner"] or not self.scratch_value:
-            raise CommandError("--inner is for the command's own use.")
-        data_dir = Path(settings.DATA_DIR).resolve()
-        if data_dir != self.scratch.resolve():
-            raise CommandError(f"Refusing to run: DATA_DIR is {data_dir}, not scratch.")
-        engine = settings.DATABASES["default"]["ENGINE"]
-        name = str(settings.DATABASES["default"]["NAME"])
-        if "sqlite" not in engine or not name.startswith(str(data_dir)):
-            raise CommandError("Refusing to run: the database is not the scratch one.")
+
+        def sqlite_in(data_dir: Path) -> bool:
+            engine = settings.DATABASES["default"]["ENGINE"]
+            name = str(settings.DATABASES["default"]["NAME"])
+            return "sqlite" in engine and name.startswith(str(data_dir))
+
+        self.scratch = check_scratch(self.options, database_is_scratch=sqlite_in)
 
     def _plans(self) -> list[SourcePlan]:
         faker, hardcoded = self.options["faker_count"], self.options["hardcoded_count"]
@@ -548,7 +503,6 @@ class Bench:
     # -- rows ----------------------------------------------------------------------
     def _prepare(self, plans: list[SourcePlan]) -> None:
         """Install the connectors, then make the user, sources and connections."""
-        from apps.accounts.services import user_create
         from apps.audit.context import audit_context
         from apps.connectors.models import ConnectorDefinition
         from apps.engines.embedded import installer
@@ -583,12 +537,7 @@ class Bench:
                 f"Connector: {definition.pypi_package}=={definition.pypi_version}"
             )
         with audit_context(user_agent="bench-sync"):
-            admin = user_create(
-                actor=None,
-                email="bench@example.com",
-                password=secrets.token_urlsafe(16),
-                is_admin=True,
-            )
+            admin = bench_admin()
             workspace = workspace_create(actor=admin, name="Bench")
             for plan in plans:
                 self._make_rows(plan, admin, workspace, definitions)
@@ -693,11 +642,10 @@ class Bench:
         connection = plan.connections["duckdb"]
         probe = SyncAttempt(job=SyncJob(connection=connection, public_id=uuid.uuid4()))
         request = build_request(probe)
-        definition = request.source_definition
+        # The request carries the engine's plain ConnectorRef, not the model.
+        source = request.source_definition
         installation = installer.ensure_installed(
-            definition.pypi_package,
-            definition.pypi_version,
-            entrypoint=definition.entrypoint,
+            source.package, source.version, entrypoint=source.entrypoint
         )
         stderr_path = self.scratch / f"{plan.key.replace('/', '_')}-alone.stderr"
         with (
@@ -945,16 +893,7 @@ def render_table(results: list[CaseResult]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+    return text_table(header, rows)
 
 
 def evaluate(results: list[CaseResult]) -> list[Check]:

@@ -17,13 +17,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-import apps.connections.demo_cli  # noqa: F401 - registers `airbyte demo`
+import apps.ops.demo_cli  # noqa: F401 - registers `airbyte demo`
 from apps.audit.models import AuditEvent
-from apps.connections.management.commands.bench_pages import percentile
 from apps.connections.models import Connection, ConnectionStream, SyncAttempt, SyncJob
-from apps.connections.seed import SEED_ACTION, demo_seed
 from apps.connectors.models import Destination, Source
 from apps.core.roles import Role
+from apps.ops.management.commands.bench_pages import percentile
+from apps.ops.seed import SEED_ACTION, demo_seed
 from apps.workspaces.models import Membership, Workspace
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apps.engines.embedded import installer
 from apps.airbyte.models import AirbyteServer
+from apps.engines.embedded import installer
 from apps.workspaces.models import Workspace
 
 # The connector the demo and `airbyte test integration` use; `airbyte manage

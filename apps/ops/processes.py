@@ -44,12 +44,15 @@ def worker_node_name() -> str:
     return f"{WORKER_NODE}@{socket.gethostname()}"
 
 
+def celery_command(*arguments: str) -> list[str]:
+    """``celery -A airbyte_console ...`` run by this Python (the venv's Celery)."""
+    return [sys.executable, "-m", "celery", "-A", "airbyte_console", *arguments]
+
+
 def command(name: str, *, concurrency: int = 2) -> list[str]:
     """The command line of one managed process (the same as `manage.py serve`'s)."""
-    celery = [sys.executable, "-m", "celery", "-A", "airbyte_console"]
     if name == "worker":
-        return [
-            *celery,
+        return celery_command(
             "worker",
             "--queues",
             "default,syncs",
@@ -59,16 +62,15 @@ def command(name: str, *, concurrency: int = 2) -> list[str]:
             "INFO",
             "--hostname",
             worker_node_name(),
-        ]
+        )
     if name == "beat":
-        return [
-            *celery,
+        return celery_command(
             "beat",
             "--loglevel",
             "INFO",
             "--schedule",
             str(run_dir() / "celerybeat-schedule"),
-        ]
+        )
     raise ValueError(f"Unknown process {name!r}.")
 
 

@@ -1,4 +1,8 @@
-"""Project-level views: the start page, health check and metrics."""
+"""Project-level views: the start page, health check and metrics.
+
+The start page is here rather than in core because it reads workspace memberships,
+and core may import no domain app; ops is the top layer.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
 import airbyte_console
-from apps.core.health import run_probes
+from apps.ops.health import run_probes
 from apps.workspaces.models import Membership
 
 

@@ -10,11 +10,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.services import user_create
 from apps.audit.context import audit_context
+from apps.connectors.catalog import services as catalog_services
+from apps.connectors.selectors import definition_ready
+from apps.ops.demo import DemoDiscoverFailed, demo_definitions, demo_pipeline_create
 from apps.workspaces.models import Workspace
 from apps.workspaces.services import workspace_create
 
@@ -56,21 +60,12 @@ class Command(BaseCommand):
             self.stdout.write("    password: the one in CONSOLE_ADMIN_PASSWORD")
         self.stdout.write(banner)
 
-    def _demo_pipeline(self, admin, workspace: Workspace) -> None:
+    def _demo_pipeline(self, admin: AbstractBaseUser, workspace: Workspace) -> None:
         """Faker into DuckDB, ready to sync: install, discover, connect."""
-        from apps.connections.catalog import default_choice
-        from apps.connections.services import connection_create
-        from apps.connectors.catalog import services as catalog_services
-        from apps.connectors.models import ConnectorDefinition
-        from apps.connectors.selectors import definition_ready
-        from apps.connectors.services import connector_create, source_discover_run
-
-        faker = ConnectorDefinition.objects.filter(
-            pypi_package="airbyte-source-faker"
-        ).first()
-        duckdb = ConnectorDefinition.objects.filter(builtin="duckdb").first()
-        if faker is None or duckdb is None:
+        definitions = demo_definitions()
+        if definitions is None:
             return
+        faker, duckdb = definitions
         if not definition_ready(faker):
             self.stdout.write(
                 "Installing the faker connector for the demo (about 30 s)..."
@@ -79,43 +74,20 @@ class Command(BaseCommand):
                 actor=admin, definition=faker, enqueue=False
             )
             catalog_services.connector_install_run(install_id=install.pk)
-        source = connector_create(
-            actor=admin,
-            workspace=workspace,
-            kind="source",
-            name="Faker (demo)",
-            definition=faker,
-            config={
-                "count": 1000,
-                "seed": 42,
-                "records_per_slice": 1000,
-                "parallelism": 1,
-                "always_updated": True,
-            },
-        )
-        destination = connector_create(
-            actor=admin,
-            workspace=workspace,
-            kind="destination",
-            name="DuckDB (demo)",
-            definition=duckdb,
-            config={"destination_path": "demo.duckdb"},
-        )
-        catalog = source_discover_run(pk=source.pk)
-        if catalog is None:
+        try:
+            demo_pipeline_create(
+                actor=admin,
+                workspace=workspace,
+                faker=faker,
+                duckdb=duckdb,
+                label="demo",
+                count=1000,
+                destination_path="demo.duckdb",
+                namespace="demo",
+            )
+        except DemoDiscoverFailed:
             self.stderr.write("The demo source could not be discovered; see its page.")
             return
-        source.refresh_from_db()
-        streams = [vars(default_choice(s.as_dict())) for s in catalog.streams]
-        connection_create(
-            actor=admin,
-            workspace=workspace,
-            name="Faker to DuckDB (demo)",
-            source=source,
-            destination=destination,
-            streams=streams,
-            namespace="demo",
-        )
         self.stdout.write(
             "Demo: Faker to DuckDB is ready to sync in the Demo workspace."
         )

@@ -1,7 +1,7 @@
 """`airbyte status` and `airbyte info`: what is running and how it is configured.
 
-`airbyte manage` and `airbyte test` live in their own modules, imported here
-so their groups register (the CLI loader imports only ``<app>.cli``).
+`airbyte manage`, `airbyte test` and `airbyte demo` live in their own modules,
+imported here so their groups register (the CLI loader imports only ``<app>.cli``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from django.conf import settings
 from django.db import DatabaseError
 
 import airbyte_console
-from apps.core import manage_cli, selftest_cli  # noqa: F401 - they register groups
 from apps.core.clikit import CliResult, group
-from apps.core.engine_health import EngineCheck, engine_targets, run_engine_checks
-from apps.core.health import run_probes
 from apps.core.masking import MASK
 from apps.core.roles import Role
+
+# Imported for their side effect: each one registers its command group.
+from apps.ops import demo_cli, manage_cli, selftest_cli  # noqa: F401
+from apps.ops.engine_health import EngineCheck, engine_targets, run_engine_checks
+from apps.ops.health import run_probes
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
 from apps.workspaces.models import Workspace
 

@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any
 
-from apps.core import selftest
 from apps.core.clikit import CliResult, arg, cli_user, group
 from apps.core.roles import Role
+from apps.ops import selftest
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
 
 test = group("test", "Check this installation: smoke, integration, or all.")

@@ -16,9 +16,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from apps.connections.seed import DEFAULT_WORKSPACE, demo_seed, seeded_workspace_lookup
 from apps.core.clikit import CliResult, arg, cli_user, group
 from apps.core.roles import Role
+from apps.ops.seed import DEFAULT_WORKSPACE, demo_seed, seeded_workspace_lookup
 from apps.workspaces.cli import AS_USER, cli_membership
 from apps.workspaces.models import Membership
 from apps.workspaces.services import workspace_create

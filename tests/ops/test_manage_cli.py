@@ -12,10 +12,10 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
 
+from apps.airbyte.models import AirbyteServer
 from apps.audit.models import AuditEvent
 from apps.connectors.models import ConnectorInstall
-from apps.core import processes
-from apps.airbyte.models import AirbyteServer
+from apps.ops import processes
 from apps.workspaces.models import Workspace
 from tests.engines.fixtures import CONNECTORS_DIR, FAKER_ID, definition
 from tests.factories import UserFactory
