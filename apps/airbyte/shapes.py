@@ -255,7 +255,6 @@ class RemoteJob:
     bytes_synced: int = 0
     start_time: str = ""  # ISO 8601, as the Public API sends it
     last_updated_at: str = ""
-    duration: str = ""  # ISO 8601 duration
 
     @classmethod
     def from_api(cls, data: Any) -> RemoteJob:
@@ -269,7 +268,6 @@ class RemoteJob:
             bytes_synced=_int(data.get("bytesSynced")),
             start_time=_str(data.get("startTime") or ""),
             last_updated_at=_str(data.get("lastUpdatedAt") or ""),
-            duration=_str(data.get("duration") or ""),
         )
 
 
