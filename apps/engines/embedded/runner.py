@@ -81,6 +81,21 @@ def connector_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def read_argv(command: list[str], files: dict[str, Path]) -> list[str]:
+    """``<command> read --config F --catalog F [--state F]`` over ``private_files``."""
+    argv = [
+        *command,
+        "read",
+        "--config",
+        str(files["config"]),
+        "--catalog",
+        str(files["catalog"]),
+    ]
+    if "state" in files:
+        argv += ["--state", str(files["state"])]
+    return argv
+
+
 @contextlib.contextmanager
 def private_files(**contents: Any) -> Iterator[tuple[Path, dict[str, Path]]]:
     """A private temp dir with one 0600 JSON file per keyword; removed afterwards."""

@@ -43,6 +43,7 @@ from apps.engines.embedded.runner import (
     connector_env,
     kill_group,
     private_files,
+    read_argv,
 )
 from apps.engines.embedded.writers import (
     DestinationError,
@@ -411,16 +412,8 @@ class _Run:
             catalog=configured_catalog(request.streams),
             state=state,
         ) as (directory, files):
-            argv = [
-                *installation.command(),
-                "read",
-                "--config",
-                str(files["config"]),
-                "--catalog",
-                str(files["catalog"]),
-            ]
+            argv = read_argv(installation.command(), files)
             if "state" in files:
-                argv += ["--state", str(files["state"])]
                 reporter.log(f"INFO Resuming from {len(state or [])} saved state(s).")
             process = ConnectorProcess(
                 argv,

@@ -632,7 +632,11 @@ class Bench:
         from apps.connections.execution import build_request
         from apps.connections.models import SyncAttempt, SyncJob
         from apps.engines.embedded import installer
-        from apps.engines.embedded.runner import connector_env, private_files
+        from apps.engines.embedded.runner import (
+            connector_env,
+            private_files,
+            read_argv,
+        )
         from apps.engines.embedded.sync import configured_catalog
 
         case = f"{plan.key} alone"
@@ -655,14 +659,7 @@ class Bench:
             ) as (directory, files),
             open(stderr_path, "wb") as stderr,
         ):
-            argv = [
-                *installation.command(),
-                "read",
-                "--config",
-                str(files["config"]),
-                "--catalog",
-                str(files["catalog"]),
-            ]
+            argv = read_argv(installation.command(), files)
             cpu_before = children_cpu_seconds()
             started = time.monotonic()
             process = subprocess.Popen(
