@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 
-from apps.airbyte import jobs
+from apps.airbyte import health, jobs
 from apps.airbyte.client import AirbyteClient, AirbyteError
 from apps.airbyte.mirror import connector_push, server_for
 from apps.airbyte.shapes import ConnectorSpecification, RemoteStream
@@ -21,12 +21,14 @@ from apps.engines.base import (
     AttemptReporter,
     AttemptRequest,
     CheckResult,
+    ConnectorRef,
     ConnectorSpec,
     DiscoveredCatalog,
     DiscoveredStream,
     Engine,
     EngineError,
 )
+from apps.engines.health import HealthCheck, HealthTarget
 
 if TYPE_CHECKING:
     from apps.connectors.models import ConnectorConfig, ConnectorDefinition
@@ -37,6 +39,7 @@ SPEC_CACHE_SECONDS = 600
 
 class AirbyteEngine(Engine):
     name = "airbyte"
+    remote = True
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -135,6 +138,27 @@ class AirbyteEngine(Engine):
     ) -> bool:
         """Anything with a Docker image: the server runs connectors as containers."""
         return bool(docker_repository) and docker_repository != "None"
+
+    # -- operations -------------------------------------------------------------------
+    @classmethod
+    def health_targets(
+        cls, workspaces: list[Any], *, watch: tuple[ConnectorRef, ...] = ()
+    ) -> list[HealthTarget]:
+        return health.targets(workspaces)
+
+    @classmethod
+    def check_health(cls, target: HealthTarget) -> HealthCheck:
+        return health.check(target)
+
+    @classmethod
+    def manage_install(
+        cls, *, url: str = ""
+    ) -> tuple[dict[str, Any], list[str], bool] | None:
+        return health.manage_install(url=url)
+
+    @classmethod
+    def process_note(cls) -> str:
+        return health.process_note()
 
     # -- the catalog's questions ------------------------------------------------------
     def offered_definition_ids(self) -> list[str] | None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from apps.engines.health import HealthCheck, HealthTarget
+
 
 class EngineError(Exception):
     """An engine could not do what was asked; ``message`` is safe to show a user.
@@ -276,6 +278,9 @@ class Engine(ABC):
     """Runs connectors for a workspace."""
 
     name: str = ""
+    # True when syncs run somewhere the console neither installs nor starts (a
+    # server); False when they run in the console's own workers on this host.
+    remote: bool = False
 
     def __init__(self, workspace: Any = None) -> None:
         self.workspace = workspace
@@ -363,6 +368,54 @@ class Engine(ABC):
     def install_timeout(self) -> float:
         """Seconds an install may take before it counts as lost."""
         return 0.0
+
+    def installed(self, definition: ConnectorRef) -> bool:
+        """Is this connector version installed where this engine runs it?"""
+        return True
+
+    # -- operations: `airbyte status`, `test smoke`, `manage install|start|stop` ---
+    @classmethod
+    def health_targets(
+        cls, workspaces: list[Any], *, watch: tuple[ConnectorRef, ...] = ()
+    ) -> list[HealthTarget]:
+        """What to check for these workspaces (read here, in the caller's thread).
+
+        ``watch`` names connectors the self-test needs; an engine that installs
+        connectors says whether they are there.
+        """
+        if not workspaces:
+            return []
+        names = tuple(w.name for w in workspaces)
+        return [HealthTarget(engine=cls.name, name=cls.name, workspaces=names)]
+
+    @classmethod
+    def check_health(cls, target: HealthTarget) -> HealthCheck:
+        """Check one target, touching no database; runs in a thread with a deadline."""
+        return HealthCheck(
+            engine=cls.name,
+            name=target.name,
+            ok=True,
+            detail="nothing to check",
+            latency_ms=0,
+            workspaces=target.workspaces,
+        )
+
+    @classmethod
+    def manage_install(
+        cls, *, url: str = ""
+    ) -> tuple[dict[str, Any], list[str], bool] | None:
+        """For a remote engine, `airbyte manage install`'s part: (data, lines, ok).
+
+        The console installs no server; a remote engine says how to get one and
+        checks the saved ones (or ``url``) answer. None when there is nothing to
+        say.
+        """
+        return None
+
+    @classmethod
+    def process_note(cls) -> str:
+        """A reminder `manage start|stop` prints about processes not the console's."""
+        return ""
 
     # -- jobs: the verbs the console's job lifecycle calls on every engine ----------
     def start_job(self, job_id: int, *, run_here: Callable[[], Any]) -> Any:

@@ -18,10 +18,11 @@ import airbyte_console
 from apps.core.clikit import CliResult, group
 from apps.core.masking import MASK
 from apps.core.roles import Role
+from apps.engines import registry
 
 # Imported for their side effect: each one registers its command group.
 from apps.ops import demo_cli, manage_cli, selftest_cli  # noqa: F401
-from apps.ops.engine_health import EngineCheck, engine_targets, run_engine_checks
+from apps.ops.engine_health import HealthCheck, engine_targets, run_engine_checks
 from apps.ops.health import run_probes
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
 from apps.workspaces.models import Workspace
@@ -51,7 +52,7 @@ def status_show(options: dict[str, Any]) -> CliResult:
             f"  {r.name:<9} {'ok' if r.ok else 'DOWN':<5} "
             f"{r.detail} ({r.latency_ms} ms)"
         )
-    engines: list[EngineCheck] = []
+    engines: list[HealthCheck] = []
     workspaces: list[dict[str, Any]] = []
     engines_ok = False
     if checks["database"]["ok"]:
@@ -79,7 +80,7 @@ def status_show(options: dict[str, Any]) -> CliResult:
         "healthy": healthy,
         "version": airbyte_console.__version__,
         "engine": {
-            "default": "embedded",
+            "default": registry.DEFAULT_ENGINE,
             "ok": engines_ok,
             "detail": "; ".join(f"{e.name}: {e.detail}" for e in engines)
             or "no workspaces yet",
@@ -98,27 +99,15 @@ def _status_workspaces(options: dict[str, Any]) -> list[Workspace]:
     return list(Workspace.objects.order_by("name"))
 
 
-def _engine_lines(engines: list[EngineCheck]) -> list[str]:
+def _engine_lines(engines: list[HealthCheck]) -> list[str]:
     lines = []
     for check in engines:
-        label = "embedded" if check.engine == "embedded" else "airbyte"
         state = "ok" if check.ok else "DOWN"
-        if check.engine == "airbyte" and check.facts.get("url"):
-            facts = check.facts
-            lines.append(
-                f"  {label:<9} {state:<5} {facts['url']} ({check.latency_ms} ms)"
-            )
-            lines.append(
-                f"  {'':<15} version {facts['version'] or 'unknown'}, edition "
-                f"{facts['edition'] or 'unknown'}, auth mode "
-                f"{facts['auth_mode'] or 'unknown'} (console signs in with "
-                f"{facts['auth']})"
-            )
-            lines.append(f"  {'':<15} {check.detail}")
-        else:
-            lines.append(
-                f"  {label:<9} {state:<5} {check.detail} ({check.latency_ms} ms)"
-            )
+        headline = check.headline or check.detail
+        lines.append(
+            f"  {check.engine:<9} {state:<5} {headline} ({check.latency_ms} ms)"
+        )
+        lines.extend(f"  {'':<15} {note}" for note in check.notes)
         lines.append(f"  {'':<15} workspaces: {', '.join(check.workspaces)}")
     return lines
 

@@ -19,14 +19,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.core.clikit import CliResult, arg, cli_user, group
+from apps.engines import registry
 from apps.ops import processes
-from apps.ops.engine_health import (
-    DEFAULT_CONNECTORS,
-    EngineCheck,
-    EngineTarget,
-    airbyte_targets,
-    run_engine_checks,
-)
+from apps.ops.engine_health import DEFAULT_CONNECTORS
 from apps.workspaces.cli import AS_USER
 
 manage = group(
@@ -34,15 +29,6 @@ manage = group(
     "Install the console, and start, stop or restart its worker processes.",
 )
 
-ABCTL_STEPS = [
-    ("curl -LsfS https://get.airbyte.com | bash -", "installs abctl (needs Docker)"),
-    (
-        "abctl local install --port 8001",
-        "installs and starts Airbyte; --port because `make run` serves the console "
-        "on 8000, --disable-auth to turn sign-in off",
-    ),
-    ("abctl local credentials", "prints the client id and secret the console needs"),
-]
 NAMES = arg(
     "--only",
     choices=list(processes.PROCESSES),
@@ -86,7 +72,7 @@ def _engines_in_use() -> set[str]:
     from apps.workspaces.models import Workspace
 
     used = set(Workspace.objects.values_list("engine", flat=True).distinct())
-    return used or {Workspace.Engine.EMBEDDED}
+    return used or {registry.DEFAULT_ENGINE}
 
 
 def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
@@ -94,7 +80,6 @@ def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
     from apps.connectors.catalog import services as catalog_services
     from apps.connectors.catalog.selectors import installed_version
     from apps.connectors.models import ConnectorDefinition, ConnectorInstall
-    from apps.engines.embedded import installer
 
     rows = []
     for package in DEFAULT_CONNECTORS:
@@ -110,7 +95,7 @@ def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
             continue
         version = definition.pypi_version
         if (
-            installer.installed(package, version) is not None
+            registry.get_engine().installed(definition.ref)
             and installed_version(definition=definition) == version
         ):
             progress(f"{package} {version} is already installed.")
@@ -145,86 +130,13 @@ def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _airbyte_targets(url: str) -> list[EngineTarget]:
-    from django.db.models import Q
-
-    from apps.airbyte.models import AirbyteServer
-    from apps.workspaces.models import Workspace
-
-    if url:
-        # Not saved anywhere: only to see whether something answers there.
-        server = AirbyteServer(url=url, auth=AirbyteServer.Auth.NONE)
-        return [EngineTarget(engine="airbyte", name=url, workspaces=(), server=server)]
-    # A server saved for a workspace that has not switched engines yet counts too.
-    workspaces = (
-        Workspace.objects.filter(
-            Q(engine=Workspace.Engine.AIRBYTE) | Q(airbyte_server__isnull=False)
-        )
-        .distinct()
-        .order_by("name")
-    )
-    return airbyte_targets(workspaces)
-
-
-def _airbyte_reachable(check: EngineCheck, ad_hoc: bool) -> bool:
-    if not ad_hoc:
-        return check.ok
-    # An address given with --url has no credentials: answering is what counts.
-    steps = check.facts.get("steps") or []
-    return bool(steps) and steps[0]["name"] == "reach" and steps[0]["ok"]
-
-
-def _install_airbyte(url: str) -> tuple[dict[str, Any], list[str], bool]:
-    lines = [
-        "Airbyte server: the console does not install Airbyte. To run one on this "
-        "machine:"
-    ]
-    width = max(len(step) for step, _ in ABCTL_STEPS)
-    for number, (step, why) in enumerate(ABCTL_STEPS, start=1):
-        lines.append(f"  {number}. {step:<{width}}  # {why}")
-    lines.append(
-        "  Then, in a workspace's Settings > Engine: the server's URL "
-        "(http://localhost:8001), the client id and the client secret."
-    )
-    targets = _airbyte_targets(url)
-    data: dict[str, Any] = {
-        "steps": [step for step, _ in ABCTL_STEPS],
-        "servers": [],
-    }
-    if not targets:
-        lines.append(
-            "No Airbyte server is set up in any workspace yet, so there is nothing "
-            "to check: pass --url http://HOST:PORT to check one."
-        )
-        return data, lines, False
-    lines.append("Checking:")
-    checks = run_engine_checks(targets)
-    ok = True
-    for check in checks:
-        reachable = _airbyte_reachable(check, ad_hoc=bool(url))
-        ok = ok and reachable
-        row = {**check.as_dict(), "reachable": reachable}
-        data["servers"].append(row)
-        where = (
-            f" (workspaces: {', '.join(check.workspaces)})" if check.workspaces else ""
-        )
-        state = "ok" if reachable else "FAIL"
-        lines.append(f"  {state:<5} {check.name}{where}: {check.detail}")
-        if url and reachable and not check.ok:
-            lines.append(
-                "        It answers; to sign in, save its client id and secret in "
-                "the workspace's engine settings."
-            )
-    return data, lines, ok
-
-
 @manage.action(
     "install",
     "Migrate the database and install the default connectors (embedded engine); "
     "for an Airbyte server, print the abctl steps and check it answers.",
     arg(
         "--engine",
-        choices=["auto", "embedded", "airbyte"],
+        choices=["auto", *registry.engine_names()],
         default="auto",
         help="Which engine to prepare (default: the ones the workspaces use).",
     ),
@@ -245,12 +157,18 @@ def manage_install(options: dict[str, Any]) -> CliResult:
     call_command("migrate", interactive=False, verbosity=1, stdout=sys.stderr)
     engine = options["engine"]
     engines = _engines_in_use() if engine == "auto" else {engine}
+    remote = {name for name in engines if registry.engine_class(name).remote}
     if options.get("url"):
-        engines.add("airbyte")
+        # An address to check is a remote engine's server.
+        remote |= {
+            n for n in registry.engine_names() if registry.engine_class(n).remote
+        }
+        engines |= remote
     data: dict[str, Any] = {"migrated": True, "engines": sorted(engines)}
     lines = ["Database migrated."]
     ok = True
-    if "embedded" in engines:
+    local = engines - remote
+    if local:
         if options["no_connectors"]:
             data["connectors"] = []
             lines.append("Connectors: skipped (--no-connectors).")
@@ -266,17 +184,20 @@ def manage_install(options: dict[str, Any]) -> CliResult:
                     lines.append(
                         f"Connector {row['package']} {row['version']}: {state}."
                     )
-    if "airbyte" in engines:
-        airbyte, airbyte_lines, reachable = _install_airbyte(options.get("url") or "")
-        data["airbyte"] = airbyte
-        lines.extend(airbyte_lines)
-        ok = ok and reachable
+    for name in sorted(remote):
+        report = registry.engine_class(name).manage_install(
+            url=options.get("url") or ""
+        )
+        if report is not None:
+            data[name], more, reachable = report
+            lines.extend(more)
+            ok = ok and reachable
     if _acting_user({}) is None:
         lines.append(
             "No admin login exists yet: `python manage.py console_bootstrap` creates "
             "one (and prints its password once)."
         )
-    if "embedded" in engines:
+    if local:
         lines.append("Next: `airbyte manage start` runs the worker and beat.")
     data["ok"] = ok
     return CliResult(data=data, text="\n".join(lines), exit_code=0 if ok else 1)
@@ -291,33 +212,19 @@ def _names(options: dict[str, Any]) -> list[str]:
     return names
 
 
-def _airbyte_note() -> str:
-    """Said by start/stop when workspaces use an Airbyte server: it is not ours."""
-    from apps.airbyte.models import AirbyteServer
-
-    try:
-        urls = sorted(
-            set(
-                AirbyteServer.objects.filter(workspace__engine="airbyte").values_list(
-                    "url", flat=True
-                )
-            )
-        )
-    except Exception:  # the database may be down; the note is only a reminder
-        return ""
-    if not urls:
-        return ""
-    return (
-        f"The Airbyte server ({', '.join(urls)}) is not started or stopped by the "
-        "console: abctl runs it."
-    )
+def _engine_notes() -> list[str]:
+    """What each engine says about processes start/stop does not run (a server)."""
+    notes = []
+    for name in registry.engine_names():
+        note = registry.engine_class(name).process_note()
+        if note:
+            notes.append(note)
+    return notes
 
 
 def _process_result(states: list[processes.ProcessState], action: str) -> CliResult:
     lines = [f"{state.name:<7} {state.message}" for state in states]
-    note = _airbyte_note()
-    if note:
-        lines.append(note)
+    lines.extend(_engine_notes())
     ok = all(state.ok for state in states)
     data = {
         "action": action,

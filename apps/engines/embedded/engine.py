@@ -22,9 +22,10 @@ from apps.engines.base import (
     EngineError,
     connector_ref,
 )
-from apps.engines.embedded import installer, protocol
+from apps.engines.embedded import health, installer, protocol
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
+from apps.engines.health import HealthCheck, HealthTarget
 from apps.engines.masking import SecretMasker, secret_values
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,20 @@ class EmbeddedEngine(Engine):
 
     def install_timeout(self) -> float:
         return installer.install_timeout()
+
+    def installed(self, definition: ConnectorRef) -> bool:
+        return installer.installed(definition.package, definition.version) is not None
+
+    # -- operations -------------------------------------------------------------
+    @classmethod
+    def health_targets(
+        cls, workspaces: list[Any], *, watch: tuple[ConnectorRef, ...] = ()
+    ) -> list[HealthTarget]:
+        return health.targets(workspaces, watch)
+
+    @classmethod
+    def check_health(cls, target: HealthTarget) -> HealthCheck:
+        return health.check(target)
 
     # -- syncs ------------------------------------------------------------------
     def run_attempt(
