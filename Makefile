@@ -31,8 +31,12 @@ run: $(VENV)/.runtime
 	$(MANAGE) console_bootstrap
 	WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-1} HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
 
+# Tests run in parallel, one pytest-xdist worker per core, each test file on one
+# worker (TEST_WORKERS=0 runs them serially).
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -23,6 +23,28 @@ os.environ.setdefault("CONSOLE_STATIC_MANIFEST", "0")
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE", "1")
 
 
+def _isolate_xdist_worker(worker: str) -> None:
+    """Give each pytest-xdist worker its own files and its own Redis broker database.
+
+    The workers run at once: pidfiles, DuckDB files and keys must not collide, and a
+    Celery worker started by one test session must never take another's tasks.
+    pytest-django already gives each its own test database (``_gw0``, ``_gw1``).
+    """
+    index = int(worker.removeprefix("gw") or 0)
+    os.environ["CONSOLE_DATA_DIR"] = str(Path(os.environ["CONSOLE_DATA_DIR"]) / worker)
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    parts = urlsplit(broker)
+    if parts.scheme == "redis":
+        base = int(parts.path.strip("/") or 0)
+        # The databases below the one CI names (15 -> 14, 13, ...), 16 in all.
+        database = (base - 1 - index) % 16
+        os.environ["CELERY_BROKER_URL"] = parts._replace(path=f"/{database}").geturl()
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _isolate_xdist_worker(os.environ["PYTEST_XDIST_WORKER"])
+
+
 def services_required() -> bool:
     return os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
