@@ -24,7 +24,8 @@ from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
 from apps.connectors.spec.config import split_config
 from apps.connectors.spec.errors import config_errors
-from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError, get_engine
+from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError
+from apps.engines.registry import get_engine
 from apps.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def validate_config(
 
     Each error names the JSON path of the field it is about.
     """
-    spec = get_engine(workspace).spec(definition)
+    spec = get_engine(workspace).spec(definition.ref)
     problems = config_errors(spec.connection_specification, config)
     if problems:
         raise ValidationError(
@@ -248,7 +249,7 @@ def connector_check_run(*, kind: str, pk: int) -> CheckResult:
     obj = MODELS[kind].objects.select_related("definition", "workspace").get(pk=pk)
     try:
         result = get_engine(obj.workspace).check(
-            obj.definition, connector_full_config(obj), actor=obj
+            obj.definition.ref, connector_full_config(obj), actor=obj
         )
     except EngineError as exc:
         result = CheckResult(ok=False, message=exc.message)
@@ -306,7 +307,7 @@ def source_discover_run(*, pk: int) -> DiscoveredCatalog | None:
     source = Source.objects.select_related("definition", "workspace").get(pk=pk)
     try:
         catalog = get_engine(source.workspace).discover(
-            source.definition, connector_full_config(source), actor=source
+            source.definition.ref, connector_full_config(source), actor=source
         )
     except EngineError as exc:
         source_discover_record(source=source, catalog=None, message=exc.message)
@@ -355,7 +356,7 @@ def source_config_replace_from_connector(
     try:
         spec = (
             get_engine(source.workspace)
-            .spec(source.definition)
+            .spec(source.definition.ref)
             .connection_specification
         )
     except EngineError:

@@ -1,10 +1,13 @@
-"""The Engine interface and the plain data it returns.
+"""The Engine interface and the plain data it takes and returns.
 
-An engine runs connectors: it answers ``spec``, ``check`` and ``discover`` for a
-connector definition and a configuration, and (issue #4) runs sync attempts. The
-console never imports an engine directly: ``get_engine(workspace)`` picks the one the
-workspace uses. The data types are frozen dataclasses, so callers can cache, compare
-and pass them between threads without surprises.
+An engine runs connectors: ``spec``, ``check`` and ``discover`` for a connector
+reference and a configuration, sync attempts and jobs, installs, and its own health.
+The console never imports an engine: ``apps.engines.registry.get_engine(workspace)``
+picks the one the workspace uses, and every engine-specific question is a verb here
+with a default the embedded and airbyte engines override. Engines get plain data (a
+``ConnectorRef``, a decrypted config, ``StreamRequest``s), never a model of an app
+above them. The data types are frozen dataclasses, so callers can cache, compare and
+pass them between threads without surprises.
 """
 
 from __future__ import annotations
@@ -457,10 +460,3 @@ class Engine(ABC):
         empty_tables: bool,
     ) -> None:
         """Forget some streams' destination state; empty their tables if asked."""
-
-
-def get_engine(workspace: Any = None) -> Engine:
-    """Kept for old imports: ask ``apps.engines.registry.get_engine``."""
-    from apps.engines.registry import get_engine as registered
-
-    return registered(workspace)

@@ -8,7 +8,7 @@ from apps.connections.models import Connection
 from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorDefinition, Destination, Source
 from apps.core.masking import MASK
-from apps.engines.base import get_engine
+from apps.engines.registry import get_engine
 from tests.airbyte_fake import (
     DEFAULT_WORKSPACE_ID,
     FAKER_SOURCE_ID,

@@ -6,9 +6,10 @@ import pytest
 
 from apps.connectors.models import ConnectorSpecCache
 from apps.core.masking import MASK
-from apps.engines.base import EngineError, get_engine
+from apps.engines.base import EngineError
 from apps.engines.embedded import engine as engine_module
 from apps.engines.embedded.engine import EmbeddedEngine
+from apps.engines.registry import get_engine
 from tests.engines.fixtures import FAKER_ID, HARDCODED_ID, definition
 
 pytestmark = pytest.mark.django_db
