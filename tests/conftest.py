@@ -39,6 +39,47 @@ from tests.engines.fixtures import (  # noqa: F401 - shared fixtures for every a
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.services_plugin import port_open, redis_url, skip_or_fail
 
+# Fixtures whose tests end with a flush of every table (Django's TransactionTestCase).
+_FLUSHING = {"transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+def _flushes_database(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction"))
+    return transactional or bool(_FLUSHING & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """Put the shipped catalog back after a test flushed the database.
+
+    A migration loads it, and a transactional test's flush empties it. Run serially,
+    pytest-django puts those tests last; under pytest-xdist a worker may run other
+    tests after one, and they expect the catalog a fresh database has.
+    """
+    yield
+    if nextitem is None or not _flushes_database(item):
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        load_shipped_catalog()
+
+
+def load_shipped_catalog() -> None:
+    """What the catalog migration does: merge the shipped registry file."""
+    from apps.connectors.catalog.registry import (
+        SHIPPED_REGISTRY,
+        load_registry_file,
+        merge_registry,
+        parse_registry,
+    )
+    from apps.connectors.models import ConnectorDefinition
+
+    merge_registry(
+        parse_registry(load_registry_file(SHIPPED_REGISTRY)), model=ConnectorDefinition
+    )
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:
