@@ -198,6 +198,7 @@ def build_request(attempt: SyncAttempt) -> AttemptRequest:
         attempt_id=attempt.pk,
         job_id=str(job.public_id),
         connection_id=str(connection.public_id),
+        workspace_id=str(connection.workspace.public_id),
         source_definition=connection.source.definition.ref,
         source_config=source_config,
         destination_definition=connection.destination.definition.ref,

@@ -225,6 +225,8 @@ class AttemptRequest:
     attempt_id: int
     job_id: str
     connection_id: str
+    # The workspace's public id: what its files (DuckDB, /local) are kept under.
+    workspace_id: str
     source_definition: ConnectorRef
     source_config: dict[str, Any]
     destination_definition: ConnectorRef
