@@ -100,6 +100,8 @@ def schedule_create(options: dict[str, Any]) -> CliResult:
         raise CommandError("Pass exactly one of --cron EXPR or --every DURATION.")
     connection = _connection(membership.workspace, options["connection_id"])
     try:
+        # Parsed inside the try: a bad or too long interval is a one-line error.
+        interval_minutes = timing.parse_every(every) if every else None
         created = services.schedule_create(
             actor=membership.user,
             workspace=membership.workspace,
@@ -107,7 +109,7 @@ def schedule_create(options: dict[str, Any]) -> CliResult:
             name=options["name"],
             kind=Schedule.Kind.CRON if cron else Schedule.Kind.INTERVAL,
             cron_expression=cron or "",
-            interval_minutes=timing.parse_every(every) if every else None,
+            interval_minutes=interval_minutes,
             timezone_name=options.get("timezone") or "UTC",
         )
     except ValidationError as exc:

@@ -18,6 +18,13 @@ from django.core.exceptions import ValidationError
 FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
 # How many upcoming runs of a cron expression are checked against the minimum gap.
 GAP_CHECK_RUNS = 24
+# The longest interval: a year. Longer ones are surely typos, and their next run
+# would overflow the date arithmetic and the database column (a 500 before).
+MAX_INTERVAL_DAYS = 365
+MAX_INTERVAL_MINUTES = MAX_INTERVAL_DAYS * 1440
+# More digits than any interval up to a year needs: refused before int() parses
+# them (Python refuses integers over 4300 digits with a ValueError).
+_MAX_DIGITS = 7
 
 
 def min_interval_minutes() -> int:
@@ -105,8 +112,22 @@ def parse_every(text: str) -> int:
         raise ValidationError(
             f"“{text}” is not an interval: write it like 30m, 6h, 1h30m or 1d."
         )
+    if any(g and len(g.lstrip("0")) > _MAX_DIGITS for g in match.groups()):
+        raise ValidationError(_too_long(text.strip()))
     days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-    return days * 1440 + hours * 60 + minutes
+    total = days * 1440 + hours * 60 + minutes
+    if total > MAX_INTERVAL_MINUTES:
+        raise ValidationError(_too_long(text.strip()))
+    return total
+
+
+def _too_long(shown: str) -> str:
+    if len(shown) > 20:
+        shown = shown[:20] + "…"
+    return (
+        f"Every {shown} is too long: a schedule must run at least once every "
+        f"{MAX_INTERVAL_DAYS} days ({MAX_INTERVAL_DAYS}d)."
+    )
 
 
 def describe_every(minutes: int) -> str:
@@ -119,7 +140,9 @@ def describe_every(minutes: int) -> str:
 
 
 def check_interval(minutes: int) -> None:
-    """Refuse an interval shorter than the minimum, saying what the minimum is."""
+    """Refuse an interval shorter than the minimum or longer than a year."""
+    if minutes > MAX_INTERVAL_MINUTES:
+        raise ValidationError(_too_long(describe_every(minutes)))
     floor = min_interval_minutes()
     if minutes < floor:
         raise ValidationError(

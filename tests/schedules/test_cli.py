@@ -169,3 +169,39 @@ def test_viewer_cannot_create_schedules(viewer, workspace, connection):
 def test_unknown_schedule_says_how_to_find_one(as_editor):
     with pytest.raises(CommandError, match="`airbyte schedule list` shows them"):
         call_command("airbyte", "schedule", "pause", "nope", *as_editor)
+
+
+@pytest.mark.parametrize("every", ["3000000d", "366d", "9" * 5000 + "m"])
+def test_a_huge_interval_is_one_clear_error_not_a_traceback(
+    as_editor, connection, every
+):
+    with pytest.raises(CommandError, match="too long: a schedule must run at least"):
+        call_command(
+            "airbyte",
+            "schedule",
+            "create",
+            "--name",
+            "x",
+            "--connection-id",
+            str(connection.public_id),
+            "--every",
+            every,
+            *as_editor,
+        )
+    assert not Schedule.objects.exists()
+
+
+def test_an_interval_of_a_year_is_accepted(capsys, as_editor, connection):
+    airbyte(
+        capsys,
+        "schedule",
+        "create",
+        "--name",
+        "yearly",
+        "--connection-id",
+        str(connection.public_id),
+        "--every",
+        "365d",
+        *as_editor,
+    )
+    assert Schedule.objects.get().interval_minutes == 365 * 1440

@@ -322,3 +322,30 @@ def test_new_schedule_can_start_from_a_connection(editor, login, workspace, conn
         url("create", workspace), {"connection": str(connection.public_id)}
     )
     assert f'<option value="{connection.public_id}" selected>' in page.content.decode()
+
+
+@pytest.mark.parametrize("every", ["3000000d", "8761h"])
+def test_a_huge_interval_rerenders_the_form_with_the_limit(
+    editor, login, workspace, connection, htmx_headers, every
+):
+    response = login(editor).post(
+        url("create", workspace),
+        form_data(connection, kind="interval", interval_minutes=every),
+        headers=htmx_headers,
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "too long: a schedule must run at least once every 365 days" in html
+    assert not Schedule.objects.exists()
+
+
+def test_preview_of_a_huge_interval_says_the_limit(
+    editor, login, workspace, htmx_headers
+):
+    page = login(editor).get(
+        url("preview", workspace),
+        {"kind": "interval", "interval_minutes": "3000000d", "timezone": "UTC"},
+        headers=htmx_headers,
+    )
+    assert page.status_code == 200
+    assert "at least once every 365 days" in page.content.decode()
