@@ -1,7 +1,9 @@
 """The only module that sends webhook HTTP requests.
 
 SSRF guard at connect time: the URL's host is resolved once, every address it
-resolves to must be global (unless ``WEBHOOKS_ALLOW_PRIVATE``), and the request
+resolves to must be public (private ones only with ``WEBHOOKS_ALLOW_PRIVATE``;
+link-local, metadata, multicast and IPv6-wrapped private ones never: see
+``apps.core.netguard``), and the request
 then goes to that checked address itself, with the original name in the ``Host``
 header and, for HTTPS, as the TLS server name (SNI and certificate check). So a
 DNS answer that changes between the check and the connect (rebinding) cannot
@@ -12,8 +14,6 @@ Requests go through a bare ``httpx.HTTPTransport`` with explicit timeouts.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -23,15 +23,14 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core import netguard
+from apps.core.netguard import BlockedAddress
+
 EXCERPT_BYTES = 1024
 # A whole request (connect, send, headers, the excerpt) lasts at most this many
 # timeouts, so a receiver that drips its answer cannot hold a worker.
 MAX_REQUEST_TIMEOUTS = 3
 USER_AGENT = "AirbyteConsole-Webhooks/1"
-
-
-class BlockedAddress(Exception):
-    """The URL's host is, or resolves to, an address the console must not call."""
 
 
 @dataclass(frozen=True)
@@ -58,40 +57,25 @@ def timeout_seconds() -> float:
 
 
 def address_allowed(address: str) -> bool:
-    """Global addresses always; others only when private targets are allowed."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global or allow_private()
+    """Public addresses always; private ones only when the setting allows them.
+
+    Link-local, metadata, multicast and IPv6-wrapped private addresses never
+    (``apps.core.netguard`` says why).
+    """
+    return not netguard.refusal(address, allow_private=allow_private())
 
 
 def check_literal(url: str) -> None:
-    """Refuse a URL whose host is a literal non-global address (no DNS lookup)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if not address_allowed(host):
-        raise BlockedAddress(f"{host} is not a public address.")
+    """Refuse a URL whose host is a literal address webhooks may not call."""
+    netguard.check_literal(url, allow_private=allow_private())
 
 
 def resolve(host: str, port: int) -> str:
     """The address to connect to, after checking every address ``host`` has."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise OSError(f"Cannot resolve {host}: {exc.strerror or exc}") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not addresses:
-        raise OSError(f"Cannot resolve {host}.")
-    refused = [a for a in addresses if not address_allowed(a)]
-    if refused:
-        raise BlockedAddress(
-            f"{host} resolves to {', '.join(refused)}, which is not a public "
-            "address; webhooks only go to public addresses."
-        )
-    return addresses[0]
+        return netguard.resolve(host, port, allow_private=allow_private())
+    except BlockedAddress as exc:
+        raise BlockedAddress(f"{exc} Webhooks only go to public addresses.") from None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -166,3 +166,87 @@ def test_redirect_target_is_never_connected_to(strict, dns, connects, monkeypatc
     dns["hooks.example.com"] = ["93.184.216.34"]
     http.post("http://hooks.example.com/in", b"{}", {})
     assert connects == [("93.184.216.34", 80)]
+
+
+# -- #13 item 6: addresses refused even when private receivers are allowed -------------
+
+ALWAYS_REFUSED = [
+    ("169.254.169.254", "link-local"),
+    ("169.254.1.1", "link-local"),
+    ("fe80::1", "link-local"),
+    ("fd00:ec2::254", "cloud metadata"),
+    ("224.0.0.1", "multicast"),
+    ("ff02::1", "multicast"),
+    ("::ffff:127.0.0.1", "IPv6 form of a non-public IPv4"),
+    ("::ffff:10.0.0.1", "IPv6 form of a non-public IPv4"),
+    ("::10.0.0.1", "IPv6 form of a non-public IPv4"),
+    ("64:ff9b::a9fe:a9fe", "IPv6 form of a non-public IPv4"),
+    ("64:ff9b::7f00:1", "IPv6 form of a non-public IPv4"),
+    ("2002:a00:1::1", "IPv6 form of a non-public IPv4"),
+    ("2002:a9fe:a9fe::", "IPv6 form of a non-public IPv4"),
+]
+
+
+@pytest.mark.parametrize(("address", "named"), ALWAYS_REFUSED)
+def test_metadata_link_local_multicast_and_wrapped_are_refused_even_when_private_is_allowed(  # noqa: E501
+    settings, dns, connects, address, named
+):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    dns["hooks.example.com"] = [address]
+    result = http.post("https://hooks.example.com/in", b"{}", {})
+    assert result.status_code is None
+    assert result.transient is False
+    assert named in result.error and "not a public address" in result.error
+    assert connects == []
+
+
+@pytest.mark.parametrize(("address", "named"), ALWAYS_REFUSED)
+def test_literal_metadata_url_is_refused_when_saved_even_in_private_mode(
+    settings, workspace, admin, address, named
+):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(ValidationError) as exc:
+        endpoints.webhook_endpoint_create(
+            actor=admin,
+            workspace=workspace,
+            name="x",
+            url=f"http://{host}/hook",
+            events="sync_failed",
+        )
+    assert named in exc.value.message_dict["url"][0]
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_wrapped_forms_of_private_ipv4_are_refused_in_strict_mode_too(
+    strict, dns, connects
+):
+    # Python calls 64:ff9b::a00:1 and 2002:a00:1:: "global"; the guard does not.
+    for address in ("64:ff9b::a00:1", "2002:a00:1::", "::a00:1"):
+        dns["hooks.example.com"] = [address]
+        result = http.post("https://hooks.example.com/in", b"{}", {})
+        assert "not a public address" in result.error, address
+    assert connects == []
+
+
+def test_plain_private_and_loopback_are_allowed_only_in_private_mode(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    assert http.address_allowed("10.0.0.5")
+    assert http.address_allowed("::1")
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+    assert not http.address_allowed("10.0.0.5")
+    assert not http.address_allowed("::1")
+
+
+def test_form_help_says_which_mode_is_in_force(settings, workspace, editor, login):
+    from django.urls import reverse
+
+    page_url = reverse("webhooks:create", args=[workspace.public_id])
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+    strict_page = login(editor).get(page_url).text
+    assert "Only public addresses are called" in strict_page
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    private_page = login(editor).get(page_url).text
+    assert "Only public addresses are called" not in private_page
+    assert "private and loopback ones" in private_page
+    assert "never link-local, cloud metadata or multicast" in private_page
