@@ -29,7 +29,7 @@ run: $(VENV)/.runtime
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) console_bootstrap
-	WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-1} HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
+	WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-1} AIRBYTE_ALLOW_PRIVATE=$${AIRBYTE_ALLOW_PRIVATE:-1} HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
 
 # Tests run in parallel, one pytest-xdist worker per core, each test file on one
 # worker (TEST_WORKERS=0 runs them serially).

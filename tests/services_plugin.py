@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CONSOLE_DATA_DIR", str(ROOT / "var" / "test"))
 os.environ.setdefault("CONSOLE_STATIC_MANIFEST", "0")
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE", "1")
+# The fake Airbyte server answers on 127.0.0.1.
+os.environ.setdefault("AIRBYTE_ALLOW_PRIVATE", "1")
 
 
 def _isolate_xdist_worker(worker: str) -> None:
