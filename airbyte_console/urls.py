@@ -26,3 +26,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+# A bad Host header is refused before any middleware runs: the page must not need
+# the user or the session (see apps/ops/views.py).
+handler400 = "apps.ops.views.bad_request"

@@ -11,8 +11,14 @@ import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
@@ -38,6 +44,19 @@ def home(request: HttpRequest) -> HttpResponse:
     if first:
         return redirect("workspaces:detail", workspace_id=first)
     return redirect("workspaces:home")
+
+
+def bad_request(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
+    """The 400 page, rendered without the request's context processors.
+
+    Django answers a Host header outside ``ALLOWED_HOSTS`` (and other suspicious
+    requests) with this view, often before the session and authentication
+    middleware ran; the layout's context processors read ``request.user`` and the
+    page became a 500. The page needs nothing from the request.
+    """
+    return HttpResponseBadRequest(render_to_string("400.html"))
 
 
 @never_cache
