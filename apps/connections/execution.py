@@ -91,6 +91,11 @@ class JobReporter:
     def state_committed(self, states: list[dict[str, Any]]) -> None:
         state_mirror_save(connection=self.connection, states=states)
 
+    def connector_started(self, process_group: int) -> None:
+        SyncAttempt.objects.filter(pk=self.attempt.pk).update(
+            connector_pgid=process_group
+        )
+
     def config_updated(self, config: dict[str, Any]) -> None:
         from apps.connectors.services import source_config_replace_from_connector
 

@@ -24,7 +24,9 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connections.retry import RetryPolicy
+from apps.core.pids import pid_alive
 from apps.engines.base import AttemptOutcome
+from apps.engines.registry import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -245,36 +247,72 @@ def stale_threshold() -> timedelta:
 
 
 def reap_stale_attempts(*, now: datetime | None = None) -> int:
-    """Fail attempts whose worker stopped beating; their jobs retry per the policy."""
+    """Fail attempts whose worker is gone; their jobs retry per the policy.
+
+    A worker is gone when its heartbeat is stale, or at once when it ran on this
+    host and its process no longer exists (a crash, or `make run` stopped with
+    Ctrl-C). The connector a dead worker left running is stopped by its engine.
+    """
     now = now or timezone.now()
     cutoff = now - stale_threshold()
-    stale = list(
-        SyncAttempt.objects.filter(
-            status=SyncAttempt.Status.RUNNING, heartbeat_at__lt=cutoff
-        )
+    running = (
+        SyncAttempt.objects.filter(status=SyncAttempt.Status.RUNNING)
         # Attempts mirrored from an Airbyte server are the server's to end.
         .filter(job__remote_id="")
-        .values_list("pk", "worker", "heartbeat_at")
     )
-    for attempt_id, worker, beat in stale:
-        seconds = int((now - beat).total_seconds())
-        attempt_finish(
+    stale = list(
+        running.filter(heartbeat_at__lt=cutoff).values_list(
+            "pk", "worker", "heartbeat_at", "connector_pgid"
+        )
+    )
+    seen = {row[0] for row in stale}
+    here = f"{socket.gethostname()}:"
+    dead_here = [
+        row
+        for row in running.filter(worker__startswith=here)
+        .exclude(pk__in=seen)
+        .values_list("pk", "worker", "heartbeat_at", "connector_pgid")
+        if not _alive(row[1])
+    ]
+    for attempt_id, worker, beat, pgid in stale + dead_here:
+        seconds = int((now - beat).total_seconds()) if beat else 0
+        if attempt_id in seen:
+            why = (
+                f"The worker running this attempt ({worker}) stopped responding: "
+                f"no heartbeat for {seconds} s."
+            )
+        else:
+            why = (
+                f"The worker running this attempt ({worker}) stopped responding: "
+                "its process on this host is gone."
+            )
+        job = attempt_finish(
             attempt_id=attempt_id,
             outcome=AttemptOutcome(
                 status=SyncAttempt.Status.FAILED,
                 failure_type=SyncJob.FailureType.TRANSIENT_ERROR,
                 failure_origin=SyncJob.FailureOrigin.CONSOLE,
                 failure_message=(
-                    f"The worker running this attempt ({worker}) stopped responding: "
-                    f"no heartbeat for {seconds} s. The next attempt resumes from the "
-                    "last committed state."
+                    f"{why} The next attempt resumes from the last committed state."
                 ),
             ),
         )
-        logger.warning(
-            "Reaped stale attempt %s (worker %s, %s s)", attempt_id, worker, seconds
+        get_engine(job.connection.workspace).stop_lost_attempt(
+            worker=worker, process_group=pgid
         )
-    return len(stale)
+        logger.warning(
+            "Reaped attempt %s (worker %s, last beat %s s ago)",
+            attempt_id,
+            worker,
+            seconds,
+        )
+    return len(stale) + len(dead_here)
+
+
+def _alive(worker: str) -> bool:
+    """Is the worker process (``host:pid``, on this host) still running?"""
+    pid = worker.rpartition(":")[2]
+    return not pid.isdigit() or pid_alive(int(pid))
 
 
 def due_jobs(*, now: datetime | None = None) -> list[int]:

@@ -257,6 +257,9 @@ class SyncAttempt(models.Model):
         max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True
     )
     worker = models.CharField(max_length=200, blank=True)
+    # The connector's process group on the worker's host, so the reaper can stop a
+    # connector a dead worker left running.
+    connector_pgid = models.IntegerField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -278,6 +278,9 @@ class AttemptReporter(Protocol):
     def config_updated(self, config: dict[str, Any]) -> None:
         """A CONTROL message gave the source a new config (e.g. a refreshed token)."""
 
+    def connector_started(self, process_group: int) -> None:
+        """The connector runs in this process group (for the reaper, if we die)."""
+
 
 class Engine(ABC):
     """Runs connectors for a workspace."""
@@ -446,6 +449,14 @@ class Engine(ABC):
 
         Stale attempts of ``run_attempt`` are the console's to reap; this is for
         engines that follow jobs elsewhere (a poll task that never ran).
+        """
+        return
+
+    def stop_lost_attempt(self, *, worker: str, process_group: int | None) -> None:
+        """The reaper failed an attempt whose worker is gone: stop what it left.
+
+        ``worker`` is the ``host:pid`` that ran it, ``process_group`` the
+        connector's, if it said. Engines that run nothing locally do nothing.
         """
         return
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from celery.signals import worker_process_init
 from django.apps import AppConfig
 
 
@@ -17,3 +20,13 @@ class EmbeddedEngineConfig(AppConfig):
         registry.register("embedded", EmbeddedEngine)
         for descriptor in BUILTIN:
             registry.register_destination(descriptor)
+        # A worker process that starts removes what dead workers on this host left.
+        worker_process_init.connect(
+            _sweep_scratch, weak=False, dispatch_uid="embedded.sweep_scratch"
+        )
+
+
+def _sweep_scratch(**kwargs: Any) -> None:
+    from apps.engines.embedded import scratch
+
+    scratch.sweep()

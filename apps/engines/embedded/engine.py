@@ -22,7 +22,7 @@ from apps.engines.base import (
     EngineError,
     connector_ref,
 )
-from apps.engines.embedded import health, installer, protocol
+from apps.engines.embedded import health, installer, protocol, scratch
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
 from apps.engines.health import HealthCheck, HealthTarget
@@ -179,6 +179,17 @@ class EmbeddedEngine(Engine):
 
     def installed(self, definition: ConnectorRef) -> bool:
         return installer.installed(definition.package, definition.version) is not None
+
+    # -- after a worker died ----------------------------------------------------
+    def stop_lost_attempt(self, *, worker: str, process_group: int | None) -> None:
+        """Kill the connector a dead worker on this host left running."""
+        if process_group and scratch.on_this_host(worker):
+            scratch.stop_group(process_group)
+
+    @classmethod
+    def recover_lost_jobs(cls) -> None:
+        """Remove the private files (plaintext configs) dead workers left here."""
+        scratch.sweep()
 
     # -- operations -------------------------------------------------------------
     @classmethod
