@@ -11,13 +11,18 @@ what is wrong; the command prints it to stderr and exits non-zero.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import CommandError
+
+if TYPE_CHECKING:
+    # Only for the annotation: report_startup_error runs when the app registry
+    # failed to load, and importing a model then would raise.
+    from django.contrib.auth.models import AbstractBaseUser
 
 
 @dataclass
@@ -91,6 +96,23 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str, sort_keys=False)
+
+
+def report_startup_error(error: Exception, argv: list[str]) -> int:
+    """Print a configuration error that stopped start-up; return the exit code.
+
+    A wrong ``FIELD_ENCRYPTION_KEY`` or a bad setting is raised while Django loads
+    (``ImproperlyConfigured``), before any command, including this CLI, could
+    report it: ``manage.py`` calls this instead of letting a traceback out. Its
+    message already says what is wrong and what to do; a traceback adds only noise.
+    Under ``--json`` the error is a JSON object, as every CLI error is.
+    """
+    message = " ".join(str(error).split()) or error.__class__.__name__
+    if "--json" in argv:
+        sys.stderr.write(to_json({"error": message, "kind": "configuration"}) + "\n")
+    else:
+        sys.stderr.write(f"Cannot start: {message}\n")
+    return 1
 
 
 def cli_user(email: str | None) -> AbstractBaseUser:
