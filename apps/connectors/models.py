@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from encrypted_model_fields.fields import EncryptedTextField
 
 from apps.core.models import BaseModel, WorkspaceQuerySet
-from apps.engines.base import ConnectorRef
+from apps.engines.base import VERSION_RE, ConnectorRef
 
 
 class ConnectorDefinition(BaseModel):
@@ -203,6 +206,11 @@ class ConnectorConfig(BaseModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def connector_ref(self) -> ConnectorRef:
+        """The connector this row runs: its definition's, at the catalog's version."""
+        return self.definition.ref
+
 
 class Source(ConnectorConfig):
     """A configured source; its discovered catalog is cached here."""
@@ -215,6 +223,11 @@ class Source(ConnectorConfig):
     # The last "Refresh schema": pending while a worker runs discover, then its result.
     discover_status = models.CharField(max_length=20, blank=True)
     discover_message = models.TextField(blank=True)
+    # The connector version this source runs. The catalog is shared by every
+    # workspace, so a staff upgrade moves only the default for new sources; each
+    # source keeps its own pin until its admins move it. Blank means the
+    # definition's pinned version (rows made outside the services).
+    connector_version = models.CharField(max_length=50, blank=True)
 
     class Meta(ConnectorConfig.Meta):
         constraints = [
@@ -222,6 +235,27 @@ class Source(ConnectorConfig):
                 fields=["workspace", "name"], name="source_name_unique_in_workspace"
             ),
         ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.connector_version and not VERSION_RE.match(self.connector_version):
+            raise ValidationError(
+                {
+                    "connector_version": (
+                        f"{self.connector_version!r} is not a valid version."
+                    )
+                }
+            )
+
+    @property
+    def pinned_version(self) -> str:
+        """The version this source runs: its own pin, else the catalog's."""
+        return self.connector_version or self.definition.pypi_version
+
+    @property
+    def connector_ref(self) -> ConnectorRef:
+        """The connector this source runs, at its pinned version."""
+        return replace(self.definition.ref, version=self.pinned_version)
 
 
 class Destination(ConnectorConfig):

@@ -92,26 +92,33 @@ def workspace_list(options: dict[str, Any]) -> CliResult:
 def workspace_switch(options: dict[str, Any]) -> CliResult:
     user = cli_user(options.get("as_user"))
     name = options["name"]
-    found = selectors.workspace_get_by_name(user=user, name=name)
-    if found is None:
-        found = next(
-            (
-                m.workspace
-                for m in selectors.workspace_list_for_user(user=user)
-                if str(m.workspace.public_id) == name
-            ),
-            None,
-        )
-    if found is None:
-        raise CommandError(
-            f"No workspace named {name!r} for {user.get_username()}. "
-            "`airbyte workspace list` shows the ones you can use."
-        )
+    found = _one_membership(user, name, noun="workspace named").workspace
     _save_current(found)
     return CliResult(
         data=_row(found, "", str(found.public_id)),
         text=f"Current workspace: {found.name} ({found.public_id}).",
     )
+
+
+def _one_membership(user: Any, wanted: str, *, noun: str) -> Membership:
+    """The caller's one workspace with this id, name or slug; ambiguity is an error.
+
+    Names are unique only among one user's workspaces as they were created, so
+    two of the caller's workspaces (one of them shared with them) may share one.
+    """
+    found = selectors.workspace_find_for_user(user=user, wanted=wanted)
+    if not found:
+        raise CommandError(
+            f"No {noun} {wanted!r} for {user.get_username()}. "
+            "`airbyte workspace list` shows the ones you can use."
+        )
+    if len(found) > 1:
+        ids = ", ".join(str(m.workspace.public_id) for m in found)
+        raise CommandError(
+            f"{wanted!r} is ambiguous: {len(found)} of your workspaces are called "
+            f"that ({ids}). Pass the id instead."
+        )
+    return found[0]
 
 
 WORKSPACE = arg(
@@ -135,24 +142,7 @@ def cli_membership(options: dict[str, Any], role: str) -> Membership:
             )
         membership = only[0]
     else:
-        membership = next(
-            (
-                m
-                for m in memberships
-                if wanted.lower()
-                in (
-                    m.workspace.name.lower(),
-                    m.workspace.slug,
-                    str(m.workspace.public_id),
-                )
-            ),
-            None,
-        )
-        if membership is None:
-            raise CommandError(
-                f"No workspace {wanted!r} for {user.get_username()}. "
-                "`airbyte workspace list` shows the ones you can use."
-            )
+        membership = _one_membership(user, wanted, noun="workspace")
     if not membership.allows(role):
         raise CommandError(
             f"{user.get_username()} is {membership.role} in {membership.workspace}: "

@@ -10,14 +10,21 @@ from apps.core.roles import Role
 class WorkspaceForm(forms.Form):
     name = forms.CharField(
         max_length=100,
-        help_text="Shown in the workspace switcher; unique across the console.",
+        help_text=(
+            "Shown in the workspace switcher; unique among your workspaces (other "
+            "teams may use the same name)."
+        ),
         widget=forms.TextInput(attrs={"autofocus": True}),
     )
 
 
 class MemberAddForm(forms.Form):
     email = forms.EmailField(
-        label="Email", help_text="The email of an existing console user."
+        label="Email",
+        help_text=(
+            "The email of an existing console account. The console does not say "
+            "whether an email has an account; no email is sent."
+        ),
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 

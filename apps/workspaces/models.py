@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 
 from apps.core.models import BaseModel
 from apps.core.roles import Role, role_allows
@@ -17,17 +16,18 @@ class Workspace(BaseModel):
         EMBEDDED = "embedded", "Embedded"
         AIRBYTE = "airbyte", "Airbyte server"
 
+    # Neither is unique across the console: a console-wide check would tell anyone
+    # which names other teams use. The services keep them unique among the
+    # workspaces the acting user belongs to, and the CLI resolves a name among the
+    # caller's own workspaces only (URLs carry the public id).
     name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=110, unique=True)
+    slug = models.SlugField(max_length=110)
     engine = models.CharField(
         max_length=20, choices=Engine.choices, default=Engine.EMBEDDED
     )
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(Lower("name"), name="workspace_name_unique_ci"),
-        ]
 
     def __str__(self) -> str:
         return self.name

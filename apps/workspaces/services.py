@@ -6,8 +6,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.text import slugify
 
+from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.roles import Role
 from apps.workspaces.models import Membership, Workspace
@@ -20,18 +22,38 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
-def _check_name_free(name: str, *, exclude: Workspace | None = None) -> None:
-    taken = Workspace.objects.filter(name__iexact=name)
+def _own_workspaces(user: AbstractBaseUser) -> QuerySet[Workspace]:
+    """The workspaces ``user`` belongs to: the only names a check may look at."""
+    return Workspace.objects.filter(memberships__user_id=user.pk)
+
+
+def _check_name_free(
+    name: str, *, user: AbstractBaseUser, exclude: Workspace | None = None
+) -> None:
+    # Unique among the acting user's own workspaces only: a console-wide check
+    # would tell anyone which names other teams use.
+    taken = _own_workspaces(user).filter(name__iexact=name)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise ValidationError({"name": f"A workspace named “{name}” already exists."})
+        raise ValidationError(
+            {
+                "name": f"A workspace named “{name}” already exists among your "
+                "workspaces; pick another name."
+            }
+        )
 
 
-def _unique_slug(name: str, *, exclude: Workspace | None = None) -> str:
+def _unique_slug(
+    name: str, *, user: AbstractBaseUser, exclude: Workspace | None = None
+) -> str:
+    # Like the name, the slug is unique among the user's own workspaces only, so
+    # a "-2" never hints at a workspace elsewhere.
     base = slugify(name)[:100] or "workspace"
     slug, n = base, 2
-    others = Workspace.objects.exclude(pk=exclude.pk) if exclude else Workspace.objects
+    others = _own_workspaces(user)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
     while others.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
     return slug
@@ -41,8 +63,8 @@ def _unique_slug(name: str, *, exclude: Workspace | None = None) -> str:
 def workspace_create(*, actor: AbstractBaseUser, name: str) -> Workspace:
     """Create a workspace; its creator becomes its first admin."""
     name = _clean_name(name)
-    _check_name_free(name)
-    workspace = Workspace(name=name, slug=_unique_slug(name))
+    _check_name_free(name, user=actor)
+    workspace = Workspace(name=name, slug=_unique_slug(name, user=actor))
     workspace.full_clean()
     workspace.save()
     Membership.objects.create(user=actor, workspace=workspace, role=Role.ADMIN)
@@ -64,10 +86,10 @@ def workspace_rename(
     name = _clean_name(name)
     if name == workspace.name:
         return workspace
-    _check_name_free(name, exclude=workspace)
+    _check_name_free(name, user=actor, exclude=workspace)
     before = workspace.name
     workspace.name = name
-    workspace.slug = _unique_slug(name, exclude=workspace)
+    workspace.slug = _unique_slug(name, user=actor, exclude=workspace)
     workspace.full_clean()
     workspace.save(update_fields=["name", "slug", "updated_at"])
     audit_record(
@@ -80,11 +102,30 @@ def workspace_rename(
     return workspace
 
 
+def member_added_message(*, email: str, role: str) -> str:
+    """What "add member" says, the same whether or not ``email`` has an account.
+
+    A different answer for an unknown email would let any workspace admin (and
+    anyone may create a workspace) test which emails have accounts here.
+    """
+    return (
+        f"If {email} has an account on this console, they are now a member with "
+        f"the {Role(role).label.lower()} role. Nobody is sent an email: tell them "
+        "yourself. Someone without an account needs a console administrator to "
+        "create one first."
+    )
+
+
 @transaction.atomic
 def member_add(
     *, actor: AbstractBaseUser, workspace: Workspace, email: str, role: str
-) -> Membership:
-    """Add an existing user, found by email, to a workspace with a role."""
+) -> Membership | None:
+    """Add an existing user, found by email, to a workspace with a role.
+
+    Returns None, changing nothing in the workspace, when no active account has
+    that email; callers answer both cases alike (``member_added_message``). That
+    case is audited console-wide (no workspace), so only staff see it.
+    """
     email = email.strip()
     user = (
         get_user_model()
@@ -93,12 +134,14 @@ def member_add(
         .first()
     )
     if user is None:
-        raise ValidationError(
-            {
-                "email": f"No user with the email {email} exists. Ask an administrator "
-                "to create the account first."
-            }
+        audit_record(
+            actor=actor,
+            action="membership.add_unknown_email",
+            target_label=email,
+            changes={"workspace": str(workspace.public_id), "role": role},
+            outcome=AuditEvent.Outcome.FAILURE,
         )
+        return None
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise ValidationError({"email": f"{email} is already a member."})
     membership = Membership(workspace=workspace, user=user, role=Role(role))

@@ -123,27 +123,32 @@ def member_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def member_add(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """Add an existing user by email (admins)."""
+    """Add an existing user by email (admins).
+
+    The answer is the same whether or not the email has an account (a redirect
+    to the members page with one neutral message), so the form cannot be used to
+    find out who has an account here.
+    """
     membership = require_role(request, workspace_id, Role.ADMIN)
     form = MemberAddForm(request.POST)
     if form.is_valid():
+        email = form.cleaned_data["email"]
         try:
-            added = services.member_add(
+            services.member_add(
                 actor=request.user,
                 workspace=membership.workspace,
-                email=form.cleaned_data["email"],
+                email=email,
                 role=form.cleaned_data["role"],
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.success(request, f"{added.user.email} added as {added.role}.")
-            form = MemberAddForm()
-            context = _members_context(membership, form)
-            if request.htmx:
-                return render_page(
-                    request, "workspaces/members.html", context, partial="members"
-                )
+            messages.info(
+                request,
+                services.member_added_message(
+                    email=email, role=form.cleaned_data["role"]
+                ),
+            )
             return redirect(request, "workspaces:members", workspace_id=workspace_id)
     context = _members_context(membership, form)
     return render_page(

@@ -23,7 +23,7 @@ from tests.engines.fixtures import FAKER_ID, definition
 
 pytestmark = pytest.mark.django_db
 
-AS = ("--as", "admin@acme.test")
+AS = ("--as", "staff@acme.test")
 NEW_ID = "11111111-2222-4333-8444-555555555555"
 
 
@@ -86,7 +86,7 @@ def _registry(tmp_path, **changes) -> str:
     return str(path)
 
 
-def test_refresh_updates_by_id_and_adds_new_ones(admin, tmp_path, capsys):
+def test_refresh_updates_by_id_and_adds_new_ones(staff, tmp_path, capsys):
     path = _registry(tmp_path, faker_name="Faker (renamed)", faker_version="7.3.0")
 
     call_command("airbyte", "connectors", "refresh", *AS, "--from", path, "--json")
@@ -104,7 +104,7 @@ def test_refresh_updates_by_id_and_adds_new_ones(admin, tmp_path, capsys):
     assert event.changes == {"added": 1, "updated": 1, "unchanged": 8}
 
 
-def test_refresh_keeps_the_pinned_version_of_an_installed_connector(admin, tmp_path):
+def test_refresh_keeps_the_pinned_version_of_an_installed_connector(staff, tmp_path):
     faker = definition(FAKER_ID)
     ConnectorInstall.objects.create(
         definition=faker, version="7.2.1", status=ConnectorInstall.Status.SUCCEEDED
@@ -124,7 +124,7 @@ def test_refresh_keeps_the_pinned_version_of_an_installed_connector(admin, tmp_p
     assert faker.latest_version == "8.0.0"
 
 
-def test_refresh_twice_changes_nothing_the_second_time(admin, tmp_path, capsys):
+def test_refresh_twice_changes_nothing_the_second_time(staff, tmp_path, capsys):
     path = _registry(tmp_path)
     call_command("airbyte", "connectors", "refresh", *AS, "--from", path)
     capsys.readouterr()
@@ -135,7 +135,7 @@ def test_refresh_twice_changes_nothing_the_second_time(admin, tmp_path, capsys):
     assert report["added"] == report["updated"] == []
 
 
-def test_prune_never_deletes_a_connector_in_use(admin, workspace, tmp_path, capsys):
+def test_prune_never_deletes_a_connector_in_use(staff, workspace, tmp_path, capsys):
     hardcoded = ConnectorDefinition.objects.get(
         pypi_package="airbyte-source-hardcoded-records"
     )
@@ -157,7 +157,7 @@ def test_prune_never_deletes_a_connector_in_use(admin, workspace, tmp_path, caps
     assert not ConnectorDefinition.objects.filter(pk=xkcd.pk).exists()
 
 
-def test_without_prune_nothing_is_removed(admin, tmp_path, capsys):
+def test_without_prune_nothing_is_removed(staff, tmp_path, capsys):
     call_command(
         "airbyte",
         "connectors",
@@ -196,7 +196,7 @@ def test_without_prune_nothing_is_removed(admin, tmp_path, capsys):
         ),
     ],
 )
-def test_a_bad_registry_file_is_refused_with_where(admin, tmp_path, content, message):
+def test_a_bad_registry_file_is_refused_with_where(staff, tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
 

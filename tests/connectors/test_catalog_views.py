@@ -1,4 +1,8 @@
-"""The catalog page: roles, htmx filtering, install buttons and progress polling."""
+"""The catalog page: roles, htmx filtering, install buttons and progress polling.
+
+Installing, upgrading and uninstalling are for console staff (``staff`` in
+tests/connectors/conftest.py); workspace roles see the catalog only.
+"""
 
 from __future__ import annotations
 
@@ -48,11 +52,24 @@ def test_viewer_sees_the_catalog_without_buttons(viewer, workspace, login):
     assert "Change version" not in response.text
 
 
-def test_editor_sees_install_buttons(editor, workspace, login):
-    response = login(editor).get(url("catalog", workspace))
+def test_staff_sees_install_buttons(staff, workspace, login):
+    response = login(staff).get(url("catalog", workspace))
 
     assert ">Install<" in response.text
     assert "Change version" in response.text
+
+
+def test_workspace_admin_and_editor_see_the_catalog_without_buttons(
+    admin, editor, workspace, login
+):
+    for user in (admin, editor):
+        response = login(user).get(url("catalog", workspace))
+
+        assert response.status_code == 200
+        assert "Sample Data (Faker)" in response.text
+        assert ">Install<" not in response.text
+        assert "Change version" not in response.text
+        assert "console staff install and upgrade connectors" in response.text
 
 
 def test_outsider_gets_404(outsider, workspace, login):
@@ -106,13 +123,13 @@ def test_search_and_filters_return_only_the_rows_for_htmx(
     assert "No connector matches these filters." in nothing.text
 
 
-def test_editor_installs_with_htmx_and_the_row_starts_polling(
-    editor, workspace, login, htmx_headers, sent, django_capture_on_commit_callbacks
+def test_staff_installs_with_htmx_and_the_row_starts_polling(
+    staff, workspace, login, htmx_headers, sent, django_capture_on_commit_callbacks
 ):
     faker = definition(FAKER_ID)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = login(editor).post(
+        response = login(staff).post(
             url("catalog_install", workspace, faker), headers=htmx_headers
         )
 
@@ -123,15 +140,15 @@ def test_editor_installs_with_htmx_and_the_row_starts_polling(
     assert "Installing 7.2.1" in response.text
     assert sent == [install.pk]
     event = AuditEvent.objects.get(action="connector.install")
-    assert event.actor == editor
-    assert event.workspace == workspace
+    assert event.actor == staff
+    assert event.workspace is None  # The catalog is console-wide.
     assert "toast" in response.headers.get("HX-Trigger", "")
 
 
-def test_change_version_installs_the_typed_version(editor, workspace, login, sent):
+def test_change_version_installs_the_typed_version(staff, workspace, login, sent):
     faker = definition(FAKER_ID)
 
-    response = login(editor).post(
+    response = login(staff).post(
         url("catalog_install", workspace, faker), {"version": "7.1.0"}
     )
 
@@ -139,12 +156,10 @@ def test_change_version_installs_the_typed_version(editor, workspace, login, sen
     assert ConnectorInstall.objects.get(definition=faker).version == "7.1.0"
 
 
-def test_a_bad_version_is_refused_with_400(
-    editor, workspace, login, htmx_headers, sent
-):
+def test_a_bad_version_is_refused_with_400(staff, workspace, login, htmx_headers, sent):
     faker = definition(FAKER_ID)
 
-    response = login(editor).post(
+    response = login(staff).post(
         url("catalog_install", workspace, faker),
         {"version": "--index-url=x"},
         headers=htmx_headers,
@@ -156,14 +171,14 @@ def test_a_bad_version_is_refused_with_400(
 
 
 def test_builtin_destination_has_no_install_button(
-    editor, workspace, login, htmx_headers
+    staff, workspace, login, htmx_headers
 ):
     postgres = definition(POSTGRES_ID)
 
-    row = login(editor).get(
+    row = login(staff).get(
         url("catalog_row", workspace, postgres), headers=htmx_headers
     )
-    refused = login(editor).post(
+    refused = login(staff).post(
         url("catalog_install", workspace, postgres), headers=htmx_headers
     )
 
@@ -213,13 +228,13 @@ def test_failed_install_shows_its_error(viewer, workspace, login):
     assert "Install of 999.0.0 failed: Version 999.0.0" in response.text
 
 
-def test_editor_uninstalls(editor, workspace, login, htmx_headers, sent):
+def test_staff_uninstalls(staff, workspace, login, htmx_headers, sent):
     faker = definition(FAKER_ID)
     ConnectorInstall.objects.create(
         definition=faker, version="7.2.1", status="succeeded"
     )
 
-    response = login(editor).post(
+    response = login(staff).post(
         url("catalog_uninstall", workspace, faker), headers=htmx_headers
     )
 

@@ -25,51 +25,51 @@ tiny_definition = fixtures.tiny_definition
 tiny_wheels = fixtures.tiny_wheels
 
 pytestmark = pytest.mark.django_db
-AS = ("--as", "admin@acme.test")
+AS = ("--as", "staff@acme.test")
 
 
 def test_install_request_records_audit_and_enqueues_after_commit(
-    editor, workspace, tiny_definition, django_capture_on_commit_callbacks, monkeypatch
+    staff, workspace, tiny_definition, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent: list[int] = []
     monkeypatch.setattr(connector_install_task, "delay", sent.append)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         install = catalog_services.connector_install_request(
-            actor=editor, definition=tiny_definition, workspace=workspace
+            actor=staff, definition=tiny_definition
         )
 
     assert len(callbacks) == 1
     assert sent == [install.pk]
     assert (install.status, install.version) == ("pending", "1.0.0")
     event = AuditEvent.objects.get(action="connector.install")
-    assert event.workspace == workspace
+    assert event.workspace is None  # Console-wide: no workspace owns the catalog.
     assert event.changes["version"] == ["1.0.0", "1.0.0"]
 
 
-def test_a_second_install_while_one_is_active_is_refused(editor, tiny_definition):
+def test_a_second_install_while_one_is_active_is_refused(staff, tiny_definition):
     catalog_services.connector_install_request(
-        actor=editor, definition=tiny_definition, enqueue=False
+        actor=staff, definition=tiny_definition, enqueue=False
     )
 
     with pytest.raises(ValidationError, match="already being installed"):
         catalog_services.connector_install_request(
-            actor=editor, definition=tiny_definition, enqueue=False
+            actor=staff, definition=tiny_definition, enqueue=False
         )
 
 
-def test_builtin_destinations_cannot_be_installed(editor):
+def test_builtin_destinations_cannot_be_installed(staff):
     with pytest.raises(ValidationError, match="built into the console"):
         catalog_services.connector_install_request(
-            actor=editor, definition=definition(POSTGRES_ID), enqueue=False
+            actor=staff, definition=definition(POSTGRES_ID), enqueue=False
         )
 
 
 def test_task_installs_records_log_and_caches_spec_and_is_safe_to_rerun(
-    editor, tiny_definition, offline_connectors
+    staff, tiny_definition, offline_connectors
 ):
     install = catalog_services.connector_install_request(
-        actor=editor, definition=tiny_definition, enqueue=False
+        actor=staff, definition=tiny_definition, enqueue=False
     )
 
     connector_install_task(install.pk)
@@ -91,14 +91,14 @@ def test_task_installs_records_log_and_caches_spec_and_is_safe_to_rerun(
 
 
 def test_change_version_moves_the_pin_only_when_it_succeeds(
-    editor, tiny_definition, offline_connectors
+    staff, tiny_definition, offline_connectors
 ):
     good = catalog_services.connector_install_request(
-        actor=editor, definition=tiny_definition, version="1.1.0", enqueue=False
+        actor=staff, definition=tiny_definition, version="1.1.0", enqueue=False
     )
     catalog_services.connector_install_run(install_id=good.pk)
     bad = catalog_services.connector_install_request(
-        actor=editor, definition=tiny_definition, version="9.9.9", enqueue=False
+        actor=staff, definition=tiny_definition, version="9.9.9", enqueue=False
     )
     catalog_services.connector_install_run(install_id=bad.pk)
 
@@ -118,23 +118,23 @@ def test_change_version_moves_the_pin_only_when_it_succeeds(
 
 
 def test_uninstall_removes_the_venv_and_is_refused_while_in_use(
-    editor, workspace, tiny_definition, offline_connectors
+    staff, workspace, tiny_definition, offline_connectors
 ):
     install = catalog_services.connector_install_request(
-        actor=editor, definition=tiny_definition, enqueue=False
+        actor=staff, definition=tiny_definition, enqueue=False
     )
     catalog_services.connector_install_run(install_id=install.pk)
     source = Source.objects.create(
         workspace=workspace, name="Tiny one", definition=tiny_definition
     )
 
-    with pytest.raises(ValidationError, match="1 source use Tiny"):
+    with pytest.raises(ValidationError, match="1 source uses Tiny"):
         catalog_services.connector_uninstall_request(
-            actor=editor, definition=tiny_definition, enqueue=False
+            actor=staff, definition=tiny_definition, enqueue=False
         )
     source.delete()
     removal = catalog_services.connector_uninstall_request(
-        actor=editor, definition=tiny_definition, enqueue=False
+        actor=staff, definition=tiny_definition, enqueue=False
     )
     catalog_services.connector_install_run(install_id=removal.pk)
 
@@ -148,7 +148,7 @@ def test_uninstall_removes_the_venv_and_is_refused_while_in_use(
 
 
 def test_cli_install_runs_here_and_exits_zero(
-    admin, tiny_definition, offline_connectors, capsys
+    staff, tiny_definition, offline_connectors, capsys
 ):
     call_command(
         "airbyte", "connectors", "install", "airbyte-source-tiny", *AS, "--json"
@@ -160,7 +160,7 @@ def test_cli_install_runs_here_and_exits_zero(
 
 
 def test_cli_install_failure_goes_to_stderr_with_a_nonzero_exit(
-    admin, tiny_definition, offline_connectors, capsys
+    staff, tiny_definition, offline_connectors, capsys
 ):
     with pytest.raises(SystemExit) as exit_info:
         call_command(
@@ -180,12 +180,12 @@ def test_cli_install_failure_goes_to_stderr_with_a_nonzero_exit(
     assert "needs Python >=3.99" in json.loads(captured.err)["error"]
 
 
-def test_cli_install_of_an_unknown_connector(admin):
+def test_cli_install_of_an_unknown_connector(staff):
     with pytest.raises(CommandError, match="No connector named 'nope-nothing'"):
         call_command("airbyte", "connectors", "install", "nope-nothing", *AS)
 
 
-def test_cli_list_shows_installed_state(admin, tiny_definition, capsys):
+def test_cli_list_shows_installed_state(staff, tiny_definition, capsys):
     ConnectorInstall.objects.create(
         definition=tiny_definition, version="1.0.0", status="succeeded"
     )

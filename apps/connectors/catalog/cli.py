@@ -1,8 +1,11 @@
-"""`airbyte connectors list|install|refresh`: the catalog from scripts.
+"""`airbyte connectors list|install|uninstall|refresh`: the catalog from scripts.
 
-``install`` runs in the CLI's own process by default, streaming pip's output to
-stderr, so a script gets the outcome as its exit code; ``--background`` hands it
-to a worker instead (``--wait`` then follows it to the end).
+``install`` and ``uninstall`` run in the CLI's own process by default, streaming
+pip's output to stderr, so a script gets the outcome as its exit code;
+``--background`` hands them to a worker instead (``--wait`` then follows it to the
+end). Changing the catalog is for console staff: the ``--as`` user (default: the
+first superuser) must be staff. Counts of sources cover only the workspaces the
+``--as`` user belongs to (staff see them all).
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ import sys
 import time
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
 from apps.connectors.catalog import selectors, services
+from apps.connectors.catalog.access import can_change_catalog
 from apps.connectors.catalog.registry import RegistryError, load_registry_file
 from apps.connectors.models import ConnectorDefinition, ConnectorInstall
 from apps.core.clikit import CliResult, arg, cli_user, group, table
 
-connectors = group("connectors", "The connector catalog: list, install, refresh.")
+connectors = group(
+    "connectors", "The connector catalog: list, install, uninstall, refresh."
+)
 
 AS_USER = arg(
     "--as",
@@ -41,8 +47,11 @@ def _row(d: ConnectorDefinition) -> dict[str, Any]:
         "package": d.pypi_package or ("(built-in)" if d.builtin else ""),
         "version": d.pypi_version,
         "latest_version": d.latest_version,
-        "installed": bool(d.builtin or d.installed_version),
+        "installed": bool(d.builtin or d.installed_version or d.installed_versions),
         "installed_version": d.installed_version,
+        "installed_versions": d.installed_versions,
+        "sources": d.source_count,
+        "source_versions": dict(d.source_versions),
         "install_status": install.status if install else "",
         "engines": d.engines,
     }
@@ -54,12 +63,22 @@ def _row(d: ConnectorDefinition) -> dict[str, Any]:
     arg("--search", default="", help="Only names or packages containing this."),
     arg("--stage", default="", choices=["", *ConnectorDefinition.ReleaseStage.values]),
     arg("--kind", default="", choices=["", *ConnectorDefinition.Kind.values]),
+    arg(
+        "--as",
+        dest="as_user",
+        metavar="EMAIL",
+        help="Count only the sources in this user's workspaces (default: all).",
+    ),
 )
 def connectors_list(options: dict[str, Any]) -> CliResult:
+    user = cli_user(options["as_user"]) if options.get("as_user") else None
     rows = [
         _row(d)
         for d in selectors.connector_definition_list(
-            search=options["search"], stage=options["stage"], kind=options["kind"]
+            search=options["search"],
+            stage=options["stage"],
+            kind=options["kind"],
+            user=user,
         )
     ]
     text_rows = [{**r, "installed": "yes" if r["installed"] else "no"} for r in rows]
@@ -80,6 +99,18 @@ def _find(name: str) -> ConnectorDefinition:
         names = ", ".join(sorted(d.pypi_package or d.name for d in found))
         raise CommandError(f"{name!r} matches several connectors: {names}.")
     return found[0]
+
+
+def _staff_user(options: dict[str, Any], verb: str) -> Any:
+    """The ``--as`` user, who must be console staff to change the catalog."""
+    user = cli_user(options.get("as_user"))
+    if not can_change_catalog(user):
+        raise CommandError(
+            f"{user.get_username()} is not console staff: only staff can {verb}, "
+            "because the catalog is shared by every workspace. Pass "
+            "--as with a staff user's email, or ask a console administrator."
+        )
+    return user
 
 
 def _echo(line: str) -> None:
@@ -106,29 +137,17 @@ def _echo(line: str) -> None:
     AS_USER,
 )
 def connectors_install(options: dict[str, Any]) -> CliResult:
-    user = cli_user(options.get("as_user"))
+    user = _staff_user(options, "install or upgrade connectors")
     definition = _find(options["name"])
-    background = options["background"]
-    try:
-        install = services.connector_install_request(
+    install = _request_and_run(
+        options,
+        lambda background: services.connector_install_request(
             actor=user,
             definition=definition,
             version=options["version"],
             enqueue=background,
-        )
-    except ValidationError as exc:
-        raise CommandError(" ".join(exc.messages)) from None
-    if not background:
-        echo = None if options["quiet"] or options.get("json") else _echo
-        services.connector_install_run(install_id=install.pk, echo=echo)
-    elif options["wait"]:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            install.refresh_from_db()
-            if not install.is_active:
-                break
-            time.sleep(1)
-    install.refresh_from_db()
+        ),
+    )
     data = {
         "id": str(install.public_id),
         "name": definition.name,
@@ -146,6 +165,78 @@ def connectors_install(options: dict[str, Any]) -> CliResult:
         text = f"Queued {definition.pypi_package} {install.version} ({install.status})."
     else:
         text = f"Installed {definition.pypi_package} {install.version}."
+    staying = services.sources_staying_message(
+        definition=definition, version=install.version, actor=user
+    )
+    if staying:
+        data["sources_staying"] = staying
+        text = f"{text}\n{staying}"
+    return CliResult(data=data, text=text)
+
+
+def _request_and_run(options: dict[str, Any], request: Any) -> ConnectorInstall:
+    """Ask for an install or uninstall, then run it here or follow the worker."""
+    background = options["background"]
+    try:
+        install = request(background)
+    except (ValidationError, PermissionDenied) as exc:
+        messages = getattr(exc, "messages", None) or [str(exc)]
+        raise CommandError(" ".join(messages)) from None
+    if not background:
+        echo = None if options["quiet"] or options.get("json") else _echo
+        services.connector_install_run(install_id=install.pk, echo=echo)
+    elif options["wait"]:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            install.refresh_from_db()
+            if not install.is_active:
+                break
+            time.sleep(1)
+    install.refresh_from_db()
+    return install
+
+
+@connectors.action(
+    "uninstall",
+    "Remove every installed version of a connector; refused while sources use it.",
+    arg("name", help="Package (airbyte-source-faker) or catalog name."),
+    arg(
+        "--background",
+        action="store_true",
+        help="Hand the removal to a worker instead of running it here.",
+    ),
+    arg(
+        "--wait",
+        action="store_true",
+        help="With --background: wait for the worker to finish.",
+    ),
+    arg("--quiet", action="store_true", help="Do not print progress."),
+    AS_USER,
+)
+def connectors_uninstall(options: dict[str, Any]) -> CliResult:
+    user = _staff_user(options, "uninstall connectors")
+    definition = _find(options["name"])
+    install = _request_and_run(
+        options,
+        lambda background: services.connector_uninstall_request(
+            actor=user, definition=definition, enqueue=background
+        ),
+    )
+    data = {
+        "id": str(install.public_id),
+        "name": definition.name,
+        "package": definition.pypi_package,
+        "status": install.status,
+        "error": install.error,
+    }
+    if install.status == ConnectorInstall.Status.FAILED:
+        raise CommandError(
+            f"Uninstalling {definition.pypi_package} failed: {install.error}"
+        )
+    if install.is_active:
+        text = f"Queued the removal of {definition.pypi_package} ({install.status})."
+    else:
+        text = f"Uninstalled {definition.pypi_package}."
     return CliResult(data=data, text=text)
 
 
@@ -161,7 +252,7 @@ def connectors_install(options: dict[str, Any]) -> CliResult:
     AS_USER,
 )
 def connectors_refresh(options: dict[str, Any]) -> CliResult:
-    user = cli_user(options.get("as_user"))
+    user = _staff_user(options, "refresh the catalog")
     try:
         registry = load_registry_file(options["path"])
         report = services.catalog_refresh(

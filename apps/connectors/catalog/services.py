@@ -1,10 +1,13 @@
 """Writes for the connector catalog: install, uninstall, change version, refresh.
 
-Installing is global to the console (a connector's virtualenv serves every
-workspace), but it is asked for from a workspace by an editor or admin, and the
-audit event records that workspace. The request is one short transaction (an
-install row plus its audit event); the install itself runs in a Celery task, or in
-the CLI's own process, and reports progress on the row as it goes.
+The catalog is global to the console (a connector's virtualenv serves every
+workspace), so changing it is for console staff (``catalog.access``) and every
+change is audited console-wide: its audit event belongs to no workspace. A change
+of version moves only the default for new sources; each source keeps its pinned
+version (``Source.connector_version``) until its own admins move it. The request
+is one short transaction (an install row plus its audit event); the install
+itself runs in a Celery task, or in the CLI's own process, and reports progress on
+the row as it goes.
 """
 
 from __future__ import annotations
@@ -21,13 +24,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.connectors.catalog.access import (
+    require_catalog_staff,
+    sees_every_workspace,
+)
 from apps.connectors.catalog.registry import (
     VERSION_RE,
     MergeReport,
     merge_registry,
     parse_registry,
 )
-from apps.connectors.catalog.selectors import installed_version
+from apps.connectors.catalog.selectors import (
+    installed_version,
+    source_versions,
+    sources_visible_to,
+)
 from apps.connectors.models import (
     ConnectorDefinition,
     ConnectorInstall,
@@ -40,8 +51,6 @@ from apps.engines.registry import get_engine
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-
-    from apps.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -121,10 +130,14 @@ def connector_install_request(
     actor: AbstractBaseUser | None,
     definition: ConnectorDefinition,
     version: str = "",
-    workspace: Workspace | None = None,
     enqueue: bool = True,
 ) -> ConnectorInstall:
-    """Ask for a connector to be installed (at ``version``: change version)."""
+    """Ask for a connector to be installed (at ``version``: change version); staff.
+
+    Raises PermissionDenied for anyone but staff (``actor=None`` is the console's
+    own setup), ValidationError for a bad request.
+    """
+    require_catalog_staff(actor)
     if not definition.is_installable:
         raise ValidationError(
             f"{definition.name} is built into the console; there is nothing to install."
@@ -143,7 +156,6 @@ def connector_install_request(
     audit_record(
         actor=actor,
         action="connector.install",
-        workspace=workspace,
         target=definition,
         changes={
             "package": definition.pypi_package,
@@ -155,25 +167,50 @@ def connector_install_request(
     return install
 
 
+def sources_in_use_message(
+    *, definition: ConnectorDefinition, actor: AbstractBaseUser | None
+) -> str:
+    """Why an uninstall is refused, counting only sources ``actor`` may see.
+
+    Empty when no source anywhere uses the connector. The count never includes
+    workspaces the actor does not belong to (staff see them all).
+    """
+    if not Source.objects.filter(definition=definition).exists():
+        return ""
+    visible = sources_visible_to(actor).filter(definition=definition).count()
+    if not visible:
+        return (
+            f"{definition.name} is used by sources in other workspaces; it stays "
+            "installed while any source uses it."
+        )
+    where = "" if sees_every_workspace(actor) else " in your workspaces"
+    if visible == 1:
+        return (
+            f"1 source{where} uses {definition.name}; delete it before uninstalling it."
+        )
+    return (
+        f"{visible} sources{where} use {definition.name}; delete them before "
+        "uninstalling it."
+    )
+
+
 @transaction.atomic
 def connector_uninstall_request(
     *,
     actor: AbstractBaseUser | None,
     definition: ConnectorDefinition,
-    workspace: Workspace | None = None,
     enqueue: bool = True,
 ) -> ConnectorInstall:
-    """Ask for a connector's virtualenvs to be removed; refused while sources use it."""
+    """Ask for a connector's virtualenvs to be removed (staff); refused while any
+    source uses it."""
+    require_catalog_staff(actor)
     if not definition.is_installable:
         raise ValidationError(
             f"{definition.name} is built into the console; it cannot be uninstalled."
         )
-    used = Source.objects.filter(definition=definition).count()
-    if used:
-        raise ValidationError(
-            f"{used} source{'s' if used != 1 else ''} use {definition.name}; "
-            "delete them before uninstalling it."
-        )
+    in_use = sources_in_use_message(definition=definition, actor=actor)
+    if in_use:
+        raise ValidationError(in_use)
     _fail_stale(definition)
     install = _create_active(
         definition=definition,
@@ -185,7 +222,6 @@ def connector_uninstall_request(
     audit_record(
         actor=actor,
         action="connector.uninstall",
-        workspace=workspace,
         target=definition,
         changes={"package": definition.pypi_package},
     )
@@ -302,6 +338,11 @@ def _finish(
         )
     if definition.pypi_version != install.version:
         before = definition.pypi_version
+        # Sources that follow the catalog's version (no pin of their own) are
+        # pinned where they are first: the new version is for new sources only.
+        pinned = Source.objects.filter(
+            definition=definition, connector_version=""
+        ).update(connector_version=before)
         definition.pypi_version = install.version
         definition.full_clean()
         definition.save(update_fields=["pypi_version", "updated_at"])
@@ -310,7 +351,10 @@ def _finish(
             actor_label="" if install.requested_by else "system",
             action="connector.change_version",
             target=definition,
-            changes={"version": [before, install.version]},
+            changes={
+                "version": [before, install.version],
+                **({"sources_kept_on_old_version": pinned} if pinned else {}),
+            },
         )
     return install
 
@@ -333,7 +377,8 @@ def catalog_refresh(
     registry: dict[str, Any],
     prune: bool = False,
 ) -> MergeReport:
-    """Merge a registry document into the catalog (see catalog.registry)."""
+    """Merge a registry document into the catalog (see catalog.registry); staff."""
+    require_catalog_staff(actor)
     try:
         entries = parse_registry(registry)
     except ValueError as exc:
@@ -352,3 +397,32 @@ def catalog_refresh(
         changes={key: len(names) for key, names in report.as_dict().items() if names},
     )
     return report
+
+
+def sources_staying_message(
+    *, definition: ConnectorDefinition, version: str, actor: AbstractBaseUser | None
+) -> str:
+    """After a change of version: which sources stay where they are, and who moves them.
+
+    Counts only the sources ``actor`` may see; empty when none is on another
+    version.
+    """
+    staying = [
+        (v, n)
+        for v, n in source_versions(definition=definition, user=actor)
+        if v != version
+    ]
+    if not staying:
+        return ""
+    total = sum(n for _, n in staying)
+    if len(staying) == 1:
+        where = f"on {staying[0][0]}"
+    else:
+        where = (
+            "on other versions (" + ", ".join(f"{n} on {v}" for v, n in staying) + ")"
+        )
+    return (
+        f"{total} source{'s' if total != 1 else ''} "
+        f"{'stay' if total != 1 else 'stays'} {where}; their admins can move "
+        f"{'them' if total != 1 else 'it'} to {version} on the source's edit page."
+    )

@@ -1,8 +1,11 @@
 """The connector catalog page: search, filter, install, uninstall, change version.
 
-Everyone in the workspace sees the catalog; editors and admins install, uninstall
-and change versions (a connector's virtualenv serves the whole console, so this is
-configuration, the editor's job).
+Everyone in the workspace sees the catalog, the installed versions and how many
+of their own sources use each connector. Installing, upgrading and uninstalling
+are for console staff only: a connector's virtualenv and its default version serve
+every workspace, so a workspace role is not enough (``catalog.access``). Workspace
+admins and editors move their own sources between installed versions on each
+source's edit page.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.connectors.catalog import selectors, services
+from apps.connectors.catalog.access import can_change_catalog, require_catalog_staff
 from apps.connectors.catalog.forms import CatalogFilterForm, InstallForm
 from apps.connectors.models import ConnectorDefinition
 from apps.core.htmx import render_page
-from apps.core.roles import Role
 from apps.workspaces.access import require_role
 from apps.workspaces.models import Membership
 
@@ -38,10 +41,12 @@ def catalog(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
         search=filters.get("q", ""),
         stage=filters.get("stage", ""),
         kind=filters.get("kind", ""),
+        user=request.user,
     )
     context = {
         "workspace": membership.workspace,
         "membership": membership,
+        "can_change_catalog": can_change_catalog(request.user),
         "form": form,
         "definitions": definitions,
         "filtered": any(filters.values()),
@@ -66,10 +71,22 @@ def _row(
         return redirect(
             "connectors:catalog", workspace_id=membership.workspace.public_id
         )
+    return _render_row(request, membership, definition, status)
+
+
+def _render_row(
+    request: HttpRequest,
+    membership: Membership,
+    definition: ConnectorDefinition,
+    status: int = 200,
+) -> HttpResponse:
     context = {
         "workspace": membership.workspace,
         "membership": membership,
-        "d": selectors.connector_definition_with_state(definition=definition),
+        "can_change_catalog": can_change_catalog(request.user),
+        "d": selectors.connector_definition_with_state(
+            definition=definition, user=request.user
+        ),
     }
     return render_page(request, TEMPLATE, context, partial="row", status=status)
 
@@ -81,13 +98,14 @@ def catalog_row(
 ) -> HttpResponse:
     """One connector's row; polled every 2 s while an install runs."""
     membership = require_role(request, workspace_id)
-    definition = _definition(definition_id)
-    context = {
-        "workspace": membership.workspace,
-        "membership": membership,
-        "d": selectors.connector_definition_with_state(definition=definition),
-    }
-    return render_page(request, TEMPLATE, context, partial="row")
+    return _render_row(request, membership, _definition(definition_id))
+
+
+def _staff_only(request: HttpRequest, workspace_id: UUID) -> Membership:
+    """A member of the workspace (outsiders 404) who is console staff (others 403)."""
+    membership = require_role(request, workspace_id)
+    require_catalog_staff(request.user)
+    return membership
 
 
 @login_required
@@ -95,8 +113,8 @@ def catalog_row(
 def catalog_install(
     request: HttpRequest, workspace_id: UUID, definition_id: UUID
 ) -> HttpResponse:
-    """Install a connector, at the pinned version or the one typed (editors)."""
-    membership = require_role(request, workspace_id, Role.EDITOR)
+    """Install a connector, at the pinned version or the one typed (staff)."""
+    membership = _staff_only(request, workspace_id)
     definition = _definition(definition_id)
     form = InstallForm(request.POST)
     status = 200
@@ -111,14 +129,18 @@ def catalog_install(
                 actor=request.user,
                 definition=definition,
                 version=form.cleaned_data["version"],
-                workspace=membership.workspace,
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             status = 400
         else:
+            staying = services.sources_staying_message(
+                definition=definition, version=install.version, actor=request.user
+            )
             messages.success(
-                request, f"Installing {definition.name} {install.version}."
+                request,
+                f"Installing {definition.name} {install.version}; new sources will "
+                f"use it. {staying}".strip(),
             )
     return _row(request, membership, definition, status)
 
@@ -128,14 +150,12 @@ def catalog_install(
 def catalog_uninstall(
     request: HttpRequest, workspace_id: UUID, definition_id: UUID
 ) -> HttpResponse:
-    """Remove a connector's virtualenvs; refused while sources use it (editors)."""
-    membership = require_role(request, workspace_id, Role.EDITOR)
+    """Remove a connector's virtualenvs (staff); refused while any source uses it."""
+    membership = _staff_only(request, workspace_id)
     definition = _definition(definition_id)
     status = 200
     try:
-        services.connector_uninstall_request(
-            actor=request.user, definition=definition, workspace=membership.workspace
-        )
+        services.connector_uninstall_request(actor=request.user, definition=definition)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         status = 400
