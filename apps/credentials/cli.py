@@ -42,6 +42,7 @@ def _row(credential: Credential) -> dict[str, Any]:
         "name": credential.name,
         "type": credential.type,
         "hints": credential.hints,
+        "allowed_hosts": list(credential.allowed_hosts or []),
         "details": credential.hint_text,
         "rotated_at": credential.rotated_at,
         "last_used_at": credential.last_used_at,
@@ -86,6 +87,12 @@ def _read_fields(path: str) -> dict[str, Any]:
         help="The credential type.",
     ),
     arg("--file", required=True, help="JSON object of the fields; - reads stdin."),
+    arg(
+        "--allowed-hosts",
+        default=None,
+        help="Where it may be sent: comma-separated host names or *.example.com "
+        "patterns. Changing them on a stored credential needs the admin role.",
+    ),
     WORKSPACE,
     AS_USER,
 )
@@ -104,6 +111,7 @@ def credentials_store(options: dict[str, Any]) -> CliResult:
                 name=options["name"],
                 type=options["type"],
                 fields=fields,
+                allowed_hosts=options.get("allowed_hosts") or "",
             )
             verb = "Stored"
         else:
@@ -112,8 +120,18 @@ def credentials_store(options: dict[str, Any]) -> CliResult:
                     f"“{existing.name}” is a {existing.type} credential; remove it "
                     f"first to store a {options['type']} one under that name."
                 )
+            hosts = options.get("allowed_hosts")
+            if hosts is not None and not membership.allows(Role.ADMIN):
+                raise CommandError(
+                    "Only a workspace admin can change where a stored credential "
+                    "may be sent; leave out --allowed-hosts."
+                )
             credential = services.credential_update(
-                actor=user, credential=existing, name=existing.name, fields=fields
+                actor=user,
+                credential=existing,
+                name=existing.name,
+                fields=fields,
+                allowed_hosts=hosts,
             )
             verb = "Updated"
     except ValidationError as exc:

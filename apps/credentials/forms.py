@@ -9,6 +9,7 @@ from django import forms
 from django.http import QueryDict
 
 from apps.core.masking import MASK
+from apps.credentials.hosts import clean_allowed_hosts
 from apps.credentials.models import Credential
 from apps.credentials.types import FieldSpec, TypeSpec, required_message
 
@@ -55,6 +56,20 @@ class CredentialForm(forms.Form):
         widget=forms.TextInput(attrs={"autofocus": True}),
     )
     type = forms.ChoiceField(choices=Credential.Type.choices)
+    allowed_hosts = forms.CharField(
+        label="Hosts it may be sent to",
+        required=False,
+        max_length=5_000,
+        help_text=(
+            "One a line: db.example.com, or *.example.com for every subdomain. A "
+            "source or destination whose settings name another host cannot use "
+            "this credential, so a secret only goes where it was stored for. "
+            "Only workspace admins change this later."
+        ),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}
+        ),
+    )
 
     def __init__(
         self,
@@ -64,12 +79,16 @@ class CredentialForm(forms.Form):
         stored: dict[str, Any] | None = None,
         creating: bool,
         initial: dict[str, Any] | None = None,
+        can_set_hosts: bool = True,
     ) -> None:
         super().__init__(data, initial=initial)
         self.spec = spec
         self.stored = stored or {}
         if not creating:
             del self.fields["type"]
+        if not can_set_hosts:
+            # Editors pick credentials; where one may be sent is an admin's call.
+            del self.fields["allowed_hosts"]
         for field in spec.fields:
             self.fields[field.name] = self._field(field)
         self.pair_rows: list[PairRow] = []
@@ -109,6 +128,12 @@ class CredentialForm(forms.Form):
     @property
     def type_fields(self) -> list[forms.BoundField]:
         return [self[field.name] for field in self.spec.fields]
+
+    def clean_allowed_hosts(self) -> list[str]:
+        try:
+            return clean_allowed_hosts(self.cleaned_data.get("allowed_hosts") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

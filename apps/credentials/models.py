@@ -33,6 +33,10 @@ class Credential(BaseModel):
     payload = EncryptedTextField()
     # Non-secret hints shown in lists: a username, the last 4 characters of a key.
     hints = models.JSONField(default=dict, blank=True)
+    # The hosts the credential may be sent to: names and ``*.example.com`` patterns
+    # (``apps.credentials.hosts``). Empty means no host yet: a source or destination
+    # whose config names a host cannot use it until a workspace admin adds one.
+    allowed_hosts = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,6 +13,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record, field_changes
 from apps.core.masking import MASK
 from apps.credentials import encryption
+from apps.credentials.hosts import clean_allowed_hosts
 from apps.credentials.models import Credential, EncryptionCanary
 from apps.credentials.signals import credential_rotated
 from apps.credentials.types import TypeSpec, hints_for, type_spec, validate_payload
@@ -39,6 +41,13 @@ def _check_name_free(
         raise ValidationError(
             {"name": f"A credential named “{name}” already exists in this workspace."}
         )
+
+
+def _clean_hosts(raw: str | Iterable[str]) -> list[str]:
+    try:
+        return clean_allowed_hosts(raw)
+    except ValueError as exc:
+        raise ValidationError({"allowed_hosts": str(exc)}) from None
 
 
 def _unmask(
@@ -91,9 +100,16 @@ def credential_create(
     name: str,
     type: str,
     fields: dict[str, Any],
+    allowed_hosts: str | Iterable[str] = (),
 ) -> Credential:
-    """Store a new credential, encrypted; the audit row shows no secret."""
+    """Store a new credential, encrypted; the audit row shows no secret.
+
+    ``allowed_hosts`` are where it may be sent; whoever stores the secret names
+    them (they typed it, so they know where it belongs). Left empty, no source or
+    destination that names a host can use it until a workspace admin adds hosts.
+    """
     name = _clean_name(name)
+    hosts = _clean_hosts(allowed_hosts)
     spec = type_spec(type)
     payload = validate_payload(spec, _unmask(spec, fields, {}))
     _check_name_free(workspace, name)
@@ -102,6 +118,7 @@ def credential_create(
         name=name,
         type=spec.value,
         hints=hints_for(spec, payload),
+        allowed_hosts=hosts,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     credential.set_payload(payload)
@@ -115,6 +132,7 @@ def credential_create(
         changes={
             "name": [None, name],
             "type": [None, spec.value],
+            "allowed_hosts": [None, hosts],
             **field_changes({}, _audit_payload(spec, payload)),
         },
     )
@@ -128,11 +146,15 @@ def credential_update(
     credential: Credential,
     name: str,
     fields: dict[str, Any],
+    allowed_hosts: str | Iterable[str] | None = None,
 ) -> Credential:
     """Change a credential: a secret sent as the mask keeps its stored value.
 
     A newly typed secret replaces the stored one and sets ``rotated_at``. The type
     does not change: a credential of another type is a new credential.
+    ``allowed_hosts`` (None leaves them) is for workspace admins: the views and
+    the CLI pass it only for them, so an editor who never saw the secret cannot
+    send it somewhere new.
     """
     credential = Credential.objects.select_for_update().get(pk=credential.pk)
     spec = type_spec(credential.type)
@@ -141,10 +163,19 @@ def credential_update(
     payload = validate_payload(spec, _unmask(spec, fields, stored))
     if name != credential.name:
         _check_name_free(credential.workspace, name, exclude=credential)
+    hosts = (
+        list(credential.allowed_hosts or [])
+        if allowed_hosts is None
+        else _clean_hosts(allowed_hosts)
+    )
 
     changes = field_changes(
-        {"name": credential.name, **_audit_payload(spec, stored)},
-        {"name": name, **_audit_payload(spec, payload)},
+        {
+            "name": credential.name,
+            "allowed_hosts": list(credential.allowed_hosts or []),
+            **_audit_payload(spec, stored),
+        },
+        {"name": name, "allowed_hosts": hosts, **_audit_payload(spec, payload)},
     )
     rotated = _changed_secrets(spec, stored, payload)
     for key in rotated:
@@ -160,6 +191,7 @@ def credential_update(
     now = timezone.now()
     before_rotated = credential.rotated_at
     credential.name = name
+    credential.allowed_hosts = hosts
     credential.set_payload(payload)
     credential.hints = hints_for(spec, payload)
     if rotated:

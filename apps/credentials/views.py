@@ -73,6 +73,7 @@ def credential_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 type=spec.value,
                 fields=form.payload_input,
+                allowed_hosts=form.cleaned_data["allowed_hosts"],
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
@@ -151,14 +152,21 @@ def credential_edit(
     spec = CREDENTIAL_TYPES[credential.type]
     stored = credential.get_payload()
     # Initial values are the non-secret fields only: a secret's input shows the mask.
-    initial = {"name": credential.name}
+    initial = {
+        "name": credential.name,
+        "allowed_hosts": "\n".join(credential.allowed_hosts or []),
+    }
     initial.update({k: v for k, v in stored.items() if not spec.is_secret(k)})
+    # Where a secret may be sent is an admin's call: an editor who never saw it
+    # must not be able to send it to a host of their own.
+    can_set_hosts = membership.allows(Role.ADMIN)
     form = CredentialForm(
         request.POST or None,
         spec=spec,
         stored=stored,
         creating=False,
         initial=initial,
+        can_set_hosts=can_set_hosts,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -167,6 +175,9 @@ def credential_edit(
                 credential=credential,
                 name=form.cleaned_data["name"],
                 fields=form.payload_input,
+                allowed_hosts=(
+                    form.cleaned_data["allowed_hosts"] if can_set_hosts else None
+                ),
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)

@@ -99,6 +99,7 @@ class SpecFormResult:
     config: dict
     secrets: dict[str, Any]
     credential_refs: dict[str, str]
+    kept_secrets: frozenset[str] = frozenset()
 
 
 class SpecForm:
@@ -146,6 +147,10 @@ class SpecForm:
         self.cleaned_config: dict | None = None
         self.cleaned_secrets: dict[str, Any] | None = None
         self.credential_refs: dict[str, str] | None = None
+        # Pointers whose stored secret the post kept (sent back as the mask): a
+        # service refuses to send those to a changed host (secret_retarget_errors).
+        self.kept_secrets: frozenset[str] = frozenset()
+        self._kept: set[str] = set()
         # The tree sees each stored or referenced secret as the mask: never its
         # value, but enough to recognise the oneOf option it was stored for.
         present = {*self.stored_secrets, *self.initial_credential_refs}
@@ -447,6 +452,8 @@ class SpecForm:
         stored = self.stored_secrets.get(pointer, MISSING)
         if posted == MASK or (posted == "" and item.required):
             value = stored
+            if value is not MISSING:
+                self._kept.add(pointer)
         elif posted == "":
             value = MISSING  # an optional secret the user cleared
         else:
@@ -502,13 +509,18 @@ class SpecForm:
             return self._clean_list(item, text)
         if kind == JSON_TEXT:
             try:
-                return _unmask(json.loads(text), item.stored)
+                posted = json.loads(text)
             except json.JSONDecodeError as exc:
                 return self._input_error(
                     item,
                     f"Enter valid JSON: {exc.msg} (line {exc.lineno}, "
                     f"column {exc.colno}).",
                 )
+            unmasked = _unmask(posted, item.stored)
+            if unmasked != posted:
+                # A secret nested in the JSON was kept from the stored value.
+                self._kept.add(item.pointer)
+            return unmasked
         return text
 
     def _clean_list(self, item: SpecField, text: str) -> Any:
@@ -562,6 +574,7 @@ class SpecForm:
             self.cleaned_config = config
             self.cleaned_secrets = secrets
             self.credential_refs = refs
+            self.kept_secrets = frozenset(self._kept)
 
     def _choose(self, path: tuple, options: list, instance: Any) -> int | None:
         oneof = self._oneofs.get(tuple(map(str, path)))
@@ -638,7 +651,10 @@ class SpecForm:
         assert self.cleaned_secrets is not None
         assert self.credential_refs is not None
         return SpecFormResult(
-            self.cleaned_config, self.cleaned_secrets, self.credential_refs
+            self.cleaned_config,
+            self.cleaned_secrets,
+            self.credential_refs,
+            self.kept_secrets,
         )
 
     def render(self) -> SafeString:
