@@ -49,7 +49,7 @@ def connector_definition_list(
         queryset = queryset.filter(release_stage=stage)
     if kind:
         queryset = queryset.filter(kind=kind)
-    return _with_state(queryset)
+    return _with_state(queryset, user)
 
 
 def _with_state(queryset: QuerySet, user: Any = None) -> list[ConnectorDefinition]:
