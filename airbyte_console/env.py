@@ -75,6 +75,19 @@ def str_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of a fixed set of words (any case); blank means the default."""
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered not in choices:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not one of: {', '.join(choices)}."
+        )
+    return lowered
+
+
 def path(name: str, default: Path) -> Path:
     """A filesystem path, made absolute."""
     value = _raw(name)

@@ -6,6 +6,9 @@ the suite builds itself (installer tests, offline through pip's --find-links).
 
 Its behaviour comes from the config's ``mode``; ``SPEC_MODE`` is baked in when a
 wheel is built, so a version whose ``spec`` hangs or crashes can be installed.
+Mode ``probe`` plays a hostile connector: it tries to read and write the paths its
+config names and logs what happened (``probe {path: sha256 | written | error}``),
+so the sandbox tests can compare what it saw with what the console holds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 TINY_SOURCE = r"""
+import hashlib
 import json
 import os
 import stat
@@ -75,12 +79,21 @@ def run():
         print('["a", "list"]', flush=True)
         print('{{"type": "NOT_A_MESSAGE"}}', flush=True)
         sys.stdout.write("\x00\xff binary-ish\n")
+    if mode == "probe":
+        probe(config)
     if mode == "hang":
         child = subprocess.Popen(
             [sys.executable, "-c", "import time; time.sleep(600)"]
         )
-        with open(config["pid_file"], "w") as handle:
-            handle.write(f"{{os.getpid()}} {{child.pid}}")
+        # In a sandbox the test's folder may not exist: then there is no pid file.
+        try:
+            with open(config["pid_file"], "w") as handle:
+                handle.write(f"{{os.getpid()}} {{child.pid}}")
+            if config.get("ns_file"):
+                with open(config["ns_file"], "w") as handle:
+                    handle.write(os.readlink("/proc/self/ns/pid"))
+        except OSError:
+            pass
         time.sleep(600)
     if mode == "leak":
         sys.stderr.write(f"debug: connecting with key {{secret}}\n")
@@ -125,6 +138,24 @@ def run():
         }})
     elif command == "read":
         read(config, mode)
+
+
+def probe(config):
+    seen = {{}}
+    for path in config.get("read", []):
+        try:
+            with open(path, "rb") as handle:
+                seen[path] = hashlib.sha256(handle.read()).hexdigest()
+        except OSError as exc:
+            seen[path] = f"error: {{type(exc).__name__}}"
+    for path, text in (config.get("write") or {{}}).items():
+        try:
+            with open(path, "w") as handle:
+                handle.write(text)
+            seen[path] = "written"
+        except OSError as exc:
+            seen[path] = f"error: {{type(exc).__name__}}"
+    log("probe " + json.dumps(seen))
 
 
 def record(n, value=None):

@@ -127,7 +127,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_timeout_kills_the_whole_process_group(tiny, tmp_path):
+def test_timeout_kills_the_whole_process_group(tiny, tmp_path, settings):
+    # Host pids and a pid file in tmp_path need the connector unsandboxed; the
+    # sandboxed case is tests/engines/test_sandbox.py.
+    settings.CONNECTOR_SANDBOX = "none"
     pid_file = tmp_path / "pids"
     config = {"api_key": "right-key", "mode": "hang", "pid_file": str(pid_file)}
     started = time.monotonic()

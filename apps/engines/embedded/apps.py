@@ -14,6 +14,7 @@ class EmbeddedEngineConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.engines import registry
+        from apps.engines.embedded import checks  # noqa: F401 (registers them)
         from apps.engines.embedded.destinations import BUILTIN
         from apps.engines.embedded.engine import EmbeddedEngine
 

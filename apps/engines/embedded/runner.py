@@ -4,7 +4,10 @@ Each run:
 - gets its config (and catalog, state) through 0600 files in a private 0700 temp
   directory that is removed afterwards, whatever happens;
 - runs in its own process group with a scrubbed environment (the console's own
-  secrets, such as the database URL or the encryption key, never reach a connector);
+  secrets, such as the database URL or the encryption key, never reach a connector)
+  and, under ``CONNECTOR_SANDBOX=bwrap``, inside bubblewrap (``sandbox.py``): it
+  sees its virtualenv, the system's libraries, its private folder and its
+  workspace's ``/local``, never the console's files;
 - has a deadline: past it the whole group gets SIGTERM, then SIGKILL;
 - has its stdout parsed line by line (protocol.parse_line), its stderr kept as a
   bounded tail, and every line it printed masked with the config's secrets before
@@ -14,6 +17,7 @@ Each run:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -31,7 +35,7 @@ from typing import IO, Any
 
 import orjson
 
-from apps.engines.embedded import protocol
+from apps.engines.embedded import protocol, sandbox
 from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
@@ -194,12 +198,15 @@ class ConnectorProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         timeout: float | None = None,
+        workspace_id: str | None = None,
     ) -> None:
         self.argv = argv
         self.masker = masker
         self.env = env if env is not None else connector_env()
         self.cwd = cwd
         self.timeout = timeout
+        # Whose data folder the sandbox mounts at /local (None: no /local).
+        self.workspace_id = workspace_id
         self.logs: deque[str] = deque(maxlen=MAX_LOG_LINES)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.timed_out = False
@@ -217,13 +224,14 @@ class ConnectorProcess:
 
     def start(self) -> None:
         self._started = time.monotonic()
+        argv, env = self._command()
         self.process = subprocess.Popen(
-            self.argv,
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=self.cwd,
-            env=self.env,
+            env=env,
             start_new_session=True,
         )
         # A bigger pipe lets the connector run ahead while the console commits a
@@ -238,6 +246,29 @@ class ConnectorProcess:
             self._timer = threading.Timer(self.timeout, self._on_timeout)
             self._timer.daemon = True
             self._timer.start()
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment to start: the connector's, sandboxed if on.
+
+        Every connector process of the embedded engine starts here, so this is
+        the one place the sandbox is applied. A missing program or ``bwrap`` is
+        an OSError, as it would be without the sandbox.
+        """
+        if not sandbox.enabled():
+            return self.argv, self.env
+        if shutil.which(sandbox.BWRAP) is None:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                "bubblewrap (bwrap) is not installed, and CONNECTOR_SANDBOX=bwrap "
+                "needs it",
+            )
+        program = self.argv[0]
+        if not os.access(program, os.X_OK) or os.path.isdir(program):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        argv = sandbox.wrap(
+            self.argv, private_dir=self.cwd, workspace_id=self.workspace_id
+        )
+        return argv, sandbox.environment(self.env)
 
     def _on_timeout(self) -> None:
         self.timed_out = True
@@ -312,8 +343,13 @@ def run_connector(
     config: dict[str, Any] | None = None,
     timeout: float | None = None,
     bin_dir: Path | None = None,
+    workspace_id: str | None = None,
 ) -> RunResult:
-    """Run ``<command> <verb> [--config FILE]`` to completion and collect its output."""
+    """Run ``<command> <verb> [--config FILE]`` to completion and collect its output.
+
+    ``workspace_id`` (a public id) mounts that workspace's data folder at
+    ``/local`` in the sandbox; without one the connector gets no ``/local``.
+    """
     with private_files(config=config) as (directory, files):
         argv = [*command, verb]
         if "config" in files:
@@ -324,6 +360,7 @@ def run_connector(
             env=connector_env(bin_dir),
             cwd=directory,
             timeout=timeout,
+            workspace_id=workspace_id,
         )
         result = RunResult()
         try:
