@@ -205,8 +205,11 @@ class AirbyteEngine(Engine):
         streams: list[str],
         connection_id: str,
         empty_tables: bool,
+        workspace_id: str,
     ) -> None:
         """Start a ``clear`` job on the server: it forgets state and empties tables.
+
+        ``workspace_id`` is unused: the server keeps the destination's files.
 
         The Public API clears a whole connection; Airbyte has no per-stream clear
         there, so a reset of some streams clears them all on the server.

@@ -321,4 +321,5 @@ def connection_clear_tables(
         streams=streams,
         connection_id=str(connection.public_id),
         empty_tables=empty_tables,
+        workspace_id=str(connection.workspace.public_id),
     )

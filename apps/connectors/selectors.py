@@ -179,3 +179,16 @@ def definition_ready(
     return get_engine(workspace).connector_ready(definition.ref) or bool(
         installed_version(definition=definition)
     )
+
+
+def builtin_destination_configs(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every workspace's saved config of built-in destination ``name``.
+
+    Console-wide on purpose: a destination that keeps files on this host asks it
+    before it hands an older shared file to one workspace (registered with the
+    engine registry, so engines never import this app).
+    """
+    rows = Destination.objects.filter(definition__builtin=name).values_list(
+        "workspace__public_id", "config"
+    )
+    return [(str(workspace_id), config or {}) for workspace_id, config in rows]

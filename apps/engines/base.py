@@ -187,16 +187,19 @@ class DestinationDescriptor:
     definition_id: str  # the catalog's definition id for it
     spec: ConnectorSpec
     docs_url: str
+    # The three callables below take the config and, keyword-only, ``workspace_id``
+    # (the workspace's public id): a destination that keeps files on this host
+    # keeps each workspace's apart (DuckDB: ``DUCKDB_DIR/<workspace id>/``).
     # Test a config; every failure comes back as ``CheckResult(ok=False)``.
-    check: Callable[[dict[str, Any]], CheckResult]
+    check: Callable[..., CheckResult]
     # The config the writer runs with (paths resolved, defaults filled); raises
     # ValueError with a message for the user.
-    prepare_config: Callable[[dict[str, Any]], dict[str, Any]]
+    prepare_config: Callable[..., dict[str, Any]]
     # The writer class, imported only when asked so one backend never loads another's
     # driver.
     writer: Callable[[], type]
     # A dbt ``profiles.yml`` target for this destination's config (issue #14).
-    dbt_profile: Callable[[dict[str, Any]], dict[str, Any]]
+    dbt_profile: Callable[..., dict[str, Any]]
     icon: str = ""
 
 
@@ -471,5 +474,9 @@ class Engine(ABC):
         streams: list[str],
         connection_id: str,
         empty_tables: bool,
+        workspace_id: str,
     ) -> None:
-        """Forget some streams' destination state; empty their tables if asked."""
+        """Forget some streams' destination state; empty their tables if asked.
+
+        ``workspace_id`` (the public id) says whose files a destination may open.
+        """

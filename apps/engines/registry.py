@@ -23,6 +23,7 @@ DEFAULT_ENGINE = "embedded"
 _engines: dict[str, Callable[[Any], Engine]] = {}
 _destinations: dict[str, DestinationDescriptor] = {}
 _spec_store: list[SpecStore] = []
+_destination_configs: list[Callable[[str], list[tuple[str, dict[str, Any]]]]] = []
 
 
 def register(name: str, factory: Callable[[Any], Engine]) -> None:
@@ -84,3 +85,21 @@ def register_spec_store(store: SpecStore) -> None:
 def spec_store() -> SpecStore | None:
     """The registered spec store, if any app registered one."""
     return _spec_store[0] if _spec_store else None
+
+
+def register_destination_configs(
+    source: Callable[[str], list[tuple[str, dict[str, Any]]]],
+) -> None:
+    """Where a built-in destination learns which workspaces saved which configs.
+
+    ``source(name)`` gives ``(workspace public id, non-secret config)`` for every
+    saved destination of built-in ``name`` (the connectors app registers it).
+    """
+    _destination_configs[:] = [source]
+
+
+def destination_configs(name: str) -> list[tuple[str, dict[str, Any]]] | None:
+    """Every workspace's saved config of built-in ``name``; None if nobody can say."""
+    if not _destination_configs:
+        return None
+    return _destination_configs[0](name)

@@ -233,18 +233,21 @@ def integration_run(
         )
         result.seconds = time.monotonic() - started
         return result
-    # The demo's destination file, resolved by the destination's own rule.
-    duckdb_file = Path(
-        registry.destination("duckdb").prepare_config(
-            {"destination_path": f"{name}/{DUCKDB_FILE}"}
-        )["destination_path"]
-    )
-    scratch_dir = duckdb_file.parent
     workspace: Workspace | None = None
     job: SyncJob | None = None
+    scratch_dir: Path | None = None
     try:
         workspace = workspace_create(actor=actor, name=name)
         echo(f"Created the scratch workspace {name}.")
+        # The destination's file, resolved by its own rule: in the scratch
+        # workspace's DuckDB folder, which goes with the workspace.
+        duckdb_file = Path(
+            registry.destination("duckdb").prepare_config(
+                {"destination_path": DUCKDB_FILE},
+                workspace_id=str(workspace.public_id),
+            )["destination_path"]
+        )
+        scratch_dir = duckdb_file.parent
         faker, duckdb = definitions
         try:
             pipeline = demo_pipeline_create(
@@ -254,7 +257,7 @@ def integration_run(
                 duckdb=duckdb,
                 label="self-test",
                 count=FAKER_COUNT,
-                destination_path=f"{name}/{DUCKDB_FILE}",
+                destination_path=DUCKDB_FILE,
                 namespace=NAMESPACE,
                 before_discover=lambda: echo(
                     "Discovering the faker source's streams..."
@@ -340,7 +343,7 @@ def _clean_up(
     actor: AbstractBaseUser,
     workspace: Workspace | None,
     job: Any,
-    scratch_dir: Path,
+    scratch_dir: Path | None,
     sync_cancel: Callable[..., Any],
 ) -> str:
     """Remove what the run made; say what was removed (or what was left)."""
@@ -369,9 +372,10 @@ def _clean_up(
                 f"deleting the workspace {workspace.name} failed ({exc}); delete it "
                 "by hand"
             )
-    shutil.rmtree(scratch_dir, ignore_errors=True)
-    if scratch_dir.exists():
-        problems.append(f"{scratch_dir} is still there")
+    if scratch_dir is not None:
+        shutil.rmtree(scratch_dir, ignore_errors=True)
+        if scratch_dir.exists():
+            problems.append(f"{scratch_dir} is still there")
     if problems:
         return "Clean-up incomplete: " + "; ".join(problems) + "."
     what = f"the scratch workspace {workspace.name}" if workspace else "nothing"

@@ -28,7 +28,8 @@ def duck_rows(destination, sql: str):
     path = destination.config["destination_path"]
     from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
 
-    with duckdb.connect(str(resolve_duckdb_path(path)), read_only=True) as conn:
+    file = resolve_duckdb_path(path, workspace_id=str(destination.workspace.public_id))
+    with duckdb.connect(str(file), read_only=True) as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -28,6 +28,8 @@ from apps.engines.embedded.sync import make_writer
 from apps.engines.embedded.writers import writer_for
 
 FAKE_ID = uuid.UUID("5eaf00d5-1111-4222-8333-444455556666")
+# A workspace's public id, for the verbs that keep each workspace's files apart.
+WS = "0c0ffee0-1111-4222-8333-444455556666"
 FAKE_SPEC = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "type": "object",
@@ -46,7 +48,7 @@ class FakeBucketWriter:
         self.options = options
 
 
-def _check(config: dict) -> CheckResult:
+def _check(config: dict, *, workspace_id: str) -> CheckResult:
     bucket = config.get("bucket") or ""
     return CheckResult(ok=bucket.startswith("ok-"), message=f"bucket {bucket}")
 
@@ -61,9 +63,15 @@ FAKE = DestinationDescriptor(
     ),
     docs_url="https://docs.example.test/fake-bucket",
     check=_check,
-    prepare_config=lambda config: {**config, "bucket": config["bucket"].lower()},
+    prepare_config=lambda config, *, workspace_id: {
+        **config,
+        "bucket": config["bucket"].lower(),
+    },
     writer=lambda: FakeBucketWriter,
-    dbt_profile=lambda config: {"type": "fakebucket", "bucket": config["bucket"]},
+    dbt_profile=lambda config, *, workspace_id: {
+        "type": "fakebucket",
+        "bucket": config["bucket"],
+    },
 )
 
 
@@ -117,7 +125,7 @@ def test_the_engine_checks_and_writes_a_registered_destination(fake_destination)
 
     good = EmbeddedEngine().check(row, {"bucket": "ok-one"})
     bad = EmbeddedEngine().check(row, {"bucket": "nope"})
-    writer = make_writer(row, {"bucket": "OK-Two"}, schema="raw")
+    writer = make_writer(row, {"bucket": "OK-Two"}, schema="raw", workspace_id=WS)
 
     assert EmbeddedEngine().spec(row).connection_specification == FAKE_SPEC
     assert (good.ok, good.message) == (True, "bucket ok-one")
@@ -162,7 +170,7 @@ def test_postgres_dbt_profile_targets_the_destination_database():
         "ssl_mode": "require",
     }
 
-    profile = registry.destination("postgres").dbt_profile(config)
+    profile = registry.destination("postgres").dbt_profile(config, workspace_id=WS)
 
     assert profile == {
         "type": "postgres",
@@ -179,7 +187,7 @@ def test_postgres_dbt_profile_targets_the_destination_database():
 
 def test_postgres_dbt_profile_fills_the_spec_defaults():
     profile = registry.destination("postgres").dbt_profile(
-        {"host": "h", "database": "d", "username": "u"}
+        {"host": "h", "database": "d", "username": "u"}, workspace_id=WS
     )
 
     assert (profile["port"], profile["schema"], profile["password"]) == (
@@ -194,18 +202,20 @@ def test_duckdb_dbt_profile_targets_the_resolved_file(settings, tmp_path):
     settings.DUCKDB_DIR = tmp_path / "duckdb"
     duckdb = registry.destination("duckdb")
 
-    relative = duckdb.dbt_profile({"destination_path": "w.duckdb"})
+    relative = duckdb.dbt_profile({"destination_path": "w.duckdb"}, workspace_id=WS)
     with_schema = duckdb.dbt_profile(
-        {"destination_path": "team/w.duckdb", "schema": "marts"}
+        {"destination_path": "team/w.duckdb", "schema": "marts"}, workspace_id=WS
     )
 
     assert relative == {
         "type": "duckdb",
-        "path": str(Path(tmp_path / "duckdb" / "w.duckdb").resolve()),
+        "path": str(Path(tmp_path / "duckdb" / WS / "w.duckdb").resolve()),
         "schema": "main",
     }
-    assert with_schema["path"] == str((tmp_path / "duckdb/team/w.duckdb").resolve())
+    assert with_schema["path"] == str(
+        (tmp_path / "duckdb" / WS / "team/w.duckdb").resolve()
+    )
     assert with_schema["schema"] == "marts"
     assert not (tmp_path / "duckdb").exists()
-    with pytest.raises(ValueError, match="outside the console's data folder"):
-        duckdb.dbt_profile({"destination_path": "/elsewhere/w.duckdb"})
+    with pytest.raises(ValueError, match="outside this workspace's DuckDB folder"):
+        duckdb.dbt_profile({"destination_path": "/elsewhere/w.duckdb"}, workspace_id=WS)

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from apps.core.masking import MASK
+from apps.engines.base import CheckResult
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
 from apps.engines.embedded.engine import EmbeddedEngine
@@ -18,6 +19,12 @@ from tests.engines.fixtures import DUCKDB_ID, POSTGRES_ID, definition
 from tests.services_plugin import port_open, skip_or_fail
 
 PG = {"host": "127.0.0.1", "port": 5432, "database": "postgres", "username": "postgres"}
+# The public id of the workspace these checks run for: DuckDB files go in its folder.
+WS = "3f2b8c1e-5d4a-4e6f-9a1b-2c3d4e5f6a7b"
+
+
+def check(name: str, config: dict) -> CheckResult:
+    return check_builtin(name, config, workspace_id=WS)
 
 
 @pytest.fixture
@@ -101,7 +108,7 @@ def test_postgres_check_of_a_missing_schema_does_not_create_it(postgres_schema):
     _, connection = postgres_schema
     missing = f"missing_{uuid.uuid4().hex[:8]}"
 
-    result = check_builtin("postgres", {**PG, "schema": missing, "password": "x" * 8})
+    result = check("postgres", {**PG, "schema": missing, "password": "x" * 8})
 
     assert result.ok, result.message
     exists = connection.execute(
@@ -113,7 +120,7 @@ def test_postgres_check_of_a_missing_schema_does_not_create_it(postgres_schema):
 def test_postgres_check_on_a_wrong_port_fails_clearly():
     port = _free_port()
 
-    result = check_builtin(
+    result = check(
         "postgres",
         {**PG, "port": port, "schema": "public", "password": "Canary-pw-77"},
     )
@@ -127,7 +134,7 @@ def test_postgres_check_on_a_wrong_port_fails_clearly():
 
 
 def test_postgres_check_with_an_unknown_database_names_it(postgres_schema):
-    result = check_builtin(
+    result = check(
         "postgres", {**PG, "database": "no_such_db_here", "schema": "public"}
     )
 
@@ -136,7 +143,7 @@ def test_postgres_check_with_an_unknown_database_names_it(postgres_schema):
 
 
 def test_invalid_config_is_refused_before_connecting():
-    result = check_builtin(
+    result = check(
         "postgres",
         {
             "host": "h",
@@ -157,10 +164,10 @@ def test_duckdb_check_creates_the_file_under_the_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.DUCKDB_DIR = tmp_path / "duckdb"
 
-    result = check_builtin("duckdb", {"destination_path": "warehouse.duckdb"})
+    result = check("duckdb", {"destination_path": "warehouse.duckdb"})
 
     assert result.ok, result.message
-    path = tmp_path / "duckdb" / "warehouse.duckdb"
+    path = tmp_path / "duckdb" / WS / "warehouse.duckdb"
     assert path.exists()
     with duckdb.connect(str(path)) as connection:
         tables = connection.execute(
@@ -174,13 +181,13 @@ def test_duckdb_paths_outside_var_are_refused_unless_allowed(settings, tmp_path)
     settings.DUCKDB_DIR = tmp_path / "var" / "duckdb"
     outside = tmp_path / "elsewhere" / "w.duckdb"
 
-    refused = check_builtin("duckdb", {"destination_path": str(outside)})
-    escaping = check_builtin("duckdb", {"destination_path": "../../x.duckdb"})
+    refused = check("duckdb", {"destination_path": str(outside)})
+    escaping = check("duckdb", {"destination_path": "../../x.duckdb"})
     settings.DUCKDB_ALLOW_ANY_PATH = True
-    allowed = check_builtin("duckdb", {"destination_path": str(outside)})
+    allowed = check("duckdb", {"destination_path": str(outside)})
 
     assert not refused.ok
-    assert "outside the console's data folder" in refused.message
+    assert "outside this workspace's DuckDB folder" in refused.message
     assert "DUCKDB_ALLOW_ANY_PATH" in refused.message
     assert not escaping.ok
     assert allowed.ok, allowed.message
@@ -191,24 +198,27 @@ def test_duckdb_relative_paths_resolve_in_the_duckdb_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.DUCKDB_DIR = tmp_path / "dd"
 
-    assert resolve_duckdb_path("a/b.duckdb") == (tmp_path / "dd" / "a" / "b.duckdb")
+    assert resolve_duckdb_path("a/b.duckdb", workspace_id=WS) == (
+        tmp_path / "dd" / WS / "a" / "b.duckdb"
+    )
     with pytest.raises(ValueError):
-        resolve_duckdb_path(":memory:")
+        resolve_duckdb_path(":memory:", workspace_id=WS)
 
 
 def test_duckdb_check_reports_a_file_it_cannot_open(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.DUCKDB_DIR = tmp_path
-    (tmp_path / "junk.duckdb").write_text("this is not a database")
+    (tmp_path / WS).mkdir()
+    (tmp_path / WS / "junk.duckdb").write_text("this is not a database")
 
-    result = check_builtin("duckdb", {"destination_path": "junk.duckdb"})
+    result = check("duckdb", {"destination_path": "junk.duckdb"})
 
     assert not result.ok
-    assert result.message.startswith(f"Cannot open {tmp_path / 'junk.duckdb'}")
+    assert result.message.startswith(f"Cannot open {tmp_path / WS / 'junk.duckdb'}")
 
 
 def test_mask_is_used_for_a_password_in_a_failure(settings):
-    result = check_builtin(
+    result = check(
         "postgres",
         {
             **PG,

@@ -82,7 +82,9 @@ class EmbeddedEngine(Engine):
         """Test a configuration; every failure comes back as a CheckResult."""
         definition = connector_ref(definition)
         if definition.builtin:
-            return check_builtin(definition.builtin, config)
+            return check_builtin(
+                definition.builtin, config, workspace_id=self._workspace_id()
+            )
         masker = self._masker(definition, config)
         try:
             installation = self._ensure_installed(definition)
@@ -227,6 +229,7 @@ class EmbeddedEngine(Engine):
         streams: list[str],
         connection_id: str,
         empty_tables: bool,
+        workspace_id: str,
     ) -> None:
         """Forget reset streams' destination state, and empty their tables if asked."""
         from apps.engines.embedded.sync import make_writer
@@ -251,6 +254,7 @@ class EmbeddedEngine(Engine):
             ],
             connection_id=connection_id,
             log=lambda level, text: logger.info("%s %s", level, text),
+            workspace_id=workspace_id,
         )
         try:
             if empty_tables:
@@ -261,6 +265,11 @@ class EmbeddedEngine(Engine):
             writer.close()
 
     # -- helpers ----------------------------------------------------------------
+    def _workspace_id(self) -> str:
+        """The public id of the workspace this engine runs for ("" for none)."""
+        public_id = getattr(self.workspace, "public_id", None)
+        return str(public_id) if public_id else ""
+
     @staticmethod
     def _version(definition: ConnectorRef) -> str:
         if not definition.installable or not definition.version:

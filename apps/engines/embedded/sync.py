@@ -62,8 +62,13 @@ PROGRESS_EVERY_RECORDS = 2000
 COMMIT_INTERVAL_SECONDS = 1.0
 
 
-def make_writer(definition: Any, config: dict[str, Any], **options: Any) -> Any:
-    """The console's own writer for a built-in destination, on its prepared config."""
+def make_writer(
+    definition: Any, config: dict[str, Any], *, workspace_id: str, **options: Any
+) -> Any:
+    """The console's own writer for a built-in destination, on its prepared config.
+
+    ``workspace_id`` (the public id) is whose files the destination may open.
+    """
     descriptor = registry.destination(definition.builtin or "")
     if descriptor is None:
         raise DestinationError(
@@ -71,9 +76,9 @@ def make_writer(definition: Any, config: dict[str, Any], **options: Any) -> Any:
             failure_type="config_error",
         )
     try:
-        # The same rules as the check (a DuckDB path stays under DUCKDB_DIR unless
-        # DUCKDB_ALLOW_ANY_PATH), so a sync refuses what "Test" refuses.
-        config = descriptor.prepare_config(config)
+        # The same rules as the check (a DuckDB path stays in the workspace's own
+        # folder unless DUCKDB_ALLOW_ANY_PATH), so a sync refuses what "Test" does.
+        config = descriptor.prepare_config(config, workspace_id=workspace_id)
     except ValueError as exc:
         raise DestinationError(str(exc), failure_type="config_error") from None
     return descriptor.writer()(config, **options)
@@ -272,6 +277,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
             log=lambda level, text: reporter.log(
                 f"{level} destination: {masker.mask(text)}"
             ),
+            workspace_id=request.workspace_id,
         )
         writer.open()
         destination_states = writer.read_state()

@@ -39,6 +39,11 @@ def builtin_spec(name: str) -> ConnectorSpec:
     return builtin_destination(name).spec
 
 
-def check_builtin(name: str, config: dict[str, Any]) -> CheckResult:
-    """Test a config of a built-in destination, by its catalog ``builtin`` name."""
-    return builtin_destination(name).check(config)
+def check_builtin(
+    name: str, config: dict[str, Any], *, workspace_id: str
+) -> CheckResult:
+    """Test a config of a built-in destination, by its catalog ``builtin`` name.
+
+    ``workspace_id`` (the public id) is whose files the destination may open.
+    """
+    return builtin_destination(name).check(config, workspace_id=workspace_id)

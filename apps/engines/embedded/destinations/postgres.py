@@ -88,8 +88,10 @@ SPEC: dict[str, Any] = {
 }
 
 
-def check(config: dict[str, Any]) -> CheckResult:
+def check(config: dict[str, Any], *, workspace_id: str) -> CheckResult:
     """Validate the config, then create and drop a table in its schema.
+
+    ``workspace_id`` is not needed: the server, not this host, keeps the tables.
 
     The test table lives inside a transaction that is rolled back, so a check leaves
     nothing behind, not even the schema it had to create, yet proves the user may
@@ -152,7 +154,7 @@ def _check_server(config: dict[str, Any]) -> CheckResult:
     )
 
 
-def prepare_config(config: dict[str, Any]) -> dict[str, Any]:
+def prepare_config(config: dict[str, Any], *, workspace_id: str) -> dict[str, Any]:
     """The config as the writer takes it: the writer fills its own defaults."""
     return dict(config)
 
@@ -164,7 +166,7 @@ def writer() -> type:
     return PostgresWriter
 
 
-def dbt_profile(config: dict[str, Any]) -> dict[str, Any]:
+def dbt_profile(config: dict[str, Any], *, workspace_id: str) -> dict[str, Any]:
     """A dbt-postgres target for the database and default schema of this config."""
     return {
         "type": "postgres",
