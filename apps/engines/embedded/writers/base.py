@@ -32,11 +32,18 @@ Guarantees:
   bounded whatever the record count.
 - ``overwrite`` streams load ``<schema>._airbyte_tmp_<table>``; only a successful
   ``finish`` swaps it in (drop + rename, one transaction), so a failed or cancelled
-  sync leaves the previous table whole. The staging table survives a failed attempt
-  and is resumed by the next attempt of the same generation when the destination
-  holds a committed state for the stream (the source resumes from it); otherwise it
-  is recreated. A successful swap also clears the stream's STREAM state: the next
-  full refresh starts over.
+  sync leaves the previous table whole. A failed or cancelled attempt
+  (``finish(success=False)``, ``abort``) drops its staging tables and their STREAM
+  states: nothing is left behind, and the retry starts the stream over (a full
+  refresh source starts over anyway; rows kept from the failed attempt would be
+  loaded twice). Only an attempt that never ended (its worker died) leaves its
+  staging table, which the next attempt of the same generation resumes when the
+  destination holds a committed state for the stream; otherwise it is recreated.
+  A successful swap also clears the stream's STREAM state: the next full refresh
+  starts over.
+- Rows of an ``overwrite`` stream are reported as committed (``CommitResult``)
+  only by the ``finish`` that swaps them into the final table: until then no
+  reader can see them, and a failed attempt reports none.
 - ``append_dedup`` streams keep one row per primary key: the row with the greatest
   cursor wins, ties and streams without a cursor go to the latest record. A record
   whose primary key has a NULL part is kept but cannot be deduplicated (SQL
@@ -317,6 +324,9 @@ class StreamPlan:
     buffer_bytes: int = 0
     pending_records: int = 0
     pending_bytes: int = 0
+    #: Overwrite streams: committed into staging, reported at the swap.
+    staged_records: int = 0
+    staged_bytes: int = 0
     seq: int = 0
     warned_extra: bool = False
 
@@ -561,11 +571,12 @@ class BaseWriter:
             self._db_commit()
         except Exception as exc:
             self._fail_transaction()
+            self._discard_staging()
             self._close()
             if isinstance(exc, DestinationError):
                 raise
             raise self._wrap(exc, "finishing the sync") from exc
-        result = self._collect(states=0)
+        result = self._collect(states=0, swapped=True)
         self._close()
         return result
 
@@ -573,6 +584,7 @@ class BaseWriter:
         if not self._is_open:
             return
         self._fail_transaction()
+        self._discard_staging()
         self._close()
 
     def close(self) -> None:
@@ -623,13 +635,60 @@ class BaseWriter:
         self._buffered = 0
         self._db_rollback_quietly()
 
-    def _collect(self, *, states: int) -> CommitResult:
+    def _collect(self, *, states: int, swapped: bool = False) -> CommitResult:
         counts = {}
         for key, plan in self._plans.items():
-            if plan.pending_records:
-                counts[key] = StreamCounts(plan.pending_records, plan.pending_bytes)
+            records, size = plan.pending_records, plan.pending_bytes
             plan.pending_records = plan.pending_bytes = 0
+            if plan.mode == "overwrite":
+                # In staging, no reader sees these rows yet: they count as committed
+                # when the swap puts them in the final table, and never if it fails.
+                plan.staged_records += records
+                plan.staged_bytes += size
+                if not swapped:
+                    continue
+                records, size = plan.staged_records, plan.staged_bytes
+                plan.staged_records = plan.staged_bytes = 0
+            if records:
+                counts[key] = StreamCounts(records, size)
         return CommitResult(streams=counts, states=states)
+
+    def _discard_staging(self) -> None:
+        """Drop a failed attempt's staging tables and states (best effort).
+
+        Called after the open transaction was rolled back. The final tables are
+        untouched; a staging table left behind would only be loaded twice by the
+        retry (a full refresh source starts over) or linger. A destination that
+        cannot be reached now keeps it, and the next attempt recreates it.
+        """
+        plans = [p for p in self._plans.values() if p.mode == "overwrite"]
+        for plan in plans:
+            plan.staged_records = plan.staged_bytes = 0
+        if not plans:
+            return
+        try:
+            for plan in plans:
+                self._db_execute(
+                    f"DROP TABLE IF EXISTS {self._ref(plan.schema, plan.staging)}"
+                )
+            self._delete_states(
+                {(p.config.namespace or "", p.config.name) for p in plans},
+                kinds=(STREAM,),
+            )
+            self._db_commit()
+        except Exception as exc:
+            self._db_rollback_quietly()
+            self.log(
+                "WARN",
+                "Could not drop the staging tables of this attempt "
+                f"({_first_line(exc)}); the next attempt recreates them.",
+            )
+            return
+        names = ", ".join(sorted(p.staging for p in plans))
+        self.log(
+            "INFO",
+            f"Dropped the staging table(s) {names}: the final tables are unchanged.",
+        )
 
     def _flush(self, plan: StreamPlan) -> None:
         rows = plan.buffer
