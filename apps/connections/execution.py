@@ -204,7 +204,8 @@ def build_request(attempt: SyncAttempt) -> AttemptRequest:
         job_id=str(job.public_id),
         connection_id=str(connection.public_id),
         workspace_id=str(connection.workspace.public_id),
-        source_definition=connection.source.definition.ref,
+        # The source's own pinned version, not the catalog's current default.
+        source_definition=connection.source.connector_ref,
         source_config=source_config,
         destination_definition=connection.destination.definition.ref,
         destination_config=destination_config,
