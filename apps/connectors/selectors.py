@@ -15,7 +15,7 @@ from apps.connectors.models import (
     Destination,
     Source,
 )
-from apps.connectors.spec.config import merge_config
+from apps.connectors.spec.config import config_hosts, merge_config
 from apps.connectors.spec.pointers import from_pointer
 from apps.engines.registry import engine_names, get_engine
 from apps.workspaces.models import Workspace
@@ -117,9 +117,37 @@ def connector_full_config(obj: ConnectorConfig) -> dict[str, Any]:
     """The whole config the connector runs with: settings, secrets and credentials.
 
     This is the only place secrets are put back together; callers hand the result
-    to a connector through a 0600 temp file and never store or show it.
+    to a connector through a 0600 temp file and never store or show it. A
+    credential is put only into a config whose hosts it may be sent to (the save
+    checks that too; this holds if its allowed hosts shrank since): otherwise an
+    EngineError, which a check or sync reports as its failure.
     """
-    return merge_config(obj.config or {}, connector_secrets(obj))
+    secrets = connector_secrets(obj)
+    _refuse_credentials_elsewhere(obj)
+    return merge_config(obj.config or {}, secrets)
+
+
+def _refuse_credentials_elsewhere(obj: ConnectorConfig) -> None:
+    from apps.credentials.hosts import refusal
+    from apps.credentials.models import Credential
+    from apps.engines.base import EngineError
+
+    refs = obj.credential_refs or {}
+    if not refs:
+        return
+    try:
+        schema = connector_spec_schema(
+            obj.definition, obj.config, workspace=obj.workspace
+        )
+    except (EngineError, ValueError):
+        schema = {}
+    found = config_hosts(obj.config or {}, schema)
+    for credential in Credential.objects.filter(
+        workspace_id=obj.workspace_id, public_id__in=list(refs.values())
+    ).only("name", "allowed_hosts"):
+        problem = refusal(credential.name, credential.allowed_hosts or [], found)
+        if problem:
+            raise EngineError(problem)
 
 
 def connector_secrets(obj: ConnectorConfig) -> dict[str, Any]:
@@ -179,16 +207,3 @@ def definition_ready(
     return get_engine(workspace).connector_ready(definition.ref) or bool(
         installed_version(definition=definition)
     )
-
-
-def builtin_destination_configs(name: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every workspace's saved config of built-in destination ``name``.
-
-    Console-wide on purpose: a destination that keeps files on this host asks it
-    before it hands an older shared file to one workspace (registered with the
-    engine registry, so engines never import this app).
-    """
-    rows = Destination.objects.filter(definition__builtin=name).values_list(
-        "workspace__public_id", "config"
-    )
-    return [(str(workspace_id), config or {}) for workspace_id, config in rows]

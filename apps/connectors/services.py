@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,9 +23,15 @@ from apps.audit.services import audit_record, field_changes
 from apps.connectors import signals
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
-from apps.connectors.spec.config import split_config
+from apps.connectors.spec.config import (
+    config_hosts,
+    secret_retarget_errors,
+    split_config,
+)
 from apps.connectors.spec.errors import config_errors
+from apps.core.masking import MASK
 from apps.engines.base import CheckResult, DiscoveredCatalog, EngineError
+from apps.engines.declarative import ManifestError
 from apps.engines.registry import get_engine
 from apps.workspaces.models import Workspace
 
@@ -75,6 +82,92 @@ def _secret_summary(secrets: dict[str, Any], refs: dict[str, str]) -> list[str]:
     )
 
 
+def _schema_or_none(
+    definition: ConnectorDefinition, config: dict[str, Any], workspace: Workspace
+) -> dict[str, Any]:
+    # The form was built from this schema a moment ago (cached); without it the
+    # field names and the manifest still say where secrets go.
+    from apps.connectors.selectors import connector_spec_schema
+
+    try:
+        return connector_spec_schema(definition, config, workspace=workspace)
+    except (EngineError, ManifestError):
+        return {}
+
+
+def _check_secret_destinations(
+    *,
+    definition: ConnectorDefinition,
+    workspace: Workspace,
+    old_config: dict[str, Any] | None,
+    new_config: dict[str, Any],
+    kept: set[str],
+    refs: dict[str, str],
+    credentials: list[Any],
+) -> None:
+    """Refuse a save that would send a secret somewhere it was not entered for.
+
+    A kept (masked) secret needs every destination field unchanged; a credential
+    needs every host of the config in its ``allowed_hosts``. Errors are keyed by
+    the JSON pointer of the secret they are about, so the form shows each beside
+    its field.
+    """
+    from apps.credentials.hosts import refusal
+
+    if not kept and not refs:
+        return
+    schema = _schema_or_none(definition, new_config, workspace)
+    errors: dict[str, str] = {}
+    if old_config is not None and kept:
+        old_schema = (
+            _schema_or_none(definition, old_config, workspace)
+            if definition.is_declarative_manifest
+            else schema
+        )
+        errors.update(
+            secret_retarget_errors(
+                old_config, new_config, schema, kept, old_schema=old_schema
+            )
+        )
+    if refs:
+        found = config_hosts(new_config, schema)
+        by_id = {str(c.public_id): c for c in credentials}
+        for pointer, credential_id in sorted(refs.items()):
+            credential = by_id.get(str(credential_id))
+            if credential is None:
+                continue
+            problem = refusal(credential.name, credential.allowed_hosts or [], found)
+            if problem:
+                errors.setdefault(pointer, problem)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _resolve_kept(
+    secrets: dict[str, Any],
+    old_secrets: dict[str, Any],
+    kept_secrets: Iterable[str] | None,
+) -> tuple[dict[str, Any], set[str]]:
+    """(secrets with each MASK replaced by the stored value, pointers kept so).
+
+    The spec form says which secrets it kept; a caller that does not say (a
+    script) has kept every secret it sent back unchanged.
+    """
+    resolved: dict[str, Any] = {}
+    kept = set(kept_secrets or ())
+    for pointer, value in secrets.items():
+        if value == MASK and pointer in old_secrets:
+            resolved[pointer] = old_secrets[pointer]
+            kept.add(pointer)
+        else:
+            resolved[pointer] = value
+    if kept_secrets is None:
+        kept |= {
+            p for p, v in resolved.items() if p in old_secrets and v == old_secrets[p]
+        }
+    return resolved, kept
+
+
 @transaction.atomic
 def connector_create(
     *,
@@ -96,6 +189,15 @@ def connector_create(
     secrets = secrets or {}
     refs = credential_refs or {}
     credentials = _credentials_for(workspace, refs)
+    _check_secret_destinations(
+        definition=definition,
+        workspace=workspace,
+        old_config=None,
+        new_config=config,
+        kept=set(),
+        refs=refs,
+        credentials=credentials,
+    )
     obj = model(
         workspace=workspace,
         name=name,
@@ -133,11 +235,15 @@ def connector_update(
     config: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
     credential_refs: dict[str, str] | None = None,
+    kept_secrets: Iterable[str] | None = None,
 ) -> ConnectorConfig:
     """Change a source's or destination's name or settings.
 
     ``secrets`` and ``credential_refs`` are the complete new sets (the spec form
-    has already kept values the user left masked).
+    has already kept values the user left masked, and says which in
+    ``kept_secrets``; a secret given as the mask keeps its stored value too). A
+    kept secret is refused when a field that says where it is sent changed, and a
+    credential when the config names a host it may not be sent to.
     """
     kind = obj._meta.model_name
     obj = type(obj).objects.select_for_update().get(pk=obj.pk)
@@ -147,6 +253,22 @@ def connector_update(
         "secrets": _secret_summary(stored_secrets(obj), obj.credential_refs or {}),
     }
     old_secrets = stored_secrets(obj)
+    if secrets is not None:
+        secrets, kept = _resolve_kept(secrets, old_secrets, kept_secrets)
+    else:
+        kept = set(old_secrets)
+    new_refs = (
+        (obj.credential_refs or {}) if credential_refs is None else credential_refs
+    )
+    _check_secret_destinations(
+        definition=obj.definition,
+        workspace=obj.workspace,
+        old_config=dict(obj.config or {}),
+        new_config=dict(obj.config or {}) if config is None else config,
+        kept=kept,
+        refs=new_refs,
+        credentials=_credentials_for(obj.workspace, new_refs),
+    )
     if name is not None:
         name = _clean_name(name)
         _check_name_free(type(obj), obj.workspace, name, exclude=obj)

@@ -113,6 +113,17 @@ def _manifest_from(
     return ManifestForm(initial={"manifest": text}), stored
 
 
+def _show_error(name_form, spec_form: SpecForm, exc: ValidationError) -> None:
+    """A service's error beside its field: a JSON pointer is a spec form field
+    (a secret that must be typed again, a credential refused for this host)."""
+    if hasattr(exc, "error_dict") and any(
+        str(key).startswith("/") for key in exc.error_dict
+    ):
+        spec_form.add_error(None, exc)
+    else:
+        apply_validation_error(name_form, exc)
+
+
 def _editor(
     request: HttpRequest,
     membership,
@@ -195,10 +206,11 @@ def _editor(
                     config=config,
                     secrets=spec_form.cleaned_secrets,
                     credential_refs=spec_form.credential_refs,
+                    kept_secrets=spec_form.kept_secrets,
                 )
                 messages.success(request, "Saved; testing the new settings now.")
         except ValidationError as exc:
-            apply_validation_error(name_form, exc)
+            _show_error(name_form, spec_form, exc)
         else:
             services.connector_check_request(actor=request.user, obj=obj)
             if context["inline"]:
