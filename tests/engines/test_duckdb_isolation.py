@@ -35,9 +35,12 @@ def _users(path: Path) -> int:
         return conn.execute("select count(*) from main.users").fetchone()[0]
 
 
-def _make_users(path: Path, rows: int) -> Path:
+def _make_users(path: Path, rows: int, *, in_wal: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as conn:
+        if in_wal:  # the rows stay in the .wal beside the file, as after a crash
+            conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+            conn.execute("SET checkpoint_threshold = '1TB'")
         conn.execute(
             "create table main.users as select range as id from range(?)", [rows]
         )
@@ -216,10 +219,13 @@ def _destination(workspace, path: str) -> Destination:
     )
 
 
+@pytest.mark.parametrize("allow_any_path", [False, True])
 def test_a_shared_file_moves_into_the_one_workspace_that_names_it(
-    workspace, b_workspace, duckdb_dir, caplog
+    allow_any_path, workspace, b_workspace, duckdb_dir, caplog, settings
 ):
-    shared = _make_users(duckdb_dir / "old.duckdb", A_ROWS)
+    settings.DUCKDB_ALLOW_ANY_PATH = allow_any_path
+    shared = _make_users(duckdb_dir / "old.duckdb", A_ROWS, in_wal=True)
+    assert (duckdb_dir / "old.duckdb.wal").exists()
     _destination(workspace, "old.duckdb")
     _destination(b_workspace, "other.duckdb")
 
@@ -231,7 +237,8 @@ def test_a_shared_file_moves_into_the_one_workspace_that_names_it(
     moved = duckdb_dir / str(workspace.public_id) / "old.duckdb"
     assert result.ok, result.message
     assert not shared.exists()
-    assert _users(moved) == A_ROWS
+    assert not (duckdb_dir / "old.duckdb.wal").exists()
+    assert _users(moved) == A_ROWS  # the rows in the .wal came along
     assert "Moved the shared DuckDB file" in caplog.text
     # Once moved, it stays: the next resolve finds it in the workspace's folder.
     again = resolve_duckdb_path("old.duckdb", workspace_id=str(workspace.public_id))

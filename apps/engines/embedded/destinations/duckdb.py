@@ -100,9 +100,8 @@ def resolve_duckdb_path(value: str, *, workspace_id: str) -> Path:
     own = workspace_duckdb_dir(workspace_id)
     named = Path(raw).expanduser()
     resolved = (named if named.is_absolute() else own / named).resolve()
-    if getattr(settings, "DUCKDB_ALLOW_ANY_PATH", False):
-        return resolved
-    if own.is_symlink():
+    allow_any = bool(getattr(settings, "DUCKDB_ALLOW_ANY_PATH", False))
+    if own.is_symlink() and not allow_any:
         raise ValueError(
             f"This workspace's DuckDB folder {own} is a symbolic link; an "
             "administrator must replace it with a real folder."
@@ -111,6 +110,8 @@ def resolve_duckdb_path(value: str, *, workspace_id: str) -> Path:
     if resolved != home and resolved.is_relative_to(home):
         if not named.is_absolute() and not resolved.exists():
             _adopt_shared_file(raw, resolved, workspace_id=str(workspace_id).strip())
+        return resolved
+    if allow_any:
         return resolved
     root = duckdb_dir().resolve()
     if resolved.is_relative_to(root) and len(resolved.relative_to(root).parts) > 1:
