@@ -282,3 +282,18 @@ def test_a_file_in_another_workspace_s_folder_is_never_adopted(
     assert path == (duckdb_dir / str(b_workspace.public_id) / name).resolve()
     assert _users(a_file) == A_ROWS
     assert not path.exists()
+
+
+def test_a_shared_file_stays_put_when_nobody_can_say_who_names_it(
+    workspace, duckdb_dir
+):
+    shared = _make_users(duckdb_dir / "old.duckdb", A_ROWS)
+
+    with mock.patch("apps.engines.registry.destination_configs", return_value=None):
+        result = EmbeddedEngine(workspace).check(
+            definition(DUCKDB_ID), {"destination_path": "old.duckdb"}
+        )
+
+    assert not result.ok
+    assert "cannot see which workspaces name it" in result.message
+    assert _users(shared) == A_ROWS

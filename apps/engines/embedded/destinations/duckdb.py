@@ -161,10 +161,15 @@ def _adopt_shared_file(raw: str, target: Path, *, workspace_id: str) -> None:
             workspace_id,
             ", ".join(sorted(others or ())) or "unknown",
         )
+        why = (
+            "the console cannot see which workspaces name it"
+            if others is None
+            else "a destination in another workspace names it too"
+        )
         raise ValueError(
             f"{raw} is a DuckDB file from before each workspace had its own folder, "
-            "and a destination in another workspace names it too, so the console "
-            "cannot tell whose it is. An administrator must move "
+            f"and {why}, so the console cannot tell whose it is. An administrator "
+            "must move "
             f"{shared} into the folder of the workspace it belongs to "
             "(DUCKDB_DIR/<workspace id>/) and give the other destinations another "
             "file name."
