@@ -90,7 +90,9 @@ class EmbeddedEngine(Engine):
             installation = self._ensure_installed(definition)
         except EngineError as exc:
             return CheckResult(ok=False, message=exc.message, logs=exc.logs)
-        result = self._run(installation, "check", config, masker)
+        result = self._run(
+            installation, "check", config, masker, workspace_id=self._workspace_id()
+        )
         message = result.first(protocol.CONNECTION_STATUS)
         if message is not None:
             found = protocol.check_from_message(message)
@@ -119,7 +121,9 @@ class EmbeddedEngine(Engine):
             raise EngineError(f"{definition.name} is a destination: it has no streams.")
         masker = self._masker(definition, config)
         installation = self._ensure_installed(definition)
-        result = self._run(installation, "discover", config, masker)
+        result = self._run(
+            installation, "discover", config, masker, workspace_id=self._workspace_id()
+        )
         message = result.first(protocol.CATALOG)
         if message is None:
             raise EngineError(
@@ -310,7 +314,11 @@ class EmbeddedEngine(Engine):
         verb: str,
         config: dict[str, Any] | None,
         masker: SecretMasker,
+        *,
+        workspace_id: str = "",
     ) -> RunResult:
+        # The workspace's /local is mounted for check and discover; spec (one
+        # answer for every workspace) runs without one.
         result = run_connector(
             installation.command(),
             verb,
@@ -318,6 +326,7 @@ class EmbeddedEngine(Engine):
             config=config,
             timeout=timeout_for(verb),
             bin_dir=installation.bin_dir,
+            workspace_id=workspace_id or None,
         )
         if result.returncode not in (0, None) or result.timed_out:
             logger.info(

@@ -426,6 +426,7 @@ class _Run:
                 masker=masker,
                 env=connector_env(installation.bin_dir),
                 cwd=directory,
+                workspace_id=request.workspace_id,
             )
             try:
                 process.start()
