@@ -74,4 +74,38 @@
       row.hidden = needle && row.getAttribute("data-stream-row").toLowerCase().indexOf(needle) < 0;
     });
   });
+  // Engine settings: show only the chosen authentication's fields; hidden ones are
+  // disabled, so they are not posted. Without JavaScript the server shows the
+  // saved choice's. (Here, not inline: the Content-Security-Policy allows no
+  // inline scripts.)
+  function syncAuth(form) {
+    var checked = form.querySelector("[data-auth-choice]:checked");
+    var auth = checked ? checked.value : "";
+    form.querySelectorAll("[data-auth-fields]").forEach(function (group) {
+      var on = group.getAttribute("data-auth-fields") === auth;
+      group.hidden = !on;
+      if (group.tagName === "FIELDSET") group.disabled = !on;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-auth-choice]")) {
+      syncAuth(event.target.form);
+    }
+  });
+  // A button that removes its table row (the credential form's key/value pairs).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-remove-row]");
+    if (button) button.closest("tr").remove();
+  });
+  // A field whose whole value is selected when focused (a secret shown once).
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) {
+      event.target.select();
+    }
+  });
+  // A form that asks before it is sent (`data-confirm="question"`).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
 })();
