@@ -225,7 +225,8 @@ class SpecField:
         if self.has_stored_secret:
             return (
                 f"A value is stored. Leave {MASK} to keep it, or type a new one "
-                "to replace it."
+                "to replace it. It is kept only while the host, port, URL and the "
+                "like stay as they are."
             )
         return ""
 
