@@ -8,6 +8,7 @@ class ConnectionsConfig(AppConfig):
     label = "connections"
 
     def ready(self) -> None:
+        from apps.connections import receivers  # noqa: F401 - connects them
         from apps.connections.selectors import dashboard as connection_dashboard
         from apps.workspaces import dashboard
 

@@ -500,3 +500,42 @@ def connection_schema_changed(*, connection: Connection, diff: SchemaDiff) -> No
     signals.connection_event.send(
         sender=Connection, connection=connection, event="schema.changed", diff=summary
     )
+
+
+def connection_schema_follow(*, source_id: int) -> None:
+    """After a worker refreshed a source's catalog: each connection of the source
+    hears what changed and applies its schema-change policy (pause on any change,
+    or propagate columns, or columns and streams, when nothing breaks)."""
+    for connection in Connection.objects.filter(source_id=source_id).select_related(
+        "source", "workspace"
+    ):
+        _schema_follow(connection)
+
+
+@transaction.atomic
+def _schema_follow(connection: Connection) -> None:
+    diff = schema_diff(list(connection.streams.all()), connection.source.catalog)
+    if not diff.changed:
+        return
+    connection_schema_changed(connection=connection, diff=diff)
+    policy = connection.schema_change_policy
+    if policy == Connection.SchemaChangePolicy.DISABLE:
+        connection_set_status(
+            actor=None,
+            connection=connection,
+            status=Connection.Status.PAUSED,
+            reason="Paused: the source's schema changed (see Settings).",
+        )
+    elif (
+        policy
+        in (
+            Connection.SchemaChangePolicy.PROPAGATE_COLUMNS,
+            Connection.SchemaChangePolicy.PROPAGATE_FULLY,
+        )
+        and not diff.breaking
+    ):
+        connection_apply_schema(
+            actor=None,
+            connection=connection,
+            add_new_streams=policy == Connection.SchemaChangePolicy.PROPAGATE_FULLY,
+        )

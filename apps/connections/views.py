@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
@@ -11,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.connections import presenters, selectors, services
@@ -30,6 +32,9 @@ from apps.core.roles import Role
 from apps.workspaces.access import require_role
 
 JOBS_PER_PAGE = 25
+# A refresh still pending after the discover task's time limit lost its worker: the
+# schema section stops polling and says so.
+DISCOVER_LOST_AFTER = timedelta(seconds=1800 + 60)
 
 
 def _connection(
@@ -496,48 +501,21 @@ def job_log(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpRespo
 def connection_schema(
     request: HttpRequest, workspace_id: UUID, connection_id: UUID
 ) -> HttpResponse:
-    """Refresh the source's schema, show what changed, apply it per the policy."""
+    """The source's schema against the connection's; refresh it, or apply it.
+
+    A refresh runs the source's discover on a worker (a connector, or a call to an
+    Airbyte server, never inside a web request): the section polls until the
+    worker has recorded the catalog, and the connections app applies each
+    connection's policy when it has (``connection_schema_follow``).
+    """
     from apps.connections.catalog import schema_diff
-    from apps.connectors.services import source_discover_run
+    from apps.connectors.services import source_discover_request
 
     role = Role.EDITOR if request.method == "POST" else Role.VIEWER
     membership, connection = _connection(request, workspace_id, connection_id, role)
     action = request.POST.get("action", "")
-    status = 200
     if action == "refresh":
-        if source_discover_run(pk=connection.source_id) is None:
-            connection.source.refresh_from_db()
-            messages.error(request, connection.source.discover_message)
-            status = 400
-        connection.source.refresh_from_db()
-        diff = schema_diff(list(connection.streams.all()), connection.source.catalog)
-        if diff.changed:
-            services.connection_schema_changed(connection=connection, diff=diff)
-        policy = connection.schema_change_policy
-        if diff.changed and policy == Connection.SchemaChangePolicy.DISABLE:
-            services.connection_set_status(
-                actor=request.user,
-                connection=connection,
-                status=Connection.Status.PAUSED,
-                reason="Paused: the source's schema changed (see Settings).",
-            )
-        elif (
-            diff.changed
-            and policy
-            in (
-                Connection.SchemaChangePolicy.PROPAGATE_COLUMNS,
-                Connection.SchemaChangePolicy.PROPAGATE_FULLY,
-            )
-            and not diff.breaking
-        ):
-            services.connection_apply_schema(
-                actor=request.user,
-                connection=connection,
-                add_new_streams=policy == Connection.SchemaChangePolicy.PROPAGATE_FULLY,
-            )
-            messages.success(
-                request, "The schema changes were applied (per the policy)."
-            )
+        source_discover_request(actor=request.user, source=connection.source)
     elif action == "apply":
         services.connection_apply_schema(
             actor=request.user,
@@ -549,16 +527,18 @@ def connection_schema(
     connection = selectors.connection_get(
         workspace=membership.workspace, public_id=connection.public_id
     )
+    source = connection.source
+    discovering = source.discover_status == "pending" and (
+        timezone.now() - source.updated_at < DISCOVER_LOST_AFTER
+    )
     context = {
         "workspace": membership.workspace,
         "membership": membership,
         "connection": connection,
-        "diff": schema_diff(list(connection.streams.all()), connection.source.catalog),
+        "discovering": discovering,
+        "discover_lost": source.discover_status == "pending" and not discovering,
+        "diff": schema_diff(list(connection.streams.all()), source.catalog),
     }
     return render_page(
-        request,
-        "connections/connection_schema.html",
-        context,
-        partial="schema",
-        status=status,
+        request, "connections/connection_schema.html", context, partial="schema"
     )

@@ -12,3 +12,6 @@ from django.dispatch import Signal
 connector_saved = Signal()
 # A source or destination is being deleted (``obj`` still has its ids).
 connector_deleted = Signal()
+# A worker refreshed a source's catalog (``source``; its record is committed): the
+# connections app compares each connection with it and applies their policies.
+source_discovered = Signal()

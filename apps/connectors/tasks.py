@@ -40,7 +40,11 @@ def connector_check_task(kind: str, pk: int) -> None:
     soft_time_limit=1770,
 )
 def source_discover_task(pk: int) -> None:
-    """Refresh a source's catalog."""
+    """Refresh a source's catalog, then tell whoever follows it (its connections)."""
+    from apps.connectors import signals
+    from apps.connectors.models import Source
     from apps.connectors.services import source_discover_run
 
-    source_discover_run(pk=pk)
+    if source_discover_run(pk=pk) is not None:
+        source = Source.objects.select_related("workspace").get(pk=pk)
+        signals.source_discovered.send(sender=Source, source=source)

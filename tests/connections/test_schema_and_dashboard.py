@@ -58,15 +58,22 @@ def make_connection(admin, workspace, policy="ignore"):
 
 
 def refresh(client, workspace, connection):
+    """Ask for a refresh, let the worker run the discover, and poll once (#13: the
+    discover runs on a worker, not in the request)."""
+    from apps.connectors.tasks import source_discover_task
+
+    schema_url = reverse(
+        "connections:schema", args=[workspace.public_id, connection.public_id]
+    )
+    with mock.patch.object(source_discover_task, "delay_on_commit") as queued:
+        asked = client.post(
+            schema_url, {"action": "refresh"}, headers={"HX-Request": "true"}
+        )
+    assert 'hx-trigger="every 2s"' in asked.text
     with mock.patch("apps.connectors.services.get_engine") as engine:
         engine.return_value.discover.return_value = changed_catalog()
-        return client.post(
-            reverse(
-                "connections:schema", args=[workspace.public_id, connection.public_id]
-            ),
-            {"action": "refresh"},
-            headers={"HX-Request": "true"},
-        )
+        source_discover_task(*queued.call_args.args)
+    return client.get(schema_url, headers={"HX-Request": "true"})
 
 
 def test_refresh_schema_shows_the_difference(admin, workspace, login):
