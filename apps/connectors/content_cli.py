@@ -1,4 +1,4 @@
-"""`airbyte content list|add|get|remove` for sources and destinations.
+"""`airbyte content list|add|update|get|remove` for sources and destinations.
 
 A config file for `content add` looks like::
 
@@ -180,6 +180,57 @@ def _find(membership, wanted: str) -> Source | Destination:
         except (Http404, ValueError):
             continue
     raise CommandError(f"No source or destination with id {wanted} in this workspace.")
+
+
+def _config_errors_text(exc: ValidationError) -> str:
+    """One line per problem, each with the JSON path it is about."""
+    if not hasattr(exc, "error_dict"):
+        return "\n".join(exc.messages)
+    return "\n".join(
+        f"{key}: {message}" if str(key).startswith("/") else message
+        for key, errors in exc.error_dict.items()
+        for message in ValidationError(errors).messages
+    )
+
+
+@content.action(
+    "update",
+    "Change a source or destination from a JSON file like `content add` takes "
+    '({"name": ..., "config": {...}}). A secret given as ********** keeps its '
+    "stored value, but only while the host, port, URL and the like stay the same: "
+    "give the secret again to send it somewhere new.",
+    arg("--id", required=True, dest="id"),
+    arg("--config", required=True, metavar="FILE", help="JSON file, or - for stdin."),
+    WORKSPACE,
+    AS_USER,
+)
+def content_update(options: dict[str, Any]) -> CliResult:
+    membership = cli_membership(options, Role.EDITOR)
+    obj = _find(membership, options["id"])
+    document = read_json_file(options["config"])
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise CommandError('The file needs {"config": {...}}, and may give "name".')
+    try:
+        config, secrets = services.validate_config(
+            obj.definition, document["config"], workspace=membership.workspace
+        )
+        obj = services.connector_update(
+            actor=membership.user,
+            obj=obj,
+            name=str(document["name"]) if document.get("name") else None,
+            config=config,
+            secrets=secrets,
+        )
+    except EngineError as exc:
+        raise CommandError(exc.message) from None
+    except ValidationError as exc:
+        raise CommandError(
+            "The config was not saved:\n" + _config_errors_text(exc)
+        ) from None
+    kind = obj._meta.model_name
+    return CliResult(
+        data=_row(obj), text=f"Updated {kind} {obj.name} ({obj.public_id})."
+    )
 
 
 @content.action(

@@ -17,6 +17,8 @@ from unittest import mock
 import pytest
 import yaml
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.urls import reverse
 
@@ -500,3 +502,63 @@ def test_a_default_filled_in_is_no_change_and_a_tunnel_host_is():
     )
     assert list(errors) == ["/password"]
     assert "changed" in errors["/password"]
+
+
+# --- the CLI: `airbyte content update` ------------------------------------------------
+
+
+def cli_update(tmp_path, destination, editor, workspace, **changes) -> None:
+    path = tmp_path / "pg.json"
+    config = {**destination.config, "password": MASK, **changes}
+    path.write_text(json.dumps({"name": destination.name, "config": config}))
+    call_command(
+        "airbyte",
+        "content",
+        "update",
+        "--id",
+        str(destination.public_id),
+        "--config",
+        str(path),
+        "--as",
+        editor.email,
+        "--workspace",
+        str(workspace.public_id),
+    )
+
+
+def test_cli_update_to_a_new_host_with_the_masked_password_is_refused(
+    editor, admin, workspace, tmp_path, capsys
+):
+    destination = make_postgres(workspace, admin)
+    with pytest.raises(CommandError) as caught:
+        cli_update(tmp_path, destination, editor, workspace, host="db.attacker.test")
+    assert (
+        "/password: Enter the password again: the host changed, and a saved secret "
+        "is only sent where it was entered for." in str(caught.value)
+    )
+    assert CANARY not in str(caught.value) + capsys.readouterr().out
+    destination.refresh_from_db()
+    assert destination.config["host"] == "127.0.0.1"
+    assert stored_secrets(destination) == {"/password": CANARY}
+
+
+def test_cli_update_keeps_the_masked_password_or_takes_a_new_one(
+    editor, admin, workspace, tmp_path
+):
+    destination = make_postgres(workspace, admin)
+    cli_update(tmp_path, destination, editor, workspace, schema="analytics")
+    destination.refresh_from_db()
+    assert destination.config["schema"] == "analytics"
+    assert stored_secrets(destination) == {"/password": CANARY}
+
+    cli_update(
+        tmp_path,
+        destination,
+        editor,
+        workspace,
+        host="db.example.test",
+        password="typed-again",
+    )
+    destination.refresh_from_db()
+    assert destination.config["host"] == "db.example.test"
+    assert stored_secrets(destination) == {"/password": "typed-again"}
