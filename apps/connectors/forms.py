@@ -24,8 +24,10 @@ class ConnectorNameForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         if versions:
+            # Not required: a form posted without it leaves the version alone.
             self.fields["connector_version"] = forms.ChoiceField(
                 label="Connector version",
+                required=False,
                 choices=[(v, _version_label(v, default_version)) for v in versions],
                 initial=current_version,
                 help_text=(
