@@ -17,6 +17,7 @@ from apps.connectors.models import (
 )
 from apps.connectors.spec.config import config_hosts, merge_config
 from apps.connectors.spec.pointers import from_pointer
+from apps.engines.base import ConnectorRef
 from apps.engines.registry import engine_names, get_engine
 from apps.workspaces.models import Workspace
 
@@ -182,15 +183,19 @@ def connector_spec_schema(
     config: dict[str, Any] | None = None,
     *,
     workspace: Workspace | None = None,
+    ref: ConnectorRef | None = None,
 ) -> dict[str, Any]:
     """The JSON Schema a source's or destination's form is built from.
 
     A custom YAML manifest source takes its schema from the manifest in its config;
-    every other connector from its spec (cached after the first run). Raises
-    EngineError (or ManifestError) with a message for the user.
+    every other connector from its spec (cached after the first run), at ``ref``'s
+    version when given (a saved source's pinned one). Raises EngineError (or
+    ManifestError) with a message for the user.
     """
     engine = get_engine(workspace)
-    return engine.spec_for_config(definition.ref, config).connection_specification
+    return engine.spec_for_config(
+        ref or definition.ref, config
+    ).connection_specification
 
 
 def definition_ready(
@@ -207,3 +212,16 @@ def definition_ready(
     return get_engine(workspace).connector_ready(definition.ref) or bool(
         installed_version(definition=definition)
     )
+
+
+def builtin_destination_configs(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every workspace's saved config of built-in destination ``name``.
+
+    Console-wide on purpose: a destination that keeps files on this host asks it
+    before it hands an older shared file to one workspace (registered with the
+    engine registry, so engines never import this app).
+    """
+    rows = Destination.objects.filter(definition__builtin=name).values_list(
+        "workspace__public_id", "config"
+    )
+    return [(str(workspace_id), config or {}) for workspace_id, config in rows]

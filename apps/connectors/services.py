@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record, field_changes
 from apps.connectors import signals
+from apps.connectors.catalog.selectors import installed_versions
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.selectors import MODELS, stored_secrets
 from apps.connectors.spec.config import (
@@ -207,6 +208,10 @@ def connector_create(
         credential_refs=refs,
         created_by=actor,
     )
+    if kind == "source":
+        # A new source runs the catalog's version of today; a later staff upgrade
+        # moves only the default for sources made after it.
+        obj.connector_version = definition.pypi_version
     obj.full_clean()
     obj.save()
     if credentials:
@@ -226,6 +231,28 @@ def connector_create(
     return obj
 
 
+def _pin_version(source: Source, version: str) -> None:
+    """Move a source to another installed version of its connector, or refuse."""
+    version = (version or "").strip()
+    if not version or version == source.pinned_version:
+        return
+    offered = installed_versions(
+        definition=source.definition, workspace=source.workspace
+    )
+    if version not in offered:
+        raise ValidationError(
+            {
+                "connector_version": (
+                    f"{source.definition.name} {version} is not installed on this "
+                    "console; pick one of the installed versions ("
+                    f"{', '.join(offered) or 'none'}), or ask console staff to "
+                    "install it."
+                )
+            }
+        )
+    source.connector_version = version
+
+
 @transaction.atomic
 def connector_update(
     *,
@@ -235,15 +262,18 @@ def connector_update(
     config: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
     credential_refs: dict[str, str] | None = None,
+    connector_version: str | None = None,
     kept_secrets: Iterable[str] | None = None,
 ) -> ConnectorConfig:
-    """Change a source's or destination's name or settings.
+    """Change a source's or destination's name, settings or (a source's) version.
 
     ``secrets`` and ``credential_refs`` are the complete new sets (the spec form
     has already kept values the user left masked, and says which in
     ``kept_secrets``; a secret given as the mask keeps its stored value too). A
     kept secret is refused when a field that says where it is sent changed, and a
     credential when the config names a host it may not be sent to.
+    ``connector_version`` must be installed on this console
+    (``catalog.selectors.installed_versions``).
     """
     kind = obj._meta.model_name
     obj = type(obj).objects.select_for_update().get(pk=obj.pk)
@@ -252,6 +282,8 @@ def connector_update(
         "config": obj.config,
         "secrets": _secret_summary(stored_secrets(obj), obj.credential_refs or {}),
     }
+    if isinstance(obj, Source):
+        before["connector_version"] = obj.pinned_version
     old_secrets = stored_secrets(obj)
     if secrets is not None:
         secrets, kept = _resolve_kept(secrets, old_secrets, kept_secrets)
@@ -275,6 +307,8 @@ def connector_update(
         obj.name = name
     if config is not None:
         obj.config = config
+    if connector_version is not None and isinstance(obj, Source):
+        _pin_version(obj, connector_version)
     changed_secrets: list[str] = []
     if secrets is not None:
         changed_secrets = sorted(
@@ -294,6 +328,8 @@ def connector_update(
         "config": obj.config,
         "secrets": _secret_summary(stored_secrets(obj), obj.credential_refs or {}),
     }
+    if isinstance(obj, Source):
+        after["connector_version"] = obj.pinned_version
     changes = field_changes(before, after)
     if changed_secrets:
         changes["secrets_replaced"] = [None, changed_secrets]
@@ -371,7 +407,7 @@ def connector_check_run(*, kind: str, pk: int) -> CheckResult:
     obj = MODELS[kind].objects.select_related("definition", "workspace").get(pk=pk)
     try:
         result = get_engine(obj.workspace).check(
-            obj.definition.ref, connector_full_config(obj), actor=obj
+            obj.connector_ref, connector_full_config(obj), actor=obj
         )
     except EngineError as exc:
         result = CheckResult(ok=False, message=exc.message)
@@ -429,7 +465,7 @@ def source_discover_run(*, pk: int) -> DiscoveredCatalog | None:
     source = Source.objects.select_related("definition", "workspace").get(pk=pk)
     try:
         catalog = get_engine(source.workspace).discover(
-            source.definition.ref, connector_full_config(source), actor=source
+            source.connector_ref, connector_full_config(source), actor=source
         )
     except EngineError as exc:
         source_discover_record(source=source, catalog=None, message=exc.message)
@@ -478,7 +514,7 @@ def source_config_replace_from_connector(
     try:
         spec = (
             get_engine(source.workspace)
-            .spec(source.definition.ref)
+            .spec(source.connector_ref)
             .connection_specification
         )
     except EngineError:

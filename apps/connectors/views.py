@@ -12,8 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.connectors import selectors, services
+from apps.connectors.catalog.selectors import source_version_choices
 from apps.connectors.forms import ConnectorNameForm, ManifestForm, SearchForm
-from apps.connectors.models import ConnectorConfig, ConnectorDefinition
+from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.spec.config import mask_config
 from apps.connectors.spec.forms import SpecForm
 from apps.core.forms import apply_validation_error
@@ -140,9 +141,13 @@ def _editor(
         "inline": obj is None and _inline(request),
     }
     bound = request.method == "POST" and request.POST.get("action") != "preview"
+    source = obj if isinstance(obj, Source) else None
     name_form = ConnectorNameForm(
         request.POST if request.method == "POST" else None,
         initial={"name": obj.name if obj else definition.name},
+        versions=source_version_choices(source=source) if source else None,
+        current_version=source.pinned_version if source else "",
+        default_version=definition.pypi_version,
     )
     manifest_form = manifest = None
     initial_config = dict(obj.config) if obj else {}
@@ -158,7 +163,11 @@ def _editor(
                 else None
             )
         else:
-            schema = selectors.connector_spec_schema(definition, workspace=workspace)
+            schema = selectors.connector_spec_schema(
+                definition,
+                workspace=workspace,
+                ref=source.connector_ref if source else None,
+            )
     except (EngineError, declarative.ManifestError) as exc:
         context["spec_error"] = getattr(exc, "message", str(exc))
         schema = None
@@ -207,6 +216,7 @@ def _editor(
                     secrets=spec_form.cleaned_secrets,
                     credential_refs=spec_form.credential_refs,
                     kept_secrets=spec_form.kept_secrets,
+                    connector_version=name_form.cleaned_data.get("connector_version"),
                 )
                 messages.success(request, "Saved; testing the new settings now.")
         except ValidationError as exc:
@@ -311,7 +321,7 @@ def connector_detail(
     membership, obj = _get(request, workspace_id, kind, public_id, Role.VIEWER)
     try:
         schema = selectors.connector_spec_schema(
-            obj.definition, obj.config, workspace=obj.workspace
+            obj.definition, obj.config, workspace=obj.workspace, ref=obj.connector_ref
         )
     except (EngineError, declarative.ManifestError):
         schema = {}
