@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -241,8 +242,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # --- Operations -----------------------------------------------------------------------
 METRICS_TOKEN = env.secret("METRICS_TOKEN", default="")
 # Loopback scrapers (a Prometheus on the same host) need no token. Behind a reverse
-# proxy on the same host every client looks like loopback: turn this off there.
-METRICS_ALLOW_LOOPBACK = env.boolean("METRICS_ALLOW_LOOPBACK", True)
+# proxy on the same host every client looks like loopback, so it is off by default
+# there (DJANGO_BEHIND_PROXY=1).
+METRICS_ALLOW_LOOPBACK = env.boolean(
+    "METRICS_ALLOW_LOOPBACK", not env.boolean("DJANGO_BEHIND_PROXY", False)
+)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 HEALTH_PROBE_TIMEOUT = env.number("HEALTH_PROBE_TIMEOUT", 2.0)
 CONSOLE_ADMIN_EMAIL = env.string("CONSOLE_ADMIN_EMAIL", "")

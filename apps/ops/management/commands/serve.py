@@ -1,16 +1,19 @@
 """`manage.py serve`: the web server, a Celery worker and beat, in the foreground.
 
 This is what `make run` ends with. The three processes share the terminal; Ctrl-C
-(or SIGTERM) stops all of them, and if one of them dies the others are stopped too,
-so a half-running console never goes unnoticed.
+(or SIGTERM) stops all of them. One that dies is started again with a log line (a
+crashed worker must not take the web UI down); one that dies five times within a
+minute stops everything with a message saying so (``apps/ops/serving.py``).
+
+The children get ``CONSOLE_BASE_URL`` from the address served (unless it is set), so
+links in notifications point where the console is; gunicorn's control socket is in
+this console's ``DATA_DIR/run``, so two consoles on one machine do not share it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from typing import Any
@@ -18,7 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.ops.processes import celery_command
+from apps.ops.processes import celery_command, run_dir
+from apps.ops.serving import Supervisor, base_url, control_socket_args
 
 
 class Command(BaseCommand):
@@ -55,6 +59,7 @@ class Command(BaseCommand):
                 "60",
                 "--access-logfile",
                 str(logs / "access.log"),
+                *control_socket_args(run_dir()),
             ],
         }
         if not options["no_worker"]:
@@ -76,7 +81,12 @@ class Command(BaseCommand):
                 "--schedule",
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             )
-        processes: dict[str, subprocess.Popen] = {}
+        # Read by the children's settings at their start: links in notifications
+        # and webhooks then point at the address served.
+        os.environ.setdefault(
+            "CONSOLE_BASE_URL", base_url(options["host"], options["port"])
+        )
+        supervisor = Supervisor(commands, log=self.stderr.write)
         stopping = False
 
         def stop(signum: int | None = None, frame: Any = None) -> None:
@@ -85,42 +95,18 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        for name, command in commands.items():
-            # Each child in its own process group: the terminal's Ctrl-C reaches this
-            # supervisor, which then stops the children in order.
-            processes[name] = subprocess.Popen(command, start_new_session=True)
+        supervisor.start_all()
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(f"Airbyte Console is serving on {url} (Ctrl-C stops it).")
         exit_code = 0
         while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(
-                        f"{name} exited with code {process.returncode}; stopping."
-                    )
-                    exit_code = process.returncode or 1
-                    stopping = True
-                    break
+            failure = supervisor.check()
+            if failure:
+                self.stderr.write(failure)
+                exit_code = 1
+                break
             time.sleep(0.5)
-        self._stop_all(processes)
+        supervisor.stop_all()
+        self.stdout.write("Stopped.")
         if exit_code:
             sys.exit(exit_code)
-
-    def _stop_all(self, processes: dict[str, subprocess.Popen]) -> None:
-        # The leaders first: gunicorn and Celery stop their own children gracefully
-        # (a worker finishes or hands back its task); the group is killed only if
-        # something is still there after the grace period.
-        for process in processes.values():
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            # Whatever the leader left behind in its group goes too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        self.stdout.write("Stopped.")
