@@ -51,7 +51,7 @@ SANDBOX_TMP = "/tmp"  # noqa: S108
 # so merged-/usr systems keep /lib -> usr/lib).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The pieces of /etc a connector needs: name resolution, TLS roots, users, time
-# zone and the dynamic linker's cache. Never /etc/shadow or /etc/gshadow.
+# zone and the dynamic linker's cache. Never /etc/shadow, /etc/gshadow or a key.
 ETC_FILES = (
     "/etc/resolv.conf",
     "/etc/hosts",
@@ -67,10 +67,16 @@ ETC_FILES = (
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
-    "/etc/ssl",
+    # Certificates only: /etc/ssl/private and /etc/pki/tls/private hold the
+    # machine's own TLS keys.
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
     "/etc/ca-certificates",
     "/etc/ca-certificates.conf",
-    "/etc/pki",
+    "/etc/pki/ca-trust",
+    "/etc/pki/tls/certs",
+    "/etc/pki/tls/cert.pem",
+    "/etc/pki/tls/openssl.cnf",
     "/etc/crypto-policies",
     "/etc/mime.types",
 )
