@@ -16,6 +16,15 @@ following the server's own behaviour (see Airbyte's API notes, §2-§7):
   a bounded number of times before it is raised. ``AirbyteApiError``: the server
   understood and said no; it carries the problem's ``title`` and ``detail`` for
   the user and is never retried.
+* An SSRF guard at connect time (``GuardedTransport``): the host is resolved, every
+  address it has is checked by ``apps.core.netguard`` (loopback and private ones
+  only with ``AIRBYTE_ALLOW_PRIVATE``; link-local and metadata never), and the
+  request goes to that checked address, so a DNS answer that changes after the
+  check cannot steer it elsewhere.
+* Other servers' words are not echoed: an error carries the status, its standard
+  reason, and only the ``title``/``detail`` (or the Config API's ``message``) of a
+  JSON answer, cut short; an HTML or text body is never shown. A probe can set a
+  total ``deadline`` for all its calls.
 * Pagination that does not trust ``next``: abctl builds those links from an
   internal address and sends one on the last page too, so offsets are rebuilt and
   a short page ends the walk.
@@ -36,6 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -54,6 +64,7 @@ from apps.airbyte.shapes import (
     ServerInfo,
     attempts_from_api,
 )
+from apps.core import netguard
 
 if TYPE_CHECKING:
     from apps.airbyte.models import AirbyteServer
@@ -65,6 +76,8 @@ MAX_PAGES = 200  # 20,000 objects: twice Airbyte's own per-instance cap
 DEFAULT_TOKEN_LIFETIME = 180.0  # what 1.0-1.5 servers report; used when absent
 TOKEN_REFRESH_MARGIN = 60.0
 USER_AGENT = "airbyte-console"
+# The most of another server's own words an error message quotes.
+MAX_QUOTED = 300
 
 
 class AirbyteError(Exception):
@@ -106,6 +119,70 @@ class AirbyteApiError(AirbyteError):
 
 class AirbyteAuthError(AirbyteApiError):
     """The server refused the console's credentials."""
+
+
+class AirbyteAddressError(AirbyteError):
+    """The server's address is one the console must not call (never retried)."""
+
+
+def allow_private() -> bool:
+    return bool(getattr(settings, "AIRBYTE_ALLOW_PRIVATE", False))
+
+
+def address_refusal(url: str) -> str:
+    """Why the console may not call the server at ``url`` ("" when it may).
+
+    Resolves the host name: every address it has must be allowed. A name that does
+    not resolve is not refused here (the connect says it cannot be reached).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        netguard.resolve(host, port, allow_private=allow_private())
+    except netguard.BlockedAddress as exc:
+        return _refused_words(str(exc))
+    except (OSError, ValueError):
+        return ""
+    return ""
+
+
+def _refused_words(reason: str) -> str:
+    hint = (
+        ""
+        if allow_private()
+        else " Airbyte servers on private or loopback addresses need "
+        "AIRBYTE_ALLOW_PRIVATE=1 on the console."
+    )
+    return f"The console does not call this address: {reason}{hint}"
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Connect only to a checked address of the request's host (see netguard).
+
+    The request keeps its ``Host`` header and, for HTTPS, the name as the TLS server
+    name (SNI and the certificate check); only the address connected to changes.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport(retries=0)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            address = netguard.resolve(host, port, allow_private=allow_private())
+        except OSError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        request.url = request.url.copy_with(host=address)
+        if request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 @dataclass(frozen=True)
@@ -163,6 +240,7 @@ class AirbyteClient:
         timeout: float | None = None,
         long_timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -173,6 +251,9 @@ class AirbyteClient:
         self._client_secret = client_secret
         self._clock = clock
         self._sleep = sleep
+        # Seconds all calls of this client may take together (an interactive
+        # probe's budget); None: each call has only its own timeout.
+        self._deadline_at = clock() + deadline if deadline else None
         self.timeout = timeout or settings.AIRBYTE_HTTP_TIMEOUT_SECONDS
         self.long_timeout = long_timeout or settings.AIRBYTE_LONG_TIMEOUT_SECONDS
         self.retry = retry or RetryPolicy(
@@ -185,7 +266,9 @@ class AirbyteClient:
             auth=(username, password) if auth == "basic" else None,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
-            transport=transport,
+            # The tests' mock transports stand in for a server; everything else
+            # connects through the address guard.
+            transport=transport if transport is not None else GuardedTransport(),
         )
 
     @classmethod
@@ -532,12 +615,18 @@ class AirbyteClient:
         long: bool = False,
         anonymous: bool = False,
     ) -> Any:
-        timeout = httpx.Timeout(
-            self.long_timeout if long else self.timeout, connect=min(self.timeout, 10)
-        )
         refreshed = False
         retry = 0
         while True:
+            budget = self.long_timeout if long else self.timeout
+            if self._deadline_at is not None:
+                budget = min(budget, self._deadline_at - self._clock())
+                if budget <= 0:
+                    raise AirbyteTransientError(
+                        "The Airbyte server did not answer within the test's time "
+                        "limit."
+                    )
+            timeout = httpx.Timeout(budget, connect=min(self.timeout, 10, budget))
             headers = {}
             if not anonymous and self.auth == "application":
                 headers["Authorization"] = f"Bearer {self.token(fresh=refreshed)}"
@@ -550,6 +639,8 @@ class AirbyteClient:
                     headers=headers,
                     timeout=timeout,
                 )
+            except netguard.BlockedAddress as exc:
+                raise AirbyteAddressError(_refused_words(str(exc))) from None
             except httpx.TimeoutException:
                 error: AirbyteError = AirbyteTransientError(
                     f"The Airbyte server did not answer {method} {path} in time."
@@ -563,7 +654,7 @@ class AirbyteClient:
                 retry_after = None
             else:
                 if response.status_code < 300:
-                    return _json_or_none(response)
+                    return _json_answer(method, path, response)
                 if (
                     response.status_code == 401
                     and not anonymous
@@ -578,7 +669,13 @@ class AirbyteClient:
                 retry_after = _retry_after(response)
             if retry >= self.retry.attempts:
                 raise error
-            self._sleep(self.retry.delay(retry, retry_after))
+            wait = self.retry.delay(retry, retry_after)
+            if (
+                self._deadline_at is not None
+                and self._clock() + wait >= self._deadline_at
+            ):
+                raise error
+            self._sleep(wait)
             retry += 1
 
 
@@ -596,12 +693,35 @@ def _identified(obj: _Identified, what: str) -> _Identified:
 
 
 def _json_or_none(response: httpx.Response) -> Any:
+    """The JSON answer, or None for an empty or non-JSON one (never its text)."""
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError:
-        return response.text
+        return None
+
+
+def _json_answer(method: str, path: str, response: httpx.Response) -> Any:
+    """A 2xx answer's JSON; a body that is not JSON is an error that quotes none
+    of it (an HTML page means this is not an Airbyte API)."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "").split(";", 1)[0].strip()
+        raise AirbyteApiError(
+            f"Airbyte answered {response.status_code} to {method} {path} with "
+            f"{_short(kind, 60) or 'a body'}, not JSON",
+            status=response.status_code,
+        ) from None
+
+
+def _short(text: str, limit: int = MAX_QUOTED) -> str:
+    """One line of another server's words, cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -613,9 +733,15 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _describe_network_error(exc: httpx.TransportError) -> str:
+    """What went wrong, in our words: an exception's text can quote the bytes the
+    other end sent (a protocol error on an SSH or Redis port shows its banner)."""
     if isinstance(exc, httpx.ConnectError):
         return "connection refused or host unknown"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the answer was not HTTP, or the server closed the connection"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection broke"
+    return type(exc).__name__
 
 
 def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteError:
@@ -639,10 +765,11 @@ def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteErro
                 )
         if not detail and isinstance(data, dict) and data.get("message"):
             detail = str(data["message"])
-    elif isinstance(body, str):
-        detail = body.strip()[:500]
-    words = (
-        ": ".join(part for part in (title, detail) if part) or response.reason_phrase
+    title, detail = _short(title, 100), _short(detail)
+    # The standard reason for the status, not the one the server sent: a server's
+    # reason phrase is its own text, like its body.
+    words = ": ".join(part for part in (title, detail) if part) or (
+        httpx.codes.get_reason_phrase(status) or "error"
     )
     message = f"Airbyte answered {status} to {method} {path}: {words}"
     kind: type[AirbyteError]

@@ -220,3 +220,20 @@ def _upsert_connection(
         keep.append(row.pk)
     connection.streams.exclude(pk__in=keep).delete()
     return created
+
+
+def import_summary(result: ImportResult) -> str:
+    """One sentence: what the import created and updated, per kind."""
+    parts = []
+    for kind, label in (
+        ("sources", "source"),
+        ("destinations", "destination"),
+        ("connections", "connection"),
+    ):
+        created = getattr(result, f"{kind}_created")
+        updated = getattr(result, f"{kind}_updated")
+        parts.append(
+            f"{created} new and {updated} updated {label}"
+            f"{'' if created + updated == 1 else 's'}"
+        )
+    return "Imported from Airbyte: " + ", ".join(parts) + "."

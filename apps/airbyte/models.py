@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from encrypted_model_fields.fields import EncryptedTextField
 
-from apps.core.models import BaseModel
+from apps.core.models import BaseModel, WorkspaceQuerySet
 
 
 class AirbyteServer(BaseModel):
@@ -53,3 +54,69 @@ class AirbyteServer(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.url} for {self.workspace}"
+
+
+class AirbyteProbe(BaseModel):
+    """One request of the Engine page to the server, run by a worker.
+
+    "Test connection", listing the server's workspaces, choosing or creating one, and
+    the import each talk to a server the user named, so none runs inside a web
+    request: the request makes this row, a worker runs it and records its
+    ``result`` (plain JSON, never a secret or another server's page), and the page
+    polls the row until it is done.
+    """
+
+    class Kind(models.TextChoices):
+        TEST = "test", "Test connection"
+        LIST = "list", "List workspaces"
+        CHOOSE = "choose", "Choose workspace"
+        IMPORT = "import", "Import"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    server = models.ForeignKey(
+        AirbyteServer, on_delete=models.CASCADE, related_name="probes"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # What the user asked for (choose: the workspace id or the name to create).
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["server", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.server_id} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status not in self.ACTIVE_STATUSES
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.Status.SUCCEEDED

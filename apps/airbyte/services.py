@@ -8,32 +8,39 @@ workspaces). Each step's message says what to do about it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from apps.airbyte.client import (
+    AirbyteAddressError,
     AirbyteApiError,
     AirbyteAuthError,
     AirbyteClient,
     AirbyteError,
     AirbyteTransientError,
     RetryPolicy,
+    address_refusal,
     forget_tokens,
     normalize_url,
 )
-from apps.airbyte.models import AirbyteServer
-from apps.airbyte.shapes import RemoteDefinition
+from apps.airbyte.models import AirbyteProbe, AirbyteServer
+from apps.airbyte.shapes import RemoteDefinition, RemoteWorkspace
 from apps.audit.services import audit_record, field_changes
 from apps.connectors.models import ConnectorDefinition
 from apps.core.masking import MASK
 from apps.workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
 
 # The API the console was built against (Airbyte's 1.x Public and Config APIs).
 MIN_MAJOR_VERSION = 1
@@ -99,7 +106,7 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
     with AirbyteClient.for_server(server, **client_options) as client:
         try:
             info = client.server_info()
-        except AirbyteTransientError as exc:
+        except (AirbyteTransientError, AirbyteAddressError) as exc:
             return ServerProbe(steps=(ProbeStep("reach", False, exc.message),))
         except AirbyteError as exc:
             return ServerProbe(
@@ -112,7 +119,9 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
                     ),
                 )
             )
-        version, edition, auth_mode = info.version, info.edition, info.auth_mode
+        # Cut to the columns they are kept in: whatever answered may not be Airbyte.
+        version, edition = info.version[:50], info.edition[:50]
+        auth_mode = info.auth_mode[:20]
         facts = {"version": version, "edition": edition, "auth_mode": auth_mode}
         major = _major(version)
         if major is not None and major < MIN_MAJOR_VERSION:
@@ -172,7 +181,6 @@ def server_probe(server: AirbyteServer, **client_options: Any) -> ServerProbe:
         return ServerProbe(steps=tuple(steps), workspaces=workspaces, **facts)
 
 
-@transaction.atomic
 def server_save(
     *,
     actor: AbstractBaseUser | None,
@@ -185,7 +193,29 @@ def server_save(
     password: str = "",
 ) -> AirbyteServer:
     """Create or change a workspace's server settings; a blank or masked secret keeps
-    the stored one."""
+    the stored one.
+
+    The address is checked first, outside the transaction (it takes a DNS lookup):
+    an address the console must not call is refused here, and again by the client
+    at every connect, since a name can resolve elsewhere later.
+    """
+    url = _clean_url(url)
+    refused = address_refusal(url)
+    if refused:
+        raise ValidationError({"url": refused})
+    return _server_store(
+        actor=actor,
+        workspace=workspace,
+        url=url,
+        auth=auth,
+        client_id=client_id,
+        client_secret=client_secret,
+        username=username,
+        password=password,
+    )
+
+
+def _clean_url(url: str) -> str:
     url = normalize_url(url)
     try:
         parts = urlsplit(url)
@@ -210,6 +240,21 @@ def server_save(
                 "choose basic auth below and enter them there."
             }
         )
+    return url
+
+
+@transaction.atomic
+def _server_store(
+    *,
+    actor: AbstractBaseUser | None,
+    workspace: Workspace,
+    url: str,
+    auth: str,
+    client_id: str,
+    client_secret: str,
+    username: str,
+    password: str,
+) -> AirbyteServer:
     if auth not in AirbyteServer.Auth.values:
         raise ValidationError({"auth": f"Unknown authentication {auth!r}."})
     server = (
@@ -295,10 +340,15 @@ def _snapshot(server: AirbyteServer) -> dict[str, Any]:
 
 
 def server_test(
-    *, actor: AbstractBaseUser | None, server: AirbyteServer
+    *, actor: AbstractBaseUser | None, server: AirbyteServer, **client_options: Any
 ) -> ServerProbe:
-    """Test the saved settings, remember what the server said, refresh definitions."""
-    probe = server_probe(server)  # no transaction held while the server answers
+    """Test the saved settings, remember what the server said, refresh definitions.
+
+    Runs on a worker (``probe_run``) for the Engine page; the CLI and the tests call
+    it directly.
+    """
+    # No transaction held while the server answers.
+    probe = server_probe(server, **client_options)
     with transaction.atomic():
         _test_record(actor=actor, server=server, probe=probe)
     return probe
@@ -313,7 +363,18 @@ def _test_record(
     server.last_checked_at = timezone.now()
     server.last_check_ok = probe.ok
     server.last_check_message = probe.summary
-    server.save()
+    # Only what the test learned: the settings may have been saved meanwhile.
+    server.save(
+        update_fields=[
+            "server_version",
+            "server_edition",
+            "server_auth_mode",
+            "last_checked_at",
+            "last_check_ok",
+            "last_check_message",
+            "updated_at",
+        ]
+    )
     audit_record(
         actor=actor,
         action="airbyte_server.tested",
@@ -337,6 +398,24 @@ def remote_workspace_choose(
     create_name: str = "",
 ) -> AirbyteServer:
     """Use one of the server's workspaces, or create one there by name."""
+    remote_workspace_id, create_name = remote_workspace_validate(
+        server=server, remote_workspace_id=remote_workspace_id, create_name=create_name
+    )
+    remote = _remote_workspace_fetch(server, remote_workspace_id, create_name)
+    with transaction.atomic():
+        return _workspace_record(
+            actor=actor,
+            server=server,
+            remote_id=remote.id,
+            name=remote.name,
+            created=bool(create_name),
+        )
+
+
+def remote_workspace_validate(
+    *, server: AirbyteServer, remote_workspace_id: str, create_name: str
+) -> tuple[str, str]:
+    """The choice, cleaned, or the ValidationError that needs no server to find."""
     create_name = create_name.strip()
     remote_workspace_id = remote_workspace_id.strip()
     if remote_workspace_id and not create_name:
@@ -356,30 +435,32 @@ def remote_workspace_choose(
                 "the embedded engine before choosing another one."
             }
         )
-    # A create is not retried: a lost answer must not make two workspaces.
-    once = {"retry": RetryPolicy(attempts=0)} if create_name else {}
-    with AirbyteClient.for_server(server, **once) as client:
+    if not create_name and not remote_workspace_id:
+        raise ValidationError(
+            {"remote_workspace_id": "Pick a workspace or name a new one."}
+        )
+    return remote_workspace_id, create_name
+
+
+def _remote_workspace_fetch(
+    server: AirbyteServer,
+    remote_workspace_id: str,
+    create_name: str,
+    **client_options: Any,
+) -> RemoteWorkspace:
+    """The workspace on the server, created there first when ``create_name``."""
+    if create_name:
+        # A create is not retried: a lost answer must not make two workspaces.
+        client_options["retry"] = RetryPolicy(attempts=0)
+    with AirbyteClient.for_server(server, **client_options) as client:
         try:
             if create_name:
-                remote = client.workspace_create(create_name)
-            elif remote_workspace_id:
-                remote = client.workspace_get(remote_workspace_id)
-            else:
-                raise ValidationError(
-                    {"remote_workspace_id": "Pick a workspace or name a new one."}
-                )
+                return client.workspace_create(create_name)
+            return client.workspace_get(remote_workspace_id)
         except AirbyteApiError as exc:
             raise ValidationError({"remote_workspace_id": exc.message}) from None
         except AirbyteError as exc:
             raise ValidationError(exc.message) from None
-    with transaction.atomic():
-        return _workspace_record(
-            actor=actor,
-            server=server,
-            remote_id=remote.id,
-            name=remote.name,
-            created=bool(create_name),
-        )
 
 
 def _workspace_record(
@@ -502,3 +583,237 @@ def workspace_engine_set(
         changes={"engine": [before, engine]},
     )
     return workspace
+
+
+# -- The Engine page's probes: requested here, run by a worker, recorded here ---------
+
+# A probe not done by then lost its worker (the interactive deadline is 15 s and the
+# import's task limit 10 minutes): the page says so and a new request may start.
+PROBE_LOST_AFTER = {
+    AirbyteProbe.Kind.TEST: timedelta(seconds=90),
+    AirbyteProbe.Kind.LIST: timedelta(seconds=90),
+    AirbyteProbe.Kind.CHOOSE: timedelta(seconds=90),
+    AirbyteProbe.Kind.IMPORT: timedelta(minutes=11),
+}
+PROBE_LOST_MESSAGE = (
+    "No worker finished this in time: is a worker running (make run starts one)? "
+    "Try again."
+)
+PROBE_FAILED_MESSAGE = "The request failed unexpectedly; the worker's log says why."
+
+
+def probe_lost(probe: AirbyteProbe) -> bool:
+    """Still pending or running long after any worker would have finished it."""
+    return not probe.done and timezone.now() - probe.created_at > PROBE_LOST_AFTER.get(
+        probe.kind, timedelta(seconds=90)
+    )
+
+
+def interactive_client_options() -> dict[str, Any]:
+    """A person waits for these calls: no retries, one deadline for all of them."""
+    deadline = float(getattr(settings, "AIRBYTE_PROBE_DEADLINE_SECONDS", 15))
+    return {
+        "retry": RetryPolicy(attempts=0),
+        "deadline": deadline,
+        "timeout": min(settings.AIRBYTE_HTTP_TIMEOUT_SECONDS, deadline),
+    }
+
+
+@transaction.atomic
+def probe_request(
+    *,
+    actor: AbstractBaseUser | None,
+    server: AirbyteServer,
+    kind: str,
+    params: dict[str, str] | None = None,
+) -> AirbyteProbe:
+    """Ask a worker to run one of the Engine page's probes; the page polls the row.
+
+    One probe per server at a time: asking again for the same thing while it runs
+    answers with the running one (eight clicks on "Test connection" are one test),
+    and asking for something else says to wait. So a workspace admin can keep at
+    most one worker slot busy, for at most the probe's deadline.
+    """
+    from apps.airbyte.tasks import airbyte_probe_task
+
+    if kind not in AirbyteProbe.Kind.values:
+        raise ValidationError(f"Unknown request {kind!r}.")
+    params = params or {}
+    server = AirbyteServer.objects.select_for_update().get(pk=server.pk)
+    for active in AirbyteProbe.objects.filter(
+        server=server, status__in=AirbyteProbe.ACTIVE_STATUSES
+    ):
+        if probe_lost(active):
+            continue
+        if active.kind == kind and active.params == params:
+            return active
+        raise ValidationError(
+            f"“{active.get_kind_display()}” is still talking to the server: wait a "
+            "few seconds for it, then try again."
+        )
+    probe = AirbyteProbe.objects.create(
+        workspace=server.workspace,
+        server=server,
+        kind=kind,
+        params=params,
+        requested_by=actor if getattr(actor, "pk", None) else None,
+    )
+    audit_record(
+        actor=actor,
+        action="airbyte_server.probe_requested",
+        workspace=server.workspace,
+        target=server,
+        changes={"probe": [None, kind], **{k: [None, v] for k, v in params.items()}},
+    )
+    airbyte_probe_task.delay_on_commit(probe.pk)
+    return probe
+
+
+def probe_run(*, probe_id: int) -> AirbyteProbe | None:
+    """Run a requested probe (on a worker); a second delivery finds nothing to claim."""
+    claimed = AirbyteProbe.objects.filter(
+        pk=probe_id, status=AirbyteProbe.Status.PENDING
+    ).update(status=AirbyteProbe.Status.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return None
+    probe = AirbyteProbe.objects.select_related(
+        "server", "server__workspace", "requested_by"
+    ).get(pk=probe_id)
+    runner = {
+        AirbyteProbe.Kind.TEST: _run_test,
+        AirbyteProbe.Kind.LIST: _run_list,
+        AirbyteProbe.Kind.CHOOSE: _run_choose,
+        AirbyteProbe.Kind.IMPORT: _run_import,
+    }[AirbyteProbe.Kind(probe.kind)]
+    try:
+        runner(probe)
+    except Exception:
+        logger.exception("Airbyte probe %s (%s) failed", probe.pk, probe.kind)
+        probe_record(probe=probe, ok=False, message=PROBE_FAILED_MESSAGE)
+    return probe
+
+
+@transaction.atomic
+def probe_record(
+    *,
+    probe: AirbyteProbe,
+    ok: bool,
+    message: str = "",
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Store what a probe found on its row; the page's next poll shows it."""
+    probe.status = AirbyteProbe.Status.SUCCEEDED if ok else AirbyteProbe.Status.FAILED
+    probe.message = message[:2000]
+    probe.result = result or {}
+    probe.finished_at = timezone.now()
+    probe.save(
+        update_fields=["status", "message", "result", "finished_at", "updated_at"]
+    )
+
+
+def _probe_result(found: ServerProbe) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"name": step.name, "ok": step.ok, "detail": step.detail}
+            for step in found.steps
+        ],
+        "version": found.version,
+        "edition": found.edition,
+        "auth_mode": found.auth_mode,
+        "workspaces": list(found.workspaces),
+    }
+
+
+def probe_found(probe: AirbyteProbe) -> ServerProbe:
+    """A test or list probe's result as the ``ServerProbe`` the page shows."""
+    result = probe.result or {}
+    return ServerProbe(
+        steps=tuple(
+            ProbeStep(str(s["name"]), bool(s["ok"]), str(s["detail"]))
+            for s in result.get("steps") or []
+        ),
+        version=str(result.get("version") or ""),
+        edition=str(result.get("edition") or ""),
+        auth_mode=str(result.get("auth_mode") or ""),
+        workspaces=tuple(result.get("workspaces") or ()),
+    )
+
+
+def _run_test(probe: AirbyteProbe) -> None:
+    server = probe.server
+    found = server_probe(server, **interactive_client_options())
+    with transaction.atomic():
+        _test_record(actor=probe.requested_by, server=server, probe=found)
+        probe_record(
+            probe=probe, ok=found.ok, message=found.summary, result=_probe_result(found)
+        )
+
+
+def _run_list(probe: AirbyteProbe) -> None:
+    found = server_probe(probe.server, **interactive_client_options())
+    probe_record(
+        probe=probe, ok=found.ok, message=found.summary, result=_probe_result(found)
+    )
+
+
+def _run_choose(probe: AirbyteProbe) -> None:
+    server = probe.server
+    remote_workspace_id = str(probe.params.get("remote_workspace_id") or "")
+    create_name = str(probe.params.get("create_name") or "")
+    try:
+        remote_workspace_id, create_name = remote_workspace_validate(
+            server=server,
+            remote_workspace_id=remote_workspace_id,
+            create_name=create_name,
+        )
+        remote = _remote_workspace_fetch(
+            server, remote_workspace_id, create_name, **interactive_client_options()
+        )
+    except ValidationError as exc:
+        # List the server's workspaces again, so the choice can be made at once.
+        listed = server_probe(server, **interactive_client_options())
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+        probe_record(
+            probe=probe,
+            ok=False,
+            message=" ".join(exc.messages),
+            result={"errors": errors, "workspaces": list(listed.workspaces)},
+        )
+        return
+    with transaction.atomic():
+        _workspace_record(
+            actor=probe.requested_by,
+            server=AirbyteServer.objects.select_for_update().get(pk=server.pk),
+            remote_id=remote.id,
+            name=remote.name,
+            created=bool(create_name),
+        )
+        probe_record(
+            probe=probe,
+            ok=True,
+            message=f"Working in the Airbyte workspace “{remote.name}”.",
+        )
+
+
+def _run_import(probe: AirbyteProbe) -> None:
+    # Imported here: the importer uses this module.
+    from apps.airbyte.importer import airbyte_import, import_summary
+    from apps.engines.base import EngineError
+
+    try:
+        imported = airbyte_import(
+            actor=probe.requested_by, workspace=probe.server.workspace
+        )
+    except ValidationError as exc:
+        probe_record(probe=probe, ok=False, message=" ".join(exc.messages))
+    except (AirbyteError, EngineError) as exc:
+        probe_record(
+            probe=probe, ok=False, message=f"Import from Airbyte failed: {exc}"
+        )
+    else:
+        probe_record(
+            probe=probe,
+            ok=True,
+            message=import_summary(imported),
+            result={"lines": list(imported.messages)},
+        )

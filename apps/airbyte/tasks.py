@@ -52,3 +52,17 @@ def airbyte_delete_task(self, server_id: int, kind: str, remote_id: str) -> None
     except AirbyteTransientError as exc:
         wait = _PUSH_RETRY_WAITS[min(self.request.retries, len(_PUSH_RETRY_WAITS) - 1)]
         raise self.retry(exc=exc, countdown=wait) from None
+
+
+@shared_task(
+    name="airbyte.probe", ignore_result=True, time_limit=660, soft_time_limit=630
+)
+def airbyte_probe_task(probe_id: int) -> None:
+    """Run one of the Engine page's probes (test, list, choose, import).
+
+    The interactive ones end within their own deadline (AIRBYTE_PROBE_DEADLINE_
+    SECONDS); the limits here bound the import.
+    """
+    from apps.airbyte.services import probe_run
+
+    probe_run(probe_id=probe_id)

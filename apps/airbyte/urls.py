@@ -16,4 +16,5 @@ urlpatterns = [
     path("workspaces/", views.remote_workspace_list, name="workspaces"),
     path("workspace/", views.remote_workspace_choose, name="workspace"),
     path("import/", views.airbyte_import, name="import"),
+    path("probes/<uuid:probe_id>/", views.probe_status, name="probe"),
 ]

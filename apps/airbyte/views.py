@@ -4,6 +4,11 @@ One page with five parts, each a named partial of ``airbyte/engine_settings.html
 the engine switch, the server's settings, "Test connection" (the steps it took, the
 failing one obvious), the Airbyte workspace to work in, and the import of what the
 server already holds. Every POST goes through one service, which audits it.
+
+Nothing here talks to the Airbyte server: the server is one a user named, so a
+test, a listing, a choice of workspace and an import are requested as a probe
+(``services.probe_request``), a worker runs it, and the part of the page that asked
+polls ``engine:probe`` every two seconds until it is done.
 """
 
 from __future__ import annotations
@@ -14,22 +19,27 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.airbyte import services
-from apps.airbyte.client import AirbyteError
 from apps.airbyte.forms import AirbyteServerForm, EngineForm, RemoteWorkspaceForm
-from apps.airbyte.models import AirbyteServer
+from apps.airbyte.models import AirbyteProbe, AirbyteServer
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page, wants_partial
 from apps.core.roles import Role
-from apps.engines.base import EngineError
 from apps.workspaces.access import require_role
 from apps.workspaces.models import Membership, Workspace
 
 TEMPLATE = "airbyte/engine_settings.html"
 STEPS = ("reach", "sign_in", "list")
+# The partial each kind of probe refreshes.
+PROBE_PARTS = {
+    AirbyteProbe.Kind.TEST: "probe",
+    AirbyteProbe.Kind.LIST: "remote",
+    AirbyteProbe.Kind.CHOOSE: "remote",
+    AirbyteProbe.Kind.IMPORT: "import",
+}
 
 
 def _server(workspace: Workspace) -> AirbyteServer | None:
@@ -84,6 +94,7 @@ def _context(
 ) -> dict[str, Any]:
     workspace = membership.workspace
     server = _server(workspace)
+    pending = _pending_probes(server)
     return {
         "workspace": workspace,
         "membership": membership,
@@ -96,7 +107,33 @@ def _context(
         # The workspace chooser was filled from a fresh listing.
         "listed": listed,
         "on_airbyte": workspace.engine == Workspace.Engine.AIRBYTE,
+        # Probes a worker has not finished yet: their parts poll.
+        "test_probe": pending.get("probe"),
+        "remote_probe": pending.get("remote"),
+        "import_probe": pending.get("import"),
+        "last_import": _last_import(server),
     }
+
+
+def _pending_probes(server: AirbyteServer | None) -> dict[str, AirbyteProbe]:
+    """The newest unfinished probe per part of the page (lost ones left out)."""
+    if server is None:
+        return {}
+    pending: dict[str, AirbyteProbe] = {}
+    for probe in server.probes.filter(status__in=AirbyteProbe.ACTIVE_STATUSES):
+        part = PROBE_PARTS[AirbyteProbe.Kind(probe.kind)]
+        if part not in pending and not services.probe_lost(probe):
+            pending[part] = probe
+    return pending
+
+
+def _last_import(server: AirbyteServer | None) -> AirbyteProbe | None:
+    if server is None:
+        return None
+    return server.probes.filter(
+        kind=AirbyteProbe.Kind.IMPORT,
+        status__in=(AirbyteProbe.Status.SUCCEEDED, AirbyteProbe.Status.FAILED),
+    ).first()
 
 
 @login_required
@@ -152,54 +189,77 @@ def server_save(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     return render_page(request, TEMPLATE, context, partial="server", status=400)
 
 
+def _requested(
+    request: HttpRequest,
+    membership: Membership,
+    probe: AirbyteProbe,
+    **context: Any,
+) -> HttpResponse:
+    """The part that asked, now polling its probe; a plain form goes to the page."""
+    if not wants_partial(request):
+        return redirect(
+            request, "engine:settings", workspace_id=membership.workspace.public_id
+        )
+    part = PROBE_PARTS[AirbyteProbe.Kind(probe.kind)]
+    page = _context(membership, **context)
+    page[f"{'test' if part == 'probe' else part}_probe"] = probe
+    return render_page(request, TEMPLATE, page, partial=part)
+
+
+def _refused(
+    request: HttpRequest, membership: Membership, part: str, exc: ValidationError
+) -> HttpResponse:
+    messages.error(request, " ".join(exc.messages))
+    context = _context(membership)
+    return render_page(request, TEMPLATE, context, partial=part, status=400)
+
+
 @login_required
 @require_POST
 def server_test(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """Test the saved settings step by step; a fresh listing fills the chooser."""
+    """Ask a worker to test the saved settings step by step; the part polls."""
     membership = require_role(request, workspace_id, Role.ADMIN)
     server = _server(membership.workspace)
     if server is None:
         messages.error(request, "Save the Airbyte server's settings first.")
         context = _context(membership)
         return render_page(request, TEMPLATE, context, partial="probe", status=400)
-    probe = services.server_test(actor=request.user, server=server)
-    context = _context(
-        membership,
-        probe=probe,
-        remote_form=_remote_form(server, workspaces=probe.workspaces),
-        listed=probe.ok,
-    )
-    # The htmx answer is the probe's fragment; on success it also refreshes the
-    # workspace chooser out of band with the workspaces the test just listed.
-    context["chooser_oob"] = probe.ok and wants_partial(request)
-    return render_page(request, TEMPLATE, context, partial="probe")
+    try:
+        probe = services.probe_request(
+            actor=request.user, server=server, kind=AirbyteProbe.Kind.TEST
+        )
+    except ValidationError as exc:
+        return _refused(request, membership, "probe", exc)
+    return _requested(request, membership, probe)
 
 
 @login_required
-@require_GET
+@require_POST
 def remote_workspace_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """The workspace chooser, filled with the workspaces the server lists now."""
+    """Ask a worker to list the server's workspaces; the chooser polls for them."""
     membership = require_role(request, workspace_id, Role.ADMIN)
     server = _server(membership.workspace)
     if server is None:
         context = _context(membership)
         context["chooser_note"] = "Save the Airbyte server's settings first."
-        return render_page(request, TEMPLATE, context, partial="remote")
-    probe = services.server_probe(server)
-    context = _context(
-        membership,
-        remote_form=_remote_form(server, workspaces=probe.workspaces),
-        listed=probe.ok,
-    )
-    if not probe.ok:
-        context["chooser_note"] = probe.summary
-    return render_page(request, TEMPLATE, context, partial="remote")
+        return render_page(request, TEMPLATE, context, partial="remote", status=400)
+    try:
+        probe = services.probe_request(
+            actor=request.user, server=server, kind=AirbyteProbe.Kind.LIST
+        )
+    except ValidationError as exc:
+        return _refused(request, membership, "remote", exc)
+    return _requested(request, membership, probe)
 
 
 @login_required
 @require_POST
 def remote_workspace_choose(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """Work in one of the server's workspaces, or in a new one created there."""
+    """Work in one of the server's workspaces, or in a new one created there.
+
+    What can be refused without the server is refused here, beside the field; the
+    server's own answer comes back through the probe.
+    """
     membership = require_role(request, workspace_id, Role.ADMIN)
     server = _server(membership.workspace)
     form = _remote_form(server, request.POST)
@@ -207,21 +267,22 @@ def remote_workspace_choose(request: HttpRequest, workspace_id: UUID) -> HttpRes
         form.add_error(None, "Save the Airbyte server's settings first.")
     elif form.is_valid():
         try:
-            server = services.remote_workspace_choose(
-                actor=request.user, server=server, **form.cleaned_data
+            remote_workspace_id, create_name = services.remote_workspace_validate(
+                server=server, **form.cleaned_data
+            )
+            probe = services.probe_request(
+                actor=request.user,
+                server=server,
+                kind=AirbyteProbe.Kind.CHOOSE,
+                params={
+                    "remote_workspace_id": remote_workspace_id,
+                    "create_name": create_name,
+                },
             )
         except ValidationError as exc:
-            # List the server's workspaces again, so the choice can be made at once.
-            probe = services.server_probe(server)
-            form = _remote_form(server, request.POST, workspaces=probe.workspaces)
-            form.is_valid()
             apply_validation_error(form, exc)
         else:
-            messages.success(
-                request,
-                f"Working in the Airbyte workspace “{server.remote_workspace_name}”.",
-            )
-            return redirect(request, "engine:settings", workspace_id=workspace_id)
+            return _requested(request, membership, probe, remote_form=form)
     context = _context(membership, remote_form=form, listed=True)
     return render_page(request, TEMPLATE, context, partial="remote", status=400)
 
@@ -229,36 +290,85 @@ def remote_workspace_choose(request: HttpRequest, workspace_id: UUID) -> HttpRes
 @login_required
 @require_POST
 def airbyte_import(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """Bring the server's sources, destinations and connections in; safe to repeat."""
+    """Ask a worker to bring the server's sources, destinations and connections in."""
     membership = require_role(request, workspace_id, Role.ADMIN)
-    # Imported lazily: the importer pulls in the connectors and connections apps.
-    from apps.airbyte.importer import airbyte_import as run_import
-
+    server = _server(membership.workspace)
     try:
-        result = run_import(actor=request.user, workspace=membership.workspace)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    except (AirbyteError, EngineError) as exc:
-        messages.error(request, f"Import from Airbyte failed: {exc}")
-    else:
-        messages.success(request, import_summary(result))
-        for line in result.messages:
-            messages.info(request, line)
-    return redirect(request, "engine:settings", workspace_id=workspace_id)
-
-
-def import_summary(result: Any) -> str:
-    """One sentence: what the import created and updated, per kind."""
-    parts = []
-    for kind, label in (
-        ("sources", "source"),
-        ("destinations", "destination"),
-        ("connections", "connection"),
-    ):
-        created = getattr(result, f"{kind}_created")
-        updated = getattr(result, f"{kind}_updated")
-        parts.append(
-            f"{created} new and {updated} updated {label}"
-            f"{'' if created + updated == 1 else 's'}"
+        if server is None or membership.workspace.engine != Workspace.Engine.AIRBYTE:
+            raise ValidationError(
+                "Switch this workspace to the Airbyte server engine before importing."
+            )
+        probe = services.probe_request(
+            actor=request.user, server=server, kind=AirbyteProbe.Kind.IMPORT
         )
-    return "Imported from Airbyte: " + ", ".join(parts) + "."
+    except ValidationError as exc:
+        if wants_partial(request):
+            return _refused(request, membership, "import", exc)
+        messages.error(request, " ".join(exc.messages))
+        return redirect(request, "engine:settings", workspace_id=workspace_id)
+    return _requested(request, membership, probe)
+
+
+@login_required
+@require_GET
+def probe_status(
+    request: HttpRequest, workspace_id: UUID, probe_id: UUID
+) -> HttpResponse:
+    """The part of the page a probe refreshes: still polling, or what it found."""
+    membership = require_role(request, workspace_id, Role.ADMIN)
+    probe = (
+        AirbyteProbe.objects.for_workspace(membership.workspace)
+        .select_related("server")
+        .filter(public_id=probe_id)
+        .first()
+    )
+    if probe is None:
+        raise Http404("No such request.")
+    kind = AirbyteProbe.Kind(probe.kind)
+    part = PROBE_PARTS[kind]
+    lost = services.probe_lost(probe)
+    if not probe.done and not lost:
+        return _requested(request, membership, probe)
+    server = probe.server
+    context = _context(membership)
+    message = services.PROBE_LOST_MESSAGE if lost else probe.message
+    if kind == AirbyteProbe.Kind.TEST:
+        found = services.probe_found(probe)
+        if lost or not found.steps:
+            found = services.ServerProbe(
+                steps=(services.ProbeStep("reach", False, message),)
+            )
+        context.update(
+            probe=found,
+            probe_rows=_probe_rows(found),
+            remote_form=_remote_form(server, workspaces=found.workspaces),
+            listed=found.ok,
+            # On success the chooser is refreshed out of band with the workspaces
+            # the test just listed.
+            chooser_oob=found.ok and wants_partial(request),
+        )
+    elif kind == AirbyteProbe.Kind.LIST:
+        found = services.probe_found(probe)
+        context.update(
+            remote_form=_remote_form(server, workspaces=found.workspaces),
+            listed=found.ok,
+        )
+        if not found.ok:
+            context["chooser_note"] = message if lost else found.summary
+    elif kind == AirbyteProbe.Kind.CHOOSE:
+        workspaces = tuple((probe.result or {}).get("workspaces") or ())
+        if probe.ok:
+            messages.success(request, message)
+            context["remote_form"] = _remote_form(server, workspaces=workspaces)
+        else:
+            form = _remote_form(server, probe.params, workspaces=workspaces)
+            form.is_valid()
+            errors = (probe.result or {}).get("errors") or {"": [message]}
+            for field_name, texts in errors.items():
+                for text in texts:
+                    form.add_error(field_name or None, text)
+            context.update(remote_form=form, listed=bool(workspaces))
+    else:
+        context["import_result"] = probe
+        context["import_lost"] = lost
+    return render_page(request, TEMPLATE, context, partial=part)

@@ -131,3 +131,32 @@ def make_connection(airbyte_workspace, admin, django_capture_on_commit_callbacks
         return connection
 
     return make
+
+
+class ProbeWorker:
+    """The Engine page's probes, queued instead of sent to a broker (#13 item 5).
+
+    ``run()`` plays the worker: it runs every queued probe, in order, in this
+    process; ``queued`` is what the page asked for so far.
+    """
+
+    def __init__(self) -> None:
+        self.queued: list[int] = []
+
+    def run(self) -> int:
+        ran = 0
+        while self.queued:
+            server_services.probe_run(probe_id=self.queued.pop(0))
+            ran += 1
+        return ran
+
+
+@pytest.fixture
+def probes(monkeypatch) -> ProbeWorker:
+    from apps.airbyte import tasks
+
+    worker = ProbeWorker()
+    monkeypatch.setattr(
+        tasks.airbyte_probe_task, "delay_on_commit", worker.queued.append
+    )
+    return worker
