@@ -8,6 +8,7 @@ secret keys generated once into ``var/`` with mode 0600.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from airbyte_console import env
@@ -266,6 +267,13 @@ CONNECTOR_TIMEOUTS = {
 }
 # Extra pip arguments for connector installs, e.g. a private index.
 CONNECTOR_PIP_ARGS = env.str_list("CONNECTOR_PIP_ARGS", [])
+# Every connector process runs in a bubblewrap sandbox (apps/engines/embedded/
+# sandbox.py) where bwrap is installed; `none` runs them as the console's user.
+CONNECTOR_SANDBOX = env.choice(
+    "CONNECTOR_SANDBOX", ("bwrap", "none"), "bwrap" if shutil.which("bwrap") else "none"
+)
+# Each workspace's data folder, mounted read-write at /local in the sandbox.
+LOCAL_FILES_DIR = env.path("LOCAL_FILES_DIR", DATA_DIR / "local")
 # DuckDB destinations live under DUCKDB_DIR unless any path is allowed.
 DUCKDB_DIR = env.path("DUCKDB_DIR", DATA_DIR / "duckdb")
 DUCKDB_ALLOW_ANY_PATH = env.boolean("DUCKDB_ALLOW_ANY_PATH", False)
@@ -309,6 +317,13 @@ AIRBYTE_RETRY_BACKOFF_MAX_SECONDS = env.number("AIRBYTE_RETRY_BACKOFF_MAX_SECOND
 # AIRBYTE_POLL_LOST_SECONDS gets a new poll from the reaper (a lost task).
 AIRBYTE_POLL_SECONDS = env.number("AIRBYTE_POLL_SECONDS", 5)
 AIRBYTE_POLL_LOST_SECONDS = env.integer("AIRBYTE_POLL_LOST_SECONDS", 120)
+# Airbyte servers on loopback or private addresses (abctl on this machine) need
+# this; link-local and cloud metadata addresses are refused even then
+# (apps/core/netguard.py). `make run` sets it.
+AIRBYTE_ALLOW_PRIVATE = env.boolean("AIRBYTE_ALLOW_PRIVATE", False)
+# "Test connection" and the other probes of the Engine page give up after this many
+# seconds in all, retries none.
+AIRBYTE_PROBE_DEADLINE_SECONDS = env.number("AIRBYTE_PROBE_DEADLINE_SECONDS", 15)
 
 # --- Schedules (issue #7) ----------------------------------------------------------
 SCHEDULE_MIN_INTERVAL_MINUTES = env.integer("SCHEDULE_MIN_INTERVAL_MINUTES", 5)
