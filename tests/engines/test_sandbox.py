@@ -337,3 +337,29 @@ def test_deploy_check_is_quiet_with_the_sandbox_on(settings):
     found = checks.run_checks(include_deployment_checks=True)
 
     assert SANDBOX_OFF_ID not in {m.id for m in found}
+
+
+def test_a_bad_connector_sandbox_value_stops_start_up():
+    result = subprocess.run(
+        [sys.executable, "-c", "import airbyte_console.settings"],
+        env={**os.environ, "CONNECTOR_SANDBOX": "docker"},
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "CONNECTOR_SANDBOX='docker' is not one of: bwrap, none." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [("bwrap", "Connector sandbox: on"), ("none", "Connector sandbox: OFF")],
+)
+def test_make_run_banner_says_whether_the_sandbox_is_on(settings, mode, says):
+    from apps.ops.management.commands.serve import sandbox_line
+
+    settings.CONNECTOR_SANDBOX = mode
+
+    assert sandbox_line().startswith(says)

@@ -25,6 +25,19 @@ from apps.ops.processes import celery_command, run_dir
 from apps.ops.serving import Supervisor, base_url, control_socket_args
 
 
+def sandbox_line() -> str:
+    """Whether the connectors this console runs are sandboxed (CONNECTOR_SANDBOX)."""
+    if settings.CONNECTOR_SANDBOX == "bwrap":
+        return (
+            "Connector sandbox: on (bubblewrap; connectors see only their "
+            "virtualenv and their workspace's /local)."
+        )
+    return (
+        "Connector sandbox: OFF (CONNECTOR_SANDBOX=none): connectors can read the "
+        "console's files. Install bubblewrap to turn it on."
+    )
+
+
 class Command(BaseCommand):
     help = "Serve the console with a Celery worker and beat (Ctrl-C stops all)."
 
@@ -98,6 +111,7 @@ class Command(BaseCommand):
         supervisor.start_all()
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(f"Airbyte Console is serving on {url} (Ctrl-C stops it).")
+        self.stdout.write(sandbox_line())
         exit_code = 0
         while not stopping:
             failure = supervisor.check()
