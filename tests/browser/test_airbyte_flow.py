@@ -114,6 +114,9 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     # A second sync, cancelled from the page: the cancel reaches the server.
     fake.script_next_job(steps=["running"] * 500)
     page.get_by_role("button", name="Sync now").click()
+    # Cancel once the job runs on the server: a job cancelled while still pending
+    # never reaches the server (no remote job to cancel), which is not this check.
+    expect(page.locator("#live")).to_contain_text("Running", timeout=30_000)
     page.get_by_role("button", name="Cancel sync").click()
     expect(page.locator("#live")).to_contain_text("Cancelled", timeout=60_000)
     latest = SyncJob.objects.filter(connection__name="Their faker to DuckDB").first()
