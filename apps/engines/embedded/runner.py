@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import orjson
 
-from apps.engines.embedded import protocol, sandbox
+from apps.engines.embedded import protocol, sandbox, scratch
 from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ def read_argv(command: list[str], files: dict[str, Path]) -> list[str]:
 @contextlib.contextmanager
 def private_files(**contents: Any) -> Iterator[tuple[Path, dict[str, Path]]]:
     """A private temp dir with one 0600 JSON file per keyword; removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="airbyte-console-"))
+    # Under this worker's own folder, so what a dead worker left is found and swept.
+    directory = Path(tempfile.mkdtemp(prefix="run-", dir=scratch.worker_dir()))
     try:
         os.chmod(directory, 0o700)
         paths: dict[str, Path] = {}
@@ -255,6 +256,11 @@ class ConnectorProcess:
         an OSError, as it would be without the sandbox.
         """
         if not sandbox.enabled():
+            # No bwrap --die-with-parent: the kernel still kills the connector
+            # when the worker dies (setpriv sets its parent-death signal).
+            setpriv = shutil.which("setpriv")
+            if setpriv:
+                return [setpriv, "--pdeathsig", "KILL", "--", *self.argv], self.env
             return self.argv, self.env
         if shutil.which(sandbox.BWRAP) is None:
             raise FileNotFoundError(

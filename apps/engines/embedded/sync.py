@@ -437,6 +437,8 @@ class _Run:
                     "source",
                     f"Could not start the source: {exc.strerror or exc}",
                 )
+            # Its own process group: the reaper kills it if this worker dies.
+            reporter.connector_started(process.process.pid)
             watchdog.process = process.process
             watchdog.start()
             try:

@@ -121,6 +121,27 @@ class Command(BaseCommand):
                 break
             time.sleep(0.5)
         supervisor.stop_all()
+        self._interrupt_attempts()
         self.stdout.write("Stopped.")
         if exit_code:
             sys.exit(exit_code)
+
+    def _interrupt_attempts(self) -> None:
+        """Fail the attempts the stopped worker was running, now, not in minutes.
+
+        Their worker processes are gone, so the reaper's rule for dead workers on
+        this host applies; the jobs retry from their last committed state at the
+        next start.
+        """
+        from apps.connections.lifecycle import reap_stale_attempts
+
+        try:
+            reaped = reap_stale_attempts()
+        except Exception as exc:  # the database may be gone too; the reaper retries
+            self.stderr.write(f"Could not mark running syncs interrupted: {exc}")
+            return
+        if reaped:
+            self.stdout.write(
+                f"Marked {reaped} running sync attempt(s) interrupted; they retry "
+                "from their last committed state at the next start."
+            )
