@@ -452,7 +452,11 @@ def test_a_non_http_service_does_not_show_its_banner(admin, workspace, login, pr
 
     def banner() -> None:
         conn, _ = listener.accept()
-        conn.sendall(f"SSH-2.0-OpenSSH_{CANARY}\r\n".encode())
+        conn.recv(65536)  # the request, so closing does not reset the connection
+        # httpx's own error would quote this line ("illegal status line: ...").
+        conn.sendall(f"SSH-2.0-OpenSSH_{CANARY}\r\n\r\n".encode())
+        conn.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
         conn.close()
 
     threading.Thread(target=banner, daemon=True).start()
