@@ -187,23 +187,26 @@ def test_editing_an_imported_destination_keeps_the_secret_on_the_server(
     client = login(admin)
     form = client.get(url).content.decode()
     assert "only-the-server-knows" not in form
-    # The user renames it and changes the host, leaving the password as shown.
+    fields = {
+        "name": "Warehouse",
+        "cfg__host": "db",
+        "cfg__port": "5432",
+        "cfg__database": "dw",
+        "cfg__schema": "analytics",
+        "cfg__username": "loader",
+        "cfg__password": MASK,
+        "cfg__ssl_mode__mode": "disable",
+    }
+    # The user renames it and changes the schema, leaving the password as shown.
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            url,
-            {
-                "name": "Warehouse",
-                "cfg__host": "db2",
-                "cfg__port": "5432",
-                "cfg__database": "dw",
-                "cfg__schema": "public",
-                "cfg__username": "loader",
-                "cfg__password": MASK,
-                "cfg__ssl_mode__mode": "disable",
-            },
-        )
+        response = client.post(url, fields)
     assert response.status_code in (200, 302), response.content.decode()
     warehouse.refresh_from_db()
     assert warehouse.name == "Warehouse"
-    assert remote.configuration["host"] == "db2"
+    assert remote.configuration["schema"] == "analytics"
     assert remote.configuration["password"] == "only-the-server-knows"
+    # A new host with the password left masked would send it elsewhere (#13).
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(url, {**fields, "cfg__host": "db2"})
+    assert "Enter the password again" in refused.content.decode()
+    assert remote.configuration["host"] == "db"
