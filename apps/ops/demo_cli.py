@@ -29,9 +29,10 @@ demo = group("demo", "Demo data: fill a workspace with realistic rows at scale."
 def _membership(options: dict[str, Any]) -> Membership:
     """The acting admin's membership in the target workspace, created if missing."""
     wanted = (options.get("workspace") or DEFAULT_WORKSPACE).strip()
-    if seeded_workspace_lookup(wanted) is None:
+    user = cli_user(options.get("as_user"))
+    if seeded_workspace_lookup(wanted, user=user) is None:
         try:
-            workspace_create(actor=cli_user(options.get("as_user")), name=wanted)
+            workspace_create(actor=user, name=wanted)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
     return cli_membership({**options, "workspace": wanted}, Role.ADMIN)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -106,13 +106,17 @@ def install_connectors(actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
             install = catalog_services.connector_install_request(
                 actor=actor, definition=definition, enqueue=False
             )
-        except ValidationError as exc:
+        except (ValidationError, PermissionDenied) as exc:
+            # PermissionDenied: `--as` a user who is not console staff.
+            error = (
+                " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            )
             rows.append(
                 {
                     "package": package,
                     "version": version,
                     "status": "failed",
-                    "error": " ".join(exc.messages),
+                    "error": error,
                 }
             )
             continue

@@ -917,9 +917,12 @@ def demo_seed(
     return result
 
 
-def seeded_workspace_lookup(wanted: str) -> Workspace | None:
-    """The workspace named, slugged or identified by ``wanted``, if there is one."""
-    rows = Workspace.objects.all()
+def seeded_workspace_lookup(wanted: str, *, user: Any) -> Workspace | None:
+    """The workspace of ``user``'s named, slugged or identified by ``wanted``.
+
+    Only the user's own workspaces: names are not unique across teams (#13).
+    """
+    rows = Workspace.objects.filter(memberships__user=user)
     try:
         found = rows.filter(public_id=uuid.UUID(wanted)).first()
     except ValueError:

@@ -223,3 +223,13 @@ def test_page_query_counts_do_not_grow_with_the_data(
         with django_assert_num_queries(counts[name]):
             response = client.get(path, headers=headers)
         assert response.status_code == 200, name
+
+
+def test_seeding_never_finds_another_team_s_workspace_by_name(admin, outsider):
+    from apps.ops.seed import seeded_workspace_lookup
+    from apps.workspaces.models import Workspace
+
+    theirs = Workspace.objects.filter(memberships__user=outsider).first()
+
+    assert seeded_workspace_lookup(theirs.name, user=admin) is None
+    assert seeded_workspace_lookup(theirs.name, user=outsider) == theirs
