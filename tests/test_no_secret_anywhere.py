@@ -111,6 +111,16 @@ def _kwargs(name: str, workspace, objects) -> dict:
         kwargs["connection_id"] = objects["connection"].public_id
     if ":job_id>" in route:
         kwargs["job_id"] = objects["job"].public_id
+    if ":probe_id>" in route:
+        from apps.airbyte.models import AirbyteProbe
+
+        # A finished probe of the workspace's server (the one holding the canary).
+        kwargs["probe_id"] = AirbyteProbe.objects.create(
+            workspace=workspace,
+            server=workspace.airbyte_server,
+            kind="test",
+            status="failed",
+        ).public_id
     others = ("endpoint_id", "delivery_id", "schedule_id")
     if any(f":{key}>" in route for key in others):
         from tests.test_url_matrix import _kwargs as matrix_kwargs
