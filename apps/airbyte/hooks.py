@@ -66,7 +66,12 @@ def delete_after_commit(obj: Any) -> None:
 
 def push_now(*, kind: str, pk: int) -> str | None:
     """Push one object now (the task's body); records a permanent failure."""
-    from apps.airbyte.mirror import KINDS, connection_push, connector_push
+    from apps.airbyte.mirror import (
+        KINDS,
+        RemoteDeleted,
+        connection_push,
+        connector_push,
+    )
 
     obj = KINDS[kind].objects.select_related("workspace").filter(pk=pk).first()
     if obj is None or not _on_airbyte(obj):
@@ -77,6 +82,8 @@ def push_now(*, kind: str, pk: int) -> str | None:
         return connector_push(obj)
     except AirbyteTransientError:
         raise
+    except RemoteDeleted:
+        return None  # deleted in Airbyte: the object's page says so (RemoteMark)
     except (AirbyteApiError, EngineError) as exc:
         push_failed_record(obj=obj, message=exc.message)
         return None

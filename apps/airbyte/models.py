@@ -120,3 +120,66 @@ class AirbyteProbe(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == self.Status.SUCCEEDED
+
+
+class RemoteMark(BaseModel):
+    """Something the server decided about a console object that the user must see.
+
+    The server never answers 404 for what was deleted on it: a source or destination
+    reads back with its configuration emptied (a tombstone), a connection with
+    ``status: deprecated``, and a job it no longer knows with a 409. Writing to any
+    of these would either vanish or revive what someone deleted on purpose, so the
+    mirror stops, records the mark here, and the object's page says so (and offers
+    to re-create it). A connection Airbyte disabled (``inactive``) is marked too,
+    so a sync is refused instead of silently re-enabling it. ``kind`` and
+    ``object_id`` name the console row (source, destination, connection, job).
+    """
+
+    class State(models.TextChoices):
+        DELETED = "deleted", "Deleted in Airbyte"
+        DISABLED = "disabled", "Disabled on the Airbyte server"
+        UNKNOWN = "unknown", "Unknown to the Airbyte server"
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=12)
+    object_id = models.BigIntegerField()
+    remote_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    noticed_at = models.DateTimeField()
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "object_id"], name="airbyte_remote_mark_one_per_object"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id}: {self.state}"
+
+
+class RemoteNamespace(BaseModel):
+    """A connection's namespace as the Airbyte server had it at import.
+
+    The console's ``Connection.namespace`` is one schema name; Airbyte also knows
+    "the source's namespace" and "the destination's default" and formats with
+    variables. Pushing the console's field back would move the data to another
+    schema, so the server's own ``namespaceDefinition``/``namespaceFormat`` are kept
+    here and sent back unchanged, until someone changes the namespace in the
+    console (``console_namespace`` is what the field held at import).
+    """
+
+    connection = models.OneToOneField(
+        "connections.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    namespace_definition = models.CharField(max_length=20)
+    namespace_format = models.CharField(max_length=500, blank=True)  # "": not sent
+    console_namespace = models.CharField(max_length=63)
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}: {self.namespace_definition}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.airbyte import views
+from apps.airbyte import remote_views, views
 
 app_name = "engine"
 
@@ -17,4 +17,9 @@ urlpatterns = [
     path("workspace/", views.remote_workspace_choose, name="workspace"),
     path("import/", views.airbyte_import, name="import"),
     path("probes/<uuid:probe_id>/", views.probe_status, name="probe"),
+    path(
+        "recreate/<str:kind>/<uuid:public_id>/",
+        remote_views.recreate,
+        name="recreate",
+    ),
 ]

@@ -1,0 +1,47 @@
+"""``{% airbyte_note obj %}``: what the Airbyte server decided about an object.
+
+The source, destination and connection pages belong to apps below the airbyte
+engine, which may not import it; their templates load this tag instead, and it
+renders nothing on the embedded engine or when the server decided nothing. A
+connection's note also says when its source or destination was deleted in
+Airbyte, since that is why its syncs stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.inclusion_tag("airbyte/_remote_note.html", takes_context=True)
+def airbyte_note(context: template.Context, obj: Any) -> dict[str, Any]:
+    from apps.airbyte.models import RemoteMark
+
+    kind = obj._meta.model_name
+    marks: list[RemoteMark] = []
+    if getattr(obj.workspace, "engine", "") == "airbyte":
+        wanted = [(kind, obj.pk)]
+        if kind == "connection":
+            wanted += [
+                ("source", obj.source_id),
+                ("destination", obj.destination_id),
+            ]
+        for item_kind, pk in wanted:
+            mark = RemoteMark.objects.filter(kind=item_kind, object_id=pk).first()
+            if mark is not None:
+                marks.append(mark)
+    deleted = any(m.state == RemoteMark.State.DELETED for m in marks)
+    membership = context.get("membership")
+    return {
+        "marks": marks,
+        "obj": obj,
+        "kind": kind,
+        "workspace": obj.workspace,
+        "can_recreate": bool(
+            deleted and membership is not None and membership.can_edit
+        ),
+        "csrf_token": context.get("csrf_token"),
+    }
