@@ -22,8 +22,10 @@ following the server's own behaviour (see Airbyte's API notes, §2-§7):
   request goes to that checked address, so a DNS answer that changes after the
   check cannot steer it elsewhere.
 * Other servers' words are not echoed: an error carries the status, its standard
-  reason, and only the ``title``/``detail`` (or the Config API's ``message``) of a
-  JSON answer, cut short; an HTML or text body is never shown. A probe can set a
+  reason, and only the ``title`` and reason of a JSON answer, cut short (a
+  problem's ``data.message``, else its ``detail``; Micronaut's
+  ``_embedded.errors[].message``; the Config API's ``message``); an HTML or text
+  body is never shown. A probe can set a
   total ``deadline`` for all its calls.
 * Pagination that does not trust ``next``: abctl builds those links from an
   internal address and sends one on the last page too, so offsets are rebuilt and
@@ -534,6 +536,15 @@ class AirbyteClient:
         path = "/jobs/get" if logs else "/jobs/get_without_logs"
         return attempts_from_api(self.config(path, {"id": int(job_id)}))
 
+    def attempt_logs(self, job_id: str | int, attempt_number: int) -> RemoteAttempt:
+        """One attempt with its log (``attempt/get_for_job``): one attempt's log per
+        answer, not every attempt's at once as ``jobs/get`` sends them."""
+        answer = self.config(
+            "/attempt/get_for_job",
+            {"jobId": int(job_id), "attemptNumber": int(attempt_number)},
+        )
+        return RemoteAttempt.from_api(answer)
+
     # -- tokens -----------------------------------------------------------------------
     def _token_key(self) -> tuple[str, str, str]:
         # The secret's digest is in the key: a wrong secret never borrows a token
@@ -594,10 +605,21 @@ class AirbyteClient:
 
     @staticmethod
     def _auth_refused(exc: AirbyteApiError) -> AirbyteAuthError:
-        if exc.status in {400, 401, 403}:
+        if exc.status in {400, 401}:
+            # A wrong id or secret is a bare 400 from the token endpoint (no
+            # problem body), a 401 on some versions.
+            return AirbyteAuthError(
+                f"The Airbyte server refused the client id and secret ({exc.status}): "
+                "wrong client id or secret. `abctl local credentials` prints the "
+                "right ones.",
+                status=exc.status,
+                title=exc.title,
+                detail=exc.detail,
+            )
+        if exc.status == 403:
             return AirbyteAuthError(
                 "The Airbyte server refused the client id and secret "
-                f"({exc.status} {exc.title or 'unauthorized'}).",
+                f"({exc.status} {exc.title or 'forbidden'}).",
                 status=exc.status,
                 title=exc.title,
                 detail=exc.detail,
@@ -751,20 +773,9 @@ def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteErro
     title = detail = ""
     data = None
     if isinstance(body, dict):
-        # Public API problems: status/type/title/detail/data.
         title = str(body.get("title") or "")
-        detail = str(body.get("detail") or "")
         data = body.get("data")
-        # Config API: message (+ validationErrors on 400).
-        if not detail and body.get("message"):
-            detail = str(body["message"])
-            problems = body.get("validationErrors") or []
-            if problems:
-                detail += " " + "; ".join(
-                    f"{p.get('propertyPath')}: {p.get('message')}" for p in problems
-                )
-        if not detail and isinstance(data, dict) and data.get("message"):
-            detail = str(data["message"])
+        detail = _reason(body)
     title, detail = _short(title, 100), _short(detail)
     # The standard reason for the status, not the one the server sent: a server's
     # reason phrase is its own text, like its body.
@@ -780,3 +791,42 @@ def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteErro
     else:
         kind = AirbyteApiError
     return kind(message, status=status, title=title, detail=detail, data=data)
+
+
+def _reason(body: dict[str, Any]) -> str:
+    """The most specific reason a JSON error body gives, in the server's words.
+
+    Public API problems keep their type's generic ``detail`` ("The request could
+    not be understood by the server due to malformed syntax.") and put the real
+    reason in ``data.message``, so that comes first. Micronaut's own error bodies
+    (a request refused before Airbyte's handlers) say only the status in
+    ``message`` and the reason in ``_embedded.errors[].message``. The Config API
+    says it in ``message``, with ``validationErrors`` on a 400.
+    """
+    data = body.get("data")
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, str) and message.strip():
+        return message
+    if body.get("detail"):
+        return str(body["detail"])
+    embedded = body.get("_embedded")
+    errors = embedded.get("errors") if isinstance(embedded, dict) else None
+    if isinstance(errors, list):
+        found = [
+            str(item["message"])
+            for item in errors
+            if isinstance(item, dict) and item.get("message")
+        ]
+        if found:
+            return "; ".join(found)
+    if body.get("message"):
+        detail = str(body["message"])
+        problems = body.get("validationErrors") or []
+        if isinstance(problems, list) and problems:
+            detail += " " + "; ".join(
+                f"{p.get('propertyPath')}: {p.get('message')}"
+                for p in problems
+                if isinstance(p, dict)
+            )
+        return detail
+    return ""

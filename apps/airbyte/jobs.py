@@ -177,7 +177,7 @@ def job_poll(*, job_id: int) -> SyncJob | None:
             remote_status = remote.status
             logged = None
             if remote_status in TERMINAL_JOB_STATUSES:
-                logged = client.job_attempts(job.remote_id, logs=True)
+                logged = _fetch_logs(client, job.remote_id, attempts)
     except AirbyteTransientError as exc:
         logger.warning("Polling job %s failed (%s); trying again", job_id, exc.message)
         SyncJob.objects.filter(pk=job_id).update(remote_polled_at=timezone.now())
@@ -244,16 +244,45 @@ def _send_cancel(client: AirbyteClient, remote_id: str) -> None:
             raise
 
 
+def _fetch_logs(
+    client: AirbyteClient, remote_id: str, attempts: tuple[RemoteAttempt, ...]
+) -> dict[int, tuple[str, ...]]:
+    """Each attempt's log by the console's attempt number, one call per attempt
+    (``attempt/get_for_job``). A log the server cannot give is a line saying so:
+    the logs never keep an ended job from ending in the console."""
+    logs: dict[int, tuple[str, ...]] = {}
+    for number, attempt in enumerate(attempts, start=1):
+        try:
+            logs[number] = client.attempt_logs(remote_id, attempt.id).log_lines
+        except AirbyteError as exc:
+            logger.warning(
+                "Could not fetch the log of job %s attempt %s: %s",
+                remote_id,
+                attempt.id,
+                exc.message,
+            )
+            logs[number] = (
+                "The console could not fetch this attempt's logs from the Airbyte "
+                f"server: {exc.message}",
+            )
+    return logs
+
+
+def _count(*values: int | None) -> int | None:
+    """The first count the server did say, or None when it said none."""
+    return next((value for value in values if value is not None), None)
+
+
 def _mirror_attempts(
     job: SyncJob,
     attempts: tuple[RemoteAttempt, ...],
-    logged: tuple[RemoteAttempt, ...] | None,
+    logged: dict[int, tuple[str, ...]] | None,
 ) -> None:
     """Create or update one SyncAttempt per attempt the server reports; ``logged``
-    (the attempts with their logs, once the job has ended) fills their logs."""
-    logs_by_number = {
-        number: item.log_lines for number, item in enumerate(logged or (), start=1)
-    }
+    (each attempt's log lines by number, once the job has ended) fills their logs.
+    A count the server leaves out (``totalStats`` is absent while an attempt runs
+    and may lack ``bytesCommitted``) keeps what the row had, never becomes 0."""
+    logs_by_number = logged or {}
     now = timezone.now()
     for number, attempt in enumerate(attempts, start=1):
         status = attempt.status or "running"
@@ -265,13 +294,18 @@ def _mirror_attempts(
             "worker": "airbyte",
             "heartbeat_at": now,
             "finished_at": attempt.ended_at,
-            "records_emitted": attempt.records_emitted,
-            "records_committed": attempt.records_committed or attempt.records_synced,
-            "bytes_committed": attempt.bytes_committed or attempt.bytes_synced,
             "failure_type": failure_type(first.failure_type) if first else "",
             "failure_origin": failure_origin(first.failure_origin) if first else "",
             "failure_message": (first.external_message if first else "")[:10_000],
         }
+        counts = {
+            "records_emitted": attempt.records_emitted,
+            "records_committed": _count(
+                attempt.records_committed, attempt.records_synced
+            ),
+            "bytes_committed": _count(attempt.bytes_committed, attempt.bytes_synced),
+        }
+        values.update({k: v for k, v in counts.items() if v is not None})
         if number in logs_by_number:
             text = "\n".join(logs_by_number[number])
             values["log"] = _masker(job).mask(text)[-settings.SYNC_LOG_MAX_BYTES :]

@@ -42,6 +42,13 @@ def _int(value: Any) -> int:
     return int(value or 0)
 
 
+def _count(value: Any) -> int | None:
+    """A count the server may leave out: None when absent, null or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
 def epoch(value: Any) -> datetime | None:
     """Airbyte's epoch seconds as an aware datetime; None if absent or not a number."""
     try:
@@ -271,20 +278,36 @@ class RemoteJob:
         )
 
 
-def _log_lines(logs: Any) -> tuple[str, ...]:
-    """An attempt's log as lines: plain ``logLines`` or structured ``events``."""
+def _event_line(event: Any) -> str:
+    """One structured log event as a line: ``2024-.. INFO [source] message``."""
+    event = _dict(event)
+    stamp = None
+    if isinstance(event.get("timestamp"), int | float):
+        stamp = epoch(event["timestamp"] // 1000)
+    when = f"{stamp:%Y-%m-%d %H:%M:%S} " if stamp else ""
+    # ``level`` since 1.2 (lowercase); ``logLevel`` is what older code read.
+    level = _str(event.get("level") or event.get("logLevel") or "info").upper()
+    source = _str(event.get("logSource") or "")
+    where = f"[{source}] " if source else ""
+    line = f"{when}{level} {where}{_str(event.get('message') or '')}"
+    trace = _str(event.get("stackTrace") or "")
+    return f"{line}\n{trace.rstrip()}" if trace.strip() else line
+
+
+def _log_lines(log_type: Any, logs: Any) -> tuple[str, ...]:
+    """An attempt's log as lines, chosen by ``logType``.
+
+    From 1.2 logs are ``structured``: ``events`` with ``level`` and ``logSource``.
+    The server's model sends ``"logLines": []`` beside them, so the events come
+    first whenever the type says so or there are any; ``logLines`` (``formatted``)
+    otherwise.
+    """
     if not isinstance(logs, Mapping):
         return ()
-    if "logLines" in logs:
-        return tuple(str(line) for line in logs.get("logLines") or [])
-    lines = []
-    for event in logs.get("events") or []:
-        stamp = epoch((event.get("timestamp") or 0) // 1000)
-        when = f"{stamp:%Y-%m-%d %H:%M:%S} " if stamp else ""
-        lines.append(
-            f"{when}{event.get('logLevel', 'INFO')} {event.get('message', '')}"
-        )
-    return tuple(lines)
+    events = _list(logs.get("events"))
+    if events or (log_type == "structured" and not logs.get("logLines")):
+        return tuple(_event_line(event) for event in events)
+    return tuple(_str(line) for line in _list(logs.get("logLines")))
 
 
 @dataclass(frozen=True)
@@ -293,18 +316,20 @@ class RemoteAttempt:
 
     The ``records_committed``/``bytes_committed``/``records_emitted`` counts come
     from ``totalStats``; ``records_synced``/``bytes_synced`` are the attempt's own
-    older counters, which some servers fill instead. ``log_lines`` is empty unless
-    the attempt came from ``jobs/get`` (the call with logs).
+    older counters (the sync's output, set when it ends). Each is None when the
+    server did not send it: ``totalStats`` is absent while an attempt runs and
+    often lacks ``bytesCommitted``, and "not said" must not read as zero.
+    ``log_lines`` is empty unless the attempt came from a call with logs.
     """
 
     id: int = 0
     status: str = ""  # running | failed | succeeded | newer words
     ended_at: datetime | None = None
-    records_emitted: int = 0
-    records_committed: int = 0
-    bytes_committed: int = 0
-    records_synced: int = 0
-    bytes_synced: int = 0
+    records_emitted: int | None = None
+    records_committed: int | None = None
+    bytes_committed: int | None = None
+    records_synced: int | None = None
+    bytes_synced: int | None = None
     failures: tuple[FailureReason, ...] = ()
     log_lines: tuple[str, ...] = ()
 
@@ -322,16 +347,16 @@ class RemoteAttempt:
             id=_int(attempt.get("id")),
             status=_str(attempt.get("status") or ""),
             ended_at=epoch(attempt.get("endedAt")),
-            records_emitted=_int(stats.get("recordsEmitted")),
-            records_committed=_int(stats.get("recordsCommitted")),
-            bytes_committed=_int(stats.get("bytesCommitted")),
-            records_synced=_int(attempt.get("recordsSynced")),
-            bytes_synced=_int(attempt.get("bytesSynced")),
+            records_emitted=_count(stats.get("recordsEmitted")),
+            records_committed=_count(stats.get("recordsCommitted")),
+            bytes_committed=_count(stats.get("bytesCommitted")),
+            records_synced=_count(attempt.get("recordsSynced")),
+            bytes_synced=_count(attempt.get("bytesSynced")),
             failures=tuple(
                 FailureReason.from_api(item)
                 for item in _list(_dict(attempt.get("failureSummary")).get("failures"))
             ),
-            log_lines=_log_lines(data.get("logs")),
+            log_lines=_log_lines(data.get("logType"), data.get("logs")),
         )
 
 

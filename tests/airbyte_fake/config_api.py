@@ -19,6 +19,7 @@ from tests.airbyte_fake.core import (
     scripted,
     workspace_or_404,
 )
+from tests.airbyte_fake.quirks import STRUCTURED_LOGS_TOLERANCE, structured_logs
 from tests.airbyte_fake.shapes import (
     attempt_info,
     job_info,
@@ -215,12 +216,19 @@ def discover_schema(call: Call) -> Reply:
     )
 
 
+def _logs_tolerance(call: Call, with_logs: bool) -> str | None:
+    """Structured logs carry ``logLines: []`` beside ``events`` (see quirks)."""
+    if with_logs and structured_logs(call.fake.version):
+        return STRUCTURED_LOGS_TOLERANCE
+    return None
+
+
 def _observed_job(call: Call, *, with_logs: bool) -> Reply:
     job = job_or_404(call, call.field("id"))
     job.observe()
     return Reply(
-        body=job_info(job, with_logs=with_logs),
-        tolerate=scripted(job),
+        body=job_info(job, with_logs=with_logs, version=call.fake.version),
+        tolerate=scripted(job) or _logs_tolerance(call, with_logs),
     )
 
 
@@ -255,6 +263,8 @@ def attempt_for_job(call: Call) -> Reply:
     if not isinstance(number, int) or not 0 <= number < len(job.attempts):
         raise not_found("attempt", f"{job.id}/{number}")
     return Reply(
-        body=attempt_info(job, job.attempts[number], with_logs=True),
-        tolerate=scripted(job),
+        body=attempt_info(
+            job, job.attempts[number], with_logs=True, version=call.fake.version
+        ),
+        tolerate=scripted(job) or _logs_tolerance(call, True),
     )

@@ -235,13 +235,8 @@ def check_client(call: Call) -> None:
         call.fake.client_id,
         call.fake.client_secret,
     ):
-        raise ApiError(
-            401,
-            "invalid-api-key",
-            "Invalid client_id or client_secret.",
-            data={},
-            config={"message": "Invalid client_id or client_secret."},
-        )
+        # The real server answers a bare 400, no problem body (#12 point 9).
+        raise ApiError(400, "", "")
 
 
 def for_kind(kind: str, handler: Callable[[Call, str], Reply]) -> Callable:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from tests.airbyte_fake.core import ApiError, Call, Reply, issue_token
 from tests.airbyte_fake.public_api import build_streams
+from tests.airbyte_fake.quirks import generic_detail, micronaut_error
 from tests.airbyte_fake.routes import Route, match_route
 from tests.airbyte_fake.state import (
     DEFAULT_WORKSPACE_ID,
@@ -186,6 +187,7 @@ class AirbyteFake:
             self.public_api_host = "http://localhost:8001/api/public"
             self.next_on_last_page = True
             self.null_sync_modes = False
+            self.max_request_bytes = 10 * 1024 * 1024  # Micronaut max-request-size
             self.violations: list[Violation] = []
             self.tolerated: list[str] = []
             self.requests: list[RecordedRequest] = []
@@ -449,6 +451,18 @@ class AirbyteFake:
         if delay:
             time.sleep(delay.seconds)
         fault = self._take(self._faults, exchange.method, exchange.path)
+        too_big = len(exchange.body) > self.max_request_bytes
+        if too_big and not fault:  # Micronaut refuses it before Airbyte sees it
+            fault = _Rule(exchange.method, exchange.path, 0, status=413)
+            fault.body = json.dumps(
+                micronaut_error(
+                    "Request Entity Too Large",
+                    exchange.path,
+                    f"The content length [{len(exchange.body)}] exceeds the maximum "
+                    f"allowed content length [{self.max_request_bytes}]",
+                )
+            )
+            fault.headers = {"Content-Type": "application/json"}
         if fault and fault.status == 0:
             handler.close_connection = True
             return
@@ -574,8 +588,13 @@ class AirbyteFake:
         return body
 
     def _error(self, api: str, error: ApiError) -> Reply:
+        if not error.title:
+            return Reply(status=error.status)  # a bare status, no body (quirks)
         if api == "public" or error.status == 401:
-            body = self._problem(error.status, error.title, error.detail, error.data)
+            # The real server keeps its type's generic detail; the reason is in
+            # data.message (see quirks).
+            detail = generic_detail(self.specs, error.title) or error.detail
+            body = self._problem(error.status, error.title, detail, error.data)
         else:
             body = error.config or {"message": error.detail}
         return Reply(status=error.status, body=body)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.airbyte_fake.core import Call
+from tests.airbyte_fake.quirks import attempt_logs
 from tests.airbyte_fake.state import (
     Actor,
     Attempt,
@@ -160,7 +161,9 @@ def job_read(job: Job) -> dict[str, Any]:
     return out
 
 
-def attempt_info(job: Job, attempt: Attempt, *, with_logs: bool) -> dict[str, Any]:
+def attempt_info(
+    job: Job, attempt: Attempt, *, with_logs: bool, version: str = "1.8.0"
+) -> dict[str, Any]:
     running = attempt.status == "running"
     records = job.rows if running else attempt.records
     size = job.bytes if running else attempt.bytes
@@ -169,16 +172,19 @@ def attempt_info(job: Job, attempt: Attempt, *, with_logs: bool) -> dict[str, An
         "status": attempt.status,
         "createdAt": attempt.created_at,
         "updatedAt": attempt.updated_at,
-        "bytesSynced": size,
-        "recordsSynced": records,
-        "totalStats": {
+    }
+    if not running:
+        # Like the server: bytesSynced/recordsSynced come from the sync's output
+        # and totalStats from the stats saved at the end (absent while it runs,
+        # and without bytesCommitted).
+        read["bytesSynced"] = size
+        read["recordsSynced"] = records
+        read["totalStats"] = {
             "recordsEmitted": records,
             "bytesEmitted": size,
             "recordsCommitted": records,
-            "bytesCommitted": size,
             "stateMessagesEmitted": len(job.stream_names),
-        },
-    }
+        }
     if attempt.ended_at is not None:
         read["endedAt"] = attempt.ended_at
     if attempt.failure:
@@ -188,15 +194,17 @@ def attempt_info(job: Job, attempt: Attempt, *, with_logs: bool) -> dict[str, An
         }
     out: dict[str, Any] = {"attempt": read}
     if with_logs:
-        out["logType"] = "formatted"
-        out["logs"] = {"logLines": list(attempt.log_lines)}
+        out.update(attempt_logs(job, attempt, version))
     return out
 
 
-def job_info(job: Job, *, with_logs: bool) -> dict[str, Any]:
+def job_info(job: Job, *, with_logs: bool, version: str = "1.8.0") -> dict[str, Any]:
     return {
         "job": job_read(job),
-        "attempts": [attempt_info(job, a, with_logs=with_logs) for a in job.attempts],
+        "attempts": [
+            attempt_info(job, a, with_logs=with_logs, version=version)
+            for a in job.attempts
+        ],
     }
 
 

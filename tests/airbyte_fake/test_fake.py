@@ -117,7 +117,11 @@ def test_console_flow_from_token_to_finished_sync(airbyte_fake):
     assert started.status_code == 200 and started.json()["status"] == "pending"
     assert again.status_code == 409
     assert again.json()["title"] == "try-again-later"
-    assert again.json()["detail"] == f"A sync is already running for: {connection_id}"
+    # The type's generic detail; the reason in data.message, as the server does.
+    assert again.json()["detail"] == "Please try again later."
+    assert again.json()["data"]["message"] == (
+        f"A sync is already running for: {connection_id}"
+    )
 
     job_id = started.json()["jobId"]
     seen = [client.get(f"{PUBLIC}/jobs/{job_id}").json() for _ in range(3)]
@@ -127,7 +131,13 @@ def test_console_flow_from_token_to_finished_sync(airbyte_fake):
 
     info = client.post("/api/v1/jobs/get", json={"id": job_id}).json()
     assert info["attempts"][0]["attempt"]["status"] == "succeeded"
-    assert "Read 100 records" in info["attempts"][0]["logs"]["logLines"]
+    # 1.2+: structured events (lowercase level, a log source) and logLines: [].
+    assert info["attempts"][0]["logType"] == "structured"
+    logs = info["attempts"][0]["logs"]
+    assert logs["logLines"] == []
+    read = next(e for e in logs["events"] if e["message"] == "Read 100 records")
+    assert (read["level"], read["logSource"]) == ("info", "source")
+    assert "bytesCommitted" not in info["attempts"][0]["attempt"]["totalStats"]
     assert len(airbyte_fake.calls("POST", f"{PUBLIC}/jobs")) == 2
     assert airbyte_fake.violations == []
 
@@ -229,7 +239,7 @@ def test_tokens_expire_and_401_bodies_are_configurable(airbyte_fake):
         f"{airbyte_fake.url}/api/v1/applications/token",
         json={"client_id": "console-client", "client_secret": "nope"},
     )
-    assert wrong.status_code == 401
+    assert (wrong.status_code, wrong.content) == (400, b"")  # a bare 400
     config_token = httpx.post(
         f"{airbyte_fake.url}/api/v1/applications/token",
         json={"client_id": "console-client", "client_secret": "console-secret"},
@@ -310,7 +320,7 @@ def test_connector_config_is_checked_against_the_definition(airbyte_fake):
         },
     )
     assert invalid.status_code == 422
-    assert "$.port" in invalid.json()["detail"]
+    assert "$.port" in invalid.json()["data"]["message"]
 
     check = client.post(
         "/api/v1/scheduler/destinations/check_connection",
