@@ -18,21 +18,14 @@ register = template.Library()
 
 @register.inclusion_tag("airbyte/_remote_note.html", takes_context=True)
 def airbyte_note(context: template.Context, obj: Any) -> dict[str, Any]:
+    from apps.airbyte.mirror import mark_for
     from apps.airbyte.models import RemoteMark
 
     kind = obj._meta.model_name
     marks: list[RemoteMark] = []
     if getattr(obj.workspace, "engine", "") == "airbyte":
-        wanted = [(kind, obj.pk)]
-        if kind == "connection":
-            wanted += [
-                ("source", obj.source_id),
-                ("destination", obj.destination_id),
-            ]
-        for item_kind, pk in wanted:
-            mark = RemoteMark.objects.filter(kind=item_kind, object_id=pk).first()
-            if mark is not None:
-                marks.append(mark)
+        items = [obj, obj.source, obj.destination] if kind == "connection" else [obj]
+        marks = [mark for item in items if (mark := mark_for(item)) is not None]
     deleted = any(m.state == RemoteMark.State.DELETED for m in marks)
     membership = context.get("membership")
     return {
