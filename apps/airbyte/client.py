@@ -507,20 +507,49 @@ class AirbyteClient:
         )
         return _identified(RemoteJob.from_api(answer), "job")
 
-    def job_latest(self, connection_id: str, status: str) -> RemoteJob | None:
-        """The connection's newest job in ``status``, if it has one."""
-        page = self.public(
-            "GET",
-            "/jobs",
-            params={
-                "connectionId": connection_id,
-                "status": status,
-                "orderBy": "createdAt|DESC",
-                "limit": 1,
-            },
-        )
+    def job_latest(
+        self, connection_id: str, status: str, *, job_type: str = ""
+    ) -> RemoteJob | None:
+        """The connection's newest job in ``status``, if it has one.
+
+        Without ``job_type`` the server lists resets (clears) beside syncs.
+        """
+        params: dict[str, Any] = {
+            "connectionId": connection_id,
+            "status": status,
+            "orderBy": "createdAt|DESC",
+            "limit": 1,
+        }
+        if job_type:
+            params["jobType"] = job_type
+        page = self.public("GET", "/jobs", params=params)
         found = (page or {}).get("data") or []
         return _identified(RemoteJob.from_api(found[0]), "job") if found else None
+
+    def connection_clear_streams(
+        self, connection_id: str, streams: list[tuple[str, str]]
+    ) -> RemoteJob:
+        """Empty some streams (``(name, namespace)``) of a connection: their
+        destination data and state; the Config API answers a ``JobInfoRead``."""
+        body = {
+            "connectionId": connection_id,
+            "streams": [
+                {"streamName": name, **({"streamNamespace": ns} if ns else {})}
+                for name, ns in streams
+            ],
+        }
+        answer = self.config("/connections/clear/stream", body)
+        job = answer.get("job") if isinstance(answer, dict) else None
+        job = job if isinstance(job, dict) else {}
+        return _identified(
+            RemoteJob(
+                id=str(job.get("id") or ""),
+                status=str(job.get("status") or ""),
+                job_type="reset",
+                connection_id=connection_id,
+            ),
+            "job",
+        )
 
     def job_get(self, job_id: str | int) -> RemoteJob:
         return RemoteJob.from_api(self.public("GET", f"/jobs/{job_id}"))

@@ -40,6 +40,11 @@ SPEC_CACHE_SECONDS = 600
 class AirbyteEngine(Engine):
     name = "airbyte"
     remote = True
+    # Airbyte has no job that forgets state and keeps the data; its clear empties
+    # the streams' tables too. A reset is a console job (``jobs.job_start`` posts
+    # ``connections/clear/stream`` for the chosen streams, polls follow it).
+    can_forget_state_only = False
+    resets_as_jobs = True
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -207,26 +212,16 @@ class AirbyteEngine(Engine):
         empty_tables: bool,
         workspace_id: str,
     ) -> None:
-        """Start a ``clear`` job on the server: it forgets state and empties tables.
+        """Refused: resets on this engine are console jobs (``resets_as_jobs``).
 
-        ``workspace_id`` is unused: the server keeps the destination's files.
-
-        The Public API clears a whole connection; Airbyte has no per-stream clear
-        there, so a reset of some streams clears them all on the server.
+        ``POST /jobs {jobType: clear}`` would clear every stream of the connection
+        (deleting the destination data the user kept) and cancel a running sync,
+        so nothing here posts it; ``jobs.job_start`` clears the chosen streams.
         """
-        from apps.airbyte.mirror import connection_push
-        from apps.connections.models import Connection
-
-        connection = Connection.objects.get(public_id=connection_id)
-        try:
-            remote_id = connection_push(connection)
-            client, _ = self._client()
-            with client:
-                client.job_create(remote_id, "clear")
-        except AirbyteError as exc:
-            raise EngineError(
-                f"The Airbyte server did not start the clear. {exc.message}"
-            ) from None
+        raise EngineError(
+            "On an Airbyte server a reset runs as a job of the connection: start "
+            "it from the connection's Reset page."
+        )
 
 
 def _stream(stream: RemoteStream) -> DiscoveredStream:

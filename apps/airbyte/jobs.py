@@ -100,27 +100,38 @@ def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
         if first_start:
             transaction.on_commit(lambda: lifecycle.job_started(job_id))
     connection = job.connection
+    is_reset = job.trigger == SyncJob.Trigger.RESET
     try:
         remote_connection = connection_push(connection)
         with AirbyteClient.for_server(server_for(connection.workspace)) as client:
-            remote = _post_or_adopt(client, remote_connection)
+            if is_reset:
+                remote = _post_clear(client, remote_connection, job.reset_streams)
+            else:
+                remote = _post_or_adopt(client, remote_connection)
     except AirbyteTransientError as exc:
         _start_later(job, exc.message)
         return job
+    except _OtherJobRunning as exc:
+        _start_later(job, exc.message)
+        return job
+    except AirbyteApiError as exc:
+        if is_reset and exc.status == 409:
+            _finish(
+                job_id,
+                status=Status.FAILED,
+                remote_status="",
+                failure=(
+                    SyncJob.FailureType.CONFIG_ERROR,
+                    SyncJob.FailureOrigin.AIRBYTE,
+                    "A sync is running on the Airbyte server for this connection; "
+                    "cancel it or wait for it to end, then reset again. Nothing "
+                    "was emptied.",
+                ),
+            )
+            return SyncJob.objects.get(pk=job_id)
+        return _start_failed(job_id, exc, is_reset=is_reset)
     except (AirbyteError, EngineError) as exc:
-        _finish(
-            job_id,
-            status=Status.FAILED,
-            remote_status="",
-            failure=(
-                SyncJob.FailureType.CONFIG_ERROR
-                if isinstance(exc, AirbyteApiError)
-                else SyncJob.FailureType.SYSTEM_ERROR,
-                SyncJob.FailureOrigin.AIRBYTE,
-                f"The Airbyte server did not start the sync. {exc.message}",
-            ),
-        )
-        return SyncJob.objects.get(pk=job_id)
+        return _start_failed(job_id, exc, is_reset=is_reset)
     SyncJob.objects.filter(pk=job_id, remote_id="").update(
         remote_id=remote.id,
         remote_status=remote.status,
@@ -130,21 +141,69 @@ def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
     return SyncJob.objects.get(pk=job_id)
 
 
+def _start_failed(
+    job_id: int, exc: AirbyteError | EngineError, *, is_reset: bool
+) -> SyncJob:
+    """The server refused the start for good: the job fails with its reason."""
+    what = "reset" if is_reset else "sync"
+    _finish(
+        job_id,
+        status=Status.FAILED,
+        remote_status="",
+        failure=(
+            SyncJob.FailureType.CONFIG_ERROR
+            if isinstance(exc, AirbyteApiError)
+            else SyncJob.FailureType.SYSTEM_ERROR,
+            SyncJob.FailureOrigin.AIRBYTE,
+            f"The Airbyte server did not start the {what}. {exc.message}",
+        ),
+    )
+    return SyncJob.objects.get(pk=job_id)
+
+
+class _OtherJobRunning(Exception):
+    """The server runs another kind of job (a reset, clear or refresh) for the
+    connection: the sync waits for it instead of adopting it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _post_clear(
+    client: AirbyteClient, remote_connection: str, streams: list[dict[str, Any]]
+) -> RemoteJob:
+    """Empty only the chosen streams (``connections/clear/stream``).
+
+    Never ``POST /jobs {jobType: clear}``: that clears every stream of the
+    connection, deleting data the user kept, and cancels a running sync.
+    """
+    chosen = [
+        (str(s.get("name") or ""), str(s.get("namespace") or ""))
+        for s in streams
+        if isinstance(s, dict) and s.get("name")
+    ]
+    if not chosen:
+        raise EngineError("This reset names no stream to empty.")
+    return client.connection_clear_streams(remote_connection, chosen)
+
+
 def _post_or_adopt(client: AirbyteClient, remote_connection: str) -> RemoteJob:
     try:
         return client.job_create(remote_connection, "sync")
     except AirbyteApiError as exc:
         if not exc.try_again_later:
             raise
-    # A job is already running for this connection on the server: follow it.
+    # A job is already running for this connection on the server. Follow it only
+    # if it is a sync: unfiltered, the server lists resets (clears) too, and
+    # adopting one would report the clear as this sync (0 rows, "succeeded").
     for status in ("running", "pending", "incomplete"):
-        found = client.job_latest(remote_connection, status)
+        found = client.job_latest(remote_connection, status, job_type="sync")
         if found is not None:
             return found
-    raise AirbyteApiError(
-        "The Airbyte server says a sync is running for this connection but lists "
-        "none; try again in a moment.",
-        status=409,
+    raise _OtherJobRunning(
+        "A reset, clear or refresh is running on the Airbyte server for this "
+        "connection; the sync starts after it ends."
     )
 
 

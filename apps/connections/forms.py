@@ -11,6 +11,7 @@ from django.http import QueryDict
 from apps.connections.catalog import ALLOWED_MODES, StreamChoice, default_choice
 from apps.connections.models import Connection, SyncJob
 from apps.connectors.models import Destination, Source
+from apps.engines.registry import get_engine
 
 MODE_LABELS = {
     ("full_refresh", "overwrite"): "Full refresh | Overwrite",
@@ -198,6 +199,28 @@ class ResetForm(forms.Form):
         self.fields["streams"].choices = [
             (s.name, str(s)) for s in connection.streams.all() if s.selected
         ]
+        # Some engines (a server's) have no reset that keeps the tables: say so here
+        # rather than let the user believe the data stays.
+        self.can_forget_state_only = get_engine(
+            connection.workspace
+        ).can_forget_state_only
+        if not self.can_forget_state_only:
+            field = self.fields["drop_tables"]
+            field.initial = True
+            field.label = "Empty the destination tables of these streams"
+            field.help_text = (
+                "Required here: this workspace's engine has no reset that keeps "
+                "the tables, so their data is deleted."
+            )
+
+    def clean_drop_tables(self) -> bool:
+        value = bool(self.cleaned_data.get("drop_tables"))
+        if not value and not self.can_forget_state_only:
+            raise forms.ValidationError(
+                "This workspace's engine cannot forget the saved state alone: a "
+                "reset also empties the tables. Tick this box to reset."
+            )
+        return value
 
     def clean_confirm(self) -> str:
         value = self.cleaned_data["confirm"].strip()

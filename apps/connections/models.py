@@ -131,6 +131,9 @@ class SyncJob(BaseModel):
         SCHEDULED = "scheduled", "Scheduled"
         API = "api", "API"
         RETRY = "retry", "Retry"
+        # A reset an engine runs as a job (``Engine.resets_as_jobs``): it empties
+        # ``reset_streams`` in the destination instead of syncing.
+        RESET = "reset", "Reset"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -200,6 +203,9 @@ class SyncJob(BaseModel):
     # When the console last asked the server about this job (the reaper re-polls
     # jobs nobody asked about for a while: a poll task was lost).
     remote_polled_at = models.DateTimeField(null=True, blank=True)
+    # The streams a reset job empties, as ``{"name", "namespace"}`` (empty for a
+    # sync): the job may start long after the request (a retry, the reaper).
+    reset_streams = models.JSONField(default=list, blank=True)
 
     objects = SyncJobQuerySet.as_manager()
 

@@ -369,8 +369,17 @@ def connection_reset(
     """Forget the saved state of some (or all) streams so the next sync starts over.
 
     With ``drop_tables`` (after the user confirmed), the destination tables of those
-    streams are emptied too, once this transaction commits.
+    streams are emptied too, once this transaction commits. An engine that runs
+    resets as jobs gets one (a ``SyncJob`` with trigger ``reset``): it shows in the
+    history and, being the connection's one active job, holds syncs until it ends.
     """
+    engine = get_engine(connection.workspace)
+    if not drop_tables and not engine.can_forget_state_only:
+        raise ValidationError(
+            "This workspace's engine cannot forget the saved state alone: a reset "
+            "there also empties the destination tables of the chosen streams. Tick "
+            "“Also empty the destination tables” to reset them."
+        )
     if connection.jobs.active().exists():
         raise ValidationError("Cancel the running sync before resetting data.")
     chosen = connection.streams.all()
@@ -379,6 +388,9 @@ def connection_reset(
     names = [s.name for s in chosen]
     if not names:
         raise ValidationError("Choose at least one stream to reset.")
+    job = None
+    if engine.resets_as_jobs:
+        job = _reset_job(connection, actor, [s for s in chosen if s.selected])
     states = ConnectionState.objects.filter(connection=connection)
     if streams:
         states = states.filter(stream_name__in=names) | states.filter(
@@ -393,14 +405,44 @@ def connection_reset(
         action="connection.reset",
         workspace=connection.workspace,
         target=connection,
-        changes={"streams": [None, names], "drop_tables": [None, drop_tables]},
+        changes={
+            "streams": [None, names],
+            "drop_tables": [None, drop_tables],
+            **({"job": [None, str(job.public_id)]} if job else {}),
+        },
     )
+    if job is not None:
+        transaction.on_commit(lambda: sync_enqueue(job_id=job.pk))
+        return names
     # The destination keeps its own copy of the state (the one a sync resumes from),
     # so the reset reaches it too; emptying the tables only when confirmed.
     from apps.connections.tasks import connection_clear_tables_task
 
     connection_clear_tables_task.delay_on_commit(connection.pk, names, drop_tables)
     return names
+
+
+def _reset_job(
+    connection: Connection, actor: AbstractBaseUser, streams: list[ConnectionStream]
+) -> SyncJob:
+    """The reset as the connection's active job (the engine starts and follows it)."""
+    if not streams:
+        raise ValidationError("Choose at least one synced stream to reset.")
+    try:
+        with transaction.atomic():  # a savepoint: the constraint may refuse it
+            return SyncJob.objects.create(
+                public_id=uuid.uuid4(),
+                connection=connection,
+                trigger=SyncJob.Trigger.RESET,
+                requested_by=actor if actor.is_authenticated else None,
+                reset_streams=[
+                    {"name": s.name, "namespace": s.namespace} for s in streams
+                ],
+            )
+    except IntegrityError:
+        raise ValidationError(
+            "Cancel the running sync before resetting data."
+        ) from None
 
 
 def stream_choices_for(connection: Connection) -> list[dict[str, Any]]:

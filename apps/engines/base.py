@@ -292,6 +292,14 @@ class Engine(ABC):
     # True when syncs run somewhere the console neither installs nor starts (a
     # server); False when they run in the console's own workers on this host.
     remote: bool = False
+    # False when the engine has no reset that keeps the tables: a reset there also
+    # empties the chosen streams' destination tables, so the console refuses one
+    # that only forgets state and says so in the reset form.
+    can_forget_state_only: bool = True
+    # True when a reset runs as a job the console follows like a sync (a ``SyncJob``
+    # with trigger ``reset``, handed to ``start_job``); False when ``clear_tables``
+    # does it on a worker.
+    resets_as_jobs: bool = False
 
     def __init__(self, workspace: Any = None) -> None:
         self.workspace = workspace

@@ -11,6 +11,7 @@ from tests.airbyte_fake.core import (
     Reply,
     actor_or_404,
     check_client,
+    connection_or_404,
     definition_or_404,
     ensure_valid_config,
     issue_token,
@@ -268,3 +269,40 @@ def attempt_for_job(call: Call) -> Reply:
         ),
         tolerate=scripted(job) or _logs_tolerance(call, True),
     )
+
+
+def clear_connection_streams(call: Call) -> Reply:
+    """``connections/clear/stream``: empties only the streams named (#12 point 1).
+
+    A job already running for the connection is answered 409 (a
+    ``ValueConflictKnownException``), so a clear never cancels a sync here.
+    """
+    from tests.airbyte_fake.public_api import start_reset_job
+
+    connection = connection_or_404(call, call.field("connectionId"))
+    known = {s.name for s in connection.streams}
+    names = [s.get("streamName") for s in call.field("streams") or []]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid-input",
+            f"Streams not in the connection: {', '.join(map(str, unknown))}",
+            config={"message": f"Streams not in the connection: {unknown}"},
+        )
+    if any(
+        j.active for j in call.state.jobs.values() if j.connection_id == connection.id
+    ):
+        message = f"A job is already running for connection {connection.id}."
+        raise ApiError(
+            409,
+            "state-conflict",
+            message,
+            config={
+                "message": message,
+                "exceptionClassName": "io.airbyte.commons.server.errors."
+                "ValueConflictKnownException",
+            },
+        )
+    job = start_reset_job(call, connection, names)
+    return Reply(body=job_info(job, with_logs=False), tolerate=scripted(job))

@@ -37,6 +37,7 @@ from tests.airbyte_fake.state import (
     Connection,
     Definition,
     Job,
+    JobScript,
     Workspace,
     deep_merge,
     job_ids,
@@ -541,6 +542,9 @@ def create_job(call: Call) -> Reply:
         raise ApiError(
             409, "state-conflict", f"Connection {connection.id} has been deleted."
         )
+    if job_type in {"clear", "reset"}:  # #12 point 1: every stream, cancels a sync
+        job = start_reset_job(call, connection, [s.name for s in connection.streams])
+        return Reply(body=job_json(job), tolerate=scripted(job))
     if any(
         j.active for j in call.state.jobs.values() if j.connection_id == connection.id
     ):
@@ -559,6 +563,26 @@ def create_job(call: Call) -> Reply:
     )
     call.state.jobs[job.id] = job
     return Reply(body=job_json(job), tolerate=scripted(job))
+
+
+def start_reset_job(call: Call, connection: Connection, stream_names: list[str]) -> Job:
+    """A clear as the real server makes it (``SchedulerHandler.resetConnection``):
+    a running sync of the connection is cancelled, not answered 409, and the job is
+    stored as ``RESET_CONNECTION``, so it reads and lists as ``jobType: reset``.
+    ``stream_names`` are the streams whose destination data it deletes."""
+    for other in call.state.jobs.values():
+        if other.connection_id == connection.id and other.active:
+            other.cancel()
+    job = Job(
+        id=next(job_ids),
+        connection_id=connection.id,
+        workspace_id=connection.workspace_id,
+        job_type="reset",
+        script=JobScript(rows=0),
+        stream_names=list(stream_names),
+    )
+    call.state.jobs[job.id] = job
+    return job
 
 
 def get_job(call: Call) -> Reply:

@@ -10,6 +10,7 @@ from typing import Any
 from tests.airbyte_fake.config_api import (
     actor_check,
     attempt_for_job,
+    clear_connection_streams,
     config_cancel_job,
     config_get_job,
     config_get_job_light,
@@ -162,6 +163,7 @@ ROUTES: tuple[Route, ...] = (
     _config("/jobs/get_light", config_get_job_light),
     _config("/jobs/cancel", config_cancel_job),
     _config("/attempt/get_for_job", attempt_for_job),
+    _config("/connections/clear/stream", clear_connection_streams),
 )
 
 
