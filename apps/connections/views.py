@@ -373,9 +373,11 @@ def connection_reset(
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.success(
-                request, f"Reset {', '.join(names)}: the next sync starts over."
-            )
+            if form.can_forget_state_only:
+                done = "the next sync starts over."
+            else:  # the engine runs the reset as a job, shown in the history
+                done = "the reset runs as a job; syncs wait until it ends."
+            messages.success(request, f"Reset {', '.join(names)}: {done}")
             return redirect(
                 request,
                 "connections:detail",

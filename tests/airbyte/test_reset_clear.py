@@ -266,3 +266,26 @@ def test_the_fake_clears_like_the_server(airbyte_fake, make_connection):
         params={"connectionId": connection.remote_id, "jobType": "sync"},
     )
     assert [j["jobId"] for j in syncs["data"]] == [sync["jobId"]]
+
+
+def test_the_reset_page_starts_the_reset_job_and_says_so(
+    airbyte_fake, make_connection, admin, login, django_capture_on_commit_callbacks
+):
+    connection = make_connection()
+    url = reverse(
+        "connections:reset",
+        args=[connection.workspace.public_id, connection.public_id],
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = login(admin).post(
+            url,
+            {"confirm": connection.name, "streams": ["users"], "drop_tables": "on"},
+            follow=True,
+        )
+    assert answer.status_code == 200
+    assert "the reset runs as a job; syncs wait until it ends" in (
+        answer.content.decode()
+    )
+    job = connection.jobs.get()
+    assert job.trigger == SyncJob.Trigger.RESET
+    assert job.reset_streams == [{"name": "users", "namespace": ""}]
