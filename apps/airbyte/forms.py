@@ -34,7 +34,12 @@ class AirbyteServerForm(forms.Form):
     )
     auth = forms.ChoiceField(
         label="Authentication",
-        choices=AirbyteServer.Auth.choices,
+        # Basic auth is no API mode on Airbyte 1.x (a proxy in front of 0.x
+        # installs): still offered and working, labelled as what it is.
+        choices=[
+            (value, "Basic auth: legacy (before 1.0)" if value == "basic" else label)
+            for value, label in AirbyteServer.Auth.choices
+        ],
         initial=AirbyteServer.Auth.APPLICATION,
         widget=forms.RadioSelect(attrs={"data-auth-choice": ""}),
     )
