@@ -7,15 +7,22 @@ following the server's own behaviour (see Airbyte's API notes, §2-§7):
   bodies) and the Config API under ``/api/v1`` (POST RPC, ``message`` bodies).
 * Authentication: an application's client id and secret exchanged for a bearer
   token (``expires_in`` trusted, refreshed a minute before it runs out, fetched again
-  once on a 401), basic auth for old installs, or nothing when the server runs with
-  auth disabled. Tokens are cached per process, so short tasks do not sign in anew.
+  once on a 401), basic auth for installs before 1.0 (legacy), or nothing when the
+  server runs with auth disabled. Tokens are cached per process, so short tasks do
+  not sign in anew. A server whose auth mode changed (a 401 while it was found
+  without auth, a 404 from both token endpoints) is asked ``instance_configuration``
+  again and followed (``_follow_auth_mode``).
 * Explicit timeouts on every call; a long one for the calls that run connectors
-  (check, discover, creating a connection).
+  (check, discover, creating a connection) and cancel jobs, at most
+  ``MAX_LONG_TIMEOUT`` (below abctl's 600 s ingress timeout).
 * Errors in two kinds. ``AirbyteTransientError``: the network, a timeout, 429 or a
-  5xx, retried here with exponential backoff and full jitter (``Retry-After`` wins)
-  a bounded number of times before it is raised. ``AirbyteApiError``: the server
-  understood and said no; it carries the problem's ``title`` and ``detail`` for
-  the user and is never retried.
+  5xx, retried here with exponential backoff and full jitter (``Retry-After`` wins;
+  a 429 without it waits longer) a bounded number of times before it is raised.
+  Creates are not idempotent: one that timed out or got a 5xx is raised at once
+  with ``maybe_done`` for the caller to look for what it may have stored.
+  ``AirbyteApiError``: the server understood and said no (a Public API
+  ``unexpected-problem`` 500 included); it carries the problem's ``title`` and
+  reason for the user and is never retried.
 * An SSRF guard at connect time (``GuardedTransport``): the host is resolved, every
   address it has is checked by ``apps.core.netguard`` (loopback and private ones
   only with ``AIRBYTE_ALLOW_PRIVATE``; link-local and metadata never), and the
@@ -78,6 +85,13 @@ MAX_PAGES = 200  # 20,000 objects: twice Airbyte's own per-instance cap
 DEFAULT_TOKEN_LIFETIME = 180.0  # what 1.0-1.5 servers report; used when absent
 TOKEN_REFRESH_MARGIN = 60.0
 USER_AGENT = "airbyte-console"
+# abctl's ingress gives up on a request after 600 s and answers 504 itself, while
+# the server goes on (a connection create still lands): the console's long timeout
+# stays well below, so it is the console that decides and knows it may have landed.
+MAX_LONG_TIMEOUT = 540.0
+# A 429 without Retry-After: the server is throttling and did not say for how
+# long, so the wait is at least this, not a jittered fraction of a second.
+THROTTLED_MIN_WAIT = 5.0
 # The most of another server's own words an error message quotes.
 MAX_QUOTED = 300
 
@@ -103,7 +117,14 @@ class AirbyteError(Exception):
 
 
 class AirbyteTransientError(AirbyteError):
-    """The server could not be reached or was busy, even after the retries."""
+    """The server could not be reached or was busy, even after the retries.
+
+    ``maybe_done``: a create that timed out or got a 5xx, not retried here (it is
+    not idempotent): the server may have stored the object anyway, so the caller
+    looks for it before creating again (``mirror._create_once``).
+    """
+
+    maybe_done = False
 
 
 class AirbyteApiError(AirbyteError):
@@ -121,6 +142,10 @@ class AirbyteApiError(AirbyteError):
 
 class AirbyteAuthError(AirbyteApiError):
     """The server refused the console's credentials."""
+
+
+class _TokenEndpointGone(AirbyteAuthError):
+    """Both token endpoints answered 404: the server may run without auth now."""
 
 
 class AirbyteAddressError(AirbyteError):
@@ -193,9 +218,17 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 30.0
 
-    def delay(self, retry: int, retry_after: float | None = None) -> float:
+    def delay(
+        self, retry: int, retry_after: float | None = None, *, throttled: bool = False
+    ) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.cap)
+        if throttled:
+            # A 429 that does not say how long: back off harder than for a blip,
+            # doubling from THROTTLED_MIN_WAIT, jitter only in the upper half.
+            high = min(self.cap, max(THROTTLED_MIN_WAIT, self.base * 8) * 2**retry)
+            low = min(THROTTLED_MIN_WAIT, self.cap)
+            return random.uniform(max(low, high / 2), max(low, high))  # noqa: S311
         # Jitter, not cryptography.
         return random.uniform(0, min(self.cap, self.base * 2**retry))  # noqa: S311
 
@@ -246,9 +279,16 @@ class AirbyteClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        configured_auth: str = "",
+        on_auth_mode: Callable[[str], None] | None = None,
     ) -> None:
         self.url = normalize_url(url)
         self.auth = auth
+        # What the Engine page says to sign in with, when ``auth`` is "none" only
+        # because the server was last found running without auth: followed when
+        # the server's auth mode changes (see ``_follow_auth_mode``).
+        self.configured_auth = configured_auth or auth
+        self._on_auth_mode = on_auth_mode
         self.client_id = client_id
         self._client_secret = client_secret
         self._clock = clock
@@ -257,7 +297,9 @@ class AirbyteClient:
         # probe's budget); None: each call has only its own timeout.
         self._deadline_at = clock() + deadline if deadline else None
         self.timeout = timeout or settings.AIRBYTE_HTTP_TIMEOUT_SECONDS
-        self.long_timeout = long_timeout or settings.AIRBYTE_LONG_TIMEOUT_SECONDS
+        self.long_timeout = min(
+            long_timeout or settings.AIRBYTE_LONG_TIMEOUT_SECONDS, MAX_LONG_TIMEOUT
+        )
         self.retry = retry or RetryPolicy(
             attempts=settings.AIRBYTE_HTTP_RETRIES,
             base=settings.AIRBYTE_RETRY_BACKOFF_SECONDS,
@@ -280,6 +322,8 @@ class AirbyteClient:
         kwargs.setdefault(
             "auth", "none" if server.server_auth_mode == "none" else server.auth
         )
+        kwargs.setdefault("configured_auth", server.auth)
+        kwargs.setdefault("on_auth_mode", _auth_mode_recorder(server))
         return cls(
             server.url,
             client_id=server.client_id,
@@ -307,10 +351,20 @@ class AirbyteClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         long: bool = False,
+        idempotent: bool = True,
     ) -> Any:
-        """Call the Public API; ``path`` as in the spec (``/sources/{id}``)."""
+        """Call the Public API; ``path`` as in the spec (``/sources/{id}``).
+
+        ``idempotent=False`` (creates): a timeout or 5xx is not retried here but
+        raised with ``maybe_done``, since the server may have stored the object.
+        """
         return self._call(
-            method, PUBLIC_PREFIX + path, params=params, json=json, long=long
+            method,
+            PUBLIC_PREFIX + path,
+            params=params,
+            json=json,
+            long=long,
+            idempotent=idempotent,
         )
 
     def config(self, path: str, body: Any = None, *, long: bool = False) -> Any:
@@ -458,6 +512,7 @@ class AirbyteClient:
                 "workspaceId": workspace_id,
                 "definitionId": definition_id,
             },
+            idempotent=False,
         )
         return _identified(REMOTE_CONNECTORS[kind].from_api(answer), kind)
 
@@ -486,6 +541,7 @@ class AirbyteClient:
             "/connections",
             json={**body, "sourceId": source_id, "destinationId": destination_id},
             long=True,
+            idempotent=False,
         )
         return _identified(RemoteConnection.from_api(answer), "connection")
 
@@ -555,7 +611,10 @@ class AirbyteClient:
         return RemoteJob.from_api(self.public("GET", f"/jobs/{job_id}"))
 
     def job_cancel(self, job_id: str | int) -> None:
-        self.public("DELETE", f"/jobs/{job_id}")
+        """Cancel a job; long, since the server stops the job's pods before it
+        answers. Send it once: ``DELETE /jobs/{id}`` cancels whatever runs on the
+        job's connection, so a repeat could stop the next sync."""
+        self.public("DELETE", f"/jobs/{job_id}", long=True)
 
     def job_attempts(
         self, job_id: str | int, *, logs: bool = False
@@ -622,6 +681,10 @@ class AirbyteClient:
                     anonymous=True,
                 )
             except AirbyteApiError as inner:
+                if inner.status == 404:
+                    # Neither token endpoint exists: the server now runs with
+                    # auth disabled (``_call`` probes and follows).
+                    raise _TokenEndpointGone(inner.message, status=404) from None
                 raise self._auth_refused(inner) from None
         value = (answer or {}).get("access_token")
         if not value:
@@ -655,6 +718,38 @@ class AirbyteClient:
             )
         return AirbyteAuthError(exc.message, status=exc.status, title=exc.title)
 
+    # -- the server's auth mode changed ----------------------------------------------
+    def _follow_auth_mode(self) -> bool:
+        """Ask ``instance_configuration`` how the server signs in now and follow it.
+
+        A server started again with or without ``--disable-auth`` answers 401 to a
+        console that sends no token, or 404 from both token endpoints to one that
+        asks for a token. True when the console can go on with the new mode (it is
+        recorded on the server's row); False when it cannot (the error stands).
+        """
+        try:
+            mode = self.server_info().auth_mode
+        except AirbyteError:
+            return False
+        if mode == "none":
+            if self.auth == "none":
+                return False
+            self.auth = "none"
+        elif mode and self.auth == "none":
+            if self.configured_auth != "application":
+                raise AirbyteAuthError(
+                    f"The Airbyte server now requires sign-in (auth mode {mode}): "
+                    "enter an application's client id and secret on the workspace's "
+                    "Engine page.",
+                    status=401,
+                )
+            self.auth = "application"
+        else:
+            return False
+        if self._on_auth_mode is not None:
+            self._on_auth_mode(mode)
+        return True
+
     # -- one call, with retries -------------------------------------------------------
     def _call(
         self,
@@ -665,8 +760,10 @@ class AirbyteClient:
         json: Any = None,
         long: bool = False,
         anonymous: bool = False,
+        idempotent: bool = True,
     ) -> Any:
         refreshed = False
+        followed = False
         retry = 0
         while True:
             budget = self.long_timeout if long else self.timeout
@@ -680,7 +777,18 @@ class AirbyteClient:
             timeout = httpx.Timeout(budget, connect=min(self.timeout, 10, budget))
             headers = {}
             if not anonymous and self.auth == "application":
-                headers["Authorization"] = f"Bearer {self.token(fresh=refreshed)}"
+                try:
+                    headers["Authorization"] = f"Bearer {self.token(fresh=refreshed)}"
+                except _TokenEndpointGone:
+                    if followed or not self._follow_auth_mode():
+                        raise AirbyteAuthError(
+                            "The Airbyte server has no token endpoint (404) and "
+                            "does not say it runs without auth: check the server "
+                            "URL on the Engine page.",
+                            status=404,
+                        ) from None
+                    followed = True
+                    continue
             try:
                 response = self._http.request(
                     method,
@@ -697,12 +805,22 @@ class AirbyteClient:
                     f"The Airbyte server did not answer {method} {path} in time."
                 )
                 retry_after = None
+                throttled = repeatable = False
+            except httpx.ConnectError as exc:
+                # Never reached the server: repeating even a create is safe.
+                error = AirbyteTransientError(
+                    f"Could not reach the Airbyte server at {self.url}: "
+                    f"{_describe_network_error(exc)}."
+                )
+                retry_after = None
+                throttled, repeatable = False, True
             except httpx.TransportError as exc:
                 error = AirbyteTransientError(
                     f"Could not reach the Airbyte server at {self.url}: "
                     f"{_describe_network_error(exc)}."
                 )
                 retry_after = None
+                throttled = repeatable = False
             else:
                 if response.status_code < 300:
                     return _json_answer(method, path, response)
@@ -714,13 +832,29 @@ class AirbyteClient:
                 ):
                     refreshed = True  # the token died early: fetch one more, once
                     continue
+                if (
+                    response.status_code == 401
+                    and not anonymous
+                    and self.auth == "none"
+                    and not followed
+                ):
+                    # Last seen without auth, now asking for it: look again.
+                    followed = True
+                    if self._follow_auth_mode():
+                        continue
                 error = _error_from(method, path, response)
                 if not isinstance(error, AirbyteTransientError):
                     raise error
                 retry_after = _retry_after(response)
+                throttled = repeatable = response.status_code == 429
+            if not idempotent and not repeatable:
+                # A create may have landed even though the answer did not (a
+                # timeout, a 500 after the insert): never send it twice blindly.
+                error.maybe_done = True
+                raise error
             if retry >= self.retry.attempts:
                 raise error
-            wait = self.retry.delay(retry, retry_after)
+            wait = self.retry.delay(retry, retry_after, throttled=throttled)
             if (
                 self._deadline_at is not None
                 and self._clock() + wait >= self._deadline_at
@@ -728,6 +862,16 @@ class AirbyteClient:
                 raise error
             self._sleep(wait)
             retry += 1
+
+
+def _auth_mode_recorder(server: AirbyteServer) -> Callable[[str], None]:
+    """Remember the auth mode the server was found in (the next client follows)."""
+
+    def record(mode: str) -> None:
+        type(server).objects.filter(pk=server.pk).update(server_auth_mode=mode[:20])
+        server.server_auth_mode = mode[:20]
+
+    return record
 
 
 _Identified = TypeVar(
@@ -813,7 +957,10 @@ def _error_from(method: str, path: str, response: httpx.Response) -> AirbyteErro
     )
     message = f"Airbyte answered {status} to {method} {path}: {words}"
     kind: type[AirbyteError]
-    if status == 429 or status >= 500:
+    if status == 429 or (status >= 500 and title != "unexpected-problem"):
+        # A Public API ``unexpected-problem`` 500 is an exception in a handler
+        # (a discover that failed while creating a connection): the same request
+        # fails the same way again, so it is not retried.
         kind = AirbyteTransientError
     elif status in {401, 403}:
         kind = AirbyteAuthError
