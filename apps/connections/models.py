@@ -100,6 +100,11 @@ class ConnectionStream(models.Model):
     )
     cursor_field = models.JSONField(default=list, blank=True)
     primary_key = models.JSONField(default=list, blank=True)
+    # A sync mode set on an Airbyte server that the console cannot express (e.g.
+    # ``incremental_update``), kept as it came on import: the modes above hold its
+    # nearest relative, and while they do, the engine sends this word back
+    # unchanged. Choosing another mode in the console clears it.
+    remote_sync_mode = models.CharField(max_length=40, blank=True)
     # The stream's JSON schema as discovered when the connection was last saved.
     json_schema = models.JSONField(default=dict, blank=True)
     # Bumped by every overwrite and reset, like Airbyte's generation id.

@@ -64,6 +64,11 @@ def _save_streams(
             connection=connection, name=choice.name, namespace=choice.namespace
         )
         row.selected = choice.selected
+        if (row.sync_mode, row.destination_sync_mode) != (
+            choice.sync_mode,
+            choice.destination_sync_mode,
+        ):
+            row.remote_sync_mode = ""  # a mode chosen here replaces Airbyte's own
         row.sync_mode = choice.sync_mode
         row.destination_sync_mode = choice.destination_sync_mode
         row.cursor_field = choice.cursor_field
