@@ -9,7 +9,9 @@ and that mask is what the console keeps. Sent back on a change, the mask tells t
 server to keep its stored value; the source's page says the secrets live there.
 Connections keep their streams and modes; their schedules are not imported as
 schedules here (the console runs schedules itself) and are set to manual on the
-server by the next change the console pushes.
+server by the next change the console pushes. Their ``namespaceDefinition`` and
+``namespaceFormat`` are kept as the server has them (``RemoteNamespace``) and
+pushed back unchanged, so the data stays in the schema it was written to.
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ def _upsert_connection(
         else Connection.Status.PAUSED
     )
     connection.save()
+    _keep_namespace(connection, item)
     keep = []
     for stream in item.streams:
         sync_mode, destination_sync_mode = console_sync_modes(stream.sync_mode)
@@ -220,6 +223,23 @@ def _upsert_connection(
         keep.append(row.pk)
     connection.streams.exclude(pk__in=keep).delete()
     return created
+
+
+def _keep_namespace(connection: Connection, item: RemoteConnection) -> None:
+    """Remember where the server writes this connection's tables, so the next push
+    sends that back instead of moving the data to the console's default schema."""
+    from apps.airbyte.models import RemoteNamespace
+
+    if not item.namespace_definition:
+        return
+    RemoteNamespace.objects.update_or_create(
+        connection=connection,
+        defaults={
+            "namespace_definition": item.namespace_definition,
+            "namespace_format": item.namespace_format,
+            "console_namespace": connection.namespace,
+        },
+    )
 
 
 def import_summary(result: ImportResult) -> str:

@@ -43,7 +43,7 @@ from apps.airbyte.mapping import (
     failure_origin,
     failure_type,
 )
-from apps.airbyte.mirror import connection_push, server_for
+from apps.airbyte.mirror import connection_push, mark_clear, mark_record, server_for
 from apps.airbyte.shapes import RemoteAttempt, RemoteJob
 from apps.connections import lifecycle
 from apps.connections.models import SyncAttempt, SyncJob
@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 Status = SyncJob.Status
 # Waits before a start that could not reach the server is tried again.
 START_RETRY_SECONDS = 60
+# How long a job the server says it does not know is still polled before it fails.
+UNKNOWN_JOB_SECONDS = 300
 
 
 def schedule_poll(job_id: int, *, countdown: float | None = None) -> None:
@@ -102,7 +104,7 @@ def job_start(*, job_id: int, recover: bool = False) -> SyncJob | None:
     connection = job.connection
     is_reset = job.trigger == SyncJob.Trigger.RESET
     try:
-        remote_connection = connection_push(connection)
+        remote_connection = connection_push(connection, for_sync=True)
         with AirbyteClient.for_server(server_for(connection.workspace)) as client:
             if is_reset:
                 remote = _post_clear(client, remote_connection, job.reset_streams)
@@ -243,6 +245,8 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         schedule_poll(job_id)
         return job
     except AirbyteApiError as exc:
+        if _server_forgot(exc):
+            return _unknown_job(job, exc)
         if exc.not_found:
             _finish(
                 job_id,
@@ -258,6 +262,7 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         return _cannot_follow(job_id, exc.message)
     except EngineError as exc:  # the workspace's server settings are gone
         return _cannot_follow(job_id, exc.message)
+    mark_clear(kind="job", pk=job_id)
     _mirror_attempts(job, attempts, logged)
     rows = remote.rows_synced
     size = remote.bytes_synced
@@ -280,6 +285,52 @@ def job_poll(*, job_id: int) -> SyncJob | None:
     )
     schedule_poll(job_id)
     return SyncJob.objects.get(pk=job_id)
+
+
+def _server_forgot(exc: AirbyteApiError) -> bool:
+    """How the server says it does not know a job: never 404, but a 409
+    ``state-conflict`` ("Could not fulfill request"). A 403 stays "cannot follow
+    right now" (a missing role is fixed on the server, and the job is still there)."""
+    return exc.status == 409 and exc.title == "state-conflict"
+
+
+def _unknown_job(job: SyncJob, exc: AirbyteApiError) -> SyncJob:
+    """Keep polling a job the server says it does not know, for a bounded time
+    (``UNKNOWN_JOB_SECONDS`` from the first such answer), then fail it."""
+    from apps.airbyte.models import RemoteMark
+
+    mark = mark_record(
+        obj=job.connection,
+        kind="job",
+        state=RemoteMark.State.UNKNOWN,
+        reason=exc.message,
+        remote_id=job.remote_id,
+        object_id=job.pk,
+    )
+    waited = (timezone.now() - mark.noticed_at).total_seconds()
+    if waited >= UNKNOWN_JOB_SECONDS:
+        _finish(
+            job.pk,
+            status=Status.FAILED,
+            remote_status="",
+            failure=(
+                SyncJob.FailureType.SYSTEM_ERROR,
+                SyncJob.FailureOrigin.AIRBYTE,
+                f"The Airbyte server no longer knows job {job.remote_id}: it "
+                f"answered “{exc.message}” for {int(waited)} s, so the console "
+                "stopped following it. Look for the sync in Airbyte's UI; start "
+                "it again if it did not run.",
+            ),
+        )
+        mark_clear(kind="job", pk=job.pk)
+        return SyncJob.objects.get(pk=job.pk)
+    SyncJob.objects.filter(pk=job.pk).update(
+        remote_polled_at=timezone.now(),
+        failure_message=f"The Airbyte server does not know this job right now "
+        f"({exc.message}). The console gives up after {UNKNOWN_JOB_SECONDS} s.",
+    )
+    schedule_poll(job.pk)
+    return SyncJob.objects.get(pk=job.pk)
 
 
 def _cannot_follow(job_id: int, message: str) -> SyncJob:

@@ -213,11 +213,30 @@ def create_actor(call: Call, kind: str) -> Reply:
     return Reply(body=actor_json(call, actor))
 
 
+def _tombstone(call: Call, kind: str) -> Actor | None:
+    """A deleted source or destination: the server keeps the row as a tombstone."""
+    actor = _actor_store(call, kind).get(call.params["id"])
+    return actor if actor is not None and actor.deleted else None
+
+
+def tombstone_reply(call: Call, actor: Actor) -> Reply:
+    """What the server answers for a deleted actor on GET, PUT and PATCH: 200, with
+    its configuration (secrets included) emptied, never 404. A write changes
+    nothing: the object stays deleted (``SourceHandler``/``SourceServiceJooqImpl``)."""
+    return Reply(body={**actor_json(call, actor), "configuration": {}})
+
+
 def get_actor(call: Call, kind: str) -> Reply:
+    tombstone = _tombstone(call, kind)
+    if tombstone is not None:
+        return tombstone_reply(call, tombstone)
     return Reply(body=actor_json(call, actor_or_404(call, kind, call.params["id"])))
 
 
 def update_actor(call: Call, kind: str) -> Reply:
+    tombstone = _tombstone(call, kind)
+    if tombstone is not None:
+        return tombstone_reply(call, tombstone)
     actor = actor_or_404(call, kind, call.params["id"])
     definition = call.state.definitions[actor.definition_id]
     new_config = call.field("configuration")
@@ -586,6 +605,9 @@ def start_reset_job(call: Call, connection: Connection, stream_names: list[str])
 
 
 def get_job(call: Call) -> Reply:
+    if call.state.jobs.get(_job_number(call.params["jobId"])) is None:
+        # The server never says 404 for a job it does not know (JobsController).
+        raise ApiError(409, "state-conflict", "Could not fulfill request")
     job = job_or_404(call, call.params["jobId"])
     job.observe()
     return Reply(body=job_json(job), tolerate=scripted(job))
@@ -597,3 +619,10 @@ def cancel_job(call: Call) -> Reply:
         raise ApiError(409, "state-conflict", "Job is not currently running")
     job.cancel()
     return Reply(body=job_json(job), tolerate=scripted(job))
+
+
+def _job_number(job_id: Any) -> int | None:
+    try:
+        return int(job_id)
+    except (TypeError, ValueError):
+        return None

@@ -382,6 +382,30 @@ class AirbyteFake:
             self.state.connections[connection.id] = connection
             return connection
 
+    # --- decisions the server takes on its own (#12 points 5 and 6) ----------------
+
+    def delete_on_server(self, kind: str, object_id: str) -> None:
+        """Delete as Airbyte's UI does: a source or destination becomes a tombstone
+        (200 with its configuration emptied), its connections and a deleted
+        connection read back as ``deprecated`` (a PATCH with ``active`` revives)."""
+        with self.lock:
+            if kind == "connection":
+                self.state.connections[object_id].status = "deprecated"
+                return
+            store = self.state.sources if kind == "source" else self.state.destinations
+            actor = store[object_id]
+            actor.deleted = True
+            actor.configuration = {}
+            for connection in self.state.connections.values():
+                if object_id in (connection.source_id, connection.destination_id):
+                    connection.status = "deprecated"
+
+    def disable_on_server(self, connection_id: str) -> None:
+        """Airbyte turns a connection off by itself (a breaking schema change,
+        repeated failures): ``inactive``, which a PATCH with ``active`` undoes."""
+        with self.lock:
+            self.state.connections[connection_id].status = "inactive"
+
     def seed_faker_source(self, name: str = "Faker", count: int = 100) -> Actor:
         return self.seed_actor(
             "source",
