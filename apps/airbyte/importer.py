@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.airbyte.client import AirbyteClient
-from apps.airbyte.mapping import console_sync_modes
+from apps.airbyte.mapping import console_sync_modes, imported_remote_mode
 from apps.airbyte.mirror import server_for
 from apps.airbyte.services import definitions_refresh
 from apps.airbyte.shapes import RemoteConnection, RemoteConnector
@@ -216,6 +216,8 @@ def _upsert_connection(
                 "selected": True,
                 "sync_mode": sync_mode,
                 "destination_sync_mode": destination_sync_mode,
+                # A mode the console cannot express is kept and sent back as is.
+                "remote_sync_mode": imported_remote_mode(stream.sync_mode),
                 "cursor_field": list(stream.cursor_field),
                 "primary_key": [list(p) for p in stream.primary_key],
             },
