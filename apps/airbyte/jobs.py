@@ -194,6 +194,17 @@ def _post_or_adopt(client: AirbyteClient, remote_connection: str) -> RemoteJob:
     try:
         return client.job_create(remote_connection, "sync")
     except AirbyteApiError as exc:
+        if exc.status == 409 and exc.title == "state-conflict":
+            # "Could not fulfill request": the server starts no job on an
+            # inactive connection.
+            raise AirbyteApiError(
+                "The connection is disabled on the Airbyte server, so it started "
+                "no sync: enable the connection (in the console, or in Airbyte "
+                "if Airbyte disabled it) and run it again.",
+                status=exc.status,
+                title=exc.title,
+                detail=exc.detail,
+            ) from None
         if not exc.try_again_later:
             raise
     # A job is already running for this connection on the server. Follow it only
@@ -232,7 +243,7 @@ def job_poll(*, job_id: int) -> SyncJob | None:
         server = server_for(job.connection.workspace)
         with AirbyteClient.for_server(server) as client:
             if job.status == Status.CANCELLING:
-                _send_cancel(client, job.remote_id)
+                _send_cancel_once(client, job)
             remote = client.job_get(job.remote_id)
             attempts = client.job_attempts(job.remote_id)
             remote_status = remote.status
@@ -346,12 +357,42 @@ def _cannot_follow(job_id: int, message: str) -> SyncJob:
     return SyncJob.objects.get(pk=job_id)
 
 
-def _send_cancel(client: AirbyteClient, remote_id: str) -> None:
+CANCEL_SENT = "job.airbyte_cancel_sent"
+
+
+def _send_cancel_once(client: AirbyteClient, job: SyncJob) -> None:
+    """Send the cancel once, not on every poll, and record that it was sent.
+
+    ``DELETE /jobs/{id}`` cancels whatever runs on the job's connection (the
+    server looks the connection up), so a repeat after the job ended could stop a
+    sync started since; and the server stops the job's pods before it answers, so
+    the call has the long timeout. The audit event is the record (and the
+    history's line); a cancel that failed is not recorded and is sent again.
+    """
+    from apps.audit.models import AuditEvent
+    from apps.audit.services import audit_record
+
+    target_id = str(getattr(job, "public_id", None) or job.pk)
+    sent = AuditEvent.objects.filter(
+        action=CANCEL_SENT,
+        target_type=job._meta.label_lower,
+        target_id=target_id,
+    ).exists()
+    if sent:
+        return
     try:
-        client.job_cancel(remote_id)
+        client.job_cancel(job.remote_id)
     except AirbyteApiError as exc:
         if exc.status != 409:  # 409 state-conflict: it already ended
             raise
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action=CANCEL_SENT,
+        workspace=job.connection.workspace,
+        target=job,
+        changes={"remote_job": [None, job.remote_id]},
+    )
 
 
 def _fetch_logs(

@@ -195,6 +195,10 @@ class AirbyteFake:
             self.validations = 0
             self._faults: list[_Rule] = []
             self._delays: list[_Rule] = []
+            self._after_store: list[_Rule] = []
+            # Polls a cancelled job still reads "running" (the server stops its
+            # pods first); 0: cancelled at once.
+            self.cancel_polls = 0
 
     # --- what tests read ------------------------------------------------------------
 
@@ -317,6 +321,31 @@ class AirbyteFake:
                     method=method.upper(),
                     pattern=path_pattern,
                     times=times,
+                    seconds=seconds,
+                )
+            )
+
+    def fail_after_store(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        *,
+        seconds: float = 0.0,
+        times: int = 1,
+    ) -> None:
+        """Handle the next ``times`` matching requests (the object is stored), then
+        answer ``status`` instead, after ``seconds``; status 0 sends nothing (with
+        ``seconds`` beyond the client's timeout: a create that timed out). What the
+        real server does when the insert commits and the answer is lost, or when
+        an exception follows the insert (#12 point 7)."""
+        with self.lock:
+            self._after_store.append(
+                _Rule(
+                    method=method.upper(),
+                    pattern=path_pattern,
+                    times=times,
+                    status=status,
                     seconds=seconds,
                 )
             )
@@ -494,6 +523,14 @@ class AirbyteFake:
             reply = self._fault_reply(exchange, fault)
         else:
             reply = self._dispatch(exchange, parsed, query, request_findings)
+            after = self._take(self._after_store, exchange.method, exchange.path)
+            if after is not None:  # stored, but the answer is lost (#12 point 7)
+                time.sleep(after.seconds)
+                if after.status == 0:
+                    handler.close_connection = True
+                    return
+                fault = after
+                reply = self._fault_reply(exchange, after)
 
         payload, content_type = reply.encode()
         response_findings = check_response(
