@@ -44,6 +44,7 @@ from tests.airbyte_fake.state import (
     keep_masked_secrets,
     new_id,
 )
+from tests.airbyte_fake.versions import refuse_sync_modes
 
 
 def paginate(call: Call, items: list[Any], resource: str) -> dict[str, Any]:
@@ -413,6 +414,7 @@ def create_connection(call: Call) -> Reply:
     destination = actor_or_404(call, "destination", call.field("destinationId"))
     if source.workspace_id != destination.workspace_id:
         raise bad_request("Source and destination must be in the same workspace.")
+    refuse_sync_modes(call.fake.version, call.field("configurations"))  # #12 p. 8
     streams = build_streams(
         call.state.definitions[source.definition_id],
         call.state.definitions[destination.definition_id],
@@ -438,6 +440,7 @@ def get_connection(call: Call) -> Reply:
 def patch_connection(call: Call) -> Reply:
     connection = connection_or_404(call, call.params["id"])
     if call.field("configurations") is not None:
+        refuse_sync_modes(call.fake.version, call.field("configurations"))  # p. 8
         source = call.state.sources[connection.source_id]
         destination = call.state.destinations[connection.destination_id]
         connection.streams = build_streams(
@@ -561,6 +564,10 @@ def create_job(call: Call) -> Reply:
         raise ApiError(
             409, "state-conflict", f"Connection {connection.id} has been deleted."
         )
+    if connection.status == "inactive" and job_type == "sync":
+        # #12 point 9: JobsController refuses a sync of an inactive connection
+        # with the generic state-conflict ("Could not fulfill request").
+        raise ApiError(409, "state-conflict", "Could not fulfill request")
     if job_type in {"clear", "reset"}:  # #12 point 1: every stream, cancels a sync
         job = start_reset_job(call, connection, [s.name for s in connection.streams])
         return Reply(body=job_json(job), tolerate=scripted(job))
@@ -617,6 +624,9 @@ def cancel_job(call: Call) -> Reply:
     job = job_or_404(call, call.params["jobId"])
     if job.status not in ACTIVE_JOB_STATUSES:
         raise ApiError(409, "state-conflict", "Job is not currently running")
+    if call.fake.cancel_polls:  # #12 point 9: the job ends some polls later
+        job.remaining[:] = ["running"] * call.fake.cancel_polls + ["cancelled"]
+        return Reply(body=job_json(job), tolerate=scripted(job))
     job.cancel()
     return Reply(body=job_json(job), tolerate=scripted(job))
 
