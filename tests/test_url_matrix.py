@@ -106,6 +106,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "engine:workspace": ("POST", Role.ADMIN),
     "engine:import": ("POST", Role.ADMIN),
     "engine:probe": ("GET", Role.ADMIN),
+    "engine:recreate": ("POST", Role.EDITOR),
 }
 
 
@@ -156,6 +157,9 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
         kwargs["definition_id"] = (
             ConnectorDefinition.objects.filter(name__icontains="faker").get().public_id
         )
+    if ":kind>" in route:  # engine:recreate: a source made again on the server
+        kwargs["kind"] = "source"
+        kwargs["public_id"] = SourceFactory(workspace=workspace).public_id
     if ":public_id>" in route and name.startswith("connectors:source"):
         kwargs["public_id"] = SourceFactory(workspace=workspace).public_id
     elif ":public_id>" in route and name.startswith("connectors:destination"):
