@@ -244,9 +244,10 @@ def update_actor(call: Call, kind: str) -> Reply:
     if call.method == "PUT":
         configuration = keep_masked_secrets(new_config or {}, actor.configuration)
     elif new_config is not None:
-        configuration = deep_merge(
-            actor.configuration, keep_masked_secrets(new_config, actor.configuration)
-        )
+        # Like the real server's partial update, PATCH takes a value as it comes:
+        # a mask sent back replaces the stored secret with the mask's text. (PUT
+        # keeps the stored secret where the mask is sent; the console uses PUT.)
+        configuration = deep_merge(actor.configuration, new_config)
     else:
         configuration = actor.configuration
     ensure_valid_config(configuration, definition)

@@ -423,3 +423,20 @@ def test_shared_fake_is_reset_between_tests(airbyte_fake_shared):
     assert airbyte_fake_shared.requests == []
     authed(airbyte_fake_shared).post(f"{PUBLIC}/workspaces", json={"name": "Mine"})
     assert len(airbyte_fake_shared.workspaces) == 2
+
+
+def test_a_patch_with_the_mask_overwrites_the_stored_secret(airbyte_fake):
+    # The real server's partial update takes values as they come: the console must
+    # never PATCH a masked config (it replaces settings with PUT, which keeps them).
+    client = authed(airbyte_fake)
+    _, destination_id, _ = make_pipeline(client)
+    url = f"{PUBLIC}/destinations/{destination_id}"
+    masked = client.get(url).json()["configuration"]
+
+    client.put(url, json={"name": "Kept", "configuration": masked})
+    kept = airbyte_fake.state.destinations[destination_id].configuration["password"]
+    client.patch(url, json={"configuration": masked})
+    lost = airbyte_fake.state.destinations[destination_id].configuration["password"]
+
+    assert kept != SECRET_MASK
+    assert lost == SECRET_MASK
