@@ -97,14 +97,22 @@ def deleted_message(kind: str, name: str) -> str:
     )
 
 
-def disabled_message(reason: str) -> str:
+def disabled_reason(reason: str) -> str:
+    """Why a connection is off on the server, for the note under its state label."""
     why = reason or (
         "Airbyte gave no reason (it turns a connection off after a breaking change "
         "in the source's schema or repeated failed syncs, or someone did in its UI)"
     )
     return (
-        f"The connection is disabled on the Airbyte server: {why}. Review it in "
-        "Airbyte and enable it there; the console does not re-enable it."
+        f"{why}. Review it in Airbyte and enable it there; the console does not "
+        "re-enable it."
+    )
+
+
+def disabled_message(reason: str) -> str:
+    """The same, as a sentence of its own (a refused sync's failure message)."""
+    return (
+        f"The connection is disabled on the Airbyte server: {disabled_reason(reason)}"
     )
 
 
@@ -366,7 +374,8 @@ def _respect_server(
             obj=connection,
             kind="connection",
             state=RemoteMark.State.DISABLED,
-            reason=disabled_message(reason),
+            # Shown under the label "Disabled on the Airbyte server": not said twice.
+            reason=disabled_reason(reason),
             remote_id=remote_id,
         )
         return RemoteMark.State.DISABLED

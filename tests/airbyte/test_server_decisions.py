@@ -143,6 +143,9 @@ def test_a_connection_airbyte_disabled_is_not_re_enabled_and_the_sync_is_refused
         .content.decode()
     )
     assert "Disabled on the Airbyte server" in page
+    # The note says it once, then why and what to do.
+    assert "</strong>: The connection is disabled" not in page
+    assert "Review it in Airbyte and enable it there" in page
 
     # Enabled again in Airbyte: the next sync runs and the note goes away.
     airbyte_fake.connections[connection.remote_id].status = "active"
