@@ -84,17 +84,29 @@ def push_now(*, kind: str, pk: int) -> str | None:
         raise
     except RemoteDeleted:
         return None  # deleted in Airbyte: the object's page says so (RemoteMark)
-    except (AirbyteApiError, EngineError) as exc:
+    except AirbyteApiError as exc:
         push_failed_record(obj=obj, message=exc.message)
+        return None
+    except EngineError as exc:  # the console refused before sending anything
+        push_failed_record(obj=obj, message=exc.message, sent=False)
         return None
 
 
 @transaction.atomic
-def push_failed_record(*, obj: Any, message: str) -> None:
-    """Show the user why the server refused a change (and audit it)."""
+def push_failed_record(*, obj: Any, message: str, sent: bool = True) -> None:
+    """Show the user why a change did not reach the server (and audit it).
+
+    ``sent`` says whether the server refused it or the console never sent it (a
+    mask still in the config, no selected stream, a mode the server lacks).
+    """
     from apps.audit.services import audit_record
 
-    text = f"The Airbyte server refused this change: {message}"[:5000]
+    lead = (
+        "The Airbyte server refused this change"
+        if sent
+        else "This change was not sent to the Airbyte server"
+    )
+    text = f"{lead}: {message}"[:5000]
     model = type(obj)
     if obj._meta.model_name == "connection":
         model.objects.filter(pk=obj.pk).update(status_reason=text[:500])

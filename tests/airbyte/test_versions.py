@@ -202,6 +202,10 @@ def test_a_mode_the_servers_version_lacks_is_refused_before_sending(
         connection.status_reason
     )
     assert "1.5.0" in connection.status_reason
+    # The console refused it; the server never saw it.
+    assert connection.status_reason.startswith(
+        "This change was not sent to the Airbyte server"
+    )
     assert not [
         r
         for r in airbyte_fake.requests[sent:]
