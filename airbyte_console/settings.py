@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.connections",
     "apps.webhooks",
     "apps.schedules",
+    "apps.transforms",
     "apps.airbyte",
     "apps.ops",
 ]
@@ -351,6 +352,36 @@ WEBHOOK_DISPATCH_BATCH = env.integer("WEBHOOK_DISPATCH_BATCH", 20)
 CELERY_BEAT_SCHEDULE["webhooks-dispatch"] = {
     "task": "webhooks.dispatch",
     "schedule": env.number("WEBHOOK_DISPATCH_INTERVAL_SECONDS", 15),
+}
+
+# --- Transforms: dbt (issue #14) ---------------------------------------------------
+# dbt-core and one adapter per virtualenv under DBT_DIR, so dbt's pins never touch
+# the console's. The versions install together on Python 3.11 (dbt-core 1.12 needs a
+# parser downloaded from GitHub at build time); dbt-duckdb's venv takes the console's
+# own duckdb release so both open the same database files.
+DBT_DIR = env.path("DBT_DIR", DATA_DIR / "dbt")
+DBT_CORE_VERSION = env.string("DBT_CORE_VERSION", "1.11.16")
+DBT_ADAPTER_VERSIONS = {
+    "postgres": env.string("DBT_POSTGRES_VERSION", "1.11.0"),
+    "duckdb": env.string("DBT_DUCKDB_VERSION", "1.11.1"),
+}
+DBT_INSTALL_TIMEOUT = env.integer("DBT_INSTALL_TIMEOUT", 900)
+# Project folders (dbt's target/ is kept between runs for partial parsing).
+TRANSFORMS_DIR = env.path("TRANSFORMS_DIR", DATA_DIR / "transforms")
+TRANSFORM_RUN_TIMEOUT_SECONDS = env.integer("TRANSFORM_RUN_TIMEOUT_SECONDS", 3600)
+TRANSFORM_LOG_MAX_BYTES = env.integer("TRANSFORM_LOG_MAX_BYTES", 5 * 1024 * 1024)
+# Uploaded projects: the archive and what it unpacks to.
+TRANSFORM_UPLOAD_MAX_BYTES = env.integer("TRANSFORM_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+TRANSFORM_UNPACKED_MAX_BYTES = env.integer(
+    "TRANSFORM_UNPACKED_MAX_BYTES", 50 * 1024 * 1024
+)
+TRANSFORM_UPLOAD_MAX_FILES = env.integer("TRANSFORM_UPLOAD_MAX_FILES", 2000)
+GIT_TIMEOUT_SECONDS = env.integer("GIT_TIMEOUT_SECONDS", 120)
+CELERY_TASK_ROUTES["transforms.run"] = {"queue": "syncs"}
+CELERY_BEAT_SCHEDULE["transforms-tick"] = {
+    "task": "transforms.tick",
+    "schedule": 30.0,
+    "options": {"expires": 25},
 }
 
 LOGGING = {

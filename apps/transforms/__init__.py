@@ -1,0 +1,1 @@
+"""dbt projects that run against a workspace's destinations, after syncs or alone."""
