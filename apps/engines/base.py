@@ -201,6 +201,17 @@ class DestinationDescriptor:
     # A dbt ``profiles.yml`` target for this destination's config (issue #14).
     dbt_profile: Callable[..., dict[str, Any]]
     icon: str = ""
+    # Where the writer puts a connection's streams (issue #14: a generated dbt
+    # project selects from the real tables): ``table_names(streams, *, schema,
+    # prefix)`` takes ``(namespace, name)`` pairs and the connection's namespace
+    # and table prefix and gives ``{(namespace or None, name): (schema, table)}``.
+    # None for a destination that cannot say.
+    table_names: Callable[..., dict[tuple[str | None, str], tuple[str, str]]] | None = (
+        None
+    )
+    # The columns the writer makes for a stream's JSON schema, in order:
+    # ``[(field, column, sql_type)]`` (the ``_airbyte_*`` columns not included).
+    table_columns: Callable[[dict[str, Any]], list[tuple[str, str, str]]] | None = None
 
 
 # -- Sync attempts (issue #4) ---------------------------------------------------------
