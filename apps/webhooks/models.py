@@ -18,6 +18,8 @@ class Event(models.TextChoices):
     CONNECTION_DISABLED = "connection.disabled", "Connection disabled"
     SCHEMA_CHANGED = "schema.changed", "Schema changed"
     CREDENTIAL_ROTATED = "credential.rotated", "Credential rotated"
+    TRANSFORM_SUCCEEDED = "transform.succeeded", "Transform succeeded"
+    TRANSFORM_FAILED = "transform.failed", "Transform failed"
 
 
 # Sent by "Send test event" only; no endpoint subscribes to it.

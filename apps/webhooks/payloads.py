@@ -123,6 +123,85 @@ def connection_data(connection: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
+def transform_event_for(run: Any) -> str:
+    """The event a run's end announces: ``transform.succeeded`` or ``failed``."""
+    return (
+        Event.TRANSFORM_SUCCEEDED
+        if run.status == "succeeded"
+        else Event.TRANSFORM_FAILED
+    )
+
+
+def transform_data(run: Any) -> dict[str, Any]:
+    """A transform run's summary: the project, the run, its nodes, the sync before it.
+
+    ``run`` is a ``transforms.TransformRun`` (an app above this one, so read by its
+    attributes); nothing here touches the destination's config.
+    """
+    project = run.project
+    workspace = project.workspace
+    ws = workspace.public_id
+    destination = project.destination
+    duration = run.duration_seconds if run.finished_at else None
+    data: dict[str, Any] = {
+        "workspace": {
+            "id": str(ws),
+            "name": workspace.name,
+            "url": console_url("workspaces:detail", ws),
+        },
+        "project": {
+            "id": str(project.public_id),
+            "name": project.name,
+            "url": console_url("transforms:project", ws, project.public_id),
+        },
+        "destination": (
+            {
+                "id": str(destination.public_id),
+                "name": destination.name,
+                "url": console_url(
+                    "connectors:destination_detail", ws, destination.public_id
+                ),
+            }
+            if destination is not None
+            else None
+        ),
+        "run": {
+            "id": str(run.public_id),
+            "number": run.number,
+            "command": run.command,
+            "selector": run.selector,
+            "trigger": run.trigger,
+            "status": run.status,
+            "git_commit": run.git_commit or None,
+            "url": console_url("transforms:run", ws, project.public_id, run.number),
+        },
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_seconds": round(duration, 3) if duration is not None else None,
+        "nodes": dict(run.stats or {}),
+        "success": run.status == "succeeded",
+    }
+    job = run.sync_job
+    if job is not None:
+        connection = job.connection
+        data["connection"] = {
+            "id": str(connection.public_id),
+            "name": connection.name,
+            "url": console_url("connections:detail", ws, connection.public_id),
+        }
+        data["sync_job"] = {
+            "id": str(job.public_id),
+            "url": console_url("connections:job", ws, job.public_id),
+        }
+    if run.status != "succeeded":
+        data["error"] = {
+            "message": run.failure_message,
+            "type": "transform_error",
+            "origin": "dbt",
+        }
+    return data
+
+
 def _human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -151,6 +230,8 @@ HEADLINES = {
     Event.CONNECTION_DISABLED: "Connection disabled",
     Event.SCHEMA_CHANGED: "Schema changed",
     Event.CREDENTIAL_ROTATED: "Credential rotated",
+    Event.TRANSFORM_SUCCEEDED: "Transform succeeded",
+    Event.TRANSFORM_FAILED: "Transform failed",
     TEST_EVENT: "Test event",
     "webhook.disabled": "Webhook disabled",
 }
@@ -167,6 +248,14 @@ def slack_body(event: str, data: dict[str, Any]) -> dict[str, Any]:
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
         }
     lines = [f"*{headline}*"]
+    project = data.get("project")
+    run = data.get("run") or {}
+    if project:
+        selector = f" --select {run['selector']}" if run.get("selector") else ""
+        lines.append(
+            f"Project {_link(project)} run #{run.get('number')}: "
+            f"dbt {run.get('command', '')}{selector}"
+        )
     if connection:
         lines.append(
             f"Connection {_link(connection)}: {_link(data.get('source'))} → "
@@ -180,6 +269,19 @@ def slack_body(event: str, data: dict[str, Any]) -> dict[str, Any]:
             f"*Duration:*\n{_human_duration(data.get('duration_seconds'))}",
             f"*Records:*\n{data.get('records_committed', 0):,}",
             f"*Bytes:*\n{data.get('bytes_committed', 0):,}",
+        ]
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f} for f in fields],
+            }
+        )
+    if event.startswith("transform."):
+        nodes = data.get("nodes") or {}
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(nodes.items()))
+        fields = [
+            f"*Duration:*\n{_human_duration(data.get('duration_seconds'))}",
+            f"*Nodes:*\n{counts or '-'}",
         ]
         blocks.append(
             {
@@ -202,20 +304,22 @@ def slack_body(event: str, data: dict[str, Any]) -> dict[str, Any]:
             }
         )
     job = data.get("job")
-    if job and job.get("url"):
+    button = ("View job", job.get("url")) if job else ("View run", run.get("url"))
+    if button[1]:
         blocks.append(
             {
                 "type": "actions",
                 "elements": [
                     {
                         "type": "button",
-                        "text": {"type": "plain_text", "text": "View job"},
-                        "url": job["url"],
+                        "text": {"type": "plain_text", "text": button[0]},
+                        "url": button[1],
                     }
                 ],
             }
         )
-    name = connection.get("name") if connection else data.get("name", "")
+    named = project or connection
+    name = named.get("name") if named else data.get("name", "")
     text = f"{headline}: {name}" if name else headline
     return {"text": text, "blocks": blocks}
 

@@ -62,6 +62,18 @@ def webhook_sync_event(job_id: int, event: str | None = None) -> None:
         logger.exception("Could not emit the webhook event of job %s", job_id)
 
 
+def webhook_transform_event(*, run: Any) -> list[WebhookDelivery]:
+    """``transform.succeeded`` / ``transform.failed`` for a run that just ended.
+
+    Called by the transforms app (above this one) after the run's end commits.
+    """
+    return webhook_event_emit(
+        workspace=run.project.workspace,
+        event=payloads.transform_event_for(run),
+        payload=payloads.transform_data(run),
+    )
+
+
 def webhook_connection_event(
     *, connection: Any, event: str, **details: Any
 ) -> list[WebhookDelivery]:

@@ -25,6 +25,7 @@ NOTIFIED_EVENTS = {
     Event.CONNECTION_DISABLED: Notification.Level.ERROR,
     Event.SCHEMA_CHANGED: Notification.Level.INFO,
     Event.CREDENTIAL_ROTATED: Notification.Level.INFO,
+    Event.TRANSFORM_FAILED: Notification.Level.ERROR,
 }
 
 
@@ -36,11 +37,18 @@ def notification_record(
     if level is None:
         return None
     connection = data.get("connection") or {}
+    # A transform's event names its project first (the connection is its sync's).
+    subject = data.get("project") or connection
     headline = payloads.HEADLINES.get(event, event)
-    title = f"{headline}: {connection['name']}" if connection.get("name") else headline
+    title = f"{headline}: {subject['name']}" if subject.get("name") else headline
     error = data.get("error") or {}
     body = error.get("message") or data.get("message") or ""
-    link = (data.get("job") or {}).get("url") or connection.get("url") or ""
+    link = (
+        (data.get("run") or {}).get("url")
+        or (data.get("job") or {}).get("url")
+        or subject.get("url")
+        or ""
+    )
     return Notification.objects.create(
         workspace=workspace,
         event=event,
