@@ -16,6 +16,7 @@ from apps.connectors.catalog.selectors import source_version_choices
 from apps.connectors.forms import ConnectorNameForm, ManifestForm, SearchForm
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
 from apps.connectors.spec.config import mask_config
+from apps.connectors.spec.display import settings_rows
 from apps.connectors.spec.forms import SpecForm
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
@@ -332,8 +333,11 @@ def connector_detail(
     context = {
         **_base(kind, membership),
         "obj": obj,
-        "settings": mask_config(shown, schema) if schema else shown,
-        "secret_fields": sorted(set(secrets) | set(obj.credential_refs or {})),
+        "settings": settings_rows(
+            mask_config(shown, schema) if schema else shown,
+            schema,
+            secret_pointers=set(secrets) | set(obj.credential_refs or {}),
+        ),
         "connections": selectors.connections_using(obj),
         "streams": (obj.catalog or {}).get("streams", []) if kind == "source" else [],
         "secrets_on_server": bool(obj.remote_id) and has_masked_secrets(obj.config),
