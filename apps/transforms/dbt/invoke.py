@@ -213,7 +213,9 @@ def invoke(
         reader.emit_text(
             f"dbt did not finish within {inv.timeout:g} s and was stopped."
         )
-    run_results = _read_json(target / "run_results.json", since=started)
+    run_results = _masked_results(
+        _read_json(target / "run_results.json", since=started), masker
+    )
     manifest = _read_json(target / "manifest.json", since=started)
     outcome = Outcome(
         returncode=process.returncode,
@@ -221,7 +223,7 @@ def invoke(
         timed_out=timed_out,
         run_results=run_results,
         manifest=manifest,
-        output=_output(inv, reader, target, started),
+        output=_mask_output(_output(inv, reader, target, started), masker),
     )
     if not outcome.succeeded:
         outcome.error = masker.mask(_error_text(inv, outcome, reader))
@@ -309,6 +311,27 @@ def _read_json(path: Path, *, since: float) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _masked_results(run_results: dict | None, masker: SecretMasker) -> dict | None:
+    """A database error may quote the SQL it ran: mask what the console stores."""
+    for result in (run_results or {}).get("results") or []:
+        for key in ("message", "compiled_code"):
+            if isinstance(result.get(key), str):
+                result[key] = masker.mask(result[key])
+    return run_results
+
+
+def _mask_output(output: dict, masker: SecretMasker) -> dict:
+    """Previewed rows and compiled SQL go to pages: no secret of the profile in them."""
+    if "sql" in output:
+        output["sql"] = masker.mask(output["sql"])
+    if "rows" in output:
+        output["rows"] = [
+            [masker.mask(v) if isinstance(v, str) else v for v in row]
+            for row in output["rows"]
+        ]
+    return output
+
+
 def _output(inv: Invocation, reader: _Reader, target: Path, started: float) -> dict:
     if inv.command == "show":
         for data in reader.events.get("ShowNode", []):
@@ -353,6 +376,7 @@ def _show_output(data: dict) -> dict:
 _BAD = {"error", "fail", "runtime error"}
 _ENCOUNTERED = re.compile(r"^Encountered an error:\s*", re.IGNORECASE)
 # A database error quotes the failing line of the SQL dbt sent ("LINE 7: ...").
+_NAMED_FILE = re.compile(r"Error in \w+ \S+ \(([^()\s]+\.sql)\)")
 _DB_LINE = re.compile(r"^\s*LINE (\d+):\s?(.*)$", re.MULTILINE)
 
 
@@ -402,14 +426,16 @@ def _error_text(inv: Invocation, outcome: Outcome, reader: _Reader) -> str:
         # Parse and compile errors: dbt's own text names the file and line.
         seen: list[str] = []
         for message in reader.errors:
-            message = message.strip()
-            if (
-                message
-                and message not in seen
-                and not message.startswith("Encountered")
-            ):
+            message = _ENCOUNTERED.sub("", message.strip()).strip()
+            if message and message not in seen:
                 seen.append(message)
-        parts = seen[:5] or [m.strip() for m in reader.errors[:5]]
+        parts = []
+        for message in seen[:5]:
+            named = _NAMED_FILE.search(message)
+            where = _source_line(
+                inv, {"original_file_path": named.group(1) if named else ""}, message
+            )
+            parts.append(f"{message}\n({where})" if where else message)
     if not parts:
         tail = [line for line in reader.tail if line.strip()][-ERROR_TAIL_LINES:]
         parts = [f"dbt exited with code {outcome.returncode}.", *tail]
