@@ -73,3 +73,56 @@ def dbt_settings(settings, dbt_ready) -> dict[str, install.DbtEnv]:
     """Point settings.DBT_DIR at the suite's dbt installs for one test."""
     settings.DBT_DIR = TEST_DBT_DIR
     return dbt_ready
+
+
+PG_ADMIN_URL = os.environ.get(
+    "DBT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="module")
+def dbt_postgres():
+    """A throwaway PostgreSQL database for dbt, dropped after the module.
+
+    Yields ``(profile, conninfo)``: a dbt postgres target output (its schema is
+    fresh) and a psycopg conninfo for checking what dbt built.
+    """
+    import uuid
+
+    import psycopg
+
+    from tests.services_plugin import skip_or_fail
+
+    if not port_open_url(PG_ADMIN_URL, 5432):
+        skip_or_fail(f"needs PostgreSQL at {PG_ADMIN_URL}")
+    parts = urlsplit(PG_ADMIN_URL)
+    name = f"dbt_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    profile = {
+        "type": "postgres",
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": parts.username or "postgres",
+        "password": parts.password or "",
+        "dbname": name,
+        "schema": "analytics",
+        "threads": 2,
+    }
+    conninfo = parts._replace(path=f"/{name}").geturl()
+    try:
+        yield profile, conninfo
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def port_open_url(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=2
+        ):
+            return True
+    except OSError:
+        return False
