@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from apps.connections.models import Connection
 from apps.schedules import timing
@@ -89,6 +90,7 @@ class ScheduleForm(forms.Form):
             initial.setdefault("cron_expression", "0 0 * * *")
         super().__init__(*args, **kwargs)
         self.schedule = schedule
+        self.workspace = workspace
         self.fields["connection"].queryset = Connection.objects.for_workspace(
             workspace
         ).order_by("name")
@@ -112,3 +114,37 @@ class ScheduleForm(forms.Form):
         if not raw:
             raise forms.ValidationError("Type a cron expression, e.g. 0 0 * * *.")
         return raw
+
+    def clean_name(self) -> str:
+        name = " ".join((self.cleaned_data.get("name") or "").split())
+        taken = Schedule.objects.for_workspace(self.workspace).filter(name__iexact=name)
+        if self.schedule is not None:
+            taken = taken.exclude(pk=self.schedule.pk)
+        if name and taken.exists():
+            raise forms.ValidationError(f"A schedule named “{name}” already exists.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        """Check the timing here too, so every problem shows at once.
+
+        The service checks again when it saves; this only spares a second round
+        trip when the name is missing and the cron expression is wrong as well.
+        """
+        data = super().clean()
+        kind = data.get("kind")
+        timing_fields = ("interval_minutes", "cron_expression", "timezone")
+        if not kind or any(name in self.errors for name in timing_fields):
+            return data
+        draft = Schedule(
+            kind=kind,
+            interval_minutes=data.get("interval_minutes"),
+            cron_expression=data.get("cron_expression") or "",
+            timezone=data.get("timezone") or "UTC",
+        )
+        try:
+            draft.clean()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        return data

@@ -131,6 +131,8 @@ class Preview:
 
     runs: list[datetime] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The same errors by the form field they belong to, to show beside it.
+    field_errors: dict[str, list[str]] = field(default_factory=dict)
     explanation: str = ""
     zone_name: str = "UTC"
     approximate: bool = False
@@ -159,6 +161,7 @@ def schedule_preview(
         draft.clean()
     except ValidationError as exc:
         preview.errors = exc.messages
+        preview.field_errors = exc.message_dict if hasattr(exc, "error_dict") else {}
         return preview
     tz = draft.zone
     if draft.kind == Schedule.Kind.CRON:

@@ -16,6 +16,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+FIELD_RANGES = (
+    "minutes go from 0 to 59",
+    "hours go from 0 to 23",
+    "days of the month go from 1 to 31",
+    "months go from 1 to 12, or jan to dec",
+    "days of the week go from 0 (Sunday) to 7 (Sunday again), or sun to sat",
+)
 # How many upcoming runs of a cron expression are checked against the minimum gap.
 GAP_CHECK_RUNS = 24
 # The longest interval: a year. Longer ones are surely typos, and their next run
@@ -57,15 +64,19 @@ def parse_cron(expression: str) -> str:
     try:
         CronSim(normalised, datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")))
     except CronSimError as exc:
-        # cronsim names the field ("Bad day-of-week"); say which value it was.
-        message = str(exc)
+        # cronsim names the field ("Bad day-of-week"); say which value it was and
+        # what the field takes, in words without the library's name.
+        text = str(exc).lower()
         for index, name in enumerate(FIELD_NAMES):
-            if message.lower().endswith(name.replace(" ", "-")):
-                message = (
-                    f"The {name} field “{fields[index]}” is not valid (cronsim: {exc})."
-                )
-                break
-        raise ValidationError(f"Invalid cron expression: {message}") from None
+            if text.endswith(name.replace(" ", "-")):
+                raise ValidationError(
+                    f"The {name} field “{fields[index]}” is not valid: "
+                    f"{FIELD_RANGES[index]}."
+                ) from None
+        raise ValidationError(
+            "This cron expression is not valid: each of its 5 fields takes a number, "
+            "a range (1-5), a list (1,15), a step (*/10) or *."
+        ) from None
     return normalised
 
 

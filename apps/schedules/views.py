@@ -43,7 +43,9 @@ def _preview(data: QueryDict, workspace, schedule: Schedule | None = None):
         try:
             interval = timing.parse_every(data.get("interval_minutes", ""))
         except ValidationError as exc:
-            return selectors.Preview(errors=exc.messages)
+            return selectors.Preview(
+                errors=exc.messages, field_errors={"interval_minutes": exc.messages}
+            )
     connection = schedule.connection if schedule else None
     if connection is None and data.get("connection"):
         try:
@@ -212,11 +214,16 @@ def schedule_preview(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
             )
         except ValueError:
             schedule = None
+    preview = _preview(request.GET, membership.workspace, schedule)
     context = {
         "workspace": membership.workspace,
         "membership": membership,
         "schedule": schedule,
-        "preview": _preview(request.GET, membership.workspace, schedule),
+        "preview": preview,
+        "oob_fields": [
+            (name, preview.field_errors.get(name, []))
+            for name in ("interval_minutes", "cron_expression", "timezone")
+        ],
     }
     # Only ever a fragment: the form asks for it as the user types.
     return render(request, f"{FORM_TEMPLATE}#preview", context)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from apps.audit.models import AuditEvent
 from apps.schedules import services
 from apps.schedules.models import Schedule
+from tests.factories import ConnectionFactory
 
 NOON = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -76,7 +77,6 @@ def test_list_search_as_htmx_returns_only_rows(
 def test_list_queries_do_not_grow_with_schedules(
     viewer, login, workspace, editor, django_assert_max_num_queries
 ):
-    from tests.factories import ConnectionFactory
 
     for n in range(6):
         services.schedule_create(
@@ -349,3 +349,54 @@ def test_preview_of_a_huge_interval_says_the_limit(
     )
     assert page.status_code == 200
     assert "at least once every 365 days" in page.content.decode()
+
+
+def test_every_problem_of_the_form_shows_at_once(
+    editor, login, workspace, connection, htmx_headers
+):
+    response = login(editor).post(
+        url("create", workspace),
+        form_data(connection, name="", cron_expression="0 0 * * 9"),
+        headers=htmx_headers,
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "This field is required." in html
+    assert "day of week field “9” is not valid" in html
+    assert "cronsim" not in html
+
+
+def test_a_taken_name_shows_with_the_timing_problem(
+    editor, login, workspace, connection, schedule, htmx_headers
+):
+    other = ConnectionFactory(workspace=workspace, name="Other")
+    response = login(editor).post(
+        url("create", workspace),
+        form_data(other, name=schedule.name.upper(), cron_expression="61 * * * *"),
+        headers=htmx_headers,
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "already exists" in html
+    assert "minutes go from 0 to 59" in html
+
+
+def test_the_preview_clears_a_fixed_fields_error_beside_it(
+    editor, login, workspace, htmx_headers
+):
+    client = login(editor)
+    bad = client.get(
+        url("preview", workspace),
+        {"kind": "cron", "cron_expression": "0 25 * * *", "timezone": "UTC"},
+        headers=htmx_headers,
+    ).content.decode()
+    fixed = client.get(
+        url("preview", workspace),
+        {"kind": "cron", "cron_expression": "0 3 * * *", "timezone": "UTC"},
+        headers=htmx_headers,
+    ).content.decode()
+    beside = (
+        r'<div class="field-errors" id="errors-cron_expression" hx-swap-oob="true">'
+    )
+    assert beside + '<small class="error" role="alert">The hour field' in bad
+    assert beside + "</div>" in fixed
