@@ -82,7 +82,9 @@ class Command(BaseCommand):
                 duckdb=duckdb,
                 label="demo",
                 count=1000,
-                destination_path="demo.duckdb",
+                # Not "demo.duckdb": DuckDB names the catalog after the file, and
+                # `demo.users` would then be ambiguous with the "demo" schema.
+                destination_path="warehouse.duckdb",
                 namespace="demo",
             )
         except DemoDiscoverFailed:
