@@ -48,10 +48,10 @@ def test_preview_updates_as_you_type_and_the_schedule_saves(live_server, page):
     cron = page.get_by_label("Cron expression")
     # Only the chosen kind's timing field shows.
     expect(page.get_by_label("Every")).to_be_hidden()
-    page.get_by_label("Interval").check()
+    page.get_by_role("radio", name="Interval").check()
     expect(page.get_by_label("Every")).to_be_visible()
     expect(cron).to_be_hidden()
-    page.get_by_label("Cron").check()
+    page.get_by_role("radio", name="Cron").check()
     expect(cron).to_be_visible()
     # The error shows beside the field as it is typed, and goes once it is fixed.
     cron.fill("0 25 * * *")
