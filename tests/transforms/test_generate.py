@@ -41,59 +41,45 @@ class Built:
     ok: bool
     error: str
     statuses: dict[str, dict[str, int]]
+    graph: dict
 
 
 def build_project(files: dict[str, str], destination, tmp_path) -> Built:
     """``dbt build`` of the files against the destination, as a run does it."""
-    import json
-    import os
-    import subprocess
-
     from apps.connectors.selectors import connector_full_config
     from apps.engines import registry
+    from apps.transforms.dbt import artifacts
     from apps.transforms.dbt.install import dbt_installed
+    from apps.transforms.dbt.invoke import Invocation, invoke
+    from apps.transforms.workdir import find_project_dir, materialize
 
-    project = tmp_path / "project"
-    for path, content in files.items():
-        (project / path).parent.mkdir(parents=True, exist_ok=True)
-        (project / path).write_text(content)
+    materialize(files.items(), tmp_path / "project")
     descriptor = registry.destination(destination.definition.builtin)
     profile = descriptor.dbt_profile(
         connector_full_config(destination),
         workspace_id=str(destination.workspace.public_id),
     )
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "profiles.yml").write_text(
-        yaml.safe_dump(
-            {"console": {"target": "console", "outputs": {"console": profile}}}
-        )
+    outcome = invoke(
+        Invocation(
+            dbt=dbt_installed(profile["type"]).dbt,
+            project_dir=find_project_dir(tmp_path / "project"),
+            target_dir=tmp_path / "target",
+            profile=profile,
+            command="build",
+            timeout=300,
+        ),
+        on_line=lambda line: None,
     )
-    env = dbt_installed(profile["type"])
-    process = subprocess.run(
-        [
-            str(env.dbt),
-            "build",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(profiles),
-            "--no-version-check",
-            "--no-use-colors",
-        ],
-        cwd=project,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    results = json.loads((project / "target" / "run_results.json").read_text())
     statuses: dict[str, dict[str, int]] = {}
-    for result in results["results"]:
-        kind = result["unique_id"].split(".")[0]
-        bucket = statuses.setdefault(kind, {})
-        bucket[result["status"]] = bucket.get(result["status"], 0) + 1
-    return Built(process.returncode == 0, process.stdout + process.stderr, statuses)
+    for node in artifacts.node_results(outcome.run_results or {}, outcome.manifest):
+        bucket = statuses.setdefault(node["resource_type"], {})
+        bucket[node["status"]] = bucket.get(node["status"], 0) + 1
+    return Built(
+        outcome.returncode == 0 and not outcome.error,
+        outcome.error,
+        statuses,
+        artifacts.graph(outcome.manifest or {}),
+    )
 
 
 def _connection(workspace, destination_id, name="Shop: EU!", prefix="", streams=()):
@@ -285,6 +271,12 @@ def test_generated_project_builds_on_a_real_faker_sync_into_duckdb(
     assert result.statuses["model"] == {"success": 3}
     assert result.statuses["test"]["pass"] >= 4
     assert "fail" not in result.statuses["test"]
+    # The sources carry the stream's columns and the Airbyte ones, documented.
+    users = next(n for n in result.graph["nodes"] if n["unique_id"].endswith(".users"))
+    assert users["resource_type"] == "source"
+    documented = {c["name"]: c["description"] for c in users["columns"]}
+    assert documented["_airbyte_extracted_at"]
+    assert "id" in documented
 
 
 @pytest.mark.django_db(transaction=True)
