@@ -20,6 +20,7 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/webhooks/", include("apps.webhooks.urls")),
     path("w/<uuid:workspace_id>/schedules/", include("apps.schedules.urls")),
     path("w/<uuid:workspace_id>/engine/", include("apps.airbyte.urls")),
+    path("w/<uuid:workspace_id>/transforms/", include("apps.transforms.urls")),
     path(
         "w/<uuid:workspace_id>/notifications/",
         include("apps.webhooks.notification_urls"),

@@ -107,6 +107,26 @@ MATRIX: dict[str, tuple[str, str]] = {
     "engine:import": ("POST", Role.ADMIN),
     "engine:probe": ("GET", Role.ADMIN),
     "engine:recreate": ("POST", Role.EDITOR),
+    "transforms:list": ("GET", Role.VIEWER),
+    "transforms:installs": ("GET", Role.ADMIN),
+    "transforms:install": ("POST", Role.ADMIN),
+    "transforms:create": ("GET", Role.EDITOR),
+    "transforms:trigger_add": ("POST", Role.EDITOR),
+    "transforms:trigger_delete": ("POST", Role.EDITOR),
+    "transforms:run": ("GET", Role.VIEWER),
+    "transforms:run_cancel": ("POST", Role.EDITOR),
+    "transforms:detail": ("GET", Role.VIEWER),
+    "transforms:run_request": ("POST", Role.EDITOR),
+    "transforms:schedule": ("POST", Role.EDITOR),
+    "transforms:settings": ("GET", Role.EDITOR),
+    "transforms:delete": ("POST", Role.EDITOR),
+    "transforms:file": ("GET", Role.EDITOR),
+    "transforms:file_delete": ("POST", Role.EDITOR),
+    "transforms:docs": ("GET", Role.VIEWER),
+    "transforms:docs_site": ("GET", Role.VIEWER),
+    "transforms:docs_generate": ("POST", Role.EDITOR),
+    "transforms:node": ("GET", Role.VIEWER),
+    "transforms:node_run": ("POST", Role.EDITOR),
 }
 
 
@@ -209,8 +229,57 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
         kwargs["probe_id"] = AirbyteProbe.objects.create(
             workspace=workspace, server=server, kind="test", status="failed"
         ).public_id
+    if name.startswith("transforms:"):
+        kwargs.update(_transforms_kwargs(route, workspace))
     unknown = re.findall(r"<(?:\w+:)?(\w+)>", route)
     assert set(unknown) <= set(kwargs), f"Teach _kwargs about {route}"
+    return kwargs
+
+
+def _transforms_kwargs(route: str, workspace) -> dict:
+    """A dbt project with one model, one run and one after-sync trigger."""
+    from apps.transforms.models import DbtProject, TransformRun, TransformTrigger
+
+    kwargs: dict = {}
+    if ":adapter>" in route:
+        kwargs["adapter"] = "duckdb"
+    if not any(f":{key}>" in route for key in ("project_id", "run_id", "trigger_id")):
+        return kwargs
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name=f"Matrix {uuid.uuid4().hex[:8]}",
+        kind=DbtProject.Kind.UPLOAD,
+        destination=DestinationFactory(workspace=workspace),
+        graph={
+            "nodes": [
+                {
+                    "unique_id": "model.matrix.users",
+                    "name": "users",
+                    "resource_type": "model",
+                    "depends_on": [],
+                }
+            ]
+        },
+    )
+    if ":project_id>" in route:
+        kwargs["project_id"] = project.public_id
+    if ":unique_id>" in route:
+        kwargs["unique_id"] = "model.matrix.users"
+    if ":run_id>" in route:
+        kwargs["run_id"] = TransformRun.objects.create(
+            workspace=workspace,
+            project=project,
+            number=1,
+            command="build",
+            trigger="manual",
+            status="succeeded",
+        ).public_id
+    if ":trigger_id>" in route:
+        kwargs["trigger_id"] = TransformTrigger.objects.create(
+            workspace=workspace,
+            connection=ConnectionFactory(workspace=workspace),
+            project=project,
+        ).public_id
     return kwargs
 
 

@@ -32,7 +32,7 @@ SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Schedules", "schedules:list", "viewer", "schedules:"),
     ("Webhooks", "webhooks:list", "editor", "webhooks:"),
     ("Notifications", "notifications:list", "viewer", "notifications:"),
-    ("Transforms", None, "viewer", "transforms:"),
+    ("Transforms", "transforms:list", "viewer", "transforms:"),
     ("Members", "workspaces:members", "viewer", "workspaces:member"),
     ("Audit", "audit:list", "admin", "audit:"),
     ("Settings", "workspaces:settings", "admin", "workspaces:settings"),
