@@ -51,7 +51,8 @@ ADAPTER_TITLES = {"postgres": "PostgreSQL", "duckdb": "DuckDB"}
 # its own only on responses that have none).
 DOCS_POLICY = "sandbox allow-scripts"
 LOG_TAIL_LINES = 1000
-_LINE = re.compile(r"\bline\s+(\d+)", re.IGNORECASE)
+# Lower case only: "LINE N:" is a database's count in the statement dbt sent.
+_LINE = re.compile(r"\bline (\d+)\b")
 
 
 def _project(request: HttpRequest, workspace_id: UUID, project_id: UUID, role: str):
@@ -608,8 +609,20 @@ def _run_param(request: HttpRequest, membership, project) -> TransformRun | None
     return run
 
 
-def _error_line(message: str) -> int | None:
-    match = _LINE.search(message or "")
+def _error_line(message: str, path: str) -> int | None:
+    """The line of ``path`` an error points at, if it points into that file.
+
+    dbt's compile errors say "line N" of the model's file; a database error quotes
+    "LINE N:" of the statement dbt sent (wrapped in DDL, so not the file's line),
+    and the run adds "(models/x.sql line N)" when it found that text in the file.
+    """
+    message = message or ""
+    named = re.search(re.escape(path) + r" line (\d+)", message) if path else None
+    if named:
+        return int(named.group(1))
+    if path and path not in message and ".sql" in message:
+        return None  # the error is about another file
+    match = _LINE.search(message)
     return int(match.group(1)) if match else None
 
 
@@ -767,7 +780,7 @@ def file_edit(
     check = _run_param(request, membership, project)
     content = stored.content if stored else ""
     error_line = (
-        _error_line(check.failure_message)
+        _error_line(check.failure_message, path)
         if check is not None and check.status == TransformRun.Status.FAILED
         else None
     )

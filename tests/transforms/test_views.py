@@ -840,3 +840,53 @@ def test_a_new_yaml_file_asks_for_a_parse(project, editor, login):
         login(editor).post(url, {"path": "models/marts/schema.yml", "content": ""})
 
     assert project.runs.get().command == "parse"
+
+
+def test_a_database_error_marks_the_file_line_the_run_found_not_the_ddl_line(
+    project, editor, login
+):
+    path = "models/staging/stg_users.sql"
+    run = _run(
+        project,
+        command="compile",
+        status="failed",
+        failure_message="model.acme.stg_users: Database Error in model stg_users "
+        f'({path})\n  syntax error at or near "email"\n  LINE 9:     email\n'
+        f"({path} line 3)",
+    )
+
+    fragment = (
+        login(editor)
+        .get(
+            _url("transforms:file", project, project.public_id),
+            {"path": path, "run": run.public_id},
+            headers=HX,
+        )
+        .text
+    )
+
+    assert re.findall(r'<li value="(\d+)" class="error-line"', fragment) == ["3"]
+
+
+def test_an_error_in_another_file_marks_no_line_and_is_shown_whole(
+    project, editor, login
+):
+    run = _run(
+        project,
+        command="parse",
+        status="failed",
+        failure_message="Parsing Error in models/marts/orders.sql\n    line 2",
+    )
+
+    fragment = (
+        login(editor)
+        .get(
+            _url("transforms:file", project, project.public_id),
+            {"path": "models/staging/stg_users.sql", "run": run.public_id},
+            headers=HX,
+        )
+        .text
+    )
+
+    assert 'class="error-line"' not in fragment
+    assert "Parsing Error in models/marts/orders.sql" in fragment
