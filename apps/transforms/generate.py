@@ -71,6 +71,7 @@ PORTABLE_TYPES = {
     "timetz": "timetz",
 }
 MAX_IDENTIFIER = 63
+RESERVED_PROJECT_NAMES = {"dbt", "dbt_postgres", "dbt_duckdb", "postgres", "duckdb"}
 _NOT_WORD = re.compile(r"[^a-z0-9_]+")
 
 
@@ -169,7 +170,8 @@ def source_name(connection: Any) -> str:
 def project_name(connection: Any) -> str:
     """dbt's project name (a letter first, then letters, digits, underscores)."""
     name = slug(connection.name) or "connection"
-    if not name[0].isalpha():
+    # A letter first, and not the name of a package dbt itself loads.
+    if not name[0].isalpha() or name in RESERVED_PROJECT_NAMES:
         name = "p_" + name
     return fit(name)[:MAX_IDENTIFIER]
 

@@ -11,7 +11,7 @@ import yaml
 
 from apps.connections.models import Connection, ConnectionStream, SyncJob
 from apps.connectors.models import Destination, Source
-from apps.transforms.generate import generate_files, source_name
+from apps.transforms.generate import generate_files, project_name, source_name
 from tests.connections.conftest import (  # noqa: F401 - fixtures
     duckdb_destination,
     faker_source,
@@ -116,6 +116,11 @@ def _users(**extra):
 def test_source_name_is_an_identifier_from_the_connection_name(workspace):
     connection = _connection(workspace, DUCKDB_ID, name="Shop: EU 2024 (Café)")
     assert source_name(connection) == "airbyte_shop_eu_2024_cafe"
+    assert project_name(connection) == "shop_eu_2024_cafe"
+    connection.name = "2024 dbt"
+    assert project_name(connection) == "p_2024_dbt"
+    connection.name = "DBT"
+    assert project_name(connection) == "p_dbt"
 
 
 def test_dedup_stream_keeps_latest_row_per_key_with_writer_names_and_casts(workspace):

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
 from apps.schedules import timing
-from apps.transforms.generate import generate_files, project_name
+from apps.transforms.generate import generate_files, project_name, source_name
 from apps.transforms.git import GitError, git_credential_secret, is_local, url_problem
 from apps.transforms.models import (
     DbtProject,
@@ -254,8 +254,14 @@ def project_create_generated(
         connection=connection,
         dbt_name=project_name(connection),
     )
+    # The selector is spelled out rather than left to the default (which follows
+    # the connection's current name): renaming the connection later must not
+    # leave the trigger selecting a source the files no longer name.
     TransformTrigger.objects.create(
-        workspace=workspace, connection=connection, project=project
+        workspace=workspace,
+        connection=connection,
+        project=project,
+        selector=f"source:{source_name(connection)}+",
     )
     _request_parse(project)
     return project
