@@ -141,6 +141,35 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# --- People: workspace creators, invitations and mail (issue #18) -----------------
+# `staff`: only console staff (is_staff) may create workspaces; `anyone`: any user.
+CONSOLE_WORKSPACE_CREATORS = env.choice(
+    "CONSOLE_WORKSPACE_CREATORS", ("anyone", "staff"), "anyone"
+)
+# Invitations, password resets and notification emails. `file` (the default) writes
+# each message to EMAIL_FILE_PATH, `console` prints it to the log, `smtp` sends it.
+# Until mail is sent by SMTP nobody receives it, so an invitation's link is shown to
+# the admin who sent it.
+CONSOLE_EMAIL = env.choice("CONSOLE_EMAIL", ("file", "console", "smtp"), "file")
+EMAIL_BACKEND = {
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}[CONSOLE_EMAIL]
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", DATA_DIR / "mail")
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.secret("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_SSL = env.boolean("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env.string(
+    "DEFAULT_FROM_EMAIL", "Airbyte Console <console@localhost>"
+)
+# How long an invitation's or a password reset's link works (seconds).
+PASSWORD_RESET_TIMEOUT = env.integer("PASSWORD_RESET_TIMEOUT", 3 * 24 * 60 * 60)
+
 # Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address,
 # further attempts are refused for AXES_COOLOFF_MINUTES.
 AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
 from apps.core.clikit import CliResult, arg, cli_user, group, table
@@ -60,6 +60,8 @@ def workspace_create(options: dict[str, Any]) -> CliResult:
     user = cli_user(options.get("as_user"))
     try:
         created = services.workspace_create(actor=user, name=options["name"])
+    except PermissionDenied as exc:
+        raise CommandError(str(exc)) from None
     except ValidationError as exc:
         raise CommandError(" ".join(exc.messages)) from None
     row = _row(created, "admin", current_workspace_id())

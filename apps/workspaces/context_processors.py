@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
 from apps.workspaces.selectors import workspace_list_for_user
+from apps.workspaces.services import workspace_create_allowed
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def navigation(request: HttpRequest) -> dict:
     context: dict = {
         "switcher": SimpleLazyObject(
             lambda: list(workspace_list_for_user(user=request.user)[:50])
-        )
+        ),
+        "can_create_workspace": workspace_create_allowed(request.user),
     }
     membership = getattr(request, "membership", None)
     if membership is None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.text import slugify
@@ -13,6 +14,11 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.roles import Role
 from apps.workspaces.models import Membership, Workspace
+
+WORKSPACE_CREATE_REFUSED = (
+    "On this console only staff create workspaces. Ask a console administrator "
+    "to create one and add you to it."
+)
 
 
 def _clean_name(name: str) -> str:
@@ -59,9 +65,24 @@ def _unique_slug(
     return slug
 
 
+def workspace_create_allowed(user: AbstractBaseUser | None) -> bool:
+    """Whether ``user`` may create workspaces (``CONSOLE_WORKSPACE_CREATORS``)."""
+    if user is None or not user.is_authenticated:
+        return False
+    if settings.CONSOLE_WORKSPACE_CREATORS == "staff":
+        return bool(user.is_staff or user.is_superuser)
+    return True
+
+
 @transaction.atomic
 def workspace_create(*, actor: AbstractBaseUser, name: str) -> Workspace:
-    """Create a workspace; its creator becomes its first admin."""
+    """Create a workspace; its creator becomes its first admin.
+
+    Refused with PermissionDenied when the console lets only staff create
+    workspaces and ``actor`` is not staff.
+    """
+    if not workspace_create_allowed(actor):
+        raise PermissionDenied(WORKSPACE_CREATE_REFUSED)
     name = _clean_name(name)
     _check_name_free(name, user=actor)
     workspace = Workspace(name=name, slug=_unique_slug(name, user=actor))

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -35,7 +35,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def workspace_create(request: HttpRequest) -> HttpResponse:
-    """Create a workspace; the creator becomes its admin."""
+    """Create a workspace; the creator becomes its admin (403 when not allowed)."""
+    if not services.workspace_create_allowed(request.user):
+        raise PermissionDenied(services.WORKSPACE_CREATE_REFUSED)
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
