@@ -50,6 +50,7 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(MANAGE) bench_sync
 	$(MANAGE) bench_pages
+	$(MANAGE) bench_transforms
 
 migrations: $(VENV)/.dev
 	$(MANAGE) makemigrations --check --dry-run
