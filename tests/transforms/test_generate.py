@@ -209,6 +209,81 @@ def test_connection_name_cannot_break_out_of_a_sql_comment(workspace):
     assert "{{ run_query" not in sql
 
 
+def test_a_destination_the_console_does_not_write_gets_airbyte_names(workspace):
+    from tests.factories import DefinitionFactory
+
+    connection = _connection(
+        workspace, DUCKDB_ID, prefix="Raw ", streams=[_users(primary_key=[["id"]])]
+    )
+    connection.destination.definition = DefinitionFactory(kind="destination")
+    connection.destination.save()
+    files = generate_files(connection)
+    sql = files["models/staging/stg_raw_users.sql"]
+    assert "{{ source('airbyte_shop_eu', 'raw_users') }}" in sql
+    # Airbyte's snake case names, and no casts: the types are not known here.
+    assert '        "updated_at",' in sql and "::" not in sql
+    assert "name: _airbyte_extra\n" not in files["models/sources.yml"]
+
+
+# -- real dbt ----------------------------------------------------------------------
+
+
+def test_dedup_staging_keeps_the_latest_row_by_cursor_then_extraction(
+    workspace,
+    duckdb_destination,  # noqa: F811
+    dbt_settings,
+    tmp_path,
+):
+    """Rows the writer would have merged, straight into a table of its shape."""
+    connection = _connection(
+        workspace,
+        DUCKDB_ID,
+        streams=[
+            _users(
+                sync_mode="incremental",
+                destination_sync_mode="append_dedup",
+                primary_key=[["id"]],
+                cursor_field=["Updated At"],
+            )
+        ],
+    )
+    connection.destination = duckdb_destination
+    connection.save()
+    from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
+
+    path = resolve_duckdb_path(
+        "warehouse.duckdb", workspace_id=str(workspace.public_id)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema faker")
+        conn.execute(
+            "create table faker.users (_airbyte_raw_id uuid default uuid(), "
+            "_airbyte_extracted_at timestamptz not null, _airbyte_meta json, "
+            "_airbyte_generation_id bigint, _airbyte_extra json, id bigint, "
+            'updated_at timestamptz, score double, address json, "order" varchar)'
+        )
+        conn.execute(
+            "insert into faker.users (_airbyte_extracted_at, id, updated_at, "
+            '"order") values '
+            # id 1: the greatest cursor wins, though extracted earlier.
+            "('2026-01-02 00:00+00', 1, '2026-01-05 00:00+00', 'newest cursor'), "
+            "('2026-01-03 00:00+00', 1, '2026-01-04 00:00+00', 'older cursor'), "
+            # id 2: same cursor, the later extraction wins; NULL cursors lose.
+            "('2026-01-01 00:00+00', 2, '2026-01-01 00:00+00', 'first'), "
+            "('2026-01-02 00:00+00', 2, '2026-01-01 00:00+00', 'second'), "
+            "('2026-01-09 00:00+00', 2, null, 'no cursor')"
+        )
+    result = build_project(generate_files(connection), duckdb_destination, tmp_path)
+    assert result.ok, result.error
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(
+            'select id, "order" from main.stg_users order by id'
+        ).fetchall()
+    assert rows == [(1, "newest cursor"), (2, "second")]
+    assert result.statuses["test"] == {"pass": 2}
+
+
 # -- real dbt on a real sync -------------------------------------------------------
 
 
