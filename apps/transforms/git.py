@@ -243,6 +243,10 @@ def _environment(
             ("advice.detachedHead", "false"),
             ("init.defaultBranch", "main"),
             ("protocol.file.allow", "always"),
+            # A link in the repository is checked out as a file holding its target:
+            # a project's "model" linking to a file of the worker's host would
+            # otherwise be read by dbt and shown on its page.
+            ("core.symlinks", "false"),
         ]
         if secret and kind in ("token", "basic"):
             parts = urlsplit(url)

@@ -313,3 +313,15 @@ def test_credentials_become_tokens_or_deploy_keys():
     with pytest.raises(GitError) as error:
         git_credential_secret(_Credential("oauth2", {"client_id": "x"}))
     assert "cannot open a git repository" in error.value.message
+
+
+def test_links_in_the_repository_are_checked_out_as_plain_files(origin, tmp_path):
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("the worker's own file")
+    (origin["repo"] / "models" / "leak.sql").symlink_to(secret)
+    commit(origin["repo"], {}, "a link")
+    dest = tmp_path / "project"
+    git_sync(url=str(origin["repo"]), branch="main", dest=dest)
+    leak = dest / "models" / "leak.sql"
+    assert not leak.is_symlink()
+    assert leak.read_text() == str(secret)
