@@ -51,6 +51,9 @@ ADAPTER_TITLES = {"postgres": "PostgreSQL", "duckdb": "DuckDB"}
 # its own only on responses that have none).
 DOCS_POLICY = "sandbox allow-scripts"
 LOG_TAIL_LINES = 1000
+# dbt's words for a failure or a warning; not its summary ("ERROR=0", "WARN=0").
+_ERROR_WORD = re.compile(r"\b(ERROR|Error|FAIL|error)\b(?!=)")
+_WARN_WORD = re.compile(r"\b(WARN|WARNING|Warning)\b(?!=)")
 # Lower case only: "LINE N:" is a database's count in the statement dbt sent.
 _LINE = re.compile(r"\bline (\d+)\b")
 
@@ -275,8 +278,13 @@ def _detail_context(membership, project: DbtProject) -> dict[str, Any]:
         "adapter": adapter,
         "adapter_title": ADAPTER_TITLES.get(adapter, adapter),
         "profile_problem": problem,
-        "dbt_installed": install_row is not None
-        and install_row.status == DbtInstall.Status.INSTALLED,
+        # A run that succeeded had dbt; the install row exists only for installs
+        # asked from the page or the CLI.
+        "dbt_installed": (
+            install_row is not None
+            and install_row.status == DbtInstall.Status.INSTALLED
+        )
+        or any(run.status == TransformRun.Status.SUCCEEDED for run in recent),
         "files": list(selectors.project_files(project=project))
         if project.editable
         else [],
@@ -531,12 +539,11 @@ def _log_lines(run: TransformRun, search: str) -> tuple[list[dict], int, int]:
         total += 1
         if needle and needle not in text.lower():
             continue
-        upper = text.upper()
         level = (
             "error"
-            if "ERROR" in upper or " FAIL " in upper
+            if _ERROR_WORD.search(text)
             else "warn"
-            if "WARN" in upper
+            if _WARN_WORD.search(text)
             else "info"
         )
         lines.append({"number": number, "text": text, "level": level})

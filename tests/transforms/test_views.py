@@ -303,6 +303,10 @@ def test_missing_dbt_is_explained_with_what_to_do(project, admin, login):
 
     assert "dbt for DuckDB is not installed on the workers yet" in page
     assert "Install dbt for DuckDB first" in page
+    # A run that succeeded had dbt: no more hint.
+    _run(project, command="parse")
+    page = login(admin).get(_url("transforms:detail", project, project.public_id)).text
+    assert "not installed on the workers" not in page
 
 
 # --- runs ----------------------------------------------------------------------------
@@ -367,7 +371,10 @@ def test_run_page_shows_nodes_the_reason_and_the_log_with_zone(
     assert "Why it failed" in page and "3 failing rows" in page
     assert "Got 3 results" in page and "unique_stg_users_id" in page
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page)
-    assert 'class="log-error"' in page  # the FAIL line stands out
+    # The FAIL line stands out; dbt's summary "ERROR=0" does not.
+    assert re.findall(r'class="log-error">([^<]*)<', page) == [
+        "12:00:03  1 of 2 FAIL 3 unique_stg_users_id"
+    ]
     assert "4 of 4 lines" in page
     assert "every 1500ms" not in page
 
