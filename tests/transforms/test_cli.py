@@ -1,0 +1,738 @@
+"""`manage.py airbyte transform ...`: dbt projects from scripts, on real dbt.
+
+The fast tests at the top check what a script sees for bad input (a clear message,
+a non-zero exit, nothing created) and the commands that only touch rows. The slow
+ones sync real faker data into DuckDB and PostgreSQL and drive the generated
+project through the commands a user types, with the exit codes a script reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.audit.models import AuditEvent
+from apps.connections.models import SyncJob
+from apps.transforms.models import (
+    DbtProject,
+    ProjectArtifact,
+    ProjectFile,
+    RunNode,
+    TransformRun,
+    TransformTrigger,
+)
+from apps.transforms.services.runs import transform_run_request
+from tests.connections.conftest import (  # noqa: F401 - fixtures
+    duckdb_destination,
+    faker_source,
+    make_connection,
+    pg_schema,
+    postgres_destination,
+)
+from tests.factories import ConnectionFactory, DestinationFactory
+from tests.transforms.conftest import TEST_DBT_DIR
+
+
+def airbyte(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `manage.py airbyte <args>`; return (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        call_command("airbyte", *args)
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def as_user(user, workspace) -> tuple[str, ...]:
+    return ("--workspace", str(workspace.public_id), "--as", user.email)
+
+
+def transform(capsys, user, workspace, *args: str) -> tuple[int, str, str]:
+    return airbyte(capsys, "transform", *args, *as_user(user, workspace))
+
+
+def transform_json(capsys, user, workspace, *args: str) -> tuple[int, object]:
+    code, out, err = transform(capsys, user, workspace, *args, "--json")
+    assert out.strip(), f"no JSON on stdout (exit {code}): {err}"
+    return code, json.loads(out)
+
+
+def refused(user, workspace, *args: str, match: str) -> None:
+    """The command stops with a CommandError whose message matches."""
+    with pytest.raises(CommandError, match=match):
+        call_command("airbyte", "transform", *args, *as_user(user, workspace))
+
+
+@pytest.fixture
+def project(admin, workspace):
+    """An uploaded project of the workspace, made with the ORM (no dbt needed)."""
+    connection = ConnectionFactory(workspace=workspace, name="Shop sync")
+    return DbtProject.objects.create(
+        workspace=workspace,
+        name="shop",
+        kind=DbtProject.Kind.UPLOAD,
+        destination=connection.destination,
+        created_by=admin,
+    )
+
+
+# --- bad input: a clear message, a non-zero exit, nothing done ---------------------
+
+
+def test_an_unknown_project_says_so_and_where_to_look(admin, workspace):
+    refused(
+        admin,
+        workspace,
+        "run",
+        "--project",
+        "nope",
+        match=r"No dbt project 'nope' in Acme Data\. `airbyte transform list`",
+    )
+    assert not TransformRun.objects.exists()
+
+
+def test_errors_under_json_are_json_on_stderr_with_exit_1(admin, workspace, capsys):
+    code, out, err = transform(
+        capsys, admin, workspace, "list", "--project", "nope", "--json"
+    )
+    assert (code, out) == (1, "")
+    assert "No dbt project 'nope'" in json.loads(err)["error"]
+
+
+def test_a_project_of_another_workspace_is_unknown(admin, workspace, outsider):
+    theirs = DbtProject.objects.create(
+        workspace=outsider.memberships.get().workspace,
+        name="theirs",
+        kind=DbtProject.Kind.UPLOAD,
+    )
+    for wanted in ("theirs", str(theirs.public_id)):
+        refused(
+            admin, workspace, "show-run", "--project", wanted, match="No dbt project"
+        )
+
+
+def test_init_refuses_a_connection_of_another_workspace(admin, workspace, outsider):
+    theirs = ConnectionFactory(
+        workspace=outsider.memberships.get().workspace, name="Their sync"
+    )
+    for wanted in ("Their sync", str(theirs.public_id)):
+        refused(
+            admin,
+            workspace,
+            "init",
+            "--name",
+            "x",
+            "--connection",
+            wanted,
+            match=rf"No connection '{wanted}' in Acme Data",
+        )
+    assert not DbtProject.objects.exists()
+
+
+def test_init_refuses_a_destination_of_another_workspace(admin, workspace, outsider):
+    ConnectionFactory(workspace=workspace, name="Mine")
+    DestinationFactory(workspace=outsider.memberships.get().workspace, name="Their DB")
+    refused(
+        admin,
+        workspace,
+        "init",
+        "--connection",
+        "Mine",
+        "--destination",
+        "Their DB",
+        match=r"No destination 'Their DB' in Acme Data",
+    )
+    assert not DbtProject.objects.exists()
+
+
+def test_apply_refuses_a_connection_of_another_workspace(
+    admin, workspace, outsider, project
+):
+    ConnectionFactory(workspace=outsider.memberships.get().workspace, name="Their sync")
+    refused(
+        admin,
+        workspace,
+        "apply",
+        "--project",
+        "shop",
+        "--connection",
+        "Their sync",
+        match="No connection 'Their sync'",
+    )
+    assert not TransformTrigger.objects.exists()
+
+
+def test_create_with_a_missing_sql_file_says_which(admin, workspace, project, tmp_path):
+    missing = tmp_path / "orders.sql"
+    refused(
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "orders",
+        "--sql",
+        str(missing),
+        match=f"No SQL file {missing}",
+    )
+    assert not project.files.exists()
+
+
+def test_create_refuses_what_is_not_a_model_name_or_an_empty_file(
+    admin, workspace, project, tmp_path
+):
+    sql = tmp_path / "x.sql"
+    sql.write_text("select 1 as one")
+    refused(
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "../escape",
+        "--sql",
+        str(sql),
+        match="'../escape' is not a model name",
+    )
+    sql.write_text("  \n")
+    refused(
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "fine",
+        "--sql",
+        str(sql),
+        match="is empty",
+    )
+    assert not project.files.exists()
+
+
+def test_a_viewer_can_list_but_not_run_create_or_install(
+    viewer, workspace, project, tmp_path, capsys
+):
+    code, rows = transform_json(capsys, viewer, workspace, "list")
+    assert code == 0 and [r["name"] for r in rows] == ["shop"]
+    refused(
+        viewer, workspace, "run", "--project", "shop", match="needs the editor role"
+    )
+    sql = tmp_path / "m.sql"
+    sql.write_text("select 1 as one")
+    refused(
+        viewer,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "m",
+        "--sql",
+        str(sql),
+        match="needs the editor role",
+    )
+    refused(viewer, workspace, "install", match="needs the admin role")
+    assert not TransformRun.objects.exists() and not project.files.exists()
+
+
+# --- commands that only touch rows ---------------------------------------------------
+
+
+def test_create_adds_a_model_and_replaces_one_where_it_lives(
+    admin, workspace, project, tmp_path, capsys
+):
+    ProjectFile.objects.create(
+        project=project, path="models/staging/stg_users.sql", content="select 1 as id"
+    )
+    sql = tmp_path / "users.sql"
+    sql.write_text("select 2 as id")
+    code, out, _ = transform(
+        capsys,
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "stg_users",
+        "--sql",
+        str(sql),
+    )
+    assert code == 0
+    assert "Replaced model stg_users (models/staging/stg_users.sql) in shop" in out
+    code, data = transform_json(
+        capsys,
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "orders",
+        "--sql",
+        str(sql),
+    )
+    assert data == {
+        "project": "shop",
+        "model": "orders",
+        "path": "models/orders.sql",
+        "created": True,
+    }
+    # The existing model is replaced in its folder, not doubled in models/.
+    assert dict(project.files.values_list("path", "content")) == {
+        "models/staging/stg_users.sql": "select 2 as id",
+        "models/orders.sql": "select 2 as id",
+    }
+    assert (
+        AuditEvent.objects.filter(
+            target_id=str(project.public_id), user_agent="airbyte-cli"
+        ).count()
+        == 2
+    )
+
+
+def test_create_refuses_a_git_project_with_the_reason(admin, workspace, tmp_path):
+    DbtProject.objects.create(
+        workspace=workspace,
+        name="repo",
+        kind=DbtProject.Kind.GIT,
+        git_url="file:///nowhere",
+        git_branch="main",
+    )
+    sql = tmp_path / "m.sql"
+    sql.write_text("select 1 as one")
+    refused(
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "repo",
+        "--model",
+        "m",
+        "--sql",
+        str(sql),
+        match="Git projects are edited in git",
+    )
+
+
+def test_run_without_wait_queues_it_for_a_worker(
+    editor, workspace, project, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        code, row = transform_json(
+            capsys, editor, workspace, "run", "--project", "shop", "--select", "stg_x+"
+        )
+    assert code == 0
+    run = TransformRun.objects.get()
+    assert row["run"] == run.number == 1
+    assert (row["status"], row["command"], row["selector"]) == (
+        "pending",
+        "build",
+        "stg_x+",
+    )
+    assert run.requested_by == editor and run.trigger == TransformRun.Trigger.API
+    assert callbacks, "the run is enqueued once the request commits"
+
+
+def test_a_second_run_while_one_is_active_says_which(admin, workspace, project):
+    active = transform_run_request(project=project, actor=admin, command="build")
+    refused(
+        admin,
+        workspace,
+        "test",
+        "--project",
+        "shop",
+        match=rf"Run #{active.number} \(build\) of shop is pending: one run at a time",
+    )
+    assert TransformRun.objects.count() == 1
+
+
+def test_cancel_a_pending_run_then_again(admin, workspace, project, capsys):
+    run = transform_run_request(project=project, actor=admin, command="build")
+    code, out, _ = transform(
+        capsys,
+        admin,
+        workspace,
+        "cancel",
+        "--project",
+        "shop",
+        "--run",
+        str(run.number),
+    )
+    assert code == 0 and f"Cancelled run #{run.number} of shop" in out
+    run.refresh_from_db()
+    assert run.status == TransformRun.Status.CANCELLED
+    refused(
+        admin,
+        workspace,
+        "cancel",
+        "--project",
+        "shop",
+        "--run",
+        str(run.number),
+        match=rf"Run #{run.number} of shop already cancelled",
+    )
+    refused(
+        admin,
+        workspace,
+        "cancel",
+        "--project",
+        "shop",
+        "--run",
+        "99",
+        match="No run #99 of shop",
+    )
+
+
+def test_show_run_prints_nodes_and_the_log_tail_and_exits_by_its_status(
+    viewer, workspace, project, capsys
+):
+    run = TransformRun.objects.create(
+        workspace=workspace,
+        project=project,
+        number=7,
+        command="build",
+        trigger="manual",
+        status=TransformRun.Status.FAILED,
+        failure_message="Database Error in model orders: column x does not exist",
+        stats={"success": 1, "error": 1},
+        log="\n".join(f"line {i}" for i in range(100)),
+    )
+    RunNode.objects.create(
+        run=run,
+        unique_id="model.shop.stg_users",
+        name="stg_users",
+        resource_type="model",
+        status="success",
+        execution_time=0.5,
+        rows_affected=200,
+    )
+    RunNode.objects.create(
+        run=run,
+        unique_id="model.shop.orders",
+        name="orders",
+        resource_type="model",
+        status="error",
+        message="column x does not exist",
+    )
+    code, out, _ = transform(
+        capsys, viewer, workspace, "show-run", "--project", "shop", "--log-lines", "3"
+    )
+    assert code == 1
+    assert "Run #7 (build) of shop failed" in out
+    assert "column x does not exist" in out
+    assert "stg_users" in out and "200" in out
+    assert out.rstrip().endswith("line 97\nline 98\nline 99")
+    assert "line 96" not in out
+    code, row = transform_json(
+        capsys, viewer, workspace, "show-run", "--project", "shop", "--run", "7"
+    )
+    assert code == 1
+    assert [(n["name"], n["status"], n["rows"]) for n in row["nodes"]] == [
+        ("stg_users", "success", 200),
+        ("orders", "error", None),
+    ]
+    assert len(row["log_tail"]) == 40
+
+
+def test_list_shows_projects_with_their_last_run(admin, workspace, project, capsys):
+    transform_run_request(project=project, actor=admin, command="test")
+    DbtProject.objects.create(
+        workspace=workspace, name="another", kind=DbtProject.Kind.UPLOAD
+    )
+    code, out, _ = transform(capsys, admin, workspace, "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["NAME", "KIND", "DESTINATION", "MODELS", "LAST_RUN"]
+    assert lines[1].startswith("another") and lines[2].startswith("shop")
+    assert "#1 test pending" in lines[2]
+    _, rows = transform_json(capsys, admin, workspace, "list")
+    assert [(r["name"], r["last_run"], r["last_status"]) for r in rows] == [
+        ("another", None, ""),
+        ("shop", 1, "pending"),
+    ]
+
+
+def test_list_of_a_project_without_a_parse_says_how_to_get_models(
+    admin, workspace, project, capsys
+):
+    code, out, _ = transform(capsys, admin, workspace, "list", "--project", "shop")
+    assert code == 0 and "shop has no parsed models yet" in out
+
+
+def test_apply_then_remove(admin, workspace, project, capsys):
+    connection = ConnectionFactory(workspace=workspace, name="Orders sync")
+    code, out, _ = transform(
+        capsys,
+        admin,
+        workspace,
+        "apply",
+        "--project",
+        "shop",
+        "--connection",
+        "orders sync",
+    )
+    assert code == 0
+    assert "shop runs dbt build after each successful sync of Orders sync" in out
+    trigger = TransformTrigger.objects.get(connection=connection, project=project)
+    assert trigger.enabled and trigger.selector == ""
+    code, data = transform_json(
+        capsys,
+        admin,
+        workspace,
+        "apply",
+        "--project",
+        "shop",
+        "--connection",
+        str(connection.public_id),
+        "--select",
+        "stg_orders+",
+    )
+    assert data["selector"] == "stg_orders+"
+    assert TransformTrigger.objects.get().selector == "stg_orders+"
+    code, out, _ = transform(
+        capsys,
+        admin,
+        workspace,
+        "apply",
+        "--project",
+        "shop",
+        "--connection",
+        "Orders sync",
+        "--remove",
+    )
+    assert code == 0 and "no longer runs after Orders sync's syncs" in out
+    assert not TransformTrigger.objects.exists()
+    refused(
+        admin,
+        workspace,
+        "apply",
+        "--project",
+        "shop",
+        "--connection",
+        "Orders sync",
+        "--remove",
+        match="shop does not run after Orders sync's syncs",
+    )
+
+
+# --- real dbt: a faker sync, then the generated project from the command line ------
+
+
+def sync_now(connection, admin) -> SyncJob:
+    """Request a sync and run it here, as a worker would."""
+    from unittest import mock
+
+    from apps.connections.execution import sync_run
+    from apps.connections.services import sync_request
+
+    with mock.patch("apps.connections.tasks.sync_job_task.apply_async"):
+        job = sync_request(connection=connection, trigger="manual", actor=admin)
+    sync_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == SyncJob.Status.SUCCEEDED, job.failure_message
+    return job
+
+
+@pytest.fixture
+def transforms_dirs(settings, tmp_path, dbt_settings):
+    settings.TRANSFORMS_DIR = tmp_path / "transforms"
+    return dbt_settings
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
+    admin,
+    workspace,
+    faker_source,  # noqa: F811
+    duckdb_destination,  # noqa: F811
+    make_connection,  # noqa: F811
+    transforms_dirs,
+    tmp_path,
+    capsys,
+):
+    connection = make_connection(
+        faker_source(count=200),
+        duckdb_destination,
+        [{"name": "users"}, {"name": "products"}],
+        namespace="faker",
+    )
+    connection.name = "Faker shop"
+    connection.save(update_fields=["name"])
+    sync_now(connection, admin)
+
+    # init: files generated, the parse run done here, the models known.
+    code, data = transform_json(
+        capsys,
+        admin,
+        workspace,
+        "init",
+        "--name",
+        "shop",
+        "--connection",
+        "Faker shop",
+        "--local",
+    )
+    assert code == 0, data
+    assert "dbt_project.yml" in data["files"]
+    assert "models/staging/stg_users.sql" in data["files"]
+    assert data["parse"]["status"] == "succeeded", data["parse"]["failure"]
+    project = DbtProject.objects.get(name="shop")
+    assert project.triggers.get().connection == connection
+
+    # run: build the staging models and their tests.
+    code, out, err = transform(
+        capsys, admin, workspace, "run", "--project", "shop", "--local"
+    )
+    assert code == 0, out + err
+    assert "Run #2 (build) of shop succeeded" in out
+    assert "stg_users" in out
+    assert "stg_users" in err  # dbt's own log lines
+
+    # list --project: each model with its last status and rows.
+    code, listing = transform_json(
+        capsys, admin, workspace, "list", "--project", "shop"
+    )
+    models = {m["name"]: m for m in listing["models"]}
+    assert {"stg_users", "stg_products"} <= set(models)
+    assert models["stg_users"]["status"] == "success"
+    assert models["stg_users"]["run"] == 2
+
+    # test: the generated tests pass.
+    code, row = transform_json(
+        capsys, admin, workspace, "test", "--project", "shop", "--local"
+    )
+    assert code == 0, row["failure"]
+    assert row["command"] == "test"
+    assert row["nodes"] and {n["status"] for n in row["nodes"]} == {"pass"}
+
+    # docs --output: the static page lands in the file.
+    page = tmp_path / "docs.html"
+    code, out, err = transform(
+        capsys,
+        admin,
+        workspace,
+        "docs",
+        "--project",
+        "shop",
+        "--local",
+        "--output",
+        str(page),
+    )
+    assert code == 0, out + err
+    assert f"Wrote the docs page to {page}" in out
+    assert page.read_text().lstrip().lower().startswith("<!doctype html")
+    assert ProjectArtifact.objects.get(project=project, name="docs.html").content == (
+        page.read_text()
+    )
+
+    # A model with a SQL error: the run fails with dbt's reason, exit 1, and the
+    # models built before stay as they were.
+    broken = tmp_path / "broken.sql"
+    broken.write_text("select no_such_column from {{ ref('stg_users') }}\n")
+    code, out, _ = transform(
+        capsys,
+        admin,
+        workspace,
+        "create",
+        "--project",
+        "shop",
+        "--model",
+        "broken",
+        "--sql",
+        str(broken),
+    )
+    assert code == 0 and "Added model broken (models/broken.sql)" in out
+    code, out, err = transform(
+        capsys,
+        admin,
+        workspace,
+        "run",
+        "--project",
+        "shop",
+        "--select",
+        "broken",
+        "--local",
+    )
+    assert code == 1, out + err
+    assert "of shop failed" in out
+    assert "no_such_column" in out
+    run = project.runs.order_by("-number").first()
+    assert run.status == TransformRun.Status.FAILED
+    assert "no_such_column" in run.failure_message
+    code, listing = transform_json(
+        capsys, admin, workspace, "list", "--project", "shop"
+    )
+    models = {m["name"]: m for m in listing["models"]}
+    assert models["stg_users"]["status"] == "success"
+
+    # show-run of the failed run: exit 1, the reason and the log's end.
+    code, out, _ = transform(capsys, admin, workspace, "show-run", "--project", "shop")
+    assert code == 1 and "no_such_column" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgres_run_wait_follows_a_real_worker(
+    admin,
+    workspace,
+    faker_source,  # noqa: F811
+    postgres_destination,  # noqa: F811
+    make_connection,  # noqa: F811
+    pg_schema,  # noqa: F811
+    transforms_dirs,
+    worker,
+    monkeypatch,
+    settings,
+    capsys,
+):
+    connection = make_connection(
+        faker_source(count=100),
+        postgres_destination,
+        [{"name": "users"}],
+        namespace=pg_schema,
+    )
+    sync_now(connection, admin)
+    # The worker process reads its folders from the environment.
+    monkeypatch.setenv("DBT_DIR", str(TEST_DBT_DIR))
+    monkeypatch.setenv("TRANSFORMS_DIR", str(settings.TRANSFORMS_DIR))
+    worker()
+
+    code, data = transform_json(
+        capsys,
+        admin,
+        workspace,
+        "init",
+        "--name",
+        "pgshop",
+        "--connection",
+        connection.name,
+        "--wait",
+        "--timeout",
+        "180",
+    )
+    assert code == 0, data
+    assert data["parse"]["status"] == "succeeded"
+    code, out, err = transform(
+        capsys,
+        admin,
+        workspace,
+        "run",
+        "--project",
+        "pgshop",
+        "--wait",
+        "--timeout",
+        "180",
+    )
+    assert code == 0, out + err
+    assert "Run #2 (build) of pgshop succeeded" in out
+    run = TransformRun.objects.get(project__name="pgshop", number=2)
+    assert run.worker, "a worker ran it, not this process"
+    users = run.nodes.get(name="stg_users")
+    assert (users.status, users.rows_affected) in {("success", 100), ("success", -1)}
