@@ -138,3 +138,11 @@ def test_generate_sync_build_and_read_the_lineage(
     expect(preview).to_be_visible(timeout=60_000)
     expect(preview.locator("tbody tr")).to_have_count(20)
     screenshot("33-transforms-preview")
+
+    # The docs dbt generates, inside the console, sandboxed.
+    page.goto(f"{base}/transforms/{project.public_id}/docs/")
+    expect(page.locator("main")).to_contain_text("No docs yet: press Generate docs.")
+    page.get_by_role("button", name="Generate docs").click()
+    frame = page.frame_locator("iframe.docs-frame")
+    expect(frame.locator("body")).to_contain_text("stg_users", timeout=120_000)
+    screenshot("34-transforms-docs")
