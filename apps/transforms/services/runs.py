@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -54,6 +55,8 @@ FLUSH_SECONDS = 1.0
 SHOW_LIMIT = 20
 # dbt's node statuses that mean the node did not do its job.
 FAILED_NODE_STATUSES = ("error", "fail", "runtime error")
+# The time dbt starts each text line with ("17:05:18  Running with dbt=...").
+DBT_CLOCK = re.compile(r"^\d\d:\d\d:\d\d\s\s?")
 
 
 class RunAlreadyActive(ValidationError):
@@ -223,6 +226,10 @@ class RunReporter:
         with self._lock:
             return "\n".join(self._log), self._log_dropped
 
+    def dbt_line(self, line: str) -> None:
+        """A line dbt printed, without dbt's own clock (the log has its own)."""
+        self.log(DBT_CLOCK.sub("", line, count=1))
+
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
 
@@ -375,7 +382,10 @@ def _prepare(run: TransformRun, reporter: RunReporter) -> tuple[Any, str]:
     else:
         from apps.transforms.services.projects import project_files
 
-        workdir.materialize(project_files(project), source)
+        try:
+            workdir.materialize(project_files(project), source)
+        except ValueError as exc:
+            raise _Refused(str(exc)) from None
     try:
         return workdir.find_project_dir(source), commit
     except ValueError as exc:
@@ -418,7 +428,7 @@ def _run_dbt(run: TransformRun, reporter: RunReporter) -> RunResult:
             extra_args=extra,
             timeout=settings.TRANSFORM_RUN_TIMEOUT_SECONDS,
         ),
-        on_line=reporter.log,
+        on_line=reporter.dbt_line,
         on_start=reporter.started,
         should_cancel=reporter.cancel_requested,
         secrets=secrets,
