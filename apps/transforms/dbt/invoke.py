@@ -13,6 +13,9 @@ Each invocation:
 - stops when ``should_cancel()`` says so or the timeout passes: SIGINT to the group
   (dbt cancels its open queries), then SIGTERM, then SIGKILL.
 
+``on_line`` is called from a reader thread (one line at a time, in order);
+``on_start`` gets the process group id before dbt does any work.
+
 dbt runs with ``--log-format json``: the structured events give the show/compile
 output and the error text without scraping, and are rendered back to dbt's own
 text for the log.

@@ -204,6 +204,14 @@ class TransformBench:
 
         self.scratch = check_scratch(self.options, database_is_scratch=sqlite_in)
         self.load_at_start = list(os.getloadavg())
+        cpus = os.cpu_count() or 1
+        if self.load_at_start[0] > 0.5 * cpus:
+            self.out.write(
+                self.style.WARNING(
+                    f"The machine is busy (load {self.load_at_start[0]:.1f} on {cpus} "
+                    "CPUs): dbt's start-up dominates small builds and will be slower."
+                )
+            )
         kinds = self.options["destinations"].split(",")
         if "postgres" in kinds:
             self.pg_problem = postgres_reachable()
@@ -629,7 +637,7 @@ class TransformBench:
         self.out.write(
             "requested/started: seconds from the sync job's finished_at to the "
             "transform run's created_at / started_at (claimed by the worker; broker "
-            "filesystem://, polled once a second). build s: the run's started_at -> "
+            "filesystem://). build s: the run's started_at -> "
             "finished_at (folder, dbt start-up, partial parse, nodes, results). "
             "rows/s: synced rows per build second."
         )
