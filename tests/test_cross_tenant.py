@@ -175,3 +175,119 @@ def test_b_learns_nothing_about_a_s_names_or_people(
     assert list(workspace.memberships.values_list("user__email", flat=True)) == [
         admin.email
     ]
+
+
+@pytest.fixture
+def a_project(workspace):
+    """A's dbt project with a run, an after-sync trigger and docs."""
+    from apps.transforms.models import (
+        DbtProject,
+        ProjectArtifact,
+        TransformRun,
+        TransformTrigger,
+    )
+    from tests.factories import ConnectionFactory
+
+    connection = ConnectionFactory(workspace=workspace, name="A's sync")
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="A's models",
+        kind=DbtProject.Kind.GENERATED,
+        destination=connection.destination,
+        connection=connection,
+        graph={
+            "nodes": [
+                {
+                    "unique_id": "model.a.revenue",
+                    "name": "revenue",
+                    "resource_type": "model",
+                    "raw_code": "select 'A secret formula'",
+                }
+            ]
+        },
+    )
+    TransformRun.objects.create(
+        workspace=workspace,
+        project=project,
+        number=1,
+        command="build",
+        trigger="manual",
+        status="running",
+        log="A's log",
+    )
+    TransformTrigger.objects.create(
+        workspace=workspace, connection=connection, project=project
+    )
+    ProjectArtifact.objects.create(
+        project=project, name="docs.html", content="<html>A's docs</html>"
+    )
+    return project
+
+
+def test_b_cannot_read_or_run_a_s_transforms(
+    workspace, a_project, b_admin, b_workspace, login
+):
+    client = login(b_admin)
+    run = a_project.runs.get()
+    trigger = a_project.triggers.get()
+    a, b = workspace.public_id, b_workspace.public_id
+    for ws in (a, b):  # A's URLs, and A's ids under B's workspace
+        pages = [
+            reverse("transforms:detail", args=[ws, a_project.public_id]),
+            reverse("transforms:run", args=[ws, run.public_id]),
+            reverse(
+                "transforms:node", args=[ws, a_project.public_id, "model.a.revenue"]
+            ),
+            reverse("transforms:docs_site", args=[ws, a_project.public_id]),
+        ]
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code == 404, page
+            assert b"A's" not in response.content
+        actions = [
+            reverse("transforms:run_request", args=[ws, a_project.public_id]),
+            reverse("transforms:run_cancel", args=[ws, run.public_id]),
+            reverse("transforms:delete", args=[ws, a_project.public_id]),
+            reverse("transforms:trigger_delete", args=[ws, trigger.public_id]),
+            reverse("transforms:docs_generate", args=[ws, a_project.public_id]),
+        ]
+        for action in actions:
+            assert client.post(action, {"command": "build"}).status_code == 404, action
+
+    run.refresh_from_db()
+    assert run.status == "running"
+    assert a_project.runs.count() == 1 and a_project.triggers.count() == 1
+
+
+def test_b_cannot_hook_a_s_connection_or_project_into_its_own_workspace(
+    workspace, a_project, b_admin, b_workspace, login
+):
+    from apps.transforms.models import DbtProject, TransformTrigger
+    from tests.factories import ConnectionFactory
+
+    client = login(b_admin)
+    b_connection = ConnectionFactory(workspace=b_workspace, name="B's sync")
+    b_project = DbtProject.objects.create(
+        workspace=b_workspace, name="B's models", kind=DbtProject.Kind.UPLOAD
+    )
+    add = reverse("transforms:trigger_add", args=[b_workspace.public_id])
+
+    client.post(
+        add,
+        {"connection": a_project.connection.public_id, "project": b_project.public_id},
+    )
+    client.post(
+        add, {"connection": b_connection.public_id, "project": a_project.public_id}
+    )
+    generated = client.post(
+        reverse("transforms:create", args=[b_workspace.public_id]),
+        {"kind": "generated", "connection": a_project.connection.public_id},
+    )
+
+    assert not TransformTrigger.objects.filter(workspace=b_workspace).exists()
+    assert a_project.triggers.count() == 1
+    assert generated.status_code == 400
+    assert "Select a valid choice" in generated.text
+    assert not DbtProject.objects.filter(
+        workspace=b_workspace, kind=DbtProject.Kind.GENERATED
+    ).exists()
