@@ -143,10 +143,11 @@ def git_sync(
     if secret and secret_kind not in KINDS:
         raise GitError(f"Unknown kind of git secret {secret_kind!r}.")
     dest = Path(dest)
-    deadline = time.monotonic() + (timeout or git_timeout())
+    limit = timeout or git_timeout()
+    deadline = time.monotonic() + limit
     masker = SecretMasker(_secret_forms(secret, secret_kind))
     with _environment(url, secret, secret_kind) as env:
-        git = _Git(env, deadline, masker, url, branch)
+        git = _Git(env, deadline, masker, url, branch, limit)
         git.check_branch()
         if (dest / ".git").is_dir():
             git.run("remote", "set-url", "origin", url, cwd=dest)
@@ -296,7 +297,9 @@ class _Git:
         masker: SecretMasker,
         url: str,
         branch: str,
+        limit: float,
     ) -> None:
+        self.limit = limit
         self.env = env
         self.deadline = deadline
         self.masker = masker
@@ -336,7 +339,7 @@ class _Git:
 
     def _timed_out(self) -> GitError:
         return GitError(
-            f"git did not finish within {int(git_timeout())} s talking to "
+            f"git did not finish within {self.limit:g} s talking to "
             f"{self.masker.mask(self.url)}: the host does not answer, or the "
             "repository is too large."
         )

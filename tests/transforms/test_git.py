@@ -325,3 +325,15 @@ def test_links_in_the_repository_are_checked_out_as_plain_files(origin, tmp_path
     leak = dest / "models" / "leak.sql"
     assert not leak.is_symlink()
     assert leak.read_text() == str(secret)
+
+
+def test_a_host_that_accepts_but_never_answers_times_out(tmp_path):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(5)  # connections complete, nothing ever answers
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/shop.git"
+        with pytest.raises(GitError) as error:
+            git_sync(url=url, branch="main", dest=tmp_path / "p", timeout=2)
+    assert "git did not finish within 2 s" in error.value.message
+    assert "does not answer" in error.value.message
+    assert not (tmp_path / "p").exists()
