@@ -272,3 +272,55 @@ class Destination(ConnectorConfig):
                 name="destination_name_unique_in_workspace",
             ),
         ]
+
+
+class ConnectorDraftCheck(BaseModel):
+    """A "Test connection" of a form not saved yet: its config, run by a worker.
+
+    The form asks for one, polls it, and saves only a config whose test passed (or,
+    on "Save anyway", one whose test failed, marked so). ``digest`` fingerprints
+    the config, secrets and credentials tested, so a save after an edit is tested
+    again; ``target`` is the source or destination being edited, if any.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Testing"
+        SUCCEEDED = "succeeded", "Passed"
+        FAILED = "failed", "Failed"
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=ConnectorDefinition.Kind.choices)
+    definition = models.ForeignKey(
+        ConnectorDefinition, on_delete=models.CASCADE, related_name="+"
+    )
+    # The connector version to test (a source's chosen pin); blank: the catalog's.
+    version = models.CharField(max_length=50, blank=True)
+    target_id = models.UUIDField(null=True, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    secrets = EncryptedTextField(blank=True, default="")
+    credential_refs = models.JSONField(default=dict, blank=True)
+    digest = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"test of a new {self.kind} ({self.definition})"
+
+    @property
+    def connector_ref(self) -> ConnectorRef:
+        """The connector the test runs, at the chosen version."""
+        ref = self.definition.ref
+        return replace(ref, version=self.version) if self.version else ref

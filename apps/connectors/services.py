@@ -11,18 +11,25 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record, field_changes
 from apps.connectors import signals
 from apps.connectors.catalog.selectors import installed_versions
-from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
+from apps.connectors.models import (
+    ConnectorConfig,
+    ConnectorDefinition,
+    ConnectorDraftCheck,
+    Source,
+)
 from apps.connectors.selectors import MODELS, stored_secrets
 from apps.connectors.spec.config import (
     config_hosts,
@@ -180,8 +187,13 @@ def connector_create(
     config: dict[str, Any],
     secrets: dict[str, Any] | None = None,
     credential_refs: dict[str, str] | None = None,
+    check: CheckResult | None = None,
 ) -> ConnectorConfig:
-    """Create a source or destination from a validated config."""
+    """Create a source or destination from a validated config.
+
+    ``check`` is the outcome of the test its form ran before the save (a draft
+    check), stored as its last test; without it the caller asks for a test.
+    """
     model = MODELS[kind]
     if definition.kind != kind:
         raise ValidationError({"definition": f"{definition.name} is not a {kind}."})
@@ -212,23 +224,41 @@ def connector_create(
         # A new source runs the catalog's version of today; a later staff upgrade
         # moves only the default for sources made after it.
         obj.connector_version = definition.pypi_version
+    if check is not None:
+        _set_check(obj, check)
     obj.full_clean()
     obj.save()
     if credentials:
         obj.credentials.set(credentials)
     signals.connector_saved.send(sender=type(obj), obj=obj)
+    changes = {
+        "definition": [None, definition.name],
+        "config": [None, config],
+        "secrets": [None, _secret_summary(secrets, refs)],
+    }
+    if check is not None:
+        changes["test"] = [None, obj.last_check_status]
     audit_record(
         actor=actor,
         action=f"{kind}.created",
         workspace=workspace,
         target=obj,
-        changes={
-            "definition": [None, definition.name],
-            "config": [None, config],
-            "secrets": [None, _secret_summary(secrets, refs)],
-        },
+        changes=changes,
     )
     return obj
+
+
+def _set_check(obj: ConnectorConfig, result: CheckResult) -> None:
+    obj.last_check_status = CheckStatus.SUCCEEDED if result.ok else CheckStatus.FAILED
+    obj.last_check_message = (
+        result.message
+        or (
+            "Connection succeeded."
+            if result.ok
+            else "The connector said the configuration does not work."
+        )
+    )[:5000]
+    obj.last_checked_at = timezone.now()
 
 
 def _pin_version(source: Source, version: str) -> None:
@@ -264,8 +294,12 @@ def connector_update(
     credential_refs: dict[str, str] | None = None,
     connector_version: str | None = None,
     kept_secrets: Iterable[str] | None = None,
+    check: CheckResult | None = None,
 ) -> ConnectorConfig:
     """Change a source's or destination's name, settings or (a source's) version.
+
+    ``check`` is the outcome of the test the form ran on the new settings before
+    the save (see ``connector_create``).
 
     ``secrets`` and ``credential_refs`` are the complete new sets (the spec form
     has already kept values the user left masked, and says which in
@@ -320,6 +354,9 @@ def connector_update(
     if credential_refs is not None:
         obj.credential_refs = credential_refs
         obj.credentials.set(_credentials_for(obj.workspace, credential_refs))
+    before["test"] = obj.last_check_status
+    if check is not None:
+        _set_check(obj, check)
     obj.full_clean()
     obj.save()
     signals.connector_saved.send(sender=type(obj), obj=obj)
@@ -330,6 +367,7 @@ def connector_update(
     }
     if isinstance(obj, Source):
         after["connector_version"] = obj.pinned_version
+    after["test"] = obj.last_check_status
     changes = field_changes(before, after)
     if changed_secrets:
         changes["secrets_replaced"] = [None, changed_secrets]
@@ -418,16 +456,7 @@ def connector_check_run(*, kind: str, pk: int) -> CheckResult:
 @transaction.atomic
 def connector_check_record(*, obj: ConnectorConfig, result: CheckResult) -> None:
     """Store a check's outcome on the row, with an audit event."""
-    obj.last_check_status = CheckStatus.SUCCEEDED if result.ok else CheckStatus.FAILED
-    obj.last_check_message = (
-        result.message
-        or (
-            "Connection succeeded."
-            if result.ok
-            else "The connector said the configuration does not work."
-        )
-    )[:5000]
-    obj.last_checked_at = timezone.now()
+    _set_check(obj, result)
     obj.save(
         update_fields=[
             "last_check_status",
@@ -444,6 +473,169 @@ def connector_check_record(*, obj: ConnectorConfig, result: CheckResult) -> None
         target=obj,
         changes={"result": [None, obj.last_check_status]},
         outcome=AuditEvent.Outcome.SUCCESS if result.ok else AuditEvent.Outcome.FAILURE,
+    )
+
+
+# -- Test before save: a draft check of a form's config -------------------------------
+
+DRAFT_CHECK_KEEP = timedelta(days=1)
+
+
+def draft_digest(
+    *,
+    config: dict[str, Any],
+    secrets: dict[str, Any],
+    credential_refs: dict[str, str],
+    version: str = "",
+) -> str:
+    """A keyed fingerprint of what a draft check tested (secrets included, so a
+    save with another password is tested again; keyed, so it reveals nothing)."""
+    text = json.dumps(
+        [config, secrets, credential_refs, version], sort_keys=True, default=str
+    )
+    return salted_hmac(
+        "apps.connectors.draft_check", text, algorithm="sha256"
+    ).hexdigest()
+
+
+@transaction.atomic
+def connector_draft_check_request(
+    *,
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    kind: str,
+    definition: ConnectorDefinition,
+    config: dict[str, Any],
+    secrets: dict[str, Any],
+    credential_refs: dict[str, str],
+    version: str = "",
+    target: ConnectorConfig | None = None,
+    kept_secrets: Iterable[str] = (),
+) -> ConnectorDraftCheck:
+    """Test a form's config before it is saved; a worker runs it, the form polls.
+
+    The same rules as a save decide where secrets may go: a kept (stored) secret
+    of ``target`` only to the hosts it was entered for, a credential only to its
+    allowed hosts, so a test cannot send a secret where a save could not.
+    """
+    from apps.connectors.tasks import connector_draft_check_task
+
+    if definition.kind != kind:
+        raise ValidationError({"definition": f"{definition.name} is not a {kind}."})
+    credentials = _credentials_for(workspace, credential_refs)
+    _check_secret_destinations(
+        definition=definition,
+        workspace=workspace,
+        old_config=dict(target.config or {}) if target is not None else None,
+        new_config=config,
+        kept=set(kept_secrets) if target is not None else set(),
+        refs=credential_refs,
+        credentials=credentials,
+    )
+    # Old drafts hold secrets: keep them no longer than a form stays open.
+    ConnectorDraftCheck.objects.filter(
+        created_at__lt=timezone.now() - DRAFT_CHECK_KEEP
+    ).delete()
+    draft = ConnectorDraftCheck.objects.create(
+        workspace=workspace,
+        kind=kind,
+        definition=definition,
+        version=version,
+        target_id=target.public_id if target is not None else None,
+        config=config,
+        secrets=json.dumps(secrets) if secrets else "",
+        credential_refs=credential_refs,
+        digest=draft_digest(
+            config=config,
+            secrets=secrets,
+            credential_refs=credential_refs,
+            version=version,
+        ),
+        created_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action=f"{kind}.test_requested",
+        workspace=workspace,
+        target=target,
+        target_label="" if target is not None else f"new {definition.name} {kind}",
+        changes={"config": [None, config]},
+    )
+    connector_draft_check_task.delay_on_commit(draft.pk)
+    return draft
+
+
+def connector_draft_check_run(*, pk: int) -> CheckResult | None:
+    """Run a draft's check now (in a worker) and record it; None if done already."""
+    from apps.connectors.selectors import connector_full_config
+
+    draft = (
+        ConnectorDraftCheck.objects.select_related("definition", "workspace")
+        .filter(pk=pk, status=ConnectorDraftCheck.Status.PENDING)
+        .first()
+    )
+    if draft is None:
+        return None
+    target = None
+    if draft.target_id:
+        target = (
+            MODELS[draft.kind]
+            .objects.filter(workspace=draft.workspace, public_id=draft.target_id)
+            .first()
+        )
+    try:
+        # A draft carries config, secrets and credential refs like a saved row.
+        config = connector_full_config(draft)  # type: ignore[arg-type]
+        result = get_engine(draft.workspace).check(
+            draft.connector_ref, config, actor=target
+        )
+    except EngineError as exc:
+        result = CheckResult(ok=False, message=exc.message)
+    connector_draft_check_record(draft=draft, result=result)
+    return result
+
+
+@transaction.atomic
+def connector_draft_check_record(
+    *, draft: ConnectorDraftCheck, result: CheckResult
+) -> None:
+    """Store a draft check's outcome (the form polling it shows it), audited."""
+    updated = ConnectorDraftCheck.objects.filter(
+        pk=draft.pk, status=ConnectorDraftCheck.Status.PENDING
+    ).update(
+        status=(
+            ConnectorDraftCheck.Status.SUCCEEDED
+            if result.ok
+            else ConnectorDraftCheck.Status.FAILED
+        ),
+        message=(
+            result.message
+            or (
+                "Connection succeeded."
+                if result.ok
+                else "The connector said the configuration does not work."
+            )
+        )[:5000],
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action=f"{draft.kind}.tested",
+        workspace=draft.workspace,
+        target_label=f"{draft.definition.name} settings (not saved yet)",
+        changes={"result": [None, "succeeded" if result.ok else "failed"]},
+        outcome=AuditEvent.Outcome.SUCCESS if result.ok else AuditEvent.Outcome.FAILURE,
+    )
+
+
+def draft_check_result(draft: ConnectorDraftCheck) -> CheckResult:
+    """A finished draft check as the CheckResult a save stores."""
+    return CheckResult(
+        ok=draft.status == ConnectorDraftCheck.Status.SUCCEEDED, message=draft.message
     )
 
 

@@ -48,3 +48,16 @@ def source_discover_task(pk: int) -> None:
     if source_discover_run(pk=pk) is not None:
         source = Source.objects.select_related("workspace").get(pk=pk)
         signals.source_discovered.send(sender=Source, source=source)
+
+
+@shared_task(
+    name="connectors.draft_check",
+    ignore_result=True,
+    time_limit=1800,
+    soft_time_limit=1770,
+)
+def connector_draft_check_task(pk: int) -> None:
+    """Test a form's settings before they are saved; a second delivery does nothing."""
+    from apps.connectors.services import connector_draft_check_run
+
+    connector_draft_check_run(pk=pk)

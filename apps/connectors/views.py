@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -14,13 +15,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.connectors import selectors, services
 from apps.connectors.catalog.selectors import source_version_choices
 from apps.connectors.forms import ConnectorNameForm, ManifestForm, SearchForm
-from apps.connectors.models import ConnectorConfig, ConnectorDefinition, Source
+from apps.connectors.models import (
+    ConnectorConfig,
+    ConnectorDefinition,
+    ConnectorDraftCheck,
+    Source,
+)
+from apps.connectors.spec.check_errors import FieldRef, failure_pointer
 from apps.connectors.spec.config import mask_config
 from apps.connectors.spec.display import settings_rows
+from apps.connectors.spec.fields import OBJECT, ONEOF, SECRET
 from apps.connectors.spec.forms import SpecForm
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
-from apps.core.masking import has_masked_secrets
+from apps.core.masking import MASK, has_masked_secrets
 from apps.core.roles import Role
 from apps.engines import declarative
 from apps.engines.base import EngineError
@@ -126,6 +134,97 @@ def _show_error(name_form, spec_form: SpecForm, exc: ValidationError) -> None:
         apply_validation_error(name_form, exc)
 
 
+def _draft_from(
+    request: HttpRequest,
+    workspace,
+    kind: str,
+    definition: ConnectorDefinition,
+    obj: ConnectorConfig | None,
+) -> ConnectorDraftCheck | None:
+    """The draft check this form asked for earlier (its own user's, same target)."""
+    raw = request.POST.get("draft", "")
+    try:
+        UUID(raw)
+    except ValueError:
+        return None
+    return (
+        ConnectorDraftCheck.objects.for_workspace(workspace)
+        .filter(
+            public_id=raw,
+            kind=kind,
+            definition=definition,
+            created_by=request.user,
+            target_id=obj.public_id if obj is not None else None,
+        )
+        .first()
+    )
+
+
+def _draft_secrets(draft: ConnectorDraftCheck | None) -> dict[str, Any]:
+    if draft is None or not draft.secrets:
+        return {}
+    try:
+        found = json.loads(draft.secrets)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _spec_form(
+    schema: dict,
+    *,
+    data,
+    obj: ConnectorConfig | None,
+    initial_config: dict,
+    workspace,
+    draft: ConnectorDraftCheck | None,
+) -> SpecForm:
+    """The spec form; a draft's secrets count as stored, so the page shows them as
+    the mask and a post of the mask sends the tested value again."""
+    stored = selectors.stored_secrets(obj) if obj else {}
+    drafted = _draft_secrets(draft)
+    form = SpecForm(
+        schema,
+        data=data,
+        initial_config=initial_config,
+        stored_secrets={**stored, **drafted},
+        credential_choices=_credential_choices(workspace),
+        initial_credential_refs=obj.credential_refs if obj else {},
+    )
+    if data is not None and drafted:
+        masked = data.copy()
+        for pointer in drafted:
+            field = form.fields.get(pointer)
+            if field is not None and not field.credential_value:
+                masked[field.html_name] = MASK
+        form = SpecForm(
+            schema,
+            data=masked,
+            initial_config=initial_config,
+            stored_secrets={**stored, **drafted},
+            credential_choices=_credential_choices(workspace),
+            initial_credential_refs=obj.credential_refs if obj else {},
+        )
+    return form
+
+
+def _show_failure(spec_form: SpecForm, message: str) -> str:
+    """The failed test's message beside the field it is about; its label, if any."""
+    refs = [
+        FieldRef(
+            pointer=pointer,
+            key=field.key,
+            label=field.label,
+            secret=field.kind == SECRET,
+        )
+        for pointer, field in spec_form.fields.items()
+        if field.kind not in (OBJECT, ONEOF)
+    ]
+    pointer = failure_pointer(message, refs)
+    spec_form.add_error(pointer, f"The connection test failed: {message}")
+    return spec_form.fields[pointer].label if pointer else ""
+
+
 def _editor(
     request: HttpRequest,
     membership,
@@ -133,7 +232,14 @@ def _editor(
     definition: ConnectorDefinition,
     obj: ConnectorConfig | None,
 ) -> HttpResponse:
-    """Create or edit: the name, the manifest for YAML sources, and the spec form."""
+    """Create or edit: the name, the manifest for YAML sources, and the spec form.
+
+    The form's button tests the settings before saving them: a draft check runs on
+    a worker while the form polls it (``action=poll``); a pass saves, a failure
+    stays on the form with the message beside its cause and offers "Save anyway"
+    (saved, marked failing). A POST without an ``action`` (a script) saves and
+    tests afterwards, as before.
+    """
     workspace = membership.workspace
     context = {
         **_base(kind, membership),
@@ -141,7 +247,8 @@ def _editor(
         "obj": obj,
         "inline": obj is None and _inline(request),
     }
-    bound = request.method == "POST" and request.POST.get("action") != "preview"
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    bound = request.method == "POST" and action != "preview"
     source = obj if isinstance(obj, Source) else None
     name_form = ConnectorNameForm(
         request.POST if request.method == "POST" else None,
@@ -172,15 +279,19 @@ def _editor(
     except (EngineError, declarative.ManifestError) as exc:
         context["spec_error"] = getattr(exc, "message", str(exc))
         schema = None
+    draft = _draft_from(request, workspace, kind, definition, obj) if bound else None
+    if action == "poll" and draft is not None and draft.status == draft.Status.PENDING:
+        # Still testing: nothing to swap, the form stays as the user sees it.
+        return HttpResponse(status=204)
     spec_form = None
     if schema is not None:
-        spec_form = SpecForm(
+        spec_form = _spec_form(
             schema,
             data=request.POST if bound else None,
+            obj=obj,
             initial_config=initial_config,
-            stored_secrets=selectors.stored_secrets(obj) if obj else {},
-            credential_choices=_credential_choices(workspace),
-            initial_credential_refs=obj.credential_refs if obj else {},
+            workspace=workspace,
+            draft=draft,
         )
     context.update(name_form=name_form, spec_form=spec_form)
     if (
@@ -192,7 +303,71 @@ def _editor(
         config = dict(spec_form.cleaned_config)
         if manifest is not None:
             config[declarative.MANIFEST_KEY] = manifest
+        secrets = dict(spec_form.cleaned_secrets)
+        refs = dict(spec_form.credential_refs)
+        version = name_form.cleaned_data.get("connector_version") or (
+            source.pinned_version if source else ""
+        )
+        stored = selectors.stored_secrets(obj) if obj else {}
+        # Kept from the saved row (not the draft): a service refuses to send those
+        # to a changed host.
+        kept = {
+            p
+            for p in spec_form.kept_secrets
+            if p in stored and secrets.get(p) == stored[p]
+        }
+        digest = services.draft_digest(
+            config=config, secrets=secrets, credential_refs=refs, version=version
+        )
+        tested = (
+            draft is not None
+            and draft.digest == digest
+            and draft.status != draft.Status.PENDING
+        )
         try:
+            if action in ("test", "poll", "save_anyway") and not (
+                tested and (draft.status == draft.Status.SUCCEEDED or action != "test")
+            ):
+                draft = services.connector_draft_check_request(
+                    actor=request.user,
+                    workspace=workspace,
+                    kind=kind,
+                    definition=definition,
+                    config=config,
+                    secrets=secrets,
+                    credential_refs=refs,
+                    version=version,
+                    target=obj,
+                    kept_secrets=kept,
+                )
+                context["draft"] = draft
+                context["spec_form"] = _spec_form(
+                    schema,
+                    data=request.POST,
+                    obj=obj,
+                    initial_config=initial_config,
+                    workspace=workspace,
+                    draft=draft,
+                )
+                context["spec_form"].is_valid()
+                return render_page(
+                    request, "connectors/connector_form.html", context, partial="form"
+                )
+            if (
+                action == "poll"
+                and draft is not None
+                and draft.status == draft.Status.FAILED
+            ):
+                context["draft"] = draft
+                context["failed_field"] = _show_failure(spec_form, draft.message)
+                return render_page(
+                    request,
+                    "connectors/connector_form.html",
+                    context,
+                    partial="form",
+                    status=400,
+                )
+            check = services.draft_check_result(draft) if tested else None
             if obj is None:
                 obj = services.connector_create(
                     actor=request.user,
@@ -201,29 +376,45 @@ def _editor(
                     name=name_form.cleaned_data["name"],
                     definition=definition,
                     config=config,
-                    secrets=spec_form.cleaned_secrets,
-                    credential_refs=spec_form.credential_refs,
+                    secrets=secrets,
+                    credential_refs=refs,
+                    check=check,
                 )
-                messages.success(
-                    request,
-                    f"{context['kind_label']} “{obj.name}” created; testing it now.",
-                )
+                done = "created"
             else:
                 obj = services.connector_update(
                     actor=request.user,
                     obj=obj,
                     name=name_form.cleaned_data["name"],
                     config=config,
-                    secrets=spec_form.cleaned_secrets,
-                    credential_refs=spec_form.credential_refs,
-                    kept_secrets=spec_form.kept_secrets,
+                    secrets=secrets,
+                    credential_refs=refs,
+                    kept_secrets=kept,
                     connector_version=name_form.cleaned_data.get("connector_version"),
+                    check=check,
                 )
-                messages.success(request, "Saved; testing the new settings now.")
+                done = "saved"
         except ValidationError as exc:
             _show_error(name_form, spec_form, exc)
         else:
-            services.connector_check_request(actor=request.user, obj=obj)
+            label = context["kind_label"]
+            if check is None:
+                services.connector_check_request(actor=request.user, obj=obj)
+                messages.success(
+                    request, f"{label} “{obj.name}” {done}; testing it now."
+                )
+            elif check.ok:
+                messages.success(
+                    request, f"{label} “{obj.name}” {done}; its connection test passed."
+                )
+            else:
+                messages.warning(
+                    request,
+                    f"{label} “{obj.name}” {done} although its connection test "
+                    "failed; it is marked failing until a test passes.",
+                )
+            if draft is not None:
+                draft.delete()
             if context["inline"]:
                 return _inline_created(request, membership, kind, obj)
             return redirect(

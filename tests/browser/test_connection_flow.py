@@ -51,7 +51,7 @@ def test_build_sync_and_inspect_a_connection(
     page.get_by_label("Name").first.fill("Fake users")
     page.get_by_label("Count").fill("500")
     screenshot("10-source-form")
-    page.get_by_role("button", name="Create and test").click()
+    page.get_by_role("button", name="Test and create").click()
     expect(page.locator("#check")).to_contain_text("Passed", timeout=90_000)
     page.wait_for_function("window.htmx !== undefined")
     page.get_by_role("button", name="Refresh schema").click()
@@ -64,7 +64,7 @@ def test_build_sync_and_inspect_a_connection(
     page.get_by_role("link", name="DuckDB").click()
     page.get_by_label("Name").first.fill("Local DuckDB")
     page.locator("[name=cfg__destination_path]").fill("analytics.duckdb")
-    page.get_by_role("button", name="Create and test").click()
+    page.get_by_role("button", name="Test and create").click()
     expect(page.locator("#check")).to_contain_text("Passed", timeout=60_000)
 
     # The connection: choosing the source loads its streams.
