@@ -407,6 +407,9 @@ TRANSFORM_UNPACKED_MAX_BYTES = env.integer(
 )
 TRANSFORM_UPLOAD_MAX_FILES = env.integer("TRANSFORM_UPLOAD_MAX_FILES", 2000)
 GIT_TIMEOUT_SECONDS = env.integer("GIT_TIMEOUT_SECONDS", 120)
+# Git projects from file:// URLs or paths on the console's host: off, since a
+# workspace could otherwise read any repository on the host (tests turn it on).
+TRANSFORMS_GIT_ALLOW_LOCAL = env.boolean("TRANSFORMS_GIT_ALLOW_LOCAL", False)
 CELERY_TASK_ROUTES["transforms.run"] = {"queue": "syncs"}
 CELERY_BEAT_SCHEDULE["transforms-tick"] = {
     "task": "transforms.tick",
