@@ -298,7 +298,7 @@ CONNECTOR_TIMEOUTS = {
 }
 # Extra pip arguments for connector installs, e.g. a private index.
 CONNECTOR_PIP_ARGS = env.str_list("CONNECTOR_PIP_ARGS", [])
-# Every connector process runs in a bubblewrap sandbox (apps/engines/embedded/
+# Every connector and dbt process runs in a bubblewrap sandbox (apps/engines/
 # sandbox.py) where bwrap is installed; `none` runs them as the console's user.
 CONNECTOR_SANDBOX = env.choice(
     "CONNECTOR_SANDBOX", ("bwrap", "none"), "bwrap" if shutil.which("bwrap") else "none"

@@ -26,7 +26,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core import checks
 
-from apps.engines.embedded import installer, protocol, sandbox
+from apps.engines import sandbox
+from apps.engines.embedded import installer, protocol
 from apps.engines.embedded.checks import SANDBOX_OFF_ID
 from apps.engines.embedded.engine import EmbeddedEngine
 from apps.engines.embedded.runner import (

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from apps.engines.embedded import sandbox
+from apps.engines import sandbox
 
 SANDBOX_OFF_ID = "engines_embedded.W001"
 BWRAP_MISSING_ID = "engines_embedded.E001"

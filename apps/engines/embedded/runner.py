@@ -35,7 +35,8 @@ from typing import IO, Any
 
 import orjson
 
-from apps.engines.embedded import protocol, sandbox, scratch
+from apps.engines import sandbox
+from apps.engines.embedded import protocol, scratch
 from apps.engines.masking import SecretMasker
 
 logger = logging.getLogger(__name__)

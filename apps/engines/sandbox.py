@@ -1,4 +1,9 @@
-"""The sandbox every connector process runs in: a ``bwrap`` (bubblewrap) command line.
+"""The sandbox connector and dbt processes run in: a ``bwrap`` command line.
+
+It lives beside the engine interface, not inside the embedded engine, because the
+embedded engine's connectors and the transforms app's dbt both run code a user
+chose (a package from PyPI, a project's SQL and Python models) and both must not
+reach the console's keys. ``CONNECTOR_SANDBOX`` turns it on for both.
 
 Connectors are arbitrary code from PyPI, and without a sandbox they run as the
 console's user: a File source pointed at ``var/secret_key`` reads the console's key.
@@ -146,13 +151,17 @@ def wrap(
     *,
     private_dir: Path | None = None,
     workspace_id: str | None = None,
+    writable: tuple[Path, ...] = (),
+    readable: tuple[Path, ...] = (),
 ) -> list[str]:
-    """``argv`` run inside bubblewrap (``argv[0]`` a virtualenv's python).
+    """``argv`` run inside bubblewrap (``argv[0]`` a virtualenv's python or script).
 
     What the sandbox binds comes from the command itself: the virtualenv of
     ``argv[0]`` and the Python it runs on, and ``argv[1]`` (the connector's
     script) when it lives outside that virtualenv. The private folder is bound at
     its own path, so the ``--config`` paths in ``argv`` stay valid inside.
+    ``writable`` and ``readable`` folders are bound at their own paths too (a dbt
+    project, its ``target/``, a DuckDB file's folder).
     """
     command = [BWRAP, "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
     command += ["--new-session", "--cap-drop", "ALL"]
@@ -178,6 +187,10 @@ def wrap(
         script = Path(argv[1])
         if not _under(script, bound):
             command += ["--ro-bind", str(script), str(script)]
+    for path in readable:
+        command += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        command += ["--bind", str(path), str(path)]
     if private_dir is not None:
         command += ["--bind", str(private_dir), str(private_dir)]
         command += ["--chdir", str(private_dir)]
