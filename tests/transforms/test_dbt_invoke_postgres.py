@@ -185,3 +185,37 @@ def test_cancel_stops_the_process_group_and_its_query(pg_project):
             time.sleep(0.2)
     assert running == 0
     assert os.getpgid(os.getpid()) != started[0]
+
+
+def test_timeout_stops_dbt_and_says_so(pg_project):
+    dbt, root, profile, _ = pg_project
+    project = root / "slow"  # made by the cancel test, or here when run alone
+    workdir.materialize(
+        [
+            ("dbt_project.yml", "name: slow\nversion: '1.0'\nprofile: console\n"),
+            (
+                "models/sleepy.sql",
+                "{{ config(materialized='table') }}\nselect pg_sleep(120) as slept\n",
+            ),
+        ],
+        project,
+    )
+    started: list[int] = []
+    began = time.monotonic()
+    outcome = invoke(
+        Invocation(
+            dbt=dbt,
+            project_dir=project,
+            target_dir=root / "slow-target",
+            profile={**profile, "schema": "slow"},
+            command="run",
+            timeout=8,
+        ),
+        on_line=lambda line: None,
+        on_start=started.append,
+    )
+    assert outcome.timed_out and not outcome.cancelled
+    assert outcome.returncode != 0
+    assert "did not finish within 8 s" in outcome.error
+    assert time.monotonic() - began < 40
+    assert _group_members(started[0]) == []
