@@ -92,3 +92,81 @@ def run_pending(project) -> TransformRun | None:
     transform_run_execute(run.pk)
     run.refresh_from_db()
     return run
+
+
+def check_generated_runs(project, admin, *, count, source_schema, model_schema):
+    """Runs of a project generated from a synced users+products connection.
+
+    ``count(relation)`` counts the rows of a quoted relation in the destination.
+    The build passes and matches the synced rows; a model with a SQL error fails
+    the run with the reason and leaves the view built before as it was; a failing
+    ``unique`` test fails the run and names the test and its rows.
+    """
+    Status = TransformRun.Status
+    # The parse a new project asks for fills the project's graph for its pages.
+    parse = run_pending(project)
+    assert parse.status == Status.SUCCEEDED, parse.failure_message
+    project.refresh_from_db()
+    models = {
+        n["name"] for n in project.graph["nodes"] if n["resource_type"] == "model"
+    }
+    assert models == {"stg_users", "stg_products"}
+
+    build = run_now(project, admin)
+
+    assert build.status == Status.SUCCEEDED, build.failure_message
+    nodes = {n.name: n for n in build.nodes.all()}
+    assert nodes["stg_users"].status == "success"
+    assert nodes["stg_products"].status == "success"
+    tests = [n for n in nodes.values() if n.resource_type == "test"]
+    assert tests and {t.status for t in tests} == {"pass"}
+    assert build.stats == {"success": 2, "pass": len(tests)}
+    synced = count(f'"{source_schema}"."users"')
+    assert synced > 0
+    assert count(f'"{model_schema}"."stg_users"') == synced
+    assert count(f'"{model_schema}"."stg_products"') == count(
+        f'"{source_schema}"."products"'
+    )
+
+    # A model with a SQL error: the run fails and says where; the view built
+    # before stays as it was.
+    path = "models/staging/stg_users.sql"
+    good_sql = project.files.get(path=path).content
+    assert '"id"::bigint' in good_sql
+    set_file(project, path, good_sql.replace('"id"::bigint', "no_such_column::bigint"))
+
+    broken = run_now(project, admin)
+
+    assert broken.status == Status.FAILED
+    assert "stg_users" in broken.failure_message
+    assert "no_such_column" in broken.failure_message
+    nodes = {n.name: n for n in broken.nodes.all()}
+    assert nodes["stg_users"].status == "error"
+    assert nodes["stg_products"].status == "success"
+    assert count(f'"{model_schema}"."stg_users"') == synced
+    assert "no_such_column" in broken.log
+
+    # A failing unique test fails the run and names the test and its rows.
+    set_file(project, path, good_sql)
+    set_file(
+        project,
+        "models/doubled.sql",
+        "select id from {{ ref('stg_users') }}\n"
+        "union all\nselect id from {{ ref('stg_users') }}\n",
+    )
+    set_file(
+        project,
+        "models/doubled.yml",
+        "version: 2\nmodels:\n  - name: doubled\n"
+        "    columns:\n      - name: id\n        data_tests: [unique]\n",
+    )
+
+    failing = run_now(project, admin)
+
+    assert failing.status == Status.FAILED
+    unique = failing.nodes.get(name__startswith="unique_doubled_id")
+    assert unique.status == "fail"
+    assert unique.failures == synced
+    assert f"{unique.name} failed with {synced} failing rows" in failing.failure_message
+    assert failing.nodes.get(name="doubled").status == "success"
+    return synced
