@@ -428,7 +428,10 @@ def transform_install(options: dict[str, Any]) -> CliResult:
     rows, lines, failed = [], [], False
     for adapter in adapters:
         if not quiet:
-            sys.stderr.write(f"--- dbt-{adapter}\n")
+            sys.stderr.write(
+                f"--- dbt-{adapter}: installing here (pip takes a minute or two the "
+                "first time; its output follows when it ends)\n"
+            )
         try:
             installs.dbt_install_request(adapter=adapter, actor=membership.user)
         except ValidationError as exc:

@@ -2,8 +2,9 @@
 
 The fast tests at the top check what a script sees for bad input (a clear message,
 a non-zero exit, nothing created) and the commands that only touch rows. The slow
-ones sync real faker data into DuckDB and PostgreSQL and drive the generated
-project through the commands a user types, with the exit codes a script reads.
+one syncs real faker data into DuckDB and drives the generated project through
+the commands a user types, with the exit codes a script reads
+(test_cli_postgres.py does the same on PostgreSQL through a real worker).
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent
-from apps.connections.models import SyncJob
 from apps.transforms.models import (
+    DbtInstall,
     DbtProject,
     ProjectArtifact,
     ProjectFile,
@@ -29,42 +28,15 @@ from tests.connections.conftest import (  # noqa: F401 - fixtures
     duckdb_destination,
     faker_source,
     make_connection,
-    pg_schema,
-    postgres_destination,
 )
 from tests.factories import ConnectionFactory, DestinationFactory
-from tests.transforms.conftest import TEST_DBT_DIR
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `manage.py airbyte <args>`; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        call_command("airbyte", *args)
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def as_user(user, workspace) -> tuple[str, ...]:
-    return ("--workspace", str(workspace.public_id), "--as", user.email)
-
-
-def transform(capsys, user, workspace, *args: str) -> tuple[int, str, str]:
-    return airbyte(capsys, "transform", *args, *as_user(user, workspace))
-
-
-def transform_json(capsys, user, workspace, *args: str) -> tuple[int, object]:
-    code, out, err = transform(capsys, user, workspace, *args, "--json")
-    assert out.strip(), f"no JSON on stdout (exit {code}): {err}"
-    return code, json.loads(out)
-
-
-def refused(user, workspace, *args: str, match: str) -> None:
-    """The command stops with a CommandError whose message matches."""
-    with pytest.raises(CommandError, match=match):
-        call_command("airbyte", "transform", *args, *as_user(user, workspace))
+from tests.transforms.cli_helpers import (  # noqa: F401 - transforms_dirs is a fixture
+    refused,
+    sync_now,
+    transform,
+    transform_json,
+    transforms_dirs,
+)
 
 
 @pytest.fixture
@@ -523,28 +495,53 @@ def test_apply_then_remove(admin, workspace, project, capsys):
     )
 
 
+def test_show_run_of_a_cancelled_run_exits_2(admin, workspace, project, capsys):
+    run = transform_run_request(project=project, actor=admin, command="build")
+    transform(capsys, admin, workspace, "cancel", "--project", "shop", "--run", "1")
+    code, row = transform_json(
+        capsys, admin, workspace, "show-run", "--project", "shop", "--run", "1"
+    )
+    assert code == 2
+    assert (row["run"], row["status"]) == (run.number, "cancelled")
+
+
+def test_install_reports_the_dbt_it_found_or_installed(
+    admin, workspace, dbt_settings, capsys
+):
+    code, out, err = transform(
+        capsys, admin, workspace, "install", "--adapter", "duckdb"
+    )
+    assert code == 0, out + err
+    assert "dbt-core 1.11.16 with dbt-duckdb 1.11.1 installed." in out
+    assert "already installed" in err
+    row = DbtInstall.objects.get(adapter="duckdb")
+    assert (row.status, row.core_version, row.requested_by) == (
+        DbtInstall.Status.INSTALLED,
+        "1.11.16",
+        admin,
+    )
+    assert AuditEvent.objects.filter(
+        action="transform.dbt_install", user_agent="airbyte-cli"
+    ).exists()
+
+
+def test_a_failed_install_exits_1_with_pip_s_reason(
+    admin, workspace, settings, tmp_path, capsys
+):
+    settings.DBT_DIR = tmp_path / "dbt"
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    settings.DBT_PIP_ARGS = ["--no-index", "--find-links", str(empty)]
+    code, rows = transform_json(
+        capsys, admin, workspace, "install", "--adapter", "postgres"
+    )
+    assert code == 1
+    assert rows[0]["adapter"] == "postgres" and rows[0]["status"] == "failed"
+    assert "could not find" in rows[0]["message"]
+    assert DbtInstall.objects.get(adapter="postgres").status == DbtInstall.Status.FAILED
+
+
 # --- real dbt: a faker sync, then the generated project from the command line ------
-
-
-def sync_now(connection, admin) -> SyncJob:
-    """Request a sync and run it here, as a worker would."""
-    from unittest import mock
-
-    from apps.connections.execution import sync_run
-    from apps.connections.services import sync_request
-
-    with mock.patch("apps.connections.tasks.sync_job_task.apply_async"):
-        job = sync_request(connection=connection, trigger="manual", actor=admin)
-    sync_run(job_id=job.pk)
-    job.refresh_from_db()
-    assert job.status == SyncJob.Status.SUCCEEDED, job.failure_message
-    return job
-
-
-@pytest.fixture
-def transforms_dirs(settings, tmp_path, dbt_settings):
-    settings.TRANSFORMS_DIR = tmp_path / "transforms"
-    return dbt_settings
 
 
 @pytest.mark.django_db(transaction=True)
@@ -554,7 +551,7 @@ def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
     faker_source,  # noqa: F811
     duckdb_destination,  # noqa: F811
     make_connection,  # noqa: F811
-    transforms_dirs,
+    transforms_dirs,  # noqa: F811
     tmp_path,
     capsys,
 ):
@@ -676,63 +673,3 @@ def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
     # show-run of the failed run: exit 1, the reason and the log's end.
     code, out, _ = transform(capsys, admin, workspace, "show-run", "--project", "shop")
     assert code == 1 and "no_such_column" in out
-
-
-@pytest.mark.django_db(transaction=True)
-def test_postgres_run_wait_follows_a_real_worker(
-    admin,
-    workspace,
-    faker_source,  # noqa: F811
-    postgres_destination,  # noqa: F811
-    make_connection,  # noqa: F811
-    pg_schema,  # noqa: F811
-    transforms_dirs,
-    worker,
-    monkeypatch,
-    settings,
-    capsys,
-):
-    connection = make_connection(
-        faker_source(count=100),
-        postgres_destination,
-        [{"name": "users"}],
-        namespace=pg_schema,
-    )
-    sync_now(connection, admin)
-    # The worker process reads its folders from the environment.
-    monkeypatch.setenv("DBT_DIR", str(TEST_DBT_DIR))
-    monkeypatch.setenv("TRANSFORMS_DIR", str(settings.TRANSFORMS_DIR))
-    worker()
-
-    code, data = transform_json(
-        capsys,
-        admin,
-        workspace,
-        "init",
-        "--name",
-        "pgshop",
-        "--connection",
-        connection.name,
-        "--wait",
-        "--timeout",
-        "180",
-    )
-    assert code == 0, data
-    assert data["parse"]["status"] == "succeeded"
-    code, out, err = transform(
-        capsys,
-        admin,
-        workspace,
-        "run",
-        "--project",
-        "pgshop",
-        "--wait",
-        "--timeout",
-        "180",
-    )
-    assert code == 0, out + err
-    assert "Run #2 (build) of pgshop succeeded" in out
-    run = TransformRun.objects.get(project__name="pgshop", number=2)
-    assert run.worker, "a worker ran it, not this process"
-    users = run.nodes.get(name="stg_users")
-    assert (users.status, users.rows_affected) in {("success", 100), ("success", -1)}
