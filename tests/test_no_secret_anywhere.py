@@ -21,6 +21,7 @@ from apps.credentials.services import credential_create
 from tests.engines.fixtures import FAKER_ID, POSTGRES_ID, definition
 from tests.factories import ConnectionFactory
 from tests.test_url_matrix import MATRIX
+from tests.transforms.conftest import dbt_ready, dbt_settings  # noqa: F401 - fixtures
 
 CANARY = "Canary-Secret-8d41f0"
 
@@ -82,13 +83,75 @@ def secrets_everywhere(admin, workspace, settings):
         status="failed",
         log="2026-01-01 00:00:00 ERROR using api key **********",
     )
+    project = _transforms_project(workspace, destination, connection, job)
     return {
         "credential": credential,
         "source": source,
         "destination": destination,
         "connection": connection,
         "job": job,
+        "project": project,
     }
+
+
+def _transforms_project(workspace, destination, connection, job):
+    """A dbt project on the PG destination holding the canary, as a worker left it."""
+    from apps.transforms.models import (
+        DbtProject,
+        ProjectArtifact,
+        ProjectFile,
+        RunNode,
+        TransformRun,
+        TransformTrigger,
+    )
+
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="Warehouse models",
+        kind=DbtProject.Kind.GENERATED,
+        destination=destination,
+        connection=connection,
+        graph={
+            "nodes": [
+                {
+                    "unique_id": "model.w.stg_users",
+                    "name": "stg_users",
+                    "resource_type": "model",
+                    "original_file_path": "models/stg_users.sql",
+                    "depends_on": [],
+                }
+            ]
+        },
+    )
+    ProjectFile.objects.create(
+        project=project, path="models/stg_users.sql", content="select 1 as id"
+    )
+    run = TransformRun.objects.create(
+        workspace=workspace,
+        project=project,
+        number=1,
+        command="build",
+        trigger="sync",
+        sync_job=job,
+        status="failed",
+        failure_message="connection to server failed: password **********",
+        log="12:00:00  Encountered an error: password **********",
+    )
+    RunNode.objects.create(
+        run=run,
+        unique_id="model.w.stg_users",
+        name="stg_users",
+        resource_type="model",
+        status="error",
+        message="password authentication failed (**********)",
+    )
+    TransformTrigger.objects.create(
+        workspace=workspace, connection=connection, project=project
+    )
+    ProjectArtifact.objects.create(
+        project=project, name="docs.html", content="<html>docs</html>", run=run
+    )
+    return project
 
 
 def _kwargs(name: str, workspace, objects) -> dict:
@@ -121,6 +184,18 @@ def _kwargs(name: str, workspace, objects) -> dict:
             kind="test",
             status="failed",
         ).public_id
+    if name.startswith("transforms:"):
+        project = objects["project"]
+        transforms = {
+            "project_id": project.public_id,
+            "run_id": project.runs.get().public_id,
+            "trigger_id": project.triggers.get().public_id,
+            "unique_id": "model.w.stg_users",
+            "adapter": "postgres",
+        }
+        kwargs.update(
+            {key: value for key, value in transforms.items() if f":{key}>" in route}
+        )
     others = ("endpoint_id", "delivery_id", "schedule_id")
     if any(f":{key}>" in route for key in others):
         from tests.test_url_matrix import _kwargs as matrix_kwargs
@@ -153,9 +228,105 @@ def test_no_page_or_fragment_shows_a_stored_secret(
             + extra
         )
         assert CANARY not in response.content.decode()
+    project = secrets_everywhere["project"]
+    for url in (
+        reverse(
+            "transforms:run", args=[workspace.public_id, project.runs.get().public_id]
+        )
+        + "?download=1",
+        reverse("transforms:file", args=[workspace.public_id, project.public_id])
+        + "?path=models/stg_users.sql",
+    ):
+        assert CANARY not in client.get(url).content.decode(), url
     admin_pages = [reverse("admin:audit_auditevent_changelist")]
     for url in admin_pages:
         assert CANARY not in client.get(url).content.decode()
     assert fetched > 60
+    for event in AuditEvent.objects.all():
+        assert CANARY not in json.dumps(event.changes)
+
+
+@pytest.mark.usefixtures("dbt_settings")
+def test_a_real_dbt_run_on_the_destination_stores_and_shows_no_secret(
+    admin, workspace, login, settings, tmp_path
+):
+    """dbt gets the destination's password in a profile; nothing keeps or shows it.
+
+    The local PostgreSQL trusts 127.0.0.1, so the canary is accepted as the
+    password and dbt really builds (and fails one model) with it in its profile.
+    """
+    import psycopg
+
+    from apps.transforms.models import (
+        DbtProject,
+        ProjectArtifact,
+        ProjectFile,
+        RunNode,
+        TransformRun,
+    )
+    from tests.services_plugin import port_open, skip_or_fail
+    from tests.transforms.runs_helpers import dbt_project_yml, make_project, run_now
+
+    if not port_open("postgres://127.0.0.1:5432", 5432):
+        skip_or_fail("needs PostgreSQL at 127.0.0.1:5432")
+    settings.TRANSFORMS_DIR = tmp_path / "transforms"
+    schema = f"canary_{uuid.uuid4().hex[:8]}"
+    destination = Destination.objects.create(
+        workspace=workspace,
+        name="PG with a password",
+        definition=definition(POSTGRES_ID),
+        config={
+            "host": "127.0.0.1",
+            "port": 5432,
+            "database": "postgres",
+            "schema": schema,
+            "username": "postgres",
+            "ssl_mode": "disable",
+        },
+        secrets=json.dumps({"/password": CANARY}),
+    )
+    project = make_project(
+        workspace,
+        destination,
+        {
+            "dbt_project.yml": dbt_project_yml("canary"),
+            "models/users.sql": "select 1 as id",
+            "models/broken.sql": "select * from no_such_table_anywhere",
+        },
+    )
+    try:
+        build = run_now(project, admin, command="build")
+        docs = run_now(project, admin, command="docs generate")
+    finally:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    assert (
+        build.status == "failed" and "no_such_table_anywhere" in build.failure_message
+    )
+    assert docs.status == "succeeded", docs.failure_message
+    stored = [
+        *TransformRun.objects.values_list("log", "failure_message", "output"),
+        *RunNode.objects.values_list("message", flat=True),
+        *ProjectFile.objects.values_list("content", flat=True),
+        *ProjectArtifact.objects.values_list("content", flat=True),
+        *DbtProject.objects.values_list("graph", flat=True),
+    ]
+    assert stored and CANARY not in json.dumps(stored, default=str)
+    client = login(admin)
+    ws = workspace.public_id
+    pages = [
+        reverse("transforms:detail", args=[ws, project.public_id]),
+        reverse("transforms:run", args=[ws, build.public_id]),
+        reverse("transforms:run", args=[ws, build.public_id]) + "?download=1",
+        reverse("transforms:node", args=[ws, project.public_id, "model.canary.broken"]),
+        reverse("transforms:docs_site", args=[ws, project.public_id]),
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert CANARY not in response.content.decode(), url
     for event in AuditEvent.objects.all():
         assert CANARY not in json.dumps(event.changes)
