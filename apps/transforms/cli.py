@@ -209,6 +209,8 @@ def _run_row(run: TransformRun, *, nodes: bool = False) -> dict[str, Any]:
             }
             for node in run.nodes.all()
         ]
+        # What compile (one model's SQL) and show (rows) produced.
+        row["output"] = run.output
     return row
 
 
@@ -300,6 +302,8 @@ def _finish(
     text = _summary(run)
     if row["nodes"] and not quiet_text:
         text = _nodes_table(row) + "\n" + text
+    if run.output.get("sql"):
+        text = run.output["sql"].rstrip("\n") + "\n" + text
     return CliResult(data=row, text=text, exit_code=EXIT_CODES.get(run.status, 1))
 
 
@@ -400,6 +404,10 @@ def transform_init(options: dict[str, Any]) -> CliResult:
     data = {**_project_row(project, None), "files": files}
     parse = project.runs.order_by("-number").first()
     if parse is None or not (options.get("wait") or options.get("local")):
+        text += (
+            "\nIts models are listed once a worker has parsed it "
+            "(--wait follows that, --local does it here)."
+        )
         return CliResult(data=data, text=text)
     # Follow the parse run, so the models are known when this returns.
     result = _finish(parse, options, quiet_text=True)

@@ -610,6 +610,23 @@ def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
     assert row["command"] == "test"
     assert row["nodes"] and {n["status"] for n in row["nodes"]} == {"pass"}
 
+    # compile one model: its SQL, with the source's real table.
+    code, out, err = transform(
+        capsys,
+        admin,
+        workspace,
+        "run",
+        "--project",
+        "shop",
+        "--command",
+        "compile",
+        "--select",
+        "stg_users",
+        "--local",
+    )
+    assert code == 0, out + err
+    assert '"warehouse"."faker"."users"' in out.replace("'", '"')
+
     # docs --output: the static page lands in the file.
     page = tmp_path / "docs.html"
     code, out, err = transform(
