@@ -152,7 +152,7 @@ def transform_data(run: Any) -> dict[str, Any]:
         "project": {
             "id": str(project.public_id),
             "name": project.name,
-            "url": console_url("transforms:project", ws, project.public_id),
+            "url": console_url("transforms:detail", ws, project.public_id),
         },
         "destination": (
             {
@@ -173,7 +173,7 @@ def transform_data(run: Any) -> dict[str, Any]:
             "trigger": run.trigger,
             "status": run.status,
             "git_commit": run.git_commit or None,
-            "url": console_url("transforms:run", ws, project.public_id, run.number),
+            "url": console_url("transforms:run", ws, run.public_id),
         },
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),

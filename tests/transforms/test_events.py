@@ -93,6 +93,11 @@ def test_a_failed_build_reaches_the_webhook_and_the_notification_list(
     assert note.level == Notification.Level.ERROR
     assert note.title == "Transform failed: Acme models"
     assert "orders" in note.body
+    assert note.link == f"/w/{workspace.public_id}/transforms/runs/{run.public_id}/"
+    assert data["run"]["url"].endswith(note.link)
+    assert data["project"]["url"].endswith(
+        f"/w/{workspace.public_id}/transforms/{project.public_id}/"
+    )
 
 
 def test_a_successful_build_reaches_the_webhook_but_not_the_notification_list(
