@@ -227,6 +227,6 @@ class FileForm(forms.Form):
         required=False,
         strip=False,
         widget=forms.Textarea(
-            attrs={"rows": 24, "class": "mono", "spellcheck": "false"}
+            attrs={"rows": 24, "class": "mono code-editor", "spellcheck": "false"}
         ),
     )
