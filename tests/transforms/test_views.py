@@ -897,3 +897,33 @@ def test_an_error_in_another_file_marks_no_line_and_is_shown_whole(
 
     assert 'class="error-line"' not in fragment
     assert "Parsing Error in models/marts/orders.sql" in fragment
+
+
+def test_project_page_queries_do_not_grow_with_runs_and_nodes(
+    project, built, viewer, login, django_assert_max_num_queries
+):
+    from apps.connections.models import SyncJob
+
+    TransformTrigger.objects.create(
+        workspace=project.workspace, connection=project.connection, project=project
+    )
+    job = SyncJob.objects.create(
+        connection=project.connection, trigger="manual", status="succeeded"
+    )
+    for number in range(2, 22):
+        run = _run(project, number=number, trigger="sync", sync_job=job)
+        RunNode.objects.create(
+            run=run,
+            unique_id="model.acme.stg_users",
+            name="stg_users",
+            resource_type="model",
+            status="success",
+            rows_affected=number,
+        )
+    client = login(viewer)
+    url = _url("transforms:detail", project, project.public_id)
+
+    with django_assert_max_num_queries(16):
+        page = client.get(url).text
+
+    assert "run #21" in page and ">21<" in page
