@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
+from django.template.loader import render_to_string
+
+from apps.core.tasks import send_email_task
 
 
 class LoginForm(AuthenticationForm):
@@ -19,3 +29,36 @@ class ConsolePasswordChangeForm(PasswordChangeForm):
 
     def save(self, commit: bool = True):  # pragma: no cover - the service saves
         raise NotImplementedError("Use accounts.services.user_password_change.")
+
+
+class ConsolePasswordResetForm(PasswordResetForm):
+    """Django's reset form; the message goes out on a worker, after the request."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        self.sent_to = getattr(self, "sent_to", 0) + 1
+        send_email_task.delay_on_commit(
+            [to_email],
+            render_to_string(subject_template_name, context),
+            render_to_string(email_template_name, context),
+        )
+
+
+class ConsoleSetPasswordForm(SetPasswordForm):
+    """Django's set-password form; the service saves it (and audits)."""
+
+    def save(self, commit: bool = True):  # pragma: no cover - the service saves
+        raise NotImplementedError("Use accounts.services.user_password_set.")

@@ -78,3 +78,36 @@ def user_create(
         changes={"email": [None, email], "is_superuser": [None, is_admin]},
     )
     return user
+
+
+@transaction.atomic
+def user_password_set(
+    *, user: AbstractBaseUser, new_password: str, invitation: bool
+) -> None:
+    """Set a password from an emailed link: a first one (invitation) or a reset.
+
+    Changing the password also ends the link: its token hashes the old one.
+    """
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record(
+        actor=user,
+        action="user.invitation_accepted" if invitation else "user.password_reset",
+        target=user,
+    )
+
+
+@transaction.atomic
+def user_password_reset_request(*, email: str, sent_to: int) -> None:
+    """Record that someone asked for a reset link; staff see it console-wide.
+
+    The page answers the same whether or not the email has an account; the row
+    says how many were sent, for staff only.
+    """
+    audit_record(
+        actor=None,
+        actor_label="anonymous",
+        action="user.password_reset_requested",
+        target_label=email[:300],
+        changes={"sent": sent_to},
+    )

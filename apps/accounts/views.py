@@ -1,12 +1,17 @@
-"""Sign in, sign out and change password."""
+"""Sign in, sign out, change or reset a password, and accept an invitation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from axes.helpers import get_lockout_message
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -14,7 +19,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import services
-from apps.accounts.forms import ConsolePasswordChangeForm, LoginForm
+from apps.accounts.forms import (
+    ConsolePasswordChangeForm,
+    ConsolePasswordResetForm,
+    ConsoleSetPasswordForm,
+    LoginForm,
+)
+from apps.core.invitations import invitation_token_generator
 
 
 @sensitive_post_parameters("password")
@@ -78,3 +89,78 @@ def password_change(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/password_change.html", {"form": form}, status=status
     )
+
+
+# Password reset by email, with Django's views (their token handling: the link's
+# token moves into the session before the form shows, so it never leaks in a
+# Referer). The console's forms send the mail on a worker and save through the
+# services, so each step is audited.
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link; the answer is the same for any email."""
+
+    form_class = ConsolePasswordResetForm
+    template_name = "accounts/password_reset.html"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    email_template_name = "accounts/email/password_reset.txt"
+    success_url = reverse_lazy("accounts:password_reset_sent")
+
+    def form_valid(self, form: ConsolePasswordResetForm) -> HttpResponse:
+        response = super().form_valid(form)
+        services.user_password_reset_request(
+            email=form.cleaned_data["email"], sent_to=getattr(form, "sent_to", 0)
+        )
+        return response
+
+
+class PasswordResetSentView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_sent.html"
+
+
+class _SetPasswordFromLink(auth_views.PasswordResetConfirmView):
+    """A password chosen from an emailed link, then signed in."""
+
+    form_class = ConsoleSetPasswordForm
+    invitation = False
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        user = form.user
+        services.user_password_set(
+            user=user,
+            new_password=form.cleaned_data["new_password1"],
+            invitation=self.invitation,
+        )
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        user.backend = "apps.accounts.backends.EmailOrUsernameBackend"
+        services.user_login(request=self.request, user=user)
+        messages.success(self.request, self.done_message)
+        return HttpResponseRedirect(reverse_lazy("home"))
+
+
+class PasswordResetConfirmView(_SetPasswordFromLink):
+    template_name = "accounts/password_reset_confirm.html"
+    done_message = "Password changed. You are signed in."
+
+
+class InvitationView(_SetPasswordFromLink):
+    """An invitation's link: choose a first password, or sign in if there is one.
+
+    Its tokens come from their own generator, so an invitation link is never a
+    password reset link for an account that already has a password.
+    """
+
+    template_name = "accounts/invitation.html"
+    token_generator = invitation_token_generator
+    invitation = True
+    done_message = "Welcome! Your password is set and you are signed in."
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["has_account"] = bool(self.user and self.user.has_usable_password())
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.user.has_usable_password():
+            return redirect("accounts:login")
+        return super().post(request, *args, **kwargs)

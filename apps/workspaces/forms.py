@@ -22,8 +22,8 @@ class MemberAddForm(forms.Form):
     email = forms.EmailField(
         label="Email",
         help_text=(
-            "The email of an existing console account. The console does not say "
-            "whether an email has an account; no email is sent."
+            "They get a link by email: to choose a password if they have no "
+            "account here yet, to sign in if they have one."
         ),
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.invitations import invitation_token_generator
 from apps.core.roles import Role
+from apps.core.tasks import mail_delivers, send_email_task
 from apps.workspaces.models import Membership, Workspace
 
 WORKSPACE_CREATE_REFUSED = (
@@ -177,6 +185,133 @@ def member_add(
         changes={"role": [None, membership.role]},
     )
     return membership
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What ``member_invite`` did, as far as the admin who invited may know."""
+
+    email: str
+    role: str
+    # The one-time link to pass on; it reaches the person by mail as well.
+    link: str
+    mailed: bool
+
+
+def member_invite_message(invitation: Invitation) -> str:
+    """What "invite" says: the same words whether or not the email had an account."""
+    role = Role(invitation.role).label.lower()
+    if invitation.mailed:
+        return (
+            f"An invitation is on its way to {invitation.email}, who is now a "
+            f"member with the {role} role."
+        )
+    return (
+        f"{invitation.email} is invited with the {role} role. This console sends no "
+        f"email, so pass them this link yourself (it works once, for "
+        f"{settings.PASSWORD_RESET_TIMEOUT // 86400 or 1} days): {invitation.link}"
+    )
+
+
+def _invitee(email: str) -> tuple[AbstractBaseUser, bool]:
+    """The account with ``email`` (any case), or a new one without a password."""
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is not None:
+        return user, False
+    user = User(username=email, email=email)
+    # No password until they follow the invitation: nobody can sign in as them.
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user, True
+
+
+def _invitation_link(user: AbstractBaseUser, base_url: str) -> str:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = invitation_token_generator.make_token(user)
+    path = reverse("accounts:invitation", args=[uid, token])
+    return base_url.rstrip("/") + path
+
+
+@transaction.atomic
+def member_invite(
+    *,
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    email: str,
+    role: str,
+    base_url: str | None = None,
+) -> Invitation:
+    """Make ``email`` a member, creating its account if needed, and send a link.
+
+    The link goes by mail (after commit); it lets a new account choose its first
+    password and tells an existing one to sign in as usual. The admin gets the
+    same kind of link and the same words either way, so the invitation does not
+    tell them whether the email had an account here. An account that was
+    switched off gains no membership; that miss is audited console-wide.
+    """
+    User = get_user_model()
+    email = User.objects.normalize_email(email.strip())
+    base_url = base_url or settings.CONSOLE_BASE_URL
+    role = Role(role)
+    user, created = _invitee(email)
+    if created:
+        audit_record(
+            actor=actor,
+            action="user.invited",
+            target=user,
+            changes={"email": [None, email], "workspace": str(workspace.public_id)},
+        )
+    existing = Membership.objects.filter(workspace=workspace, user=user).first()
+    if existing is not None and user.has_usable_password():
+        raise ValidationError({"email": f"{email} is already a member."})
+    if not user.is_active:
+        audit_record(
+            actor=actor,
+            action="membership.invite_inactive_account",
+            target_label=email,
+            changes={"workspace": str(workspace.public_id), "role": role},
+            outcome=AuditEvent.Outcome.FAILURE,
+        )
+    elif existing is not None:
+        # Invited before and never signed in: the same membership, a fresh link.
+        audit_record(
+            actor=actor,
+            action="membership.invitation_resent",
+            workspace=workspace,
+            target=existing,
+            target_label=email,
+            changes={"role": [existing.role, existing.role]},
+        )
+    else:
+        membership = Membership(workspace=workspace, user=user, role=role)
+        membership.full_clean()
+        membership.save()
+        audit_record(
+            actor=actor,
+            action="membership.invited",
+            workspace=workspace,
+            target=membership,
+            target_label=email,
+            changes={"role": [None, role]},
+        )
+    link = _invitation_link(user, base_url)
+    if user.is_active:
+        context = {
+            "workspace": workspace,
+            "inviter": actor,
+            "link": link,
+            "has_account": user.has_usable_password(),
+            "role": role.label.lower(),
+            "days": settings.PASSWORD_RESET_TIMEOUT // 86400 or 1,
+        }
+        send_email_task.delay_on_commit(
+            [user.email],
+            render_to_string("workspaces/email/invitation_subject.txt", context),
+            render_to_string("workspaces/email/invitation.txt", context),
+        )
+    return Invitation(email=email, role=role, link=link, mailed=mail_delivers())
 
 
 def _lock_admins(workspace: Workspace) -> list[int]:

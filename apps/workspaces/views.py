@@ -125,32 +125,27 @@ def member_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def member_add(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
-    """Add an existing user by email (admins).
+    """Invite someone by email (admins): their account is created if needed.
 
     The answer is the same whether or not the email has an account (a redirect
-    to the members page with one neutral message), so the form cannot be used to
-    find out who has an account here.
+    to the members page with one message of the same words), so the form cannot
+    be used to find out who has an account here.
     """
     membership = require_role(request, workspace_id, Role.ADMIN)
     form = MemberAddForm(request.POST)
     if form.is_valid():
-        email = form.cleaned_data["email"]
         try:
-            services.member_add(
+            invitation = services.member_invite(
                 actor=request.user,
                 workspace=membership.workspace,
-                email=email,
+                email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
+                base_url=request.build_absolute_uri("/"),
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.info(
-                request,
-                services.member_added_message(
-                    email=email, role=form.cleaned_data["role"]
-                ),
-            )
+            messages.info(request, services.member_invite_message(invitation))
             return redirect(request, "workspaces:members", workspace_id=workspace_id)
     context = _members_context(membership, form)
     return render_page(
