@@ -2,8 +2,9 @@
 
 Each event becomes one delivery per enabled endpoint that wants it, and the events
 a team must not miss also reach the workspace's notification list. The domain
-apps do not call this module: they send signals, and ``apps.webhooks.apps``
-connects them here.
+apps below webhooks do not call this module: they send signals, and
+``apps.webhooks.apps`` connects them here. Transforms, an app above webhooks,
+calls ``webhook_transform_event`` directly.
 """
 
 from __future__ import annotations
