@@ -7,10 +7,12 @@ past runs, never a worker's disk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID
 
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
 
 from apps.connections.models import Connection, SyncJob
 from apps.transforms.models import (
@@ -128,6 +130,28 @@ def triggers_for_connection(*, connection: Connection) -> list[TransformTrigger]
 def runs_for_job(*, job: SyncJob) -> list[TransformRun]:
     """The transform runs a sync's success started ("then: transform run #N")."""
     return list(job.transform_runs.select_related("project").defer("log"))
+
+
+# How long after a sync's success its job page waits for the runs it starts (the
+# receiver requests them on commit: they appear within a second or two).
+FOLLOWUP_WAIT = timedelta(seconds=60)
+
+
+def job_followup(*, job: SyncJob) -> dict:
+    """What the job page says after a sync: its transform runs, or that they start."""
+    found = runs_for_job(job=job)
+    waiting = (
+        not found
+        and job.status == SyncJob.Status.SUCCEEDED
+        and job.finished_at is not None
+        and timezone.now() - job.finished_at < FOLLOWUP_WAIT
+        and job.connection.transform_triggers.filter(enabled=True).exists()
+    )
+    return {
+        "runs": found,
+        "waiting": waiting,
+        "polling": waiting or any(run.is_active for run in found),
+    }
 
 
 def projects_for_picker(*, workspace: Workspace) -> QuerySet[DbtProject]:

@@ -20,6 +20,7 @@ urlpatterns = [
         name="trigger_delete",
     ),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
+    path("jobs/<uuid:job_id>/", views.job_runs, name="job_runs"),
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("<uuid:project_id>/", views.project_detail, name="detail"),
     path("<uuid:project_id>/run/", views.project_run, name="run_request"),

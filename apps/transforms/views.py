@@ -24,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.connections import selectors as connection_selectors
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page, wants_partial
 from apps.core.roles import Role
@@ -596,6 +597,20 @@ def run_cancel(request: HttpRequest, workspace_id: UUID, run_id: UUID) -> HttpRe
         workspace_id=workspace_id,
         run_id=run.public_id,
     )
+
+
+@login_required
+@require_GET
+def job_runs(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpResponse:
+    """The job page's "then: transform run #N", polled until the runs have ended."""
+    membership = require_role(request, workspace_id)
+    job = connection_selectors.job_get(workspace=membership.workspace, public_id=job_id)
+    context = {
+        "workspace": membership.workspace,
+        "job": job,
+        **selectors.job_followup(job=job),
+    }
+    return render(request, "transforms/_job_transforms.html", context)
 
 
 # --- Nodes (models, sources, tests) ---------------------------------------------------

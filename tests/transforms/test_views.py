@@ -927,3 +927,60 @@ def test_project_page_queries_do_not_grow_with_runs_and_nodes(
         page = client.get(url).text
 
     assert "run #21" in page and ">21<" in page
+
+
+def test_job_page_waits_for_the_runs_a_sync_starts_then_follows_them(
+    project, viewer, login
+):
+    from apps.connections.models import SyncJob
+
+    TransformTrigger.objects.create(
+        workspace=project.workspace, connection=project.connection, project=project
+    )
+    job = SyncJob.objects.create(
+        connection=project.connection,
+        trigger="manual",
+        status="succeeded",
+        finished_at=timezone.now(),
+    )
+    client = login(viewer)
+    page = client.get(
+        reverse("connections:job", args=[project.workspace.public_id, job.public_id])
+    ).text
+    fragment_url = _url("transforms:job_runs", project, job.public_id)
+
+    assert "starting the transforms" in page and fragment_url in page
+    run = _run(project, number=4, status="running", trigger="sync", sync_job=job)
+    running = client.get(fragment_url, headers=HX).text
+    assert "transform run #4" in running and 'hx-trigger="every 2s"' in running
+    run.status = "succeeded"
+    run.save()
+    done = client.get(fragment_url, headers=HX).text
+    assert "Succeeded" in done and "hx-trigger" not in done
+    assert "<html" not in done
+
+
+def test_an_old_sync_without_runs_says_nothing_about_transforms(project, viewer, login):
+    from apps.connections.models import SyncJob
+
+    TransformTrigger.objects.create(
+        workspace=project.workspace, connection=project.connection, project=project
+    )
+    job = SyncJob.objects.create(
+        connection=project.connection,
+        trigger="manual",
+        status="succeeded",
+        finished_at=timezone.now() - timedelta(hours=1),
+    )
+
+    page = (
+        login(viewer)
+        .get(
+            reverse(
+                "connections:job", args=[project.workspace.public_id, job.public_id]
+            )
+        )
+        .text
+    )
+
+    assert "job-transforms" not in page

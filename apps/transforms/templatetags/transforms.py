@@ -60,5 +60,6 @@ def transforms_for_connection(
 def transforms_for_job(context: template.Context, job: Any) -> dict[str, Any]:
     return {
         "workspace": job.connection.workspace,
-        "runs": selectors.runs_for_job(job=job),
+        "job": job,
+        **selectors.job_followup(job=job),
     }
