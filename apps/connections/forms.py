@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,40 @@ class StreamRow:
         return sorted((self.catalog.get("json_schema") or {}).get("properties", {}))
 
     @property
+    def paths(self) -> list[FieldPath]:
+        """Every field of the stream's schema, nested ones too, for the pickers."""
+        return field_paths(self.catalog.get("json_schema") or {})
+
+    @property
+    def cursor_value(self) -> str:
+        return path_value(self.choice.cursor_field) if self.choice.cursor_field else ""
+
+    @property
+    def pk_values(self) -> list[str]:
+        return [path_value(p) for p in self.choice.primary_key]
+
+    @property
+    def cursor_options(self) -> list[FieldPath]:
+        """The fields a cursor may be, plus the chosen one if the schema lost it."""
+        options = self.paths
+        if self.choice.cursor_field and self.cursor_value not in {
+            o.value for o in options
+        }:
+            options = [FieldPath(tuple(self.choice.cursor_field)), *options]
+        return options
+
+    @property
+    def pk_options(self) -> list[FieldPath]:
+        options = self.paths
+        known = {o.value for o in options}
+        missing = [
+            FieldPath(tuple(p))
+            for p in self.choice.primary_key
+            if path_value(p) not in known
+        ]
+        return [*missing, *options]
+
+    @property
     def cursor_text(self) -> str:
         return ".".join(self.choice.cursor_field)
 
@@ -103,12 +138,65 @@ class StreamRow:
         return ", ".join(".".join(p) for p in self.choice.primary_key)
 
     @property
+    def uses_cursor(self) -> bool:
+        return self.choice.sync_mode == "incremental"
+
+    @property
+    def uses_pk(self) -> bool:
+        return self.choice.destination_sync_mode == "append_dedup"
+
+    @property
     def cursor_fixed(self) -> bool:
         return bool(self.catalog.get("source_defined_cursor"))
 
     @property
     def pk_fixed(self) -> bool:
         return bool(self.catalog.get("source_defined_primary_key"))
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A field of a stream's schema by its path (``("address", "city")``)."""
+
+    path: tuple[str, ...]
+    type: str = ""
+
+    @property
+    def label(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def value(self) -> str:
+        return path_value(self.path)
+
+
+def path_value(path: Any) -> str:
+    """A path as a form value: JSON, so names with dots or commas survive."""
+    return json.dumps(list(path))
+
+
+MAX_PATHS = 500
+
+
+def field_paths(json_schema: dict[str, Any], *, depth: int = 4) -> list[FieldPath]:
+    """Every property path of a JSON schema, depth first, objects before their
+    children; at most ``MAX_PATHS`` (a huge schema still gets a usable picker)."""
+    found: list[FieldPath] = []
+
+    def walk(node: dict[str, Any], prefix: tuple[str, ...]) -> None:
+        for name, sub in (node.get("properties") or {}).items():
+            if len(found) >= MAX_PATHS:
+                return
+            sub = sub if isinstance(sub, dict) else {}
+            kind = sub.get("type", "")
+            if isinstance(kind, list):
+                kind = next((k for k in kind if k != "null"), "")
+            found.append(FieldPath((*prefix, str(name)), str(kind or "")))
+            if sub.get("properties") and len(prefix) + 1 < depth:
+                walk(sub, (*prefix, str(name)))
+
+    walk(json_schema, ())
+    return found
 
 
 def stream_rows(
@@ -136,11 +224,27 @@ def stream_rows(
 
 
 def _paths(text: str) -> list[list[str]]:
+    """Paths from a form value: a picker's JSON path, or typed ``a.b, c`` text."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(p, str) for p in value):
+            return [value] if value else []
     return [
         [part.strip() for part in item.split(".") if part.strip()]
         for item in text.split(",")
         if item.strip()
     ]
+
+
+def _values(data: QueryDict, name: str) -> list[str]:
+    if hasattr(data, "getlist"):
+        return [str(v) for v in data.getlist(name)]
+    value = data.get(name)
+    return [] if value is None else [str(value)]
 
 
 def _choice_from_post(
@@ -150,6 +254,7 @@ def _choice_from_post(
     mode = data.get(prefix + "mode", "full_refresh:overwrite")
     sync_mode, _, destination_mode = mode.partition(":")
     cursor = _paths(data.get(prefix + "cursor", ""))
+    primary_key = [p for value in _values(data, prefix + "pk") for p in _paths(value)]
     return StreamChoice(
         name=stream["name"],
         namespace=stream.get("namespace") or "",
@@ -157,7 +262,7 @@ def _choice_from_post(
         sync_mode=sync_mode,
         destination_sync_mode=destination_mode or "overwrite",
         cursor_field=cursor[0] if cursor else [],
-        primary_key=_paths(data.get(prefix + "pk", "")),
+        primary_key=primary_key,
     )
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.connections import presenters, selectors, services
+from apps.connections.catalog import StreamChoice
 from apps.connections.forms import (
     ConnectionForm,
     JobFilterForm,
@@ -25,6 +26,7 @@ from apps.connections.forms import (
 )
 from apps.connections.logs import LogView
 from apps.connections.models import Connection, SyncJob
+from apps.connections.review import Review, connection_review, review_problems
 from apps.connectors.models import Source
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
@@ -104,7 +106,34 @@ def connection_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
         if source
         else []
     )
-    if posted and form.is_valid():
+    action = request.POST.get("action", "save") if posted else ""
+    if posted and form.is_valid() and action == "review":
+        # The review step: nothing is saved; the form stays in the page, hidden.
+        choices = [StreamChoice.from_dict(item) for item in choices_as_dicts(rows)]
+        problems = review_problems(
+            workspace=workspace,
+            name=form.cleaned_data["name"],
+            source=form.cleaned_data["source"],
+            choices=choices,
+        )
+        if problems:
+            apply_validation_error(form, ValidationError(problems))
+        else:
+            review = connection_review(
+                workspace=workspace,
+                source=form.cleaned_data["source"],
+                destination=form.cleaned_data["destination"],
+                namespace=form.cleaned_data["namespace"],
+                table_prefix=form.cleaned_data["table_prefix"],
+                policy=form.cleaned_data["schema_change_policy"],
+                choices=choices,
+            )
+            return _render_form(
+                request, membership, form, source, rows, posted=False, review=review
+            )
+    elif posted and action == "edit":
+        return _render_form(request, membership, form, source, rows, posted=False)
+    elif posted and form.is_valid():
         try:
             connection = services.connection_create(
                 actor=request.user,
@@ -139,8 +168,10 @@ def _render_form(
     *,
     posted: bool,
     connection: Connection | None = None,
+    review: Review | None = None,
 ) -> HttpResponse:
-    """The connection form (new or settings); a POST that got here was refused."""
+    """The connection form (new or settings); a POST that got here was refused,
+    unless it asked for the review step (``review``) or to go back from it."""
     context = {
         "workspace": membership.workspace,
         "membership": membership,
@@ -149,6 +180,7 @@ def _render_form(
         "source": source,
         "rows": rows,
         "stream_errors": form.errors.get("streams", []),
+        "review": review,
     }
     return render_page(
         request,

@@ -205,6 +205,10 @@ def _spec_form(
             credential_choices=_credential_choices(workspace),
             initial_credential_refs=obj.credential_refs if obj else {},
         )
+    for pointer, value in drafted.items():
+        field = form.fields.get(pointer)
+        if field is not None and stored.get(pointer) != value:
+            field.secret_from_test = True
     return form
 
 

@@ -80,6 +80,8 @@ def test_build_sync_and_inspect_a_connection(
     page.get_by_label("Sync users").check()
     page.get_by_label("Sync mode of users").select_option("incremental:append_dedup")
     screenshot("12-new-connection")
+    page.get_by_role("button", name="Next: review").click()
+    expect(page.get_by_test_id("review")).to_contain_text("faker.users")
     page.get_by_role("button", name="Save connection").click()
     expect(
         page.get_by_role("heading", name=re.compile("Faker to DuckDB"))

@@ -81,6 +81,7 @@ def test_a_failing_test_keeps_the_form_with_the_error_beside_the_database(
     draft_task.assert_called_once_with(draft.pk)
     # The typed password went back to the page as the mask, never in clear.
     assert CANARY not in response.text
+    assert "The value you typed is kept for the test" in response.text
     draft_id = _draft_id(response.text)
 
     poll = {**data, "action": "poll", "draft": draft_id, "cfg__password": MASK}

@@ -200,6 +200,8 @@ class SpecField:
     retype_secret: bool = False
     credential_choices: list[tuple[str, str]] = field(default_factory=list)
     credential_value: str = ""
+    # The value is the one typed before a "Test" (held with the test, not saved).
+    secret_from_test: bool = False
     # An error found while reading the input (not a number, bad JSON): the schema's
     # complaints about the same field would only repeat it.
     input_error: bool = False
@@ -222,6 +224,11 @@ class SpecField:
             return ""
         if self.retype_secret:
             return "Type this secret again: a secret is never sent back to the page."
+        if self.secret_from_test and self.show_mask:
+            return (
+                f"The value you typed is kept for the test and the save (shown as "
+                f"{MASK}); type a new one to replace it."
+            )
         if self.has_stored_secret:
             return (
                 f"A value is stored. Leave {MASK} to keep it, or type a new one "

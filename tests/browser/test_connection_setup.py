@@ -1,0 +1,121 @@
+"""Connection setup in Chromium with a real worker: a destination whose test fails
+is not saved (the error shows beside its cause, "Save anyway" is offered), the
+stream pickers follow the mode, and a review step comes before the save."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from apps.connectors.models import Destination
+from apps.core.roles import Role
+from tests.engines.fixtures import POSTGRES_ID, definition
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    SourceFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_test_before_save_pickers_and_review(
+    live_server, page, screenshot, worker, settings
+):
+    from playwright.sync_api import expect
+
+    postgres = definition(POSTGRES_ID)
+    user = UserFactory(email="dee@acme.test")
+    workspace = WorkspaceFactory(name="Setup")
+    MembershipFactory(user=user, workspace=workspace, role=Role.ADMIN)
+    source = SourceFactory(workspace=workspace, name="Shop events")
+    worker("setup")
+    base = f"{live_server.url}/w/{workspace.public_id}"
+    page.set_default_timeout(30_000)
+
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Email or username").fill("dee@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Setup")).to_be_visible()
+
+    # A PostgreSQL destination naming a database that does not exist.
+    page.goto(f"{base}/destinations/new/?definition={postgres.public_id}")
+    page.wait_for_function("window.htmx !== undefined")
+    page.get_by_label("Name").first.fill("Warehouse")
+    page.locator("[name=cfg__host]").fill("127.0.0.1")
+    page.locator("[name=cfg__port]").fill("5432")
+    page.locator("[name=cfg__database]").fill("no_such_database_h7")
+    page.locator("[name=cfg__username]").fill("postgres")
+    page.locator("[name=cfg__password]").fill("not-needed-here")
+    page.get_by_role("button", name="Test and create").click()
+    expect(page.get_by_test_id("draft-check")).to_contain_text("Testing")
+    database = page.locator('[data-spec-field="/database"]')
+    expect(database).to_contain_text("no_such_database_h7", timeout=60_000)
+    expect(database).to_contain_text("The connection test failed")
+    expect(page.get_by_role("button", name="Save anyway")).to_be_visible()
+    screenshot("40-test-before-save-refused")
+    assert not Destination.objects.exists()
+
+    # Fixed, tested again: saved with its passing test.
+    page.locator("[name=cfg__database]").fill("postgres")
+    page.get_by_role("button", name="Test again").click()
+    expect(page.locator("#check")).to_contain_text("Passed", timeout=60_000)
+    assert Destination.objects.get(name="Warehouse").last_check_status == "succeeded"
+    screenshot("41-destination-saved-after-test")
+
+    # The new connection: pickers from the schema, shown where they apply.
+    page.goto(f"{base}/connections/new/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("#id_name").fill("Shop to PG")
+    page.locator("#id_source").select_option(value=str(source.pk))
+    expect(page.locator("#streams")).to_contain_text("users")
+    warehouse = Destination.objects.get(name="Warehouse")
+    page.locator("#id_destination").select_option(value=str(warehouse.pk))
+    page.locator("#id_namespace").fill("shop")
+    products = page.locator('tr[data-stream-row="products"]')
+    expect(products.get_by_text("Not used by full refresh")).to_be_visible()
+    expect(products.get_by_label("Cursor of products")).to_be_hidden()
+    users = page.locator('tr[data-stream-row="users"]')
+    page.get_by_label("Sync mode of users").select_option("full_refresh:overwrite")
+    expect(users.get_by_text("Not used by full refresh")).to_be_visible()
+    expect(users.get_by_text("Only for deduped modes")).to_be_visible()
+    page.get_by_label("Sync mode of users").select_option("incremental:append_dedup")
+    expect(users.get_by_text("Not used by full refresh")).to_be_hidden()
+    expect(users.get_by_text("set by the source").first).to_be_visible()
+    # The schema-change policy select shows its whole choice.
+    policy = page.locator("#id_schema_change_policy")
+    box = policy.bounding_box()
+    card = page.locator("#connection-form section.card").first.bounding_box()
+    assert box["x"] + box["width"] <= card["x"] + card["width"]
+    # Every choice's text fits the select (padding and arrow included).
+    fits = policy.evaluate(
+        """el => [...el.options].every(o => {
+            const s = document.createElement("span");
+            s.style.font = getComputedStyle(el).font;
+            s.style.whiteSpace = "pre";
+            s.textContent = o.text;
+            document.body.appendChild(s);
+            const w = s.getBoundingClientRect().width;
+            s.remove();
+            return w + 24 <= el.clientWidth;
+        })"""
+    )
+    assert fits
+    screenshot("42-new-connection-pickers")
+
+    page.get_by_role("button", name="Next: review").click()
+    review = page.get_by_test_id("review")
+    expect(review).to_contain_text("shop.users")
+    expect(review).to_contain_text("shop.products")
+    expect(review).to_contain_text("A full load of 2 streams into 2 tables")
+    expect(page.locator('.steps [aria-current="step"]')).to_have_text("Review and save")
+    screenshot("43-new-connection-review")
+    page.get_by_role("button", name="Back to the settings").click()
+    expect(page.locator("#id_name")).to_have_value("Shop to PG")
+    page.get_by_role("button", name="Next: review").click()
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.get_by_role("heading", name=re.compile("Shop to PG"))).to_be_visible()
