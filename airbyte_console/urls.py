@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.ops import views as ops_views
+from apps.ops import workspace_delete
 
 urlpatterns = [
     path("", ops_views.home, name="home"),
@@ -13,6 +14,12 @@ urlpatterns = [
     path("metrics", ops_views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
     path("w/", include("apps.workspaces.urls")),
+    # Above the app layers: deleting looks at every app's rows (apps/ops).
+    path(
+        "w/<uuid:workspace_id>/delete/",
+        workspace_delete.workspace_delete_view,
+        name="workspace_delete",
+    ),
     path("w/<uuid:workspace_id>/audit/", include("apps.workspaces.audit_urls")),
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),

@@ -31,3 +31,29 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class WorkspaceDeleteForm(forms.Form):
+    confirm_name = forms.CharField(
+        label="Type the workspace's name to confirm",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    delete_on_server = forms.TypedChoiceField(
+        label="On the Airbyte server",
+        choices=[
+            ("", "Keep its sources, destinations and connections on the server"),
+            ("1", "Delete them on the server too"),
+        ],
+        coerce=bool,
+        empty_value=False,
+        required=False,
+        initial="",
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, ask_server: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only a workspace on the airbyte engine has objects on a server.
+        if not ask_server:
+            del self.fields["delete_on_server"]
