@@ -165,6 +165,19 @@ def test_cancel_stops_dbt_and_its_query_mid_run(
             what="the model's query to run",
         )
         assert pid_alive(pgid)
+        # The page follows the log while dbt runs: the worker writes it as it goes.
+        live = wait_for(
+            lambda: "START sql table model" in TransformRun.objects.get(pk=run.pk).log,
+            timeout=10,
+            what="the live log",
+        )
+        assert live
+        beat = TransformRun.objects.get(pk=run.pk).heartbeat_at
+        wait_for(
+            lambda: TransformRun.objects.get(pk=run.pk).heartbeat_at > beat,
+            timeout=10,
+            what="the next heartbeat",
+        )
 
         cancelling = transform_run_cancel(run=run, actor=admin)
         assert cancelling.status == Status.CANCELLING
@@ -186,6 +199,26 @@ def test_cancel_stops_dbt_and_its_query_mid_run(
     )
 
 
+def test_the_stored_log_keeps_its_tail_within_the_cap(settings, workspace):
+    from apps.transforms.services.runs import RunReporter
+
+    settings.TRANSFORM_LOG_MAX_BYTES = 4000
+    project = make_project(workspace, duckdb_destination(workspace), {})
+    reporter = RunReporter(request(project))
+    for number in range(1, 501):
+        reporter.log(f"line {number}")
+
+    text, dropped = reporter.text()
+
+    assert len(text.encode()) <= 4000
+    assert dropped > 0
+    # The end of a log says why a run ended: the newest lines are kept.
+    assert text.splitlines()[-1].endswith("line 500")
+    assert "line 1\n" not in text + "\n"
+    total = sum(len(f"2026-01-01 00:00:00 line {n}\n") for n in range(1, 501))
+    assert dropped + len(text.encode()) + 1 == total
+
+
 # -- a dead worker --------------------------------------------------------------------
 
 
@@ -194,6 +227,9 @@ def test_a_killed_worker_s_run_is_reaped_and_its_dbt_stopped(
     admin, worker, slow_project, pg_schema, dbt_settings, monkeypatch
 ):
     monkeypatch.setenv("DBT_DIR", str(TEST_DBT_DIR))
+    # In the sandbox, bubblewrap (--die-with-parent) takes dbt down with its
+    # worker; without it dbt lives on and only the reaper can stop it: that case.
+    monkeypatch.setenv("CONNECTOR_SANDBOX", "none")
     doomed = worker("doomed")
     run = transform_run_request(project=slow_project, actor=admin)  # real enqueue
 
