@@ -243,3 +243,34 @@ def test_a_due_project_schedule_starts_a_build_once(workspace, settings):
     project.refresh_from_db()
     assert project.next_run_at > now
     assert project.next_run_at.astimezone(ZoneInfo("Europe/Berlin")).hour == 3
+
+
+def test_a_run_a_busy_project_skipped_starts_once_it_is_free(followed, admin):
+    connection, project = followed
+    preview = request(project, admin, command="show", selector="stg_users")
+    job = _job(connection)
+    assert _after(job) == []  # the page's preview holds the project
+
+    with mock.patch("apps.transforms.tasks.transform_run_task.apply_async"):
+        assert transforms_tick()["after_sync"] == 0  # still busy
+        TransformRun.objects.filter(pk=preview.pk).update(status=Status.SUCCEEDED)
+        assert transforms_tick()["after_sync"] == 1
+        # Owed once: the next tick finds the run.
+        assert transforms_tick()["after_sync"] == 0
+
+    run = project.runs.get(sync_job=job)
+    assert (run.trigger, run.command) == ("sync", "build")
+
+
+def test_a_build_started_since_the_sync_settles_what_it_owed(followed, admin):
+    connection, project = followed
+    busy = request(project, admin)
+    job = _job(connection)
+    assert _after(job) == []
+    TransformRun.objects.filter(pk=busy.pk).update(status=Status.SUCCEEDED)
+    manual = request(project, admin)  # asked for after the sync ended
+    TransformRun.objects.filter(pk=manual.pk).update(status=Status.SUCCEEDED)
+
+    with mock.patch("apps.transforms.tasks.transform_run_task.apply_async"):
+        assert transforms_tick()["after_sync"] == 0
+    assert not project.runs.filter(sync_job=job).exists()

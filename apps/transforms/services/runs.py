@@ -51,6 +51,9 @@ Command = TransformRun.Command
 QUIET_COMMANDS = (Command.PARSE, Command.COMPILE, Command.SHOW)
 # How often the worker writes the run's log and heartbeat: at most once a second.
 FLUSH_SECONDS = 1.0
+# How far back the tick looks for syncs whose transforms could not start (the
+# project was busy with another run when the sync ended).
+AFTER_SYNC_CATCH_UP = timedelta(hours=1)
 # Rows ``dbt show`` previews on a model's page.
 SHOW_LIMIT = 20
 # dbt's node statuses that mean the node did not do its job.
@@ -733,14 +736,25 @@ def transforms_tick(now: datetime | None = None) -> dict[str, int]:
         )
         transform_run_enqueue(run_id)
     scheduled = start_due_schedules(now=now)
-    return {"reaped": reaped, "enqueued": len(resent), "scheduled": scheduled}
+    caught_up = runs_after_missed_syncs(now=now)
+    return {
+        "reaped": reaped,
+        "enqueued": len(resent),
+        "scheduled": scheduled,
+        "after_sync": len(caught_up),
+    }
 
 
 # -- after a sync ----------------------------------------------------------------------
 
 
-def runs_after_sync(job_id: int) -> list[TransformRun]:
-    """One run per enabled trigger of a succeeded job's connection; safe twice."""
+def runs_after_sync(
+    job_id: int, *, projects: set[int] | None = None
+) -> list[TransformRun]:
+    """One run per enabled trigger of a succeeded job's connection; safe twice.
+
+    ``projects`` (ids) limits it to those projects' triggers.
+    """
     from apps.connections.models import SyncJob
     from apps.transforms.generate import source_name
 
@@ -757,6 +771,8 @@ def runs_after_sync(job_id: int) -> list[TransformRun]:
         .select_related("project")
         .order_by("created_at")
     )
+    if projects is not None:
+        triggers = triggers.filter(project_id__in=projects)
     runs = []
     for trigger in triggers:
         project = trigger.project
@@ -792,3 +808,46 @@ def runs_after_sync(job_id: int) -> list[TransformRun]:
                 exc,
             )
     return runs
+
+
+def runs_after_missed_syncs(*, now: datetime | None = None) -> list[TransformRun]:
+    """Start the after-sync runs a busy project had to skip, once it is free.
+
+    A sync that ends while its project runs something else (a preview a page
+    asked for, an earlier build) cannot start its run then: one run per project.
+    The tick looks at each followed connection's latest successful sync of the
+    last hour and starts what is still owed, unless the project has started a
+    build or run of its own since that sync ended.
+    """
+    from apps.connections.models import SyncJob
+
+    now = now or timezone.now()
+    jobs = (
+        SyncJob.objects.filter(
+            status=SyncJob.Status.SUCCEEDED,
+            finished_at__gte=now - AFTER_SYNC_CATCH_UP,
+            connection__transform_triggers__enabled=True,
+        )
+        .order_by("connection_id", "-finished_at")
+        .distinct()
+    )
+    latest: dict[int, Any] = {}
+    for job in jobs:
+        latest.setdefault(job.connection_id, job)
+    started: list[TransformRun] = []
+    for job in latest.values():
+        owed: set[int] = set()
+        for trigger in TransformTrigger.objects.filter(
+            connection_id=job.connection_id, enabled=True
+        ).select_related("project"):
+            runs = trigger.project.runs
+            if runs.filter(sync_job=job).exists() or runs.active().exists():
+                continue
+            since = runs.filter(created_at__gte=job.finished_at).exclude(
+                command__in=QUIET_COMMANDS
+            )
+            if not since.exists():
+                owed.add(trigger.project_id)
+        if owed:
+            started += runs_after_sync(job.pk, projects=owed)
+    return started
