@@ -146,3 +146,20 @@ def test_preview_compile_and_docs_fill_what_the_model_page_reads(
     page = ProjectArtifact.objects.get(project=project, name="docs.html")
     assert page.run == docs
     assert "<html" in page.content[:2000].lower()
+
+
+def test_a_token_in_a_git_url_stays_out_of_the_run(admin, workspace, duck):
+    token = "ghp_canaryToken7e4a1"
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="Private",
+        kind=DbtProject.Kind.GIT,
+        destination=duck,
+        git_url=f"https://{token}@127.0.0.1:9/acme/shop.git",
+        git_branch="main",
+    )
+    run = run_now(project, admin)
+    assert run.status == Status.FAILED
+    assert "Pulling https://127.0.0.1:9/acme/shop.git (branch main)" in run.log
+    assert token not in run.log
+    assert token not in run.failure_message

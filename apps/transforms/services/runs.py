@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -32,6 +33,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connections.lifecycle import worker_name
 from apps.core.pids import pid_alive
+from apps.engines.masking import SecretMasker
 from apps.transforms.models import (
     DbtProject,
     ProjectArtifact,
@@ -204,13 +206,21 @@ class RunReporter:
         self._log_dirty = False
         self._cancel = threading.Event()
         self._stop = threading.Event()
-        self._last_beat = 0.0
+        self._masker = SecretMasker()
         self._thread = threading.Thread(
             target=self._beat_forever, name=f"transform-{run.pk}", daemon=True
         )
 
+    def mask(self, secrets: list[str]) -> None:
+        """From now on, these values never reach the stored log."""
+        self._masker = SecretMasker(secrets)
+
+    def masked(self, text: str) -> str:
+        return self._masker.mask(text)
+
     def log(self, line: str) -> None:
-        line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {line.rstrip()}"
+        line = self._masker.mask(line.rstrip())
+        line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}"
         size = len(line.encode()) + 1
         with self._lock:
             self._log.append(line)
@@ -335,8 +345,9 @@ def transform_run_execute(run_id: int) -> None:
         )
         result = _run_dbt(run, reporter)
     except _Refused as exc:
-        reporter.log(f"ERROR {exc.message}")
-        result = RunResult(status=Status.FAILED, failure_message=exc.message)
+        message = reporter.masked(exc.message)
+        reporter.log(f"ERROR {message}")
+        result = RunResult(status=Status.FAILED, failure_message=message)
     except Exception as exc:  # never lose the run: record why it died
         logger.exception("Transform run %s crashed", run_id)
         reporter.log(
@@ -353,10 +364,21 @@ def transform_run_execute(run_id: int) -> None:
     _finish(run_id, result, log=log_text, log_truncated_bytes=dropped)
 
 
-def _prepare(run: TransformRun, reporter: RunReporter) -> tuple[Any, str]:
+def _without_userinfo(url: str) -> str:
+    """A repository URL fit for a log: ``https://user:token@host`` -> ``host``."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return url
+
+
+def _prepare(
+    run: TransformRun, reporter: RunReporter, secrets: list[str]
+) -> tuple[Any, str]:
     """The project folder on this host, filled from the rows or from git.
 
     Returns (the folder holding dbt_project.yml, the git commit or "").
+    A git credential's secret joins ``secrets``, which dbt's output is masked with.
     """
     from apps.transforms import workdir
 
@@ -369,7 +391,16 @@ def _prepare(run: TransformRun, reporter: RunReporter) -> tuple[Any, str]:
         secret = kind = None
         if project.git_credential is not None:
             secret, kind = git_credential_secret(project.git_credential)
-        reporter.log(f"INFO Pulling {project.git_url} (branch {project.git_branch}).")
+            secrets.append(secret)
+        # A token written into the URL itself (https://<token>@host/...).
+        url = urlsplit(project.git_url)
+        if url.scheme in ("http", "https"):
+            secrets += [v for v in (url.username, url.password) if v]
+        reporter.mask(secrets)
+        reporter.log(
+            f"INFO Pulling {_without_userinfo(project.git_url)} "
+            f"(branch {project.git_branch or 'main'})."
+        )
         try:
             commit = git_sync(
                 url=project.git_url,
@@ -406,11 +437,12 @@ def _run_dbt(run: TransformRun, reporter: RunReporter) -> RunResult:
         adapter, profile, secrets = profile_for(project)
     except ProfileError as exc:
         raise _Refused(exc.message) from None
+    reporter.mask(secrets)
     try:
         env = dbt_ensure(adapter, on_output=lambda line: reporter.log(f"INFO {line}"))
     except DbtInstallError as exc:
         raise _Refused(exc.message) from None
-    project_dir, commit = _prepare(run, reporter)
+    project_dir, commit = _prepare(run, reporter, secrets)
     if commit:
         TransformRun.objects.filter(pk=run.pk).update(git_commit=commit)
     if reporter.cancel_requested():
