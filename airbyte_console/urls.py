@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("metrics", ops_views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
+    path("notifications/settings/", include("apps.webhooks.preference_urls")),
     path("w/", include("apps.workspaces.urls")),
     # Above the app layers: deleting looks at every app's rows (apps/ops).
     path(

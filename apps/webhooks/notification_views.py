@@ -24,7 +24,7 @@ def notification_list(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     membership = require_role(request, workspace_id)
     workspace = membership.workspace
     page = Paginator(
-        selectors.notification_list(workspace=workspace), PER_PAGE
+        selectors.notification_list(workspace=workspace, user=request.user), PER_PAGE
     ).get_page(request.GET.get("page"))
     context = {
         "workspace": workspace,

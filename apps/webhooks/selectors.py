@@ -14,6 +14,7 @@ from apps.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from apps.webhooks.preferences import notification_in_app_events
 from apps.workspaces.models import Workspace
 
 
@@ -68,9 +69,16 @@ def webhook_delivery_get(
     )
 
 
-def notification_list(*, workspace: Workspace) -> QuerySet[Notification]:
-    """The workspace's notifications, newest first."""
-    return Notification.objects.for_workspace(workspace).order_by("-created_at", "-id")
+def notification_list(
+    *, workspace: Workspace, user: object | None = None
+) -> QuerySet[Notification]:
+    """The workspace's notifications, newest first; for ``user``, those they chose."""
+    found = Notification.objects.for_workspace(workspace)
+    if user is not None:
+        found = found.filter(
+            event__in=notification_in_app_events(user=user, workspace=workspace)
+        )
+    return found.order_by("-created_at", "-id")
 
 
 def notification_seen_at(*, user: object, workspace: Workspace) -> datetime | None:
@@ -83,7 +91,7 @@ def notification_seen_at(*, user: object, workspace: Workspace) -> datetime | No
 def notification_unread_count(*, user: object, workspace: Workspace) -> int:
     """Notifications newer than what this member last marked as read (capped)."""
     seen_at = notification_seen_at(user=user, workspace=workspace)
-    unread = Notification.objects.for_workspace(workspace)
+    unread = notification_list(workspace=workspace, user=user)
     if seen_at is not None:
         unread = unread.filter(created_at__gt=seen_at)
     # A badge shows "99+" beyond this; counting further is wasted work.

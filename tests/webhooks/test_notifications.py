@@ -45,9 +45,15 @@ def test_failed_sync_is_a_notification_without_any_webhook(connection, workspace
     assert note.link.startswith(f"/w/{workspace.public_id}/connections/jobs/")
 
 
-def test_successful_syncs_do_not_fill_the_list(connection):
+def test_successful_syncs_are_kept_but_shown_only_to_who_chose_them(
+    connection, workspace, admin, login
+):
+    # #18 item 14: successes are notified too; a member sees them once chosen.
     emission.webhook_sync_event(_job(connection, "succeeded").pk)
-    assert not Notification.objects.exists()
+    note = Notification.objects.get()
+    assert note.title == "Sync completed: Stripe to Warehouse"
+    page = login(admin).get(reverse("notifications:list", args=[workspace.public_id]))
+    assert "Sync completed" not in page.text
 
 
 def test_disabled_webhook_tells_the_workspace_why(endpoint_and_secret):

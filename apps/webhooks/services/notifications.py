@@ -15,12 +15,16 @@ from apps.webhooks.models import (
     NotificationCursor,
     WebhookEndpoint,
 )
+from apps.webhooks.preferences import WEBHOOK_DISABLED, notification_email_after_commit
 from apps.workspaces.models import Workspace
 
-WEBHOOK_DISABLED = "webhook.disabled"
-# What the notification list shows: failures and changes, not every routine sync.
+# What the notification list keeps: failures, changes and successes. Each member
+# chooses which of them they see and which reach them by email
+# (``apps.webhooks.preferences``); successes are off until they choose them.
 NOTIFIED_EVENTS = {
     Event.SYNC_FAILED: Notification.Level.ERROR,
+    Event.SYNC_SUCCEEDED: Notification.Level.INFO,
+    Event.TRANSFORM_SUCCEEDED: Notification.Level.INFO,
     Event.SYNC_CANCELLED: Notification.Level.INFO,
     Event.CONNECTION_DISABLED: Notification.Level.ERROR,
     Event.SCHEMA_CHANGED: Notification.Level.INFO,
@@ -49,7 +53,7 @@ def notification_record(
         or subject.get("url")
         or ""
     )
-    return Notification.objects.create(
+    notification = Notification.objects.create(
         workspace=workspace,
         event=event,
         level=level,
@@ -57,13 +61,15 @@ def notification_record(
         body=str(body)[:1000],
         link=payloads.to_path(link),
     )
+    notification_email_after_commit(notification=notification)
+    return notification
 
 
 def notification_endpoint_disabled(
     *, endpoint: WebhookEndpoint, reason: str
 ) -> Notification:
     """Tell the workspace that the console turned one of its endpoints off."""
-    return Notification.objects.create(
+    notification = Notification.objects.create(
         workspace=endpoint.workspace,
         event=WEBHOOK_DISABLED,
         level=Notification.Level.ERROR,
@@ -73,6 +79,8 @@ def notification_endpoint_disabled(
             "webhooks:detail", endpoint.workspace.public_id, endpoint.public_id
         ),
     )
+    notification_email_after_commit(notification=notification)
+    return notification
 
 
 @transaction.atomic
