@@ -153,6 +153,7 @@ def wrap(
     workspace_id: str | None = None,
     writable: tuple[Path, ...] = (),
     readable: tuple[Path, ...] = (),
+    new_session: bool = True,
 ) -> list[str]:
     """``argv`` run inside bubblewrap (``argv[0]`` a virtualenv's python or script).
 
@@ -162,9 +163,16 @@ def wrap(
     its own path, so the ``--config`` paths in ``argv`` stay valid inside.
     ``writable`` and ``readable`` folders are bound at their own paths too (a dbt
     project, its ``target/``, a DuckDB file's folder).
+
+    ``new_session=False`` is for a caller that already starts the sandbox in a
+    session of its own (``start_new_session``: no controlling terminal either) and
+    wants a signal to its process group to reach the program inside, as dbt needs
+    SIGINT to cancel its open queries.
     """
     command = [BWRAP, "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
-    command += ["--new-session", "--cap-drop", "ALL"]
+    if new_session:
+        command += ["--new-session"]
+    command += ["--cap-drop", "ALL"]
     command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SANDBOX_TMP]
     for path in SYSTEM_DIRS:
         if os.path.islink(path):

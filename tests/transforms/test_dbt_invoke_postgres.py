@@ -132,6 +132,12 @@ def test_profile_folder_is_private_and_removed(leaky_build):
     assert not seen["folder"].exists()
 
 
+# A table that takes two minutes to build (pg_sleep returns void: select from it).
+SLEEPY_MODEL = (
+    "{{ config(materialized='table') }}\nselect 1 as slept from pg_sleep(120)\n"
+)
+
+
 def test_cancel_stops_the_process_group_and_its_query(pg_project):
     dbt, root, profile, conninfo = pg_project
     project = root / "slow"
@@ -140,7 +146,7 @@ def test_cancel_stops_the_process_group_and_its_query(pg_project):
             ("dbt_project.yml", "name: slow\nversion: '1.0'\nprofile: console\n"),
             (
                 "models/sleepy.sql",
-                "{{ config(materialized='table') }}\nselect pg_sleep(120) as slept\n",
+                SLEEPY_MODEL,
             ),
         ],
         project,
@@ -195,7 +201,7 @@ def test_timeout_stops_dbt_and_says_so(pg_project):
             ("dbt_project.yml", "name: slow\nversion: '1.0'\nprofile: console\n"),
             (
                 "models/sleepy.sql",
-                "{{ config(materialized='table') }}\nselect pg_sleep(120) as slept\n",
+                SLEEPY_MODEL,
             ),
         ],
         project,

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apps.core.pids import group_members
+from apps.engines import sandbox
 from apps.engines.masking import SecretMasker, secret_values
 from apps.transforms.dbt.install import dbt_env_extra, safe_env
 
@@ -133,6 +135,39 @@ def argv_for(inv: Invocation, profiles_dir: Path, log_dir: Path) -> list[str]:
     return argv
 
 
+def sandboxed(
+    inv: Invocation, argv: list[str], env: dict[str, str], profiles_dir: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command inside the connectors' sandbox, where it is on.
+
+    A project is code a workspace member wrote: SQL that DuckDB can point at any
+    file (``read_text``, ``COPY ... TO``), Jinja, and with dbt-duckdb Python
+    models. Inside the sandbox dbt sees its virtualenv, the project, its
+    ``target/``, the private profile folder and, for DuckDB, the folder of the
+    database file; not ``var/`` (keys, the console's database, other workspaces).
+    Started in a session of its own by ``invoke``, so SIGINT to the group still
+    reaches dbt and it cancels its queries.
+    """
+    if not sandbox.enabled():
+        return argv, env
+    if shutil.which(sandbox.BWRAP) is None:
+        raise OSError(
+            "CONNECTOR_SANDBOX is bwrap but bubblewrap is not installed: "
+            "apt-get install bubblewrap, or set CONNECTOR_SANDBOX=none."
+        )
+    writable = [Path(inv.target_dir).resolve(), Path(profiles_dir).resolve()]
+    database = inv.profile.get("path") if inv.profile.get("type") == "duckdb" else None
+    if database and database != ":memory:":
+        writable.append(Path(database).resolve().parent)
+    wrapped = sandbox.wrap(
+        argv,
+        private_dir=Path(inv.project_dir).resolve(),
+        writable=tuple(dict.fromkeys(writable)),
+        new_session=False,
+    )
+    return wrapped, sandbox.environment(env)
+
+
 def masker_for(profile: dict, secrets: Iterable[str] = ()) -> SecretMasker:
     values = set(secret_values(profile)) | {str(s) for s in secrets if s}
     return SecretMasker(values)
@@ -178,6 +213,7 @@ def invoke(
     with private_profiles(inv.profile) as (profiles_dir, log_dir):
         argv = argv_for(inv, profiles_dir, log_dir)
         env = safe_env(Path(inv.dbt).parent, **dbt_env_extra())
+        argv, env = sandboxed(inv, argv, env, profiles_dir)
         process = subprocess.Popen(
             argv,
             cwd=str(inv.project_dir),
@@ -240,8 +276,11 @@ def stop_group(process: subprocess.Popen) -> None:
         (signal.SIGINT, INTERRUPT_GRACE_SECONDS),
         (signal.SIGTERM, TERM_GRACE_SECONDS),
     ):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
+        if sig == signal.SIGINT:
+            _interrupt_inside(pgid)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
         end = time.monotonic() + grace
         while process.poll() is None and time.monotonic() < end:
             time.sleep(0.05)
@@ -250,6 +289,20 @@ def stop_group(process: subprocess.Popen) -> None:
     # Children may outlive the leader; the group id stays theirs.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _interrupt_inside(pgid: int) -> None:
+    """SIGINT dbt, but not the sandbox around it.
+
+    bubblewrap dies of a SIGINT and takes its PID namespace down with SIGKILL, so
+    dbt would never get to cancel its queries: a killed dbt leaves a PostgreSQL
+    query running on the server. The group's members other than ``bwrap`` are
+    dbt and its children (the group is the same inside the sandbox).
+    """
+    for pid, name in group_members(pgid):
+        if name != sandbox.BWRAP:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
 
 
 class _Reader:
