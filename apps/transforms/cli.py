@@ -14,15 +14,20 @@ on the row makes sure a worker that picks the same run up does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django.db import connection as db_connection
 from django.db.models import OuterRef, Subquery
 
 from apps.connections.models import Connection
@@ -277,18 +282,26 @@ def _request(
 
 
 def _finish(
-    run: TransformRun, options: dict[str, Any], *, quiet_text: bool = False
+    run: TransformRun,
+    options: dict[str, Any],
+    *,
+    actor: Any = None,
+    quiet_text: bool = False,
 ) -> CliResult:
     """Wait for (or do) the run, then report it with the exit code it earned."""
     quiet = bool(options.get("json"))
     if options.get("local"):
-        runs.transform_run_execute(run.pk)
+        with _ctrl_c_cancels(run, actor):
+            runs.transform_run_execute(run.pk)
         run.refresh_from_db()
+        printed = len(run.log)
         if not quiet and run.log:
             sys.stderr.write(run.log.rstrip("\n") + "\n")
         if run.is_active:
             # A worker claimed it first: follow it like --wait.
-            run = _follow(run, quiet=quiet, timeout=options.get("timeout"))
+            run = _follow(
+                run, quiet=quiet, timeout=options.get("timeout"), printed=printed
+            )
     elif options.get("wait"):
         run = _follow(run, quiet=quiet, timeout=options.get("timeout"))
     else:
@@ -307,10 +320,47 @@ def _finish(
     return CliResult(data=row, text=text, exit_code=EXIT_CODES.get(run.status, 1))
 
 
-def _follow(run: TransformRun, *, quiet: bool, timeout: float | None) -> TransformRun:
+@contextlib.contextmanager
+def _ctrl_c_cancels(run: TransformRun, actor: Any) -> Iterator[None]:
+    """While dbt runs here, Ctrl-C cancels the run like `transform cancel` does.
+
+    The run then ends as cancelled, with what dbt did so far, rather than being
+    left "running" for the reaper. The cancel is written from a thread (a signal
+    handler must not use the database connection the run is using); the run's
+    heartbeat sees it within a second and stops dbt. A second Ctrl-C interrupts.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel() -> None:
+        try:
+            runs.transform_run_cancel(run=run, actor=actor)
+        except ValidationError:
+            pass  # it ended meanwhile
+        finally:
+            db_connection.close()
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)
+        sys.stderr.write(
+            f"Cancelling run #{run.number}: dbt stops in a moment "
+            "(Ctrl-C again to interrupt).\n"
+        )
+        threading.Thread(target=cancel, name="transform-cli-cancel").start()
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _follow(
+    run: TransformRun, *, quiet: bool, timeout: float | None, printed: int = 0
+) -> TransformRun:
     """Poll the run's row until it ends, printing the log lines it gains."""
     started = time.monotonic()
-    printed = 0
     hinted = False
     while True:
         run.refresh_from_db()
@@ -353,7 +403,7 @@ def _start(options: dict[str, Any], command: str, **finish: Any) -> CliResult:
         selector=options.get("select") or "",
         local=bool(options.get("local")),
     )
-    return _finish(run, options, **finish)
+    return _finish(run, options, actor=membership.user, **finish)
 
 
 # --- actions -------------------------------------------------------------------------
@@ -410,7 +460,7 @@ def transform_init(options: dict[str, Any]) -> CliResult:
         )
         return CliResult(data=data, text=text)
     # Follow the parse run, so the models are known when this returns.
-    result = _finish(parse, options, quiet_text=True)
+    result = _finish(parse, options, actor=membership.user, quiet_text=True)
     project.refresh_from_db()
     data = {**_project_row(project, parse), "files": files, "parse": result.data}
     return CliResult(

@@ -10,10 +10,17 @@ the commands a user types, with the exit codes a script reads
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
+from django.db import connection as db_connection
 
 from apps.audit.models import AuditEvent
+from apps.engines.embedded.destinations.duckdb import workspace_duckdb_dir
 from apps.transforms.models import (
     DbtInstall,
     DbtProject,
@@ -23,6 +30,7 @@ from apps.transforms.models import (
     TransformRun,
     TransformTrigger,
 )
+from apps.transforms.services.runs import transform_run_cancel as cancel_run
 from apps.transforms.services.runs import transform_run_request
 from tests.connections.conftest import (  # noqa: F401 - fixtures
     duckdb_destination,
@@ -505,6 +513,42 @@ def test_show_run_of_a_cancelled_run_exits_2(admin, workspace, project, capsys):
     assert (row["run"], row["status"]) == (run.number, "cancelled")
 
 
+def test_wait_exits_2_when_the_run_is_cancelled_meanwhile(
+    admin, workspace, project, capsys, monkeypatch
+):
+    # Someone cancels the run from another terminal while --wait polls.
+    def cancel_instead_of_sleeping(seconds: float) -> None:
+        run = TransformRun.objects.get(project=project)
+        if run.is_active:
+            cancel_run(run=run, actor=admin)
+
+    monkeypatch.setattr("apps.transforms.cli.time.sleep", cancel_instead_of_sleeping)
+    code, out, _ = transform(
+        capsys, admin, workspace, "run", "--project", "shop", "--wait"
+    )
+    assert code == 2
+    assert "Run #1 (build) of shop cancelled" in out
+    assert "Cancelled before it started." in out
+
+
+def test_wait_gives_up_after_the_timeout_and_says_the_run_goes_on(
+    admin, workspace, project, monkeypatch
+):
+    monkeypatch.setattr("apps.transforms.cli.time.sleep", lambda seconds: None)
+    refused(
+        admin,
+        workspace,
+        "test",
+        "--project",
+        "shop",
+        "--wait",
+        "--timeout",
+        "0.05",
+        match=r"Run #1 of shop still pending after 0\.05 s",
+    )
+    assert TransformRun.objects.get().status == TransformRun.Status.PENDING
+
+
 def test_install_reports_the_dbt_it_found_or_installed(
     admin, workspace, dbt_settings, capsys
 ):
@@ -565,33 +609,33 @@ def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
     connection.save(update_fields=["name"])
     sync_now(connection, admin)
 
-    # init: files generated, the parse run done here, the models known.
-    code, data = transform_json(
-        capsys,
-        admin,
-        workspace,
-        "init",
-        "--name",
-        "shop",
-        "--connection",
-        "Faker shop",
-        "--local",
+    # init: files generated; no worker here, so the parse run waits.
+    code, out, _ = transform(
+        capsys, admin, workspace, "init", "--name", "shop", "--connection", "Faker shop"
     )
-    assert code == 0, data
-    assert "dbt_project.yml" in data["files"]
-    assert "models/staging/stg_users.sql" in data["files"]
-    assert data["parse"]["status"] == "succeeded", data["parse"]["failure"]
+    assert code == 0
+    assert "Created dbt project shop" in out and "from Faker shop" in out
+    assert "models/staging/stg_users.sql" in out
+    assert "once a worker has parsed it" in out
     project = DbtProject.objects.get(name="shop")
     assert project.triggers.get().connection == connection
+    parse = project.runs.get()
+    assert (parse.command, parse.status) == ("parse", "pending")
+    code, out, _ = transform(capsys, admin, workspace, "list", "--project", "shop")
+    assert "shop has no parsed models yet" in out
 
-    # run: build the staging models and their tests.
+    # run --local: the waiting parse first, then the build of the staging models
+    # and their tests, here.
     code, out, err = transform(
         capsys, admin, workspace, "run", "--project", "shop", "--local"
     )
     assert code == 0, out + err
+    assert "Running the waiting run #1 (parse) here first." in err
     assert "Run #2 (build) of shop succeeded" in out
     assert "stg_users" in out
-    assert "stg_users" in err  # dbt's own log lines
+    assert "OK created sql view model main.stg_users" in err  # dbt's own lines
+    parse.refresh_from_db()
+    assert parse.status == "succeeded"
 
     # list --project: each model with its last status and rows.
     code, listing = transform_json(
@@ -690,3 +734,80 @@ def test_duckdb_story_init_run_list_test_docs_and_a_broken_model(
     # show-run of the failed run: exit 1, the reason and the log's end.
     code, out, _ = transform(capsys, admin, workspace, "show-run", "--project", "shop")
     assert code == 1 and "no_such_column" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_during_a_local_run_cancels_it_and_stops_dbt(
+    admin,
+    workspace,
+    duckdb_destination,  # noqa: F811
+    transforms_dirs,  # noqa: F811
+    capsys,
+):
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="slow",
+        kind=DbtProject.Kind.UPLOAD,
+        destination=duckdb_destination,
+    )
+    ProjectFile.objects.create(
+        project=project,
+        path="dbt_project.yml",
+        content="name: slow\nversion: '1.0'\nconfig-version: 2\nprofile: console\n"
+        "models:\n  slow:\n    +materialized: table\n",
+    )
+    # Minutes of work for DuckDB: only a cancel ends it in time.
+    ProjectFile.objects.create(
+        project=project,
+        path="models/endless.sql",
+        content="select sum(a.range * b.range) as n "
+        "from range(1000000) a, range(1000000) b",
+    )
+
+    # The workspace's DuckDB folder exists once a sync wrote there.
+    workspace_duckdb_dir(str(workspace.public_id)).mkdir(parents=True, exist_ok=True)
+    done = threading.Event()
+
+    def press_ctrl_c_once_dbt_runs() -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not done.is_set():
+                run = TransformRun.objects.filter(project=project).first()
+                if run is not None and run.pgid and "endless" in run.log:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+                time.sleep(0.2)
+        finally:
+            db_connection.close()
+
+    presser = threading.Thread(target=press_ctrl_c_once_dbt_runs)
+    presser.start()
+    started = time.monotonic()
+    try:
+        code, out, err = transform(
+            capsys, admin, workspace, "run", "--project", "slow", "--local"
+        )
+    finally:
+        done.set()
+        presser.join()
+    assert code == 2, out + err
+    assert "Cancelling run #1: dbt stops in a moment" in err
+    assert "Run #1 (build) of slow cancelled" in out
+    run = TransformRun.objects.get(project=project)
+    assert run.status == TransformRun.Status.CANCELLED
+    assert time.monotonic() - started < 90
+    # Nothing of dbt's process group still runs.
+    assert live_processes_in_group(run.pgid) == []
+
+
+def live_processes_in_group(pgid: int) -> list[int]:
+    """Pids of the group that are still alive (zombies only wait to be reaped)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
