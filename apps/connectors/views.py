@@ -23,6 +23,7 @@ from apps.connectors.models import (
 )
 from apps.connectors.spec.check_errors import FieldRef, failure_pointer
 from apps.connectors.spec.config import mask_config
+from apps.connectors.spec.credential_pick import CredentialMeta, credential_meta
 from apps.connectors.spec.display import settings_rows
 from apps.connectors.spec.fields import OBJECT, ONEOF, SECRET
 from apps.connectors.spec.forms import SpecForm
@@ -56,13 +57,19 @@ def _base(kind: str, membership) -> dict[str, Any]:
     }
 
 
-def _credential_choices(workspace) -> list[tuple[str, str]]:
+def _credentials(workspace) -> tuple[list[tuple[str, str]], dict[str, CredentialMeta]]:
+    """The workspace's credentials for secret fields: ``(id, label)`` choices that
+    tell them apart (type and hint), and each one's type and fill values."""
     from apps.credentials.selectors import credential_list
 
-    return [
-        (str(c.public_id), f"{c.name} ({c.get_type_display()})")
-        for c in credential_list(workspace=workspace)
-    ]
+    rows = list(credential_list(workspace=workspace))
+    choices = []
+    for c in rows:
+        detail = c.get_type_display()
+        if c.hint_text:
+            detail += f": {c.hint_text}"
+        choices.append((str(c.public_id), f"{c.name} ({detail})"))
+    return choices, {str(c.public_id): credential_meta(c) for c in rows}
 
 
 @login_required
@@ -183,12 +190,14 @@ def _spec_form(
     the mask and a post of the mask sends the tested value again."""
     stored = selectors.stored_secrets(obj) if obj else {}
     drafted = _draft_secrets(draft)
+    choices, meta = _credentials(workspace)
     form = SpecForm(
         schema,
         data=data,
         initial_config=initial_config,
         stored_secrets={**stored, **drafted},
-        credential_choices=_credential_choices(workspace),
+        credential_choices=choices,
+        credential_meta=meta,
         initial_credential_refs=obj.credential_refs if obj else {},
     )
     if data is not None and drafted:
@@ -202,7 +211,8 @@ def _spec_form(
             data=masked,
             initial_config=initial_config,
             stored_secrets={**stored, **drafted},
-            credential_choices=_credential_choices(workspace),
+            credential_choices=choices,
+            credential_meta=meta,
             initial_credential_refs=obj.credential_refs if obj else {},
         )
     for pointer, value in drafted.items():

@@ -103,6 +103,36 @@
       event.target.select();
     }
   });
+  // Spec forms: a stored login chosen for a password also fills the host, port,
+  // database and user beside it (its non-secret values, in the option's data-fill).
+  var FILL_NAMES = {
+    host: ["host", "hostname", "server"],
+    port: ["port"],
+    database: ["database", "dbname", "db_name", "db"],
+    username: ["username", "user", "user_name", "login"]
+  };
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches("select[data-credential-for]")) return;
+    var option = select.options[select.selectedIndex];
+    if (!option || !option.getAttribute("data-fill")) return;
+    var fill;
+    try { fill = JSON.parse(option.getAttribute("data-fill")); } catch (e) { return; }
+    var pointer = select.getAttribute("data-credential-for");
+    var parent = pointer.slice(0, pointer.lastIndexOf("/"));
+    var form = select.closest("[data-spec-form]") || select.form;
+    Object.keys(fill).forEach(function (key) {
+      (FILL_NAMES[key] || [key]).some(function (name) {
+        var box = form.querySelector('[data-spec-field="' + CSS.escape(parent + "/" + name) + '"]');
+        var input = box && box.querySelector("input, select, textarea");
+        if (!input) return false;
+        input.value = fill[key];
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+        return true;
+      });
+    });
+  });
   // A form that asks before it is sent (`data-confirm="question"`).
   document.addEventListener("submit", function (event) {
     var question = event.target.getAttribute && event.target.getAttribute("data-confirm");

@@ -10,6 +10,7 @@ import pytest
 
 from apps.connectors.models import Destination
 from apps.core.roles import Role
+from apps.credentials.services import credential_create
 from tests.engines.fixtures import POSTGRES_ID, definition
 from tests.factories import (
     PASSWORD,
@@ -32,6 +33,21 @@ def test_test_before_save_pickers_and_review(
     workspace = WorkspaceFactory(name="Setup")
     MembershipFactory(user=user, workspace=workspace, role=Role.ADMIN)
     source = SourceFactory(workspace=workspace, name="Shop events")
+    # A stored database login whose database is wrong: choosing it fills the form.
+    login_credential = credential_create(
+        actor=user,
+        workspace=workspace,
+        name="PG login",
+        type="database",
+        fields={
+            "host": "127.0.0.1",
+            "port": 5432,
+            "database": "no_such_database_h7",
+            "username": "postgres",
+            "password": "not-needed-here",
+        },
+        allowed_hosts="127.0.0.1",
+    )
     worker("setup")
     base = f"{live_server.url}/w/{workspace.public_id}"
     page.set_default_timeout(30_000)
@@ -46,11 +62,13 @@ def test_test_before_save_pickers_and_review(
     page.goto(f"{base}/destinations/new/?definition={postgres.public_id}")
     page.wait_for_function("window.htmx !== undefined")
     page.get_by_label("Name").first.fill("Warehouse")
-    page.locator("[name=cfg__host]").fill("127.0.0.1")
-    page.locator("[name=cfg__port]").fill("5432")
-    page.locator("[name=cfg__database]").fill("no_such_database_h7")
-    page.locator("[name=cfg__username]").fill("postgres")
-    page.locator("[name=cfg__password]").fill("not-needed-here")
+    page.get_by_label("or from a stored credential").select_option(
+        str(login_credential.public_id)
+    )
+    expect(page.locator("[name=cfg__host]")).to_have_value("127.0.0.1")
+    expect(page.locator("[name=cfg__port]")).to_have_value("5432")
+    expect(page.locator("[name=cfg__database]")).to_have_value("no_such_database_h7")
+    expect(page.locator("[name=cfg__username]")).to_have_value("postgres")
     page.get_by_role("button", name="Test and create").click()
     expect(page.get_by_test_id("draft-check")).to_contain_text("Testing")
     database = page.locator('[data-spec-field="/database"]')
@@ -64,7 +82,9 @@ def test_test_before_save_pickers_and_review(
     page.locator("[name=cfg__database]").fill("postgres")
     page.get_by_role("button", name="Test again").click()
     expect(page.locator("#check")).to_contain_text("Passed", timeout=60_000)
-    assert Destination.objects.get(name="Warehouse").last_check_status == "succeeded"
+    warehouse = Destination.objects.get(name="Warehouse")
+    assert warehouse.last_check_status == "succeeded"
+    assert warehouse.credential_refs == {"/password": str(login_credential.public_id)}
     screenshot("41-destination-saved-after-test")
 
     # The new connection: pickers from the schema, shown where they apply.
@@ -73,7 +93,6 @@ def test_test_before_save_pickers_and_review(
     page.locator("#id_name").fill("Shop to PG")
     page.locator("#id_source").select_option(value=str(source.pk))
     expect(page.locator("#streams")).to_contain_text("users")
-    warehouse = Destination.objects.get(name="Warehouse")
     page.locator("#id_destination").select_option(value=str(warehouse.pk))
     page.locator("#id_namespace").fill("shop")
     products = page.locator('tr[data-stream-row="products"]')

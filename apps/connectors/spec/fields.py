@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.utils.html import strip_tags
+from django.utils.html import format_html, format_html_join, strip_tags
 from django.utils.safestring import SafeString
 
 from apps.connectors.spec.errors import number_text, value_text
@@ -200,6 +200,8 @@ class SpecField:
     retype_secret: bool = False
     credential_choices: list[tuple[str, str]] = field(default_factory=list)
     credential_value: str = ""
+    # Per credential id, the non-secret values choosing it fills in (a login's host…).
+    credential_fills: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The value is the one typed before a "Test" (held with the test, not saved).
     secret_from_test: bool = False
     # An error found while reading the input (not a number, bad JSON): the schema's
@@ -315,12 +317,34 @@ class SpecField:
 
     @property
     def credential_html(self) -> SafeString:
-        """The select that takes this secret from a stored credential instead."""
-        choices = [("", "Type a value"), *self.credential_choices]
-        return forms.Select(choices=choices).render(
+        """The select that takes this secret from a stored credential instead.
+
+        An option that fills other fields (a database login's host, port, database
+        and user) carries them as JSON in ``data-fill``; console.js copies them into
+        the fields beside this secret when it is chosen.
+        """
+        options = [("", "Type a value"), *self.credential_choices]
+        rendered = [
+            format_html(
+                '<option value="{}"{}{}>{}</option>',
+                value,
+                " selected" if value == self.credential_value else "",
+                format_html(
+                    ' data-fill="{}"',
+                    json.dumps(self.credential_fills[value], sort_keys=True),
+                )
+                if value in self.credential_fills
+                else "",
+                label,
+            )
+            for value, label in options
+        ]
+        return format_html(
+            '<select name="{}" id="{}" data-credential-for="{}">{}</select>',
             f"{self.html_name}__credential",
-            self.credential_value,
-            attrs={"id": f"{self.id}__credential"},
+            f"{self.id}__credential",
+            self.pointer,
+            format_html_join("", "{}", ((option,) for option in rendered)),
         )
 
 

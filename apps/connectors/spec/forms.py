@@ -48,6 +48,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from apps.connectors.spec.config import merge_config, secret_pointers
+from apps.connectors.spec.credential_pick import CredentialMeta, types_for_secret
 from apps.connectors.spec.errors import placed_errors, validator_for
 from apps.connectors.spec.fields import (
     BOOLEAN,
@@ -123,6 +124,7 @@ class SpecForm:
         credential_choices: Iterable[tuple[str, str]] = (),
         initial_credential_refs: Mapping[str, str] | None = None,
         prefix: str = "cfg",
+        credential_meta: Mapping[str, CredentialMeta] | None = None,
     ) -> None:
         self.schema = connection_specification(spec)
         self.data = data
@@ -139,6 +141,9 @@ class SpecForm:
             if value not in (MISSING, None, "") and pointer not in self.stored_secrets:
                 self.stored_secrets[pointer] = value
         self.credential_choices = [(str(k), str(v)) for k, v in credential_choices]
+        # Each credential's type and fill values: a secret offers only the types
+        # that fit it (``credential_pick``); without them, every credential.
+        self.credential_meta = {str(k): v for k, v in (credential_meta or {}).items()}
         self.initial_credential_refs = dict(initial_credential_refs or {})
         self._used_ids: set[str] = set()
         self._non_field_errors: list[str] = []
@@ -358,7 +363,12 @@ class SpecForm:
     def _build_secret(self, item: SpecField, active: bool) -> None:
         pointer = item.pointer
         item.has_stored_secret = pointer in self.stored_secrets
-        item.credential_choices = self.credential_choices
+        item.credential_choices = self._credential_choices_for(item)
+        item.credential_fills = {
+            k: self.credential_meta[k].fill
+            for k, _ in item.credential_choices
+            if k in self.credential_meta and self.credential_meta[k].fill
+        }
         item.placeholder = "" if item.has_stored_secret else item.placeholder
         if not active:
             item.show_mask = item.has_stored_secret
@@ -373,6 +383,24 @@ class SpecForm:
         item.show_mask = item.has_stored_secret and (
             posted == MASK or (posted == "" and item.required)
         )
+
+    def _credential_choices_for(self, item: SpecField) -> list[tuple[str, str]]:
+        fits = types_for_secret(item.key)
+        if fits is None or not self.credential_meta:
+            return self.credential_choices
+        current = {
+            self.initial_credential_refs.get(item.pointer, ""),
+            self._read_str(f"{item.html_name}__credential")
+            if self.data is not None
+            else "",
+        }
+        return [
+            (k, label)
+            for k, label in self.credential_choices
+            if k in current
+            or k not in self.credential_meta
+            or self.credential_meta[k].type in fits
+        ]
 
     def _read_str(self, name: str) -> str:
         assert self.data is not None
