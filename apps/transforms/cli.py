@@ -758,6 +758,12 @@ def _models(project: DbtProject) -> CliResult:
         metavar="SELECTOR",
         help="dbt's --select (default: what is downstream of the connection's source).",
     ),
+    arg(
+        "--command",
+        choices=projects.TRIGGER_COMMANDS,
+        default="build",
+        help="The dbt command to run after each sync (default: build).",
+    ),
     arg("--remove", action="store_true", help="Stop running it after those syncs."),
     WORKSPACE,
     AS_USER,
@@ -790,6 +796,7 @@ def transform_apply(options: dict[str, Any]) -> CliResult:
             project=project,
             actor=membership.user,
             selector=options.get("select") or "",
+            command=options.get("command") or "build",
         )
     except ValidationError as exc:
         raise CommandError(_messages(exc)) from None

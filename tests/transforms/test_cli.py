@@ -474,9 +474,12 @@ def test_apply_then_remove(admin, workspace, project, capsys):
         str(connection.public_id),
         "--select",
         "stg_orders+",
+        "--command",
+        "test",
     )
-    assert data["selector"] == "stg_orders+"
-    assert TransformTrigger.objects.get().selector == "stg_orders+"
+    assert (data["selector"], data["command"]) == ("stg_orders+", "test")
+    trigger = TransformTrigger.objects.get()
+    assert (trigger.selector, trigger.command) == ("stg_orders+", "test")
     code, out, _ = transform(
         capsys,
         admin,
