@@ -14,9 +14,14 @@ class AirbyteConfig(AppConfig):
     label = "airbyte"
 
     def ready(self) -> None:
-        from apps.airbyte import receivers
+        from apps.airbyte import receivers, workspace_delete
         from apps.airbyte.engine import AirbyteEngine
         from apps.engines import registry
+        from apps.workspaces.signals import workspace_deleting
 
         registry.register("airbyte", AirbyteEngine)
         receivers.connect()
+        workspace_deleting.connect(
+            workspace_delete.workspace_deleting,
+            dispatch_uid="airbyte.workspace_deleting",
+        )
