@@ -67,6 +67,17 @@ def test_generate_sync_build_and_read_the_lineage(
         namespace="faker",
     )
     worker("transforms")
+    # The console's pages keep its Content-Security-Policy: nothing they need is
+    # blocked (dbt's docs run in their own sandboxed frame with their own policy).
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     base = f"{live_server.url}/w/{workspace.public_id}"
     page.set_default_timeout(30_000)
 
@@ -146,3 +157,4 @@ def test_generate_sync_build_and_read_the_lineage(
     frame = page.frame_locator("iframe.docs-frame")
     expect(frame.locator("body")).to_contain_text("stg_users", timeout=120_000)
     screenshot("34-transforms-docs")
+    assert violations == []
