@@ -100,7 +100,7 @@ def test_a_failed_build_reaches_the_webhook_and_the_notification_list(
     )
 
 
-def test_a_successful_build_reaches_the_webhook_but_not_the_notification_list(
+def test_a_successful_build_reaches_the_webhook_and_the_list_as_news(
     admin, workspace, project, receiver, enqueued, django_capture_on_commit_callbacks
 ):
     _events(admin, workspace, receiver, events="transform.succeeded")
@@ -115,8 +115,10 @@ def test_a_successful_build_reaches_the_webhook_but_not_the_notification_list(
     assert data["success"] is True
     assert data["nodes"] == {"success": 1}
     assert "error" not in data
-    # Routine successes stay out of the list, like successful syncs.
-    assert not Notification.objects.filter(workspace=workspace).exists()
+    # Kept in the list as news, not as an error (members choose to see successes).
+    note = Notification.objects.get(workspace=workspace)
+    assert (note.event, note.level) == ("transform.succeeded", Notification.Level.INFO)
+    assert note.title == "Transform succeeded: Acme models"
 
 
 def test_a_slack_endpoint_gets_the_project_and_the_reason(

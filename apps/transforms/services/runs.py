@@ -350,14 +350,16 @@ def transform_run_execute(run_id: int) -> None:
         result = RunResult(status=Status.FAILED, failure_message=message)
     except Exception as exc:  # never lose the run: record why it died
         logger.exception("Transform run %s crashed", run_id)
-        reporter.log(
-            f"ERROR The console failed while running dbt: {type(exc).__name__}"
+        detail = reporter.masked(
+            str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         )
-        result = RunResult(
-            status=Status.FAILED,
-            failure_message=f"The console failed while running dbt "
-            f"({type(exc).__name__}). The log has the details.",
+        message = (
+            f"The console failed while running dbt ({type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+            + "). The worker's log has the details."
         )
+        reporter.log(f"ERROR {message}")
+        result = RunResult(status=Status.FAILED, failure_message=message)
     finally:
         reporter.stop()
     log_text, dropped = reporter.text()
