@@ -984,3 +984,32 @@ def test_an_old_sync_without_runs_says_nothing_about_transforms(project, viewer,
     )
 
     assert "job-transforms" not in page
+
+
+def test_a_project_that_does_not_parse_says_why_on_its_page(project, viewer, login):
+    project.graph = {}
+    project.save()
+    _run(
+        project,
+        command="parse",
+        status="failed",
+        failure_message="Parsing Error\n  Invalid models config given in "
+        "dbt_project.yml @ 'models': 'materialized' is not a valid config",
+    )
+
+    page = login(viewer).get(_url("transforms:detail", project, project.public_id)).text
+
+    banner = page[page.index('data-testid="last-failure"') :]
+    assert "Run #1 (dbt parse) failed" in banner
+    assert "is not a valid config" in banner
+    assert "dbt could not read the project: the reason is above." in page
+
+
+def test_a_failed_build_keeps_the_previous_models_and_says_so(
+    project, built, viewer, login
+):
+    page = login(viewer).get(_url("transforms:detail", project, project.public_id)).text
+
+    assert "Run #1 (dbt build) failed" in page
+    assert "The models below are as the last successful run left them." in page
+    assert "stg_users" in page[page.index('data-testid="models"') :]
