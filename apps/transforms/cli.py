@@ -843,7 +843,7 @@ def transform_cancel(options: dict[str, Any]) -> CliResult:
 
 @transform.action(
     "show-run",
-    "Show a run: its status, its nodes and the end of its log.",
+    "Show a run: status, nodes, the end of its log; exit 1 failed, 2 cancelled.",
     PROJECT,
     arg("--run", type=int, metavar="N", help="The run's number (default: the last)."),
     arg("--log-lines", type=int, default=40, metavar="N", help="Log lines to show."),
