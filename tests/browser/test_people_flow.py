@@ -9,7 +9,7 @@ from django.core import mail
 
 from apps.core.roles import Role
 from apps.core.tasks import send_email_task
-from apps.workspaces.models import Membership
+from apps.workspaces.models import Membership, Workspace
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -88,3 +88,63 @@ def test_admin_invites_by_email_and_the_invitee_signs_in(
     other.goto(link)
     expect(other.get_by_role("heading", name="no longer works")).to_be_visible()
     invitee.close()
+
+
+def test_admin_deletes_a_workspace_after_typing_its_name(
+    live_server, page, screenshot, settings, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from tests.factories import ConnectionFactory
+
+    settings.DUCKDB_DIR = tmp_path
+    admin = UserFactory(email="ana@acme.test")
+    workspace = WorkspaceFactory(name="Old project")
+    MembershipFactory(user=admin, workspace=workspace, role=Role.ADMIN)
+    ConnectionFactory(workspace=workspace, name="Faker to DuckDB")
+    (tmp_path / str(workspace.public_id)).mkdir()
+
+    _sign_in(page, live_server.url, "ana@acme.test", PASSWORD)
+    page.goto(f"{live_server.url}/w/{workspace.public_id}/settings/")
+    page.get_by_role("link", name="Delete workspace…").click()
+    expect(page.get_by_text("1 connection, with jobs")).to_be_visible()
+    confirm = page.get_by_label("Type the workspace's name to confirm")
+    confirm.fill("Old")
+    page.get_by_role("button", name="Delete this workspace").click()
+    error = page.get_by_text("Type the workspace's name, “Old project”, exactly.")
+    expect(error).to_be_visible()
+    screenshot("people-workspace-delete")
+    assert Workspace.objects.filter(pk=workspace.pk).exists()
+
+    page.get_by_label("Type the workspace's name to confirm").fill("Old project")
+    page.get_by_role("button", name="Delete this workspace").click()
+    expect(page.get_by_text("Workspace “Old project” deleted.")).to_be_visible()
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+    assert not (tmp_path / str(workspace.public_id)).exists()
+
+
+def test_member_chooses_what_notifies_them(live_server, page, screenshot):
+    from playwright.sync_api import expect
+
+    from apps.accounts.models import NotificationPreference
+
+    user = UserFactory(email="ana@acme.test")
+    workspace = WorkspaceFactory(name="Analytics")
+    MembershipFactory(user=user, workspace=workspace, role=Role.VIEWER)
+
+    _sign_in(page, live_server.url, "ana@acme.test", PASSWORD)
+    page.locator("summary").filter(has_text="ana@acme.test").click()
+    page.get_by_role("menuitem", name="Notification settings").click()
+    section = page.locator(f"#prefs-{workspace.public_id}")
+    in_app = section.get_by_role("group", name="In the app")
+    by_email = section.get_by_role("group", name="By email")
+    expect(in_app.get_by_label("Sync failed")).to_be_checked()
+    expect(in_app.get_by_label("Sync succeeded")).not_to_be_checked()
+    in_app.get_by_label("Sync succeeded").check()
+    by_email.get_by_label("Sync failed").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    screenshot("people-notification-settings")
+    choice = NotificationPreference.objects.get(user=user, workspace=workspace)
+    assert "sync.succeeded" in choice.in_app
+    assert choice.email == ["sync.failed"]
