@@ -19,10 +19,7 @@ from typing import Any
 
 from apps.engines import registry
 from apps.engines.masking import secret_values
-
-# The adapters dbt is installed for (``dbt.install.ADAPTERS``); repeated here so
-# that reading a project's adapter never imports the installer.
-ADAPTERS = ("postgres", "duckdb")
+from apps.transforms.dbt.install import ADAPTERS
 
 Builder = Callable[..., dict[str, Any]]
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.connections.lifecycle import worker_name
+from apps.transforms.dbt.install import ADAPTERS
 from apps.transforms.models import DbtInstall
-from apps.transforms.profiles import ADAPTERS
 
 logger = logging.getLogger(__name__)
 
