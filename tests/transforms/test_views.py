@@ -294,8 +294,10 @@ def test_unsupported_destination_is_named_on_the_project_page(project, editor, l
 
     page = login(editor).get(_url("transforms:detail", project, project.public_id)).text
 
-    assert 'data-testid="profile-problem"' in page
-    assert "dbt cannot build in this destination" in page
+    problem = page[page.index('data-testid="profile-problem"') :]
+    assert "dbt cannot build in this destination" in problem
+    assert "Supported destination types: " in problem
+    assert "DuckDB" in problem[: problem.index("</div>")]
 
 
 def test_missing_dbt_is_explained_with_what_to_do(project, admin, login):
