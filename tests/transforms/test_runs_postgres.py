@@ -168,3 +168,73 @@ def test_the_embedded_engine_builds_both_adapters_targets(
     nowhere = make_project(workspace, None, {}, name="Nowhere")
     with pytest.raises(ProfileError, match="has no destination"):
         adapter_for(nowhere)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_mirrored_airbyte_sync_the_console_builds_in_its_postgres(
+    admin,
+    airbyte_workspace,
+    settings,
+    tmp_path,
+    pg_schema,  # noqa: F811
+    dbt_settings,
+    django_capture_on_commit_callbacks,
+):
+    import uuid
+
+    from apps.connections import lifecycle
+    from apps.transforms.models import TransformRun, TransformTrigger
+    from apps.transforms.services.runs import transform_run_execute
+    from tests.factories import ConnectionFactory
+    from tests.transforms.runs_helpers import dbt_project_yml
+
+    settings.TRANSFORMS_DIR = tmp_path / "transforms"
+    # Airbyte's destination-postgres settings, on a database the console reaches.
+    destination = _airbyte_destination(
+        airbyte_workspace,
+        POSTGRES_ID,
+        {
+            **AIRBYTE_PG,
+            "host": "127.0.0.1",
+            "port": 5432,
+            "database": "postgres",
+            "schema": pg_schema,
+            "username": "postgres",
+            "ssl_mode": {"mode": "disable"},
+        },
+    )
+    connection = ConnectionFactory(
+        workspace=airbyte_workspace, destination=destination, name="Mirrored"
+    )
+    project = make_project(
+        airbyte_workspace,
+        destination,
+        {
+            "dbt_project.yml": dbt_project_yml("mirrored"),
+            "models/daily.sql": "select 1 as id union all select 2\n",
+        },
+    )
+    TransformTrigger.objects.create(
+        workspace=airbyte_workspace,
+        connection=connection,
+        project=project,
+        selector="daily",
+    )
+    job = SyncJob.objects.create(
+        public_id=uuid.uuid4(), connection=connection, trigger="manual", remote_id="41"
+    )
+    job = SyncJob.objects.select_related("connection__workspace").get(pk=job.pk)
+    # The poll of the server's job ends it; the transforms follow after the commit.
+    with (
+        mock.patch("apps.transforms.tasks.transform_run_task.apply_async") as sent,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        lifecycle.job_finish(job=job, status=SyncJob.Status.SUCCEEDED)
+    run = project.runs.get(sync_job=job)
+    sent.assert_called_once()
+
+    transform_run_execute(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == TransformRun.Status.SUCCEEDED, run.failure_message
+    assert pg_rows(f'select count(*) from "{pg_schema}".daily') == [(2,)]
