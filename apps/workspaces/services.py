@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -131,62 +132,6 @@ def workspace_rename(
     return workspace
 
 
-def member_added_message(*, email: str, role: str) -> str:
-    """What "add member" says, the same whether or not ``email`` has an account.
-
-    A different answer for an unknown email would let any workspace admin (and
-    anyone may create a workspace) test which emails have accounts here.
-    """
-    return (
-        f"If {email} has an account on this console, they are now a member with "
-        f"the {Role(role).label.lower()} role. Nobody is sent an email: tell them "
-        "yourself. Someone without an account needs a console administrator to "
-        "create one first."
-    )
-
-
-@transaction.atomic
-def member_add(
-    *, actor: AbstractBaseUser, workspace: Workspace, email: str, role: str
-) -> Membership | None:
-    """Add an existing user, found by email, to a workspace with a role.
-
-    Returns None, changing nothing in the workspace, when no active account has
-    that email; callers answer both cases alike (``member_added_message``). That
-    case is audited console-wide (no workspace), so only staff see it.
-    """
-    email = email.strip()
-    user = (
-        get_user_model()
-        .objects.filter(email__iexact=email, is_active=True)
-        .order_by("pk")
-        .first()
-    )
-    if user is None:
-        audit_record(
-            actor=actor,
-            action="membership.add_unknown_email",
-            target_label=email,
-            changes={"workspace": str(workspace.public_id), "role": role},
-            outcome=AuditEvent.Outcome.FAILURE,
-        )
-        return None
-    if Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise ValidationError({"email": f"{email} is already a member."})
-    membership = Membership(workspace=workspace, user=user, role=Role(role))
-    membership.full_clean()
-    membership.save()
-    audit_record(
-        actor=actor,
-        action="membership.added",
-        workspace=workspace,
-        target=membership,
-        target_label=user.email,
-        changes={"role": [None, membership.role]},
-    )
-    return membership
-
-
 @dataclass(frozen=True)
 class Invitation:
     """What ``member_invite`` did, as far as the admin who invited may know."""
@@ -206,10 +151,11 @@ def member_invite_message(invitation: Invitation) -> str:
             f"An invitation is on its way to {invitation.email}, who is now a "
             f"member with the {role} role."
         )
+    days = settings.PASSWORD_RESET_TIMEOUT // 86400 or 1
     return (
         f"{invitation.email} is invited with the {role} role. This console sends no "
-        f"email, so pass them this link yourself (it works once, for "
-        f"{settings.PASSWORD_RESET_TIMEOUT // 86400 or 1} days): {invitation.link}"
+        f"email, so pass them this link yourself (it works once, for {days} "
+        f"day{'s' if days != 1 else ''}): {invitation.link}"
     )
 
 
@@ -219,7 +165,12 @@ def _invitee(email: str) -> tuple[AbstractBaseUser, bool]:
     user = User.objects.filter(email__iexact=email).order_by("pk").first()
     if user is not None:
         return user, False
-    user = User(username=email, email=email)
+    # People sign in by email; the username only has to be free. A username
+    # taken by someone else must not show up as an error that names them.
+    username = email
+    while User.objects.filter(username__iexact=username).exists():
+        username = f"{email[:120]}-{secrets.token_hex(4)}"
+    user = User(username=username, email=email)
     # No password until they follow the invitation: nobody can sign in as them.
     user.set_unusable_password()
     user.full_clean(exclude=["password"])

@@ -196,3 +196,14 @@ def test_outsider_cannot_invite(outsider, workspace, login):
     response = _invite(login(outsider), workspace, "new@acme.test")
     assert response.status_code == 404
     assert not get_user_model().objects.filter(email="new@acme.test").exists()
+
+
+def test_an_email_used_as_someone_elses_username_still_gets_invited(
+    admin, workspace, login, mail_now
+):
+    UserFactory(username="taken@acme.test", email="someone@else.test")
+    response = _invite(login(admin), workspace, "taken@acme.test")
+    assert response.status_code == 302
+    invited = get_user_model().objects.get(email="taken@acme.test")
+    assert invited.username != "taken@acme.test"
+    assert Membership.objects.filter(workspace=workspace, user=invited).exists()
