@@ -42,6 +42,7 @@ from apps.transforms.forms import (
 from apps.transforms.models import DbtInstall, DbtProject, TransformRun
 from apps.transforms.services import installs, projects, runs
 from apps.workspaces.access import require_role
+from apps.workspaces.models import Membership, Workspace
 
 LIST_TEMPLATE = "transforms/project_list.html"
 DETAIL_TEMPLATE = "transforms/project_detail.html"
@@ -59,7 +60,9 @@ _WARN_WORD = re.compile(r"\b(WARN|WARNING|Warning)\b(?!=)")
 _LINE = re.compile(r"\bline (\d+)\b")
 
 
-def _project(request: HttpRequest, workspace_id: UUID, project_id: UUID, role: str):
+def _project(
+    request: HttpRequest, workspace_id: UUID, project_id: UUID, role: str
+) -> tuple[Membership, DbtProject]:
     membership = require_role(request, workspace_id, role)
     project = selectors.project_get(
         workspace=membership.workspace, public_id=project_id
@@ -71,7 +74,9 @@ def _already_active(request: HttpRequest, exc: runs.RunAlreadyActive) -> None:
     messages.warning(request, " ".join(exc.messages))
 
 
-def _to_project(request: HttpRequest, membership, project: DbtProject) -> HttpResponse:
+def _to_project(
+    request: HttpRequest, membership: Membership, project: DbtProject
+) -> HttpResponse:
     return redirect(
         request,
         "transforms:detail",
@@ -83,7 +88,7 @@ def _to_project(request: HttpRequest, membership, project: DbtProject) -> HttpRe
 # --- The list and dbt itself ----------------------------------------------------------
 
 
-def _install_rows(membership) -> list[dict[str, Any]]:
+def _install_rows() -> list[dict[str, Any]]:
     found = selectors.installs()
     return [
         {
@@ -95,7 +100,8 @@ def _install_rows(membership) -> list[dict[str, Any]]:
     ]
 
 
-def projects_with_counts(workspace) -> list[DbtProject]:
+def _projects_with_counts(workspace: Workspace) -> list[DbtProject]:
+    """The list's projects, each with how many models its last parse found."""
     found = list(selectors.project_list(workspace=workspace))
     for project in found:
         project.model_count = sum(
@@ -106,12 +112,12 @@ def projects_with_counts(workspace) -> list[DbtProject]:
     return found
 
 
-def _list_context(membership) -> dict[str, Any]:
-    rows = _install_rows(membership)
+def _list_context(membership: Membership) -> dict[str, Any]:
+    rows = _install_rows()
     return {
         "workspace": membership.workspace,
         "membership": membership,
-        "projects": projects_with_counts(membership.workspace),
+        "projects": _projects_with_counts(membership.workspace),
         "installs": rows,
         "installing": any(
             r["install"] is not None
@@ -163,7 +169,9 @@ def install(request: HttpRequest, workspace_id: UUID, adapter: str) -> HttpRespo
 # --- New project ----------------------------------------------------------------------
 
 
-def _create_forms(request: HttpRequest, membership, kind: str) -> dict[str, Any]:
+def _create_forms(
+    request: HttpRequest, membership: Membership, kind: str
+) -> dict[str, Any]:
     workspace = membership.workspace
     posted = request.method == "POST"
 
@@ -185,7 +193,9 @@ def _create_forms(request: HttpRequest, membership, kind: str) -> dict[str, Any]
     }
 
 
-def _create(request: HttpRequest, membership, kind: str, form) -> DbtProject:
+def _create(
+    request: HttpRequest, membership: Membership, kind: str, form: Any
+) -> DbtProject:
     data = form.cleaned_data
     if kind == "generated":
         return projects.project_create_generated(
@@ -259,7 +269,7 @@ def _profile_problem(project: DbtProject) -> tuple[str, str]:
         return "", exc.message
 
 
-def _detail_context(membership, project: DbtProject) -> dict[str, Any]:
+def _detail_context(membership: Membership, project: DbtProject) -> dict[str, Any]:
     last = selectors.last_nodes(project=project)
     statuses = {uid: node.status for uid, node in last.items()}
     recent = selectors.run_list(project=project)
@@ -616,7 +626,9 @@ def job_runs(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpResp
 # --- Nodes (models, sources, tests) ---------------------------------------------------
 
 
-def _run_param(request: HttpRequest, membership, project) -> TransformRun | None:
+def _run_param(
+    request: HttpRequest, membership: Membership, project: DbtProject
+) -> TransformRun | None:
     """The compile/show run a page waits for (``?run=``), if it is this project's."""
     raw = request.GET.get("run", "")
     try:
