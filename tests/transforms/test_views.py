@@ -1015,3 +1015,14 @@ def test_a_failed_build_keeps_the_previous_models_and_says_so(
     assert "Run #1 (dbt build) failed" in page
     assert "The models below are as the last successful run left them." in page
     assert "stg_users" in page[page.index('data-testid="models"') :]
+
+
+def test_new_project_page_says_what_is_missing_first(workspace, editor, login):
+    page = login(editor).get(reverse("transforms:create", args=[workspace.public_id]))
+
+    assert page.status_code == 200
+    assert "No connection yet: " in page.text
+    assert page.text.count("No destination yet: dbt builds in one.") == 2
+    assert reverse("connectors:destination_create", args=[workspace.public_id]) in (
+        page.text
+    )
