@@ -49,3 +49,11 @@ def test_staff_only_lets_staff_create(staff_only, db, login):
     response = client.post(reverse("workspaces:create"), {"name": "Ops"})
     assert response.status_code == 302
     assert Workspace.objects.get(name="Ops").memberships.get().user == staff
+
+
+def test_staff_only_refuses_the_cli_too(staff_only, viewer):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="only staff create workspaces"):
+        call_command("airbyte", "workspace", "create", "Cli", "--as", viewer.email)
+    assert not Workspace.objects.filter(name="Cli").exists()

@@ -162,3 +162,27 @@ def test_deleting_one_workspace_leaves_the_others(admin, workspace, login):
     ConnectionFactory(workspace=other)
     login(admin).post(_url(workspace), {"confirm_name": "Acme Data"})
     assert Connection.objects.filter(workspace=other).count() == 1
+
+
+def test_delete_is_refused_while_a_transform_runs(admin, workspace, filled, login):
+    from apps.transforms.models import DbtProject, TransformRun
+    from tests.factories import DestinationFactory
+
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="Marts",
+        kind=DbtProject.Kind.UPLOAD,
+        destination=DestinationFactory(workspace=workspace),
+    )
+    TransformRun.objects.create(
+        workspace=workspace,
+        project=project,
+        number=1,
+        command="build",
+        trigger="manual",
+        status="running",
+    )
+    response = login(admin).post(_url(workspace), {"confirm_name": "Acme Data"})
+    assert response.status_code == 400
+    assert "1 transform run still running" in response.text
+    assert DbtProject.objects.filter(pk=project.pk).exists()
