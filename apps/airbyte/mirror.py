@@ -317,6 +317,11 @@ def connection_body(connection: Connection, server_version: str = "") -> dict[st
             item["cursorField"] = list(stream.cursor_field)
         if stream.primary_key:
             item["primaryKey"] = [list(path) for path in stream.primary_key]
+        if stream.selected_fields:
+            # Field selection (top-level fields; the key and cursor are among them).
+            item["selectedFields"] = [
+                {"fieldPath": [name]} for name in stream.selected_fields
+            ]
         streams.append(item)
     return {
         "name": connection.name,

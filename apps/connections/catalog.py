@@ -34,6 +34,8 @@ class StreamChoice:
     destination_sync_mode: str = DestinationSyncMode.OVERWRITE
     cursor_field: list[str] = field(default_factory=list)
     primary_key: list[list[str]] = field(default_factory=list)
+    # Field selection: top-level fields to sync; empty means all of them.
+    selected_fields: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamChoice:
@@ -47,6 +49,7 @@ class StreamChoice:
             ),
             cursor_field=list(data.get("cursor_field") or []),
             primary_key=[list(path) for path in data.get("primary_key") or []],
+            selected_fields=[str(f) for f in data.get("selected_fields") or []],
         )
 
 
@@ -148,7 +151,35 @@ def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[
                         f"Stream {label}: the primary key field {'.'.join(path)} "
                         "is not in the stream's schema."
                     )
+        if choice.selected_fields:
+            problems.extend(_check_fields(label, schema, choice))
     return problems
+
+
+def required_fields(choice: StreamChoice) -> list[str]:
+    """The top-level fields a stream always syncs: its primary key and cursor."""
+    needed: list[str] = []
+    if choice.sync_mode == SyncMode.INCREMENTAL and choice.cursor_field:
+        needed.append(choice.cursor_field[0])
+    if choice.destination_sync_mode == DestinationSyncMode.APPEND_DEDUP:
+        needed.extend(path[0] for path in choice.primary_key if path)
+    return needed
+
+
+def _check_fields(label: str, schema: dict, choice: StreamChoice) -> list[str]:
+    """Field selection: the key and cursor are always added, fields the schema no
+    longer has are dropped (a schema change must not stop the connection), and
+    every field chosen means no selection (new fields then sync too)."""
+    known = list((schema.get("properties") or {}).keys())
+    kept = [f for f in choice.selected_fields if f in known]
+    if not kept:
+        choice.selected_fields = []
+        return []
+    chosen = set(kept) | set(required_fields(choice))
+    choice.selected_fields = (
+        [] if chosen >= set(known) else [f for f in known if f in chosen]
+    )
+    return []
 
 
 @dataclass

@@ -181,13 +181,14 @@ def build_request(attempt: SyncAttempt) -> AttemptRequest:
         StreamRequest(
             name=s.name,
             namespace=s.namespace or None,
-            json_schema=s.json_schema,
+            json_schema=s.synced_json_schema,
             sync_mode=s.sync_mode,
             destination_sync_mode=s.destination_sync_mode,
             cursor_field=tuple(s.cursor_field),
             primary_key=tuple(tuple(path) for path in s.primary_key),
             generation_id=s.generation_id,
             supported_sync_modes=_supported_modes(connection, s.name, s.namespace),
+            selected_fields=tuple(s.selected_fields or ()),
         )
         for s in connection.streams.filter(selected=True)
     )

@@ -9,7 +9,12 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from apps.connections.catalog import ALLOWED_MODES, StreamChoice, default_choice
+from apps.connections.catalog import (
+    ALLOWED_MODES,
+    StreamChoice,
+    default_choice,
+    required_fields,
+)
 from apps.connections.models import Connection, SyncJob
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import get_engine
@@ -138,6 +143,30 @@ class StreamRow:
         return ", ".join(".".join(p) for p in self.choice.primary_key)
 
     @property
+    def field_choices(self) -> list[dict[str, Any]]:
+        """The top-level fields for field selection: checked, and locked when the
+        primary key or cursor needs them."""
+        properties = (self.catalog.get("json_schema") or {}).get("properties") or {}
+        chosen = set(self.choice.selected_fields)
+        locked = set(required_fields(self.choice))
+        return [
+            {
+                "name": name,
+                "checked": not chosen or name in chosen or name in locked,
+                "locked": name in locked,
+            }
+            for name in properties
+        ]
+
+    @property
+    def fields_summary(self) -> str:
+        total = len((self.catalog.get("json_schema") or {}).get("properties") or {})
+        chosen = sum(1 for f in self.field_choices if f["checked"])
+        if chosen >= total:
+            return f"All {total} field{'s' if total != 1 else ''}"
+        return f"{chosen} of {total} fields"
+
+    @property
     def uses_cursor(self) -> bool:
         return self.choice.sync_mode == "incremental"
 
@@ -255,6 +284,10 @@ def _choice_from_post(
     sync_mode, _, destination_mode = mode.partition(":")
     cursor = _paths(data.get(prefix + "cursor", ""))
     primary_key = [p for value in _values(data, prefix + "pk") for p in _paths(value)]
+    # Field selection: only when the form showed the picker (else every field).
+    fields = (
+        _values(data, prefix + "fields") if data.get(prefix + "fields-shown") else []
+    )
     return StreamChoice(
         name=stream["name"],
         namespace=stream.get("namespace") or "",
@@ -263,6 +296,7 @@ def _choice_from_post(
         destination_sync_mode=destination_mode or "overwrite",
         cursor_field=cursor[0] if cursor else [],
         primary_key=primary_key,
+        selected_fields=list(dict.fromkeys(fields)),
     )
 
 

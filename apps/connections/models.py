@@ -109,6 +109,9 @@ class ConnectionStream(models.Model):
     json_schema = models.JSONField(default=dict, blank=True)
     # Bumped by every overwrite and reset, like Airbyte's generation id.
     generation_id = models.PositiveIntegerField(default=0)
+    # Field selection: the top-level fields synced; empty means every field (new
+    # ones included). The primary key and cursor fields are always among them.
+    selected_fields = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["namespace", "name"]
@@ -121,6 +124,11 @@ class ConnectionStream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    @property
+    def synced_json_schema(self) -> dict:
+        """The JSON schema of what is written: the selected fields only."""
+        return schema_with_fields(self.json_schema, self.selected_fields)
 
 
 class SyncJobQuerySet(models.QuerySet):
@@ -326,3 +334,15 @@ class ConnectionState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} state {self.stream_name or '*'} of {self.connection_id}"
+
+
+def schema_with_fields(json_schema: dict, fields: list[str] | tuple[str, ...]) -> dict:
+    """``json_schema`` keeping only the top-level ``fields`` (all when empty)."""
+    if not fields or not isinstance(json_schema, dict):
+        return json_schema
+    keep = set(fields)
+    properties = json_schema.get("properties") or {}
+    return {
+        **json_schema,
+        "properties": {k: v for k, v in properties.items() if k in keep},
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.connections.catalog import StreamChoice
+from apps.connections.catalog import StreamChoice, catalog_streams
 from apps.connections.models import Connection, DestinationSyncMode, SyncMode
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import destination as destination_descriptor
@@ -37,6 +37,8 @@ class ReviewStream:
     cursor: str = ""
     primary_key: str = ""
     shared_with: tuple[str, ...] = ()
+    # Field selection: "" for every field, else the fields written.
+    fields: str = ""
 
 
 @dataclass
@@ -166,8 +168,22 @@ def connection_review(
         skipped=len(choices) - len(selected),
         exact_names=exact,
     )
+    catalog = catalog_streams(source.catalog)
     for choice in selected:
         first, later = _what_syncs_do(choice)
+        total = len(
+            (
+                (catalog.get((choice.namespace, choice.name)) or {}).get("json_schema")
+                or {}
+            ).get("properties")
+            or {}
+        )
+        fields = (
+            f"{', '.join(choice.selected_fields)} "
+            f"({len(choice.selected_fields)} of {total} fields)"
+            if choice.selected_fields
+            else ""
+        )
         table = names[(choice.namespace, choice.name)]
         review.streams.append(
             ReviewStream(
@@ -186,6 +202,7 @@ def connection_review(
                 if choice.destination_sync_mode == DestinationSyncMode.APPEND_DEDUP
                 else "",
                 shared_with=tuple(sorted(set(taken.get(table, ())))),
+                fields=fields,
             )
         )
     return review

@@ -73,6 +73,7 @@ def _save_streams(
         row.destination_sync_mode = choice.destination_sync_mode
         row.cursor_field = choice.cursor_field
         row.primary_key = choice.primary_key
+        row.selected_fields = choice.selected_fields
         row.json_schema = (streams.get(key) or {}).get("json_schema") or row.json_schema
         row.save()
     stale = [row.pk for key, row in existing.items() if key not in keep]
@@ -86,6 +87,7 @@ def _stream_summary(connection: Connection) -> list[dict[str, Any]]:
             "stream": str(s),
             "selected": s.selected,
             "mode": f"{s.sync_mode}/{s.destination_sync_mode}",
+            **({"fields": list(s.selected_fields)} if s.selected_fields else {}),
         }
         for s in connection.streams.all()
     ]
@@ -462,6 +464,7 @@ def stream_choices_for(connection: Connection) -> list[dict[str, Any]]:
                 destination_sync_mode=s.destination_sync_mode,
                 cursor_field=s.cursor_field,
                 primary_key=s.primary_key,
+                selected_fields=s.selected_fields,
             )
         )
         for s in connection.streams.all()

@@ -230,6 +230,9 @@ class StreamRequest:
     primary_key: tuple[tuple[str, ...], ...] = ()
     generation_id: int = 0
     supported_sync_modes: tuple[str, ...] = ("full_refresh",)
+    # Field selection: the top-level fields to write (``json_schema`` lists only
+    # these); empty means every field. Records lose the others before the writer.
+    selected_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@
     if (!button) return;
     var checked = button.getAttribute("data-streams-select") === "all";
     var table = button.closest("section").querySelector("table.streams");
-    table.querySelectorAll("tr[data-stream-row]:not([hidden]) input[type=checkbox]")
+    // Only each row's Sync box: the field and key pickers keep their ticks.
+    table.querySelectorAll("tr[data-stream-row]:not([hidden]) input[type=checkbox][name$='-selected']")
       .forEach(function (box) { box.checked = checked; });
   });
   document.addEventListener("input", function (event) {

@@ -1,30 +1,44 @@
 """Connection setup in Chromium with a real worker: a destination whose test fails
-is not saved (the error shows beside its cause, "Save anyway" is offered), the
-stream pickers follow the mode, and a review step comes before the save."""
+is not saved (the error shows beside its cause, "Save anyway" is offered), a stored
+login fills the form, the stream pickers follow the mode, a review step comes
+before the save, and a real faker sync writes only the selected columns."""
 
 from __future__ import annotations
 
 import re
+import uuid
 
+import psycopg
 import pytest
 
-from apps.connectors.models import Destination
+from apps.connectors.models import Destination, Source
+from apps.connectors.services import source_discover_run
 from apps.core.roles import Role
 from apps.credentials.services import credential_create
-from tests.engines.fixtures import POSTGRES_ID, definition
-from tests.factories import (
-    PASSWORD,
-    MembershipFactory,
-    SourceFactory,
-    UserFactory,
-    WorkspaceFactory,
-)
+from tests.connections.conftest import PG_DSN, pg_rows
+from tests.engines.fixtures import FAKER_ID, POSTGRES_ID, definition
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_test_before_save_pickers_and_review(
-    live_server, page, screenshot, worker, settings
+@pytest.fixture
+def shop_schema():
+    name = f"shop_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_test_before_save_pickers_review_and_field_selection(
+    live_server,
+    page,
+    screenshot,
+    worker,
+    settings,
+    real_connectors,
+    faker_installed,
+    shop_schema,
 ):
     from playwright.sync_api import expect
 
@@ -32,7 +46,15 @@ def test_test_before_save_pickers_and_review(
     user = UserFactory(email="dee@acme.test")
     workspace = WorkspaceFactory(name="Setup")
     MembershipFactory(user=user, workspace=workspace, role=Role.ADMIN)
-    source = SourceFactory(workspace=workspace, name="Shop events")
+    faker = definition(FAKER_ID)
+    source = Source.objects.create(
+        workspace=workspace,
+        name="Shop events",
+        definition=faker,
+        connector_version=faker.pypi_version,
+        config={"count": 30, "seed": 3, "records_per_slice": 100, "parallelism": 1},
+    )
+    assert source_discover_run(pk=source.pk) is not None  # a real discover
     # A stored database login whose database is wrong: choosing it fills the form.
     login_credential = credential_create(
         actor=user,
@@ -94,7 +116,11 @@ def test_test_before_save_pickers_and_review(
     page.locator("#id_source").select_option(value=str(source.pk))
     expect(page.locator("#streams")).to_contain_text("users")
     page.locator("#id_destination").select_option(value=str(warehouse.pk))
-    page.locator("#id_namespace").fill("shop")
+    page.locator("#id_namespace").fill(shop_schema)
+    page.get_by_role("button", name="Select none").click()
+    page.get_by_label("Sync users").check()
+    page.get_by_label("Sync products").check()
+    page.get_by_label("Sync mode of products").select_option("full_refresh:overwrite")
     products = page.locator('tr[data-stream-row="products"]')
     expect(products.get_by_text("Not used by full refresh")).to_be_visible()
     expect(products.get_by_label("Cursor of products")).to_be_hidden()
@@ -124,12 +150,19 @@ def test_test_before_save_pickers_and_review(
         })"""
     )
     assert fits
+    # Field selection: leave two of the users' fields out.
+    users.locator("details.fields-pick summary").click()
+    users.get_by_label("telephone", exact=True).uncheck()
+    users.get_by_label("address", exact=True).uncheck()
+    # The primary key and the cursor cannot be left out.
+    expect(users.get_by_role("checkbox", name="id (key or cursor)")).to_be_disabled()
     screenshot("42-new-connection-pickers")
 
     page.get_by_role("button", name="Next: review").click()
     review = page.get_by_test_id("review")
-    expect(review).to_contain_text("shop.users")
-    expect(review).to_contain_text("shop.products")
+    expect(review).to_contain_text(f"{shop_schema}.users")
+    expect(review).to_contain_text(f"{shop_schema}.products")
+    expect(review).to_contain_text("fields")
     expect(review).to_contain_text("A full load of 2 streams into 2 tables")
     expect(page.locator('.steps [aria-current="step"]')).to_have_text("Review and save")
     screenshot("43-new-connection-review")
@@ -138,3 +171,22 @@ def test_test_before_save_pickers_and_review(
     page.get_by_role("button", name="Next: review").click()
     page.get_by_role("button", name="Save connection").click()
     expect(page.get_by_role("heading", name=re.compile("Shop to PG"))).to_be_visible()
+
+    # A real sync: the users table has the chosen columns only.
+    page.wait_for_function("window.htmx !== undefined")
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#live")).to_contain_text("Succeeded", timeout=120_000)
+    columns = {
+        name
+        for (name,) in pg_rows(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = 'users'",
+            shop_schema,
+        )
+    }
+    from apps.connections.models import ConnectionStream
+
+    saved = ConnectionStream.objects.get(name="users").selected_fields
+    assert {"id", "updated_at", "email", "name"} <= columns, (columns, saved)
+    assert not {"telephone", "address"} & columns
+    assert pg_rows(f'select count(*) from "{shop_schema}".users') == [(30,)]

@@ -350,6 +350,14 @@ class _Run:
         self.last_state: Any = None
         self.pending_states: list[dict[str, Any]] = []
         self.last_commit = time.monotonic()
+        # Field selection per stream, by (namespace, name) and by name alone (a
+        # source may leave the namespace out of its records, as the writer allows).
+        self.field_filters: dict[tuple[str | None, str], frozenset[str]] = {}
+        for stream in request.streams:
+            if stream.selected_fields:
+                allowed = frozenset(stream.selected_fields)
+                self.field_filters[(stream.namespace or None, stream.name)] = allowed
+                self.field_filters.setdefault((None, stream.name), allowed)
 
     # -- reporting ---------------------------------------------------------------------
     def report(self) -> None:
@@ -502,10 +510,17 @@ class _Run:
     def _record(self, record: dict[str, Any], write: Any, size: int) -> None:
         stream = record.get("stream", "")
         namespace = record.get("namespace")
+        data = record.get("data") or {}
+        if self.field_filters and type(data) is dict:
+            # Field selection: fields left out of the stream are not written at
+            # all (not even into _airbyte_extra).
+            allowed = self.field_filters.get((namespace or None, stream))
+            if allowed is not None:
+                data = {k: v for k, v in data.items() if k in allowed}
         write(
             stream,
             namespace,
-            record.get("data") or {},
+            data,
             int(record.get("emitted_at") or 0),
             size=size,
             meta=record.get("meta"),
