@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import (
     AuthenticationForm,
     PasswordChangeForm,
     PasswordResetForm,
     SetPasswordForm,
+    _unicode_ci_compare,
 )
 from django.template.loader import render_to_string
 
@@ -39,6 +41,19 @@ class ConsolePasswordResetForm(PasswordResetForm):
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
+
+    def get_users(self, email: str) -> Any:
+        """Active accounts with this email, also those without a password yet.
+
+        Django leaves passwordless accounts out (they may sign in elsewhere);
+        here they are people invited who lost their link, and the mail goes to
+        their own address.
+        """
+        users = get_user_model()._default_manager.filter(
+            email__iexact=email, is_active=True
+        )
+        # Django's own check: the same address once case-folded, no lookalike.
+        return (u for u in users if _unicode_ci_compare(u.email, email))
 
     def send_mail(
         self,

@@ -25,7 +25,7 @@ from apps.accounts.forms import (
     ConsoleSetPasswordForm,
     LoginForm,
 )
-from apps.core.invitations import invitation_token_generator
+from apps.core.invitations import invitation_token_generator, join_token_generator
 
 
 @sensitive_post_parameters("password")
@@ -124,6 +124,12 @@ class _SetPasswordFromLink(auth_views.PasswordResetConfirmView):
     form_class = ConsoleSetPasswordForm
     invitation = False
 
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        # A switched-off account takes no password from a link: it would be in
+        # force, known to whoever held the link, the day the account is back.
+        return user if user is not None and user.is_active else None
+
     def form_valid(self, form: Form) -> HttpResponse:
         user = form.user
         services.user_password_set(
@@ -155,9 +161,25 @@ class InvitationView(_SetPasswordFromLink):
     invitation = True
     done_message = "Welcome! Your password is set and you are signed in."
 
+    def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        # An account that existed already got a link that only says to sign in.
+        user = self.get_user(kwargs["uidb64"])
+        token = kwargs["token"]
+        if (
+            user is not None
+            and token != self.reset_url_token
+            and join_token_generator.check_token(user, token)
+        ):
+            return render(
+                self.request,
+                self.template_name,
+                {"validlink": True, "has_account": True, "invitee": user},
+            )
+        return super().dispatch(*args, **kwargs)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["has_account"] = bool(self.user and self.user.has_usable_password())
+        context["invitee"] = self.user
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

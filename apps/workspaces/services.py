@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.core.invitations import invitation_token_generator
+from apps.core.invitations import invitation_token_generator, join_token_generator
 from apps.core.roles import Role
 from apps.core.tasks import mail_delivers, send_email_task
 from apps.workspaces.models import Membership, Workspace
@@ -178,9 +178,31 @@ def _invitee(email: str) -> tuple[AbstractBaseUser, bool]:
     return user, True
 
 
-def _invitation_link(user: AbstractBaseUser, base_url: str) -> str:
+def _may_set_first_password(
+    user: AbstractBaseUser, workspace: Workspace, created: bool
+) -> bool:
+    """Whether this invitation's link may choose the account's first password.
+
+    Only for an account made by an invitation into this workspace alone: the
+    link may reach the inviting admin (no mail), and an account that also
+    belongs elsewhere, or that has a password, is not theirs to take.
+    """
+    if created:
+        return True
+    return (
+        user.is_active
+        and not user.has_usable_password()
+        and not (user.is_staff or user.is_superuser)
+        and not Membership.objects.filter(user=user)
+        .exclude(workspace=workspace)
+        .exists()
+    )
+
+
+def _invitation_link(user: AbstractBaseUser, base_url: str, *, first: bool) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = invitation_token_generator.make_token(user)
+    generator = invitation_token_generator if first else join_token_generator
+    token = generator.make_token(user)
     path = reverse("accounts:invitation", args=[uid, token])
     return base_url.rstrip("/") + path
 
@@ -247,13 +269,14 @@ def member_invite(
             target_label=email,
             changes={"role": [None, role]},
         )
-    link = _invitation_link(user, base_url)
+    first = _may_set_first_password(user, workspace, created)
+    link = _invitation_link(user, base_url, first=first)
     if user.is_active:
         context = {
             "workspace": workspace,
             "inviter": actor,
             "link": link,
-            "has_account": user.has_usable_password(),
+            "has_account": not first,
             "role": role.label.lower(),
             "days": settings.PASSWORD_RESET_TIMEOUT // 86400 or 1,
         }

@@ -153,7 +153,7 @@ def test_invitation_link_never_sets_the_password_of_an_existing_account(
     page = client.get(link, follow=True)
     assert "You already have an account" in page.text
     client.post(
-        page.redirect_chain[-1][0],
+        link.replace(link.rstrip("/").split("/")[-1], "set-password"),
         {"new_password1": "taken over 12345", "new_password2": "taken over 12345"},
     )
     known.refresh_from_db()
@@ -207,3 +207,38 @@ def test_an_email_used_as_someone_elses_username_still_gets_invited(
     invited = get_user_model().objects.get(email="taken@acme.test")
     assert invited.username != "taken@acme.test"
     assert Membership.objects.filter(workspace=workspace, user=invited).exists()
+
+
+def test_a_pending_invitee_of_another_workspace_cannot_be_taken_over(
+    admin, workspace, outsider, login, client, mail_now
+):
+    # Invited into Acme, not signed in yet: an admin elsewhere invites the same
+    # email and, with no mail sent, holds the link; it must not set the password.
+    _invite(login(admin), workspace, "pending@acme.test")
+    elsewhere = outsider.memberships.get().workspace
+    mail.outbox.clear()
+    other_admin = login(outsider)
+    _invite(other_admin, elsewhere, "pending@acme.test")
+    their_link = LINK.search(_flash(other_admin, elsewhere)).group(0)
+
+    page = client.get(their_link, follow=True)
+    assert "You already have an account" in page.text
+    assert "id_new_password1" not in page.text
+    client.post(
+        their_link.replace(their_link.rstrip("/").split("/")[-1], "set-password"),
+        {"new_password1": "taken over 12345", "new_password2": "taken over 12345"},
+    )
+    pending = get_user_model().objects.get(email="pending@acme.test")
+    assert not pending.has_usable_password()
+    # Its owner can still choose a password from a reset sent to them.
+    client.post(reverse("accounts:password_reset"), {"email": "pending@acme.test"})
+    assert "/accounts/password/reset/" in mail.outbox[-1].body
+
+
+def test_a_switched_off_account_takes_no_password_from_a_link(
+    admin, workspace, login, client, mail_now
+):
+    _invite(login(admin), workspace, "gone@acme.test")
+    link = LINK.search(mail.outbox[0].body).group(0)
+    get_user_model().objects.filter(email="gone@acme.test").update(is_active=False)
+    assert "no longer works" in client.get(link, follow=True).text
