@@ -30,6 +30,7 @@ from apps.core.htmx import redirect, render_page, wants_partial
 from apps.core.roles import Role
 from apps.transforms import lineage, profiles, selectors
 from apps.transforms.forms import (
+    RUN_COMMANDS,
     FileForm,
     GenerateForm,
     GitForm,
@@ -585,6 +586,7 @@ def run_detail(request: HttpRequest, workspace_id: UUID, run_id: UUID) -> HttpRe
         "matched": matched,
         "total": total,
         "search": search,
+        "rerunnable": [command for command, _ in RUN_COMMANDS],
     }
     return render_page(request, "transforms/run_detail.html", context, partial="live")
 

@@ -1026,3 +1026,20 @@ def test_new_project_page_says_what_is_missing_first(workspace, editor, login):
     assert reverse("connectors:destination_create", args=[workspace.public_id]) in (
         page.text
     )
+
+
+def test_a_finished_run_can_be_run_again_by_an_editor(
+    project, built, editor, viewer, login
+):
+    url = _url("transforms:run", project, built.public_id)
+
+    assert "Run again" not in login(viewer).get(url).text
+    page = login(editor).get(url).text
+    assert "Run again</button>" in page
+    assert '<input type="hidden" name="command" value="build">' in page
+    with mock.patch(NO_BROKER):
+        login(editor).post(
+            _url("transforms:run_request", project, project.public_id),
+            {"command": "build", "selector": ""},
+        )
+    assert project.runs.filter(number=2, command="build").exists()
