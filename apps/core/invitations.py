@@ -7,6 +7,8 @@ is shown the link when no mail is sent).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 
 
@@ -18,6 +20,15 @@ class InvitationTokenGenerator(PasswordResetTokenGenerator):
     """
 
     key_salt = "apps.core.invitations.InvitationTokenGenerator"
+
+    def _make_hash_value(self, user: Any, timestamp: int) -> str:
+        # Joining another workspace ends the link too: an admin who was shown it
+        # must not choose the password of someone who now belongs elsewhere.
+        workspaces = ",".join(
+            str(pk)
+            for pk in sorted(user.memberships.values_list("workspace_id", flat=True))
+        )
+        return f"{super()._make_hash_value(user, timestamp)}|{workspaces}"
 
 
 class JoinTokenGenerator(PasswordResetTokenGenerator):

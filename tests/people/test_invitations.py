@@ -215,6 +215,7 @@ def test_a_pending_invitee_of_another_workspace_cannot_be_taken_over(
     # Invited into Acme, not signed in yet: an admin elsewhere invites the same
     # email and, with no mail sent, holds the link; it must not set the password.
     _invite(login(admin), workspace, "pending@acme.test")
+    acme_link = LINK.search(mail.outbox[0].body).group(0)
     elsewhere = outsider.memberships.get().workspace
     mail.outbox.clear()
     other_admin = login(outsider)
@@ -230,6 +231,9 @@ def test_a_pending_invitee_of_another_workspace_cannot_be_taken_over(
     )
     pending = get_user_model().objects.get(email="pending@acme.test")
     assert not pending.has_usable_password()
+    # Nor does Acme's first link any more: its holder may not choose the
+    # password of someone who now belongs to another workspace too.
+    assert "no longer works" in client.get(acme_link, follow=True).text
     # Its owner can still choose a password from a reset sent to them.
     client.post(reverse("accounts:password_reset"), {"email": "pending@acme.test"})
     assert "/accounts/password/reset/" in mail.outbox[-1].body
