@@ -97,6 +97,8 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
             "#id_destination option", has_text="Their DuckDB"
         ).inner_text()
     )
+    page.get_by_role("button", name="Next: review").click()
+    expect(page.get_by_test_id("review")).to_contain_text("users")
     page.get_by_role("button", name="Save connection").click()
     expect(
         page.get_by_role("heading", name=re.compile("Their faker to DuckDB"))
