@@ -12,8 +12,12 @@ def transform_run_task(run_id: int) -> None:
     Acknowledged early, like a sync: a build may outlast any broker's redelivery
     window, and the row (not the message) says whether it ran.
     """
+    from django.db import close_old_connections
+
     from apps.transforms.services.runs import transform_run_execute
 
+    # A build may start long after the worker's last task: never on a dead link.
+    close_old_connections()
     transform_run_execute(run_id)
 
 

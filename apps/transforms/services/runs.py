@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
 from django.db.models import Max
 from django.utils import timezone
@@ -331,7 +331,6 @@ def _claim(run_id: int) -> TransformRun | None:
 
 def transform_run_execute(run_id: int) -> None:
     """Run a pending run on this worker, if it wins the claim; safe to call twice."""
-    close_old_connections()
     run = _claim(run_id)
     if run is None:
         return
