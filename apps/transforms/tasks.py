@@ -32,6 +32,9 @@ def transforms_tick_task() -> dict[str, int]:
 @shared_task(name="transforms.install", acks_late=False, ignore_result=True)
 def dbt_install_task(adapter: str) -> None:
     """Install dbt for one adapter on this worker, if the row still asks for it."""
+    from django.db import close_old_connections
+
     from apps.transforms.services.installs import dbt_install_execute
 
+    close_old_connections()
     dbt_install_execute(adapter)
