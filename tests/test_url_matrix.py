@@ -121,6 +121,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "transforms:trigger_delete": ("POST", Role.EDITOR),
     "transforms:run": ("GET", Role.VIEWER),
     "transforms:job_runs": ("GET", Role.VIEWER),
+    "transforms:runs": ("GET", Role.VIEWER),
     "transforms:run_cancel": ("POST", Role.EDITOR),
     "transforms:detail": ("GET", Role.VIEWER),
     "transforms:run_request": ("POST", Role.EDITOR),

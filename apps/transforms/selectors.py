@@ -85,6 +85,11 @@ def run_list(*, project: DbtProject, limit: int = RUNS_SHOWN) -> list[TransformR
     )
 
 
+def run_history(*, project: DbtProject) -> QuerySet[TransformRun]:
+    """All of the project's runs, newest first, for a paged list."""
+    return project.runs.select_related("requested_by", "sync_job").defer("log")
+
+
 def active_run(*, project: DbtProject) -> TransformRun | None:
     return project.runs.active().defer("log").first()
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("<uuid:project_id>/", views.project_detail, name="detail"),
     path("<uuid:project_id>/run/", views.project_run, name="run_request"),
+    path("<uuid:project_id>/runs/", views.run_list, name="runs"),
     path("<uuid:project_id>/schedule/", views.project_schedule, name="schedule"),
     path("<uuid:project_id>/settings/", views.project_settings, name="settings"),
     path("<uuid:project_id>/delete/", views.project_delete, name="delete"),

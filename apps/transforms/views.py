@@ -16,6 +16,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -54,6 +55,7 @@ ADAPTER_TITLES = {"postgres": "PostgreSQL", "duckdb": "DuckDB"}
 # its own only on responses that have none).
 DOCS_POLICY = "sandbox allow-scripts"
 LOG_TAIL_LINES = 1000
+RUNS_PER_PAGE = 50
 # dbt's words for a failure or a warning; not its summary ("ERROR=0", "WARN=0").
 _ERROR_WORD = re.compile(r"\b(ERROR|Error|FAIL|error)\b(?!=)")
 _WARN_WORD = re.compile(r"\b(WARN|WARNING|Warning)\b(?!=)")
@@ -589,6 +591,25 @@ def run_detail(request: HttpRequest, workspace_id: UUID, run_id: UUID) -> HttpRe
         "rerunnable": [command for command, _ in RUN_COMMANDS],
     }
     return render_page(request, "transforms/run_detail.html", context, partial="live")
+
+
+@login_required
+@require_GET
+def run_list(
+    request: HttpRequest, workspace_id: UUID, project_id: UUID
+) -> HttpResponse:
+    """Every run of a project, newest first, a page at a time."""
+    membership, project = _project(request, workspace_id, project_id, Role.VIEWER)
+    page = Paginator(selectors.run_history(project=project), RUNS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "project": project,
+        "page": page,
+    }
+    return render_page(request, "transforms/run_list.html", context, partial="rows")
 
 
 @login_required

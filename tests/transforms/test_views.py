@@ -1043,3 +1043,19 @@ def test_a_finished_run_can_be_run_again_by_an_editor(
             {"command": "build", "selector": ""},
         )
     assert project.runs.filter(number=2, command="build").exists()
+
+
+def test_all_runs_page_a_page_at_a_time(project, viewer, login):
+    for number in range(1, 56):
+        _run(project, number=number)
+    url = _url("transforms:runs", project, project.public_id)
+    client = login(viewer)
+
+    detail = client.get(_url("transforms:detail", project, project.public_id)).text
+    first = client.get(url).text
+    second = client.get(url, {"page": 2}, headers=HX).text
+
+    assert url in detail  # "All runs" once the project page shows only the latest
+    assert ">#55<" in first and ">#6<" in first and ">#5<" not in first
+    assert "<html" not in second and ">#5<" in second and ">#1<" in second
+    assert "Page 2 of 2" in second
