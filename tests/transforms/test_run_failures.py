@@ -132,3 +132,20 @@ def test_a_run_longer_than_the_limit_is_stopped_and_says_so(
         "dbt ran longer than 8 s and was stopped (TRANSFORM_RUN_TIMEOUT_SECONDS)."
     )
     assert run.duration_seconds < 40
+
+
+def test_a_model_error_reads_without_the_worker_s_paths(admin, workspace, duck):
+    project = make_project(
+        workspace,
+        duck,
+        {
+            "dbt_project.yml": dbt_project_yml("shop"),
+            "models/orders.sql": "select no_such_column from (select 1 as id)\n",
+        },
+    )
+    run = run_now(project, admin)
+    assert run.status == Status.FAILED
+    assert run.failure_message.startswith("1 of 1 nodes failed.\nmodel orders failed:")
+    assert "no_such_column" in run.failure_message
+    assert "compiled code at" not in run.failure_message
+    assert str(project.public_id) not in run.failure_message  # its folder here

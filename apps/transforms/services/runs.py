@@ -513,7 +513,12 @@ def _failure_message(nodes: list[dict[str, Any]], error: str, outcome: Any) -> s
                 detail = f"failed with {count} failing row{'s' if count != 1 else ''}"
             else:
                 detail = "failed"
-            message = (node.get("message") or "").strip()
+            # dbt points at the compiled file on the worker's disk: not for people.
+            message = "\n".join(
+                line
+                for line in (node.get("message") or "").strip().splitlines()
+                if not line.strip().startswith("compiled code at ")
+            ).strip()
             parts.append(f"{what} {detail}" + (f": {message}" if message else ""))
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
         head = f"{len(failed)} of {len(nodes)} nodes failed{more}."
