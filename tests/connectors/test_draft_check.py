@@ -252,3 +252,49 @@ def test_failing_ones_are_flagged_in_the_picker_and_on_the_connection_page(
         picker.text
     )
     assert "— test failed" not in picker.text.split(destination.name)[0]
+
+
+def test_inside_the_new_connection_flow_the_tested_destination_is_chosen(
+    editor, workspace, login, queued, postgres_up
+):
+    client = login(editor)
+    data = _post("Inline warehouse", action="test", inline="1")
+    first = client.post(url("destination_create", workspace), data, headers=HX)
+    assert 'hx-post="/w/' in first.text and "Testing the connection" in first.text
+    draft = ConnectorDraftCheck.objects.get()
+    assert services.connector_draft_check_run(pk=draft.pk).ok
+    poll = {**data, "action": "poll", "draft": _draft_id(first.text)}
+    poll["cfg__password"] = MASK
+    done = client.post(url("destination_create", workspace), poll, headers=HX)
+    assert done.status_code == 200
+    destination = Destination.objects.get(name="Inline warehouse")
+    # The connection form's select comes back with the new destination chosen.
+    assert f'<option value="{destination.pk}" selected>' in done.text
+    assert "created" in done.text
+
+
+def test_an_edit_is_tested_before_it_is_saved(
+    editor, workspace, login, queued, postgres_up
+):
+    client = login(editor)
+    client.post(url("destination_create", workspace), _post("Edited later"))
+    destination = Destination.objects.get(name="Edited later")
+    edit = url("destination_edit", workspace, destination.public_id)
+    data = _post("Edited later", action="test", database="no_such_db_h7")
+    data["cfg__password"] = MASK  # kept: same host, so the stored one is tested
+    first = client.post(edit, data, headers=HX)
+    assert "Testing the connection" in first.text
+    draft = ConnectorDraftCheck.objects.get()
+    assert draft.target_id == destination.public_id
+    assert json.loads(draft.secrets) == {"/password": CANARY}
+    assert not services.connector_draft_check_run(pk=draft.pk).ok
+    poll = {**data, "action": "poll", "draft": _draft_id(first.text)}
+    failed = client.post(edit, poll, headers=HX)
+    assert failed.status_code == 400 and "Save anyway" in failed.text
+    destination.refresh_from_db()
+    assert destination.config["database"] == "postgres"  # nothing saved yet
+    client.post(edit, {**poll, "action": "save_anyway"}, headers=HX)
+    destination.refresh_from_db()
+    assert destination.config["database"] == "no_such_db_h7"
+    assert destination.last_check_status == "failed"
+    assert json.loads(destination.secrets) == {"/password": CANARY}
