@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.connectors import selectors, services
@@ -34,6 +36,9 @@ from apps.core.roles import Role
 from apps.engines import declarative
 from apps.engines.base import EngineError
 from apps.workspaces.access import require_role
+
+# A draft check still pending after its task's time limit lost its worker.
+DRAFT_LOST_AFTER = timedelta(seconds=1800 + 60)
 
 LABELS = {
     "source": ("Source", "Sources"),
@@ -294,9 +299,13 @@ def _editor(
         context["spec_error"] = getattr(exc, "message", str(exc))
         schema = None
     draft = _draft_from(request, workspace, kind, definition, obj) if bound else None
+    lost = False
     if action == "poll" and draft is not None and draft.status == draft.Status.PENDING:
-        # Still testing: nothing to swap, the form stays as the user sees it.
-        return HttpResponse(status=204)
+        if timezone.now() - draft.created_at < DRAFT_LOST_AFTER:
+            # Still testing: nothing to swap, the form stays as the user sees it.
+            return HttpResponse(status=204)
+        # Past the task's time limit: no worker will answer any more.
+        lost = True
     spec_form = None
     if schema is not None:
         spec_form = _spec_form(
@@ -338,6 +347,11 @@ def _editor(
             and draft.digest == digest
             and draft.status != draft.Status.PENDING
         )
+        if lost:
+            context.update(draft=draft, draft_lost=True)
+            return render_page(
+                request, "connectors/connector_form.html", context, partial="form"
+            )
         try:
             if action in ("test", "poll", "save_anyway") and not (
                 tested and (draft.status == draft.Status.SUCCEEDED or action != "test")

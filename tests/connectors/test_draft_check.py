@@ -4,10 +4,13 @@ saved; a failure keeps the form with the message beside its cause."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.connectors import services
@@ -298,3 +301,26 @@ def test_an_edit_is_tested_before_it_is_saved(
     assert destination.config["database"] == "no_such_db_h7"
     assert destination.last_check_status == "failed"
     assert json.loads(destination.secrets) == {"/password": CANARY}
+
+
+def test_a_test_no_worker_ran_says_so_and_can_be_run_again(
+    editor, workspace, login, queued, postgres_up
+):
+    client = login(editor)
+    data = _post("Waiting", action="test")
+    first = client.post(url("destination_create", workspace), data, headers=HX)
+    poll = {**data, "action": "poll", "draft": _draft_id(first.text)}
+    poll["cfg__password"] = MASK
+    with time_machine.travel(timezone.now() + timedelta(minutes=31), tick=False):
+        lost = client.post(url("destination_create", workspace), poll, headers=HX)
+    assert lost.status_code == 200
+    assert "No worker finished the connection test" in lost.text
+    assert 'hx-trigger="every 1s"' not in lost.text  # no more polling
+    again = client.post(
+        url("destination_create", workspace), {**poll, "action": "test"}, headers=HX
+    )
+    assert "Testing the connection" in again.text
+    # The password typed the first time is still the one tested.
+    newest = ConnectorDraftCheck.objects.order_by("-created_at").first()
+    assert json.loads(newest.secrets) == {"/password": CANARY}
+    assert not Destination.objects.exists()
