@@ -30,6 +30,7 @@ from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page, wants_partial
 from apps.core.roles import Role
 from apps.transforms import lineage, profiles, selectors
+from apps.transforms.dbt.install import ADAPTERS
 from apps.transforms.forms import (
     RUN_COMMANDS,
     FileForm,
@@ -99,7 +100,7 @@ def _install_rows() -> list[dict[str, Any]]:
             "title": ADAPTER_TITLES.get(adapter, adapter),
             "install": found.get(adapter),
         }
-        for adapter in profiles.ADAPTERS
+        for adapter in ADAPTERS
     ]
 
 
@@ -152,7 +153,7 @@ def install_status(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
 def install(request: HttpRequest, workspace_id: UUID, adapter: str) -> HttpResponse:
     """Install dbt-core with one adapter on the workers (admins)."""
     membership = require_role(request, workspace_id, Role.ADMIN)
-    if adapter not in profiles.ADAPTERS:
+    if adapter not in ADAPTERS:
         raise Http404("No such dbt adapter.")
     try:
         installs.dbt_install_request(adapter=adapter, actor=request.user)
