@@ -55,6 +55,8 @@ def test_chosen_fields_are_saved_with_the_key_and_cursor(
     # The key and the cursor are always synced, whatever was ticked.
     assert users.selected_fields == ["id", "name", "updated_at"]
     assert set(users.synced_json_schema["properties"]) == {"id", "name", "updated_at"}
+    page = client.get(url("detail", workspace, users.connection.public_id))
+    assert "3 fields: id, name, updated_at" in page.text
     settings = client.get(url("settings", workspace, users.connection.public_id))
     assert "3 of 4 fields" in settings.text
     assert 'name="stream-0-fields" value="address">' in settings.text
