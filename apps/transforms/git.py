@@ -55,6 +55,14 @@ def git_timeout() -> float:
     return float(getattr(settings, "GIT_TIMEOUT_SECONDS", 120))
 
 
+def shown_url(url: str) -> str:
+    """A repository URL fit for a message: ``https://user:token@host/r`` -> host/r."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return url
+
+
 def url_problem(url: str) -> str:
     """Why a repository URL is refused, or "" when git may be given it."""
     url = (url or "").strip()
@@ -303,7 +311,8 @@ class _Git:
         self.env = env
         self.deadline = deadline
         self.masker = masker
-        self.url = url
+        # Messages name the repository without a token written into its URL.
+        self.url = shown_url(url)
         self.branch = branch
 
     def check_branch(self) -> None:

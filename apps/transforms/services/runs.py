@@ -365,14 +365,6 @@ def transform_run_execute(run_id: int) -> None:
     _finish(run_id, result, log=log_text, log_truncated_bytes=dropped)
 
 
-def _without_userinfo(url: str) -> str:
-    """A repository URL fit for a log: ``https://user:token@host`` -> ``host``."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and "@" in parts.netloc:
-        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-    return url
-
-
 def _prepare(
     run: TransformRun, reporter: RunReporter, secrets: list[str]
 ) -> tuple[Any, str]:
@@ -387,11 +379,19 @@ def _prepare(
     source = workdir.source_dir(project.public_id)
     commit = ""
     if project.kind == DbtProject.Kind.GIT:
-        from apps.transforms.git import GitError, git_credential_secret, git_sync
+        from apps.transforms.git import (
+            GitError,
+            git_credential_secret,
+            git_sync,
+            shown_url,
+        )
 
         secret = kind = None
         if project.git_credential is not None:
-            secret, kind = git_credential_secret(project.git_credential)
+            try:
+                secret, kind = git_credential_secret(project.git_credential)
+            except GitError as exc:
+                raise _Refused(exc.message) from None
             secrets.append(secret)
         # A token written into the URL itself (https://<token>@host/...).
         url = urlsplit(project.git_url)
@@ -399,7 +399,7 @@ def _prepare(
             secrets += [v for v in (url.username, url.password) if v]
         reporter.mask(secrets)
         reporter.log(
-            f"INFO Pulling {_without_userinfo(project.git_url)} "
+            f"INFO Pulling {shown_url(project.git_url)} "
             f"(branch {project.git_branch or 'main'})."
         )
         try:
