@@ -27,6 +27,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.db import connection as db_connection
 from django.db.models import OuterRef, Subquery
 
@@ -96,6 +97,8 @@ EXIT_CODES = {
     TransformRun.Status.CANCELLED: 2,
 }
 MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Tries to write a Ctrl-C's cancel while the run's own writes hold the database.
+CANCEL_TRIES = 10
 # A pending run nobody took after this long gets a hint about the worker.
 NO_WORKER_HINT_SECONDS = 15
 
@@ -335,9 +338,21 @@ def _ctrl_c_cancels(run: TransformRun, actor: Any) -> Iterator[None]:
 
     def cancel() -> None:
         try:
-            runs.transform_run_cancel(run=run, actor=actor)
-        except ValidationError:
-            pass  # it ended meanwhile
+            # The run's own writes may hold the database for a moment (SQLite).
+            for attempt in range(CANCEL_TRIES):
+                try:
+                    runs.transform_run_cancel(run=run, actor=actor)
+                    return
+                except ValidationError:
+                    return  # it ended meanwhile
+                except DatabaseError as exc:
+                    if attempt == CANCEL_TRIES - 1:
+                        sys.stderr.write(
+                            f"Could not record the cancel ({exc}); press Ctrl-C "
+                            "again to interrupt.\n"
+                        )
+                        return
+                    time.sleep(0.5)
         finally:
             db_connection.close()
 
