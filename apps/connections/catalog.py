@@ -152,7 +152,7 @@ def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[
                         "is not in the stream's schema."
                     )
         if choice.selected_fields:
-            problems.extend(_check_fields(label, schema, choice))
+            _normalise_fields(schema, choice)
     return problems
 
 
@@ -166,7 +166,7 @@ def required_fields(choice: StreamChoice) -> list[str]:
     return needed
 
 
-def _check_fields(label: str, schema: dict, choice: StreamChoice) -> list[str]:
+def _normalise_fields(schema: dict, choice: StreamChoice) -> None:
     """Field selection: the key and cursor are always added, fields the schema no
     longer has are dropped (a schema change must not stop the connection), and
     every field chosen means no selection (new fields then sync too)."""
@@ -174,12 +174,11 @@ def _check_fields(label: str, schema: dict, choice: StreamChoice) -> list[str]:
     kept = [f for f in choice.selected_fields if f in known]
     if not kept:
         choice.selected_fields = []
-        return []
+        return
     chosen = set(kept) | set(required_fields(choice))
     choice.selected_fields = (
         [] if chosen >= set(known) else [f for f in known if f in chosen]
     )
-    return []
 
 
 @dataclass
