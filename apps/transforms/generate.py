@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from apps.connections.models import schema_with_fields
 from apps.engines import registry
 
 AIRBYTE_COLUMN_DOCS = {
@@ -212,7 +213,12 @@ def streams_of(connection: Any) -> list[Stream]:
     streams = []
     for row in rows:
         catalog = _catalog_stream(connection, row.name, row.namespace)
-        json_schema = row.json_schema or catalog.get("json_schema") or {}
+        # Only the columns the sync writes: a stream with field selection has no
+        # column for a field left out, and a source listing it would not build.
+        json_schema = schema_with_fields(
+            row.json_schema or catalog.get("json_schema") or {},
+            row.selected_fields or [],
+        )
         properties = json_schema.get("properties")
         properties = properties if isinstance(properties, dict) else {}
         if descriptor is not None and descriptor.table_columns is not None:

@@ -196,6 +196,27 @@ def test_append_stream_tests_keys_only_for_not_null(workspace):
     assert tests["id"] == ["not_null"]
 
 
+def test_fields_left_out_of_the_sync_are_left_out_of_the_project(workspace):
+    connection = _connection(
+        workspace,
+        DUCKDB_ID,
+        streams=[
+            _users(
+                destination_sync_mode="append",
+                primary_key=[["id"]],
+                selected_fields=["id", "Updated At"],
+            )
+        ],
+    )
+    files = generate_files(connection)
+    table = yaml.safe_load(files["models/sources.yml"])["sources"][0]["tables"][0]
+    columns = {c["name"] for c in table["columns"]}
+    assert {"id", "updated_at"} <= columns
+    assert "score" not in columns and "address" not in columns
+    sql = files["models/staging/stg_users.sql"]
+    assert '"score"' not in sql and '"address"' not in sql
+
+
 def test_connection_name_cannot_break_out_of_a_sql_comment(workspace):
     connection = _connection(
         workspace,
