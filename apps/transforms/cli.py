@@ -46,7 +46,7 @@ from apps.transforms.models import (
 )
 from apps.transforms.services import installs, projects, runs
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
-from apps.workspaces.models import Workspace
+from apps.workspaces.models import Membership, Workspace
 
 transform = group("transform", "dbt projects: generate, run, test and document.")
 
@@ -96,7 +96,7 @@ EXIT_CODES = {
     TransformRun.Status.FAILED: 1,
     TransformRun.Status.CANCELLED: 2,
 }
-MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Tries to write a Ctrl-C's cancel while the run's own writes hold the database.
 CANCEL_TRIES = 10
 # A pending run nobody took after this long gets a hint about the worker.
@@ -107,7 +107,7 @@ def _messages(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-def _find(model, workspace: Workspace, wanted: str, what: str, hint: str):
+def _find(model: Any, workspace: Workspace, wanted: str, what: str, hint: str) -> Any:
     """One row of the workspace by id or (case-insensitive) name, or a clear error."""
     rows = model.objects.for_workspace(workspace)
     try:
@@ -248,7 +248,12 @@ def _nodes_table(row: dict[str, Any]) -> str:
 
 
 def _request(
-    membership, project: DbtProject, *, command: str, selector: str, local: bool
+    membership: Membership,
+    project: DbtProject,
+    *,
+    command: str,
+    selector: str,
+    local: bool,
 ) -> TransformRun:
     """Ask for a run; with ``local``, first run here a pending run nobody took."""
     try:
