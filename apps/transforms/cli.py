@@ -302,7 +302,7 @@ def _finish(
         with _ctrl_c_cancels(run, actor):
             runs.transform_run_execute(run.pk)
         run.refresh_from_db()
-        printed = len(run.log)
+        printed = run.log_truncated_bytes + len(run.log.encode())
         if not quiet and run.log:
             sys.stderr.write(run.log.rstrip("\n") + "\n")
         if run.is_active:
@@ -379,18 +379,18 @@ def _ctrl_c_cancels(run: TransformRun, actor: Any) -> Iterator[None]:
 def _follow(
     run: TransformRun, *, quiet: bool, timeout: float | None, printed: int = 0
 ) -> TransformRun:
-    """Poll the run's row until it ends, printing the log lines it gains."""
+    """Poll the run's row until it ends, printing the log lines it gains.
+
+    ``printed`` counts the bytes of the whole log already shown, including those
+    the row no longer holds: a long log keeps only its tail, dropping lines from
+    its head and counting them in ``log_truncated_bytes``.
+    """
     started = time.monotonic()
     hinted = False
     while True:
         run.refresh_from_db()
         if not quiet:
-            # Whole lines while it runs (the rest comes with the next flush).
-            end = run.log.rfind("\n") + 1 if run.is_active else len(run.log)
-            if end > printed:
-                chunk = run.log[printed:end]
-                sys.stderr.write(chunk if chunk.endswith("\n") else chunk + "\n")
-                printed = end
+            printed = _print_new_log(run, printed)
         if not run.is_active:
             return run
         waited = time.monotonic() - started
@@ -411,6 +411,23 @@ def _follow(
                 f"after {timeout:g} s."
             )
         time.sleep(1)
+
+
+def _print_new_log(run: TransformRun, printed: int) -> int:
+    """Write the log's lines past ``printed`` bytes to stderr; return the new count."""
+    base = run.log_truncated_bytes
+    text = run.log.encode()
+    # Whole lines while it runs (the rest comes with the next flush).
+    end = text.rfind(b"\n") + 1 if run.is_active else len(text)
+    if base + end <= printed:
+        return printed
+    start = printed - base
+    if start < 0:
+        sys.stderr.write(f"[... {-start:,} bytes of the log dropped ...]\n")
+        start = 0
+    chunk = text[start:end].decode("utf-8", "replace")
+    sys.stderr.write(chunk if chunk.endswith("\n") else chunk + "\n")
+    return base + end
 
 
 def _start(options: dict[str, Any], command: str, **finish: Any) -> CliResult:

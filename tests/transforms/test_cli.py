@@ -534,6 +534,49 @@ def test_wait_exits_2_when_the_run_is_cancelled_meanwhile(
     assert "Cancelled before it started." in out
 
 
+LINES = [f"line {i} é" for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    ("second_poll", "expected"),
+    [
+        # Line 4 has no newline yet at the first poll: it comes with the second.
+        (LINES[3:8], LINES),
+        # The cap dropped line 4 before it was printed: the gap is said.
+        (
+            LINES[5:8],
+            [*LINES[:4], "[... 10 bytes of the log dropped ...]", *LINES[5:]],
+        ),
+    ],
+)
+def test_wait_prints_each_log_line_once_while_the_log_keeps_only_its_tail(
+    admin, workspace, project, capsys, monkeypatch, second_poll, expected
+):
+    lines = LINES
+    # What the worker's row holds at each poll: (lines kept, status). The cap drops
+    # the oldest lines and counts their bytes (each with its newline).
+    polls = iter([(lines[2:5], "running"), (second_poll, "succeeded")])
+
+    def worker_writes(seconds: float) -> None:
+        kept, status = next(polls)
+        dropped = sum(len(line.encode()) + 1 for line in lines[: lines.index(kept[0])])
+        TransformRun.objects.filter(project=project).update(
+            status=status, log="\n".join(kept), log_truncated_bytes=dropped
+        )
+
+    monkeypatch.setattr("apps.transforms.cli.time.sleep", worker_writes)
+    transform_run_request(project=project, actor=admin)
+    TransformRun.objects.filter(project=project).update(
+        status="running", log="\n".join(lines[:2]) + "\n"
+    )
+    # What --wait does once it has its run.
+    from apps.transforms.cli import _follow
+
+    run = _follow(TransformRun.objects.get(), quiet=False, timeout=None)
+    assert run.status == "succeeded"
+    assert capsys.readouterr().err.splitlines() == expected
+
+
 def test_wait_gives_up_after_the_timeout_and_says_the_run_goes_on(
     admin, workspace, project, monkeypatch
 ):
