@@ -596,18 +596,19 @@ def test_wait_gives_up_after_the_timeout_and_says_the_run_goes_on(
 
 
 def test_install_reports_the_dbt_it_found_or_installed(
-    admin, workspace, dbt_settings, capsys
+    admin, workspace, dbt_settings, settings, capsys
 ):
+    core, adapter = settings.DBT_CORE_VERSION, settings.DBT_ADAPTER_VERSIONS["duckdb"]
     code, out, err = transform(
         capsys, admin, workspace, "install", "--adapter", "duckdb"
     )
     assert code == 0, out + err
-    assert "dbt-core 1.11.16 with dbt-duckdb 1.11.1 installed." in out
+    assert f"dbt-core {core} with dbt-duckdb {adapter} installed." in out
     assert "already installed" in err
     row = DbtInstall.objects.get(adapter="duckdb")
     assert (row.status, row.core_version, row.requested_by) == (
         DbtInstall.Status.INSTALLED,
-        "1.11.16",
+        core,
         admin,
     )
     assert AuditEvent.objects.filter(
