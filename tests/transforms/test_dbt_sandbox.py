@@ -28,7 +28,7 @@ def sandboxed(settings):
     return settings
 
 
-def _run(dbt_ready, root, model: str):
+def _run(dbt_ready, root, model: str, database=None):
     workdir.materialize(
         [
             ("dbt_project.yml", "name: probe\nversion: '1.0'\nprofile: console\n"),
@@ -44,7 +44,7 @@ def _run(dbt_ready, root, model: str):
             target_dir=root / "target",
             profile={
                 "type": "duckdb",
-                "path": str(root / "w.duckdb"),
+                "path": str(database or root / "w.duckdb"),
                 "schema": "main",
             },
             command="run",
@@ -109,3 +109,18 @@ def test_the_project_still_builds_its_own_database(dbt_ready, sandboxed, tmp_pat
     )
     assert outcome.succeeded, outcome.error
     assert _rows(tmp_path / "w.duckdb") == [(42,)]
+
+
+def test_a_duckdb_folder_no_sync_made_yet_is_made_for_dbt(
+    dbt_ready, sandboxed, tmp_path
+):
+    # A project generated before the workspace's first sync: its folder is missing.
+    database = tmp_path / "duckdb" / "workspace-id" / "w.duckdb"
+    outcome, _ = _run(
+        dbt_ready,
+        tmp_path,
+        "{{ config(materialized='table') }}\nselect 1 as one\n",
+        database=database,
+    )
+    assert outcome.succeeded, outcome.error
+    assert _rows(database) == [(1,)]

@@ -158,7 +158,11 @@ def sandboxed(
     writable = [Path(inv.target_dir).resolve(), Path(profiles_dir).resolve()]
     database = inv.profile.get("path") if inv.profile.get("type") == "duckdb" else None
     if database and database != ":memory:":
-        writable.append(Path(database).resolve().parent)
+        # Before the workspace's first sync its DuckDB folder may not exist yet,
+        # and bubblewrap refuses to bind a missing path.
+        folder = Path(database).resolve().parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        writable.append(folder)
     wrapped = sandbox.wrap(
         argv,
         private_dir=Path(inv.project_dir).resolve(),
