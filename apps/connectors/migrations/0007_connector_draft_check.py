@@ -8,37 +8,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0006_source_connector_version'),
-        ('workspaces', '0002_workspace_names_not_unique'),
+        ("connectors", "0006_source_connector_version"),
+        ("workspaces", "0002_workspace_names_not_unique"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConnectorDraftCheck',
+            name="ConnectorDraftCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(choices=[('source', 'Source'), ('destination', 'Destination')], max_length=12)),
-                ('version', models.CharField(blank=True, max_length=50)),
-                ('target_id', models.UUIDField(blank=True, null=True)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('secrets', encrypted_model_fields.fields.EncryptedTextField(blank=True, default='')),
-                ('credential_refs', models.JSONField(blank=True, default=dict)),
-                ('digest', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('pending', 'Testing'), ('succeeded', 'Passed'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('message', models.TextField(blank=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('definition', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='connectors.connectordefinition')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("source", "Source"), ("destination", "Destination")],
+                        max_length=12,
+                    ),
+                ),
+                ("version", models.CharField(blank=True, max_length=50)),
+                ("target_id", models.UUIDField(blank=True, null=True)),
+                ("config", models.JSONField(blank=True, default=dict)),
+                (
+                    "secrets",
+                    encrypted_model_fields.fields.EncryptedTextField(
+                        blank=True, default=""
+                    ),
+                ),
+                ("credential_refs", models.JSONField(blank=True, default=dict)),
+                ("digest", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Testing"),
+                            ("succeeded", "Passed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "definition",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="connectors.connectordefinition",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]
