@@ -86,6 +86,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connections:jobs": ("GET", Role.VIEWER),
     "connections:job": ("GET", Role.VIEWER),
     "connections:job_log": ("GET", Role.VIEWER),
+    "connections:job_retry": ("POST", Role.RUNNER),
     "webhooks:list": ("GET", Role.EDITOR),
     "webhooks:create": ("GET", Role.EDITOR),
     "webhooks:detail": ("GET", Role.EDITOR),

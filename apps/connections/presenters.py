@@ -12,7 +12,8 @@ from typing import Any
 from django.utils import timezone
 
 from apps.connections import selectors
-from apps.connections.models import Connection, SyncJob
+from apps.connections.models import Connection, SyncAttempt, SyncJob
+from apps.connections.retry import RetryPolicy
 
 
 def connection_page(connection: Connection) -> dict[str, Any]:
@@ -57,6 +58,8 @@ def job_progress(job: SyncJob | None) -> dict[str, Any] | None:
     attempt = job.attempts.order_by("-number").first()
     if attempt is None:
         return {"job": job, "attempt": None}
+    if job.status == SyncJob.Status.INCOMPLETE:
+        return {"job": job, "attempt": attempt, "retry": retry_wait(job)}
     elapsed = max(1.0, (timezone.now() - attempt.started_at).total_seconds())
     rate = attempt.records_emitted / elapsed
     streams = []
@@ -113,4 +116,34 @@ def job_chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
         "width": max(len(done), 50) * width,
         "most_records": most_records,
         "longest": round(longest, 1),
+    }
+
+
+def retry_wait(job: SyncJob) -> dict[str, Any] | None:
+    """A job waiting between attempts: why the last one failed, when and which the
+    next one is (``2 of 5``: the policy's limit of failures in a row)."""
+    if job.status != SyncJob.Status.INCOMPLETE:
+        return None
+    attempts = sorted(job.attempts.all(), key=lambda a: a.number, reverse=True)
+    failed = next((a for a in attempts if a.status == SyncAttempt.Status.FAILED), None)
+    # Failures in a row since the last attempt that committed data, as the policy
+    # counts them (lifecycle._failures).
+    successive = 0
+    for attempt in attempts:
+        if attempt.status != SyncAttempt.Status.FAILED or attempt.records_committed:
+            break
+        successive += 1
+    policy = RetryPolicy.from_settings()
+    most = min(
+        job.attempt_count - successive + policy.max_successive_failures,
+        policy.max_total_failures,
+    )
+    return {
+        "failed": failed,
+        "failed_number": failed.number if failed else job.attempt_count,
+        "reason": (failed.failure_message if failed else "") or job.failure_message,
+        "next_number": job.attempt_count + 1,
+        "most": max(most, job.attempt_count + 1),
+        "next_attempt_at": job.next_attempt_at,
+        "due": job.next_attempt_at is None or job.next_attempt_at <= timezone.now(),
     }

@@ -366,6 +366,46 @@ def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
 
 
 @transaction.atomic
+def sync_retry_now(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
+    """Start the next attempt of a job waiting to retry now instead of at its time.
+
+    Raises ValidationError when the job no longer waits (a worker took it, it
+    ended or was cancelled): the person saw an older page, nothing changes.
+    """
+    job = (
+        SyncJob.objects.select_for_update()
+        .select_related("connection__workspace")
+        .get(pk=job.pk)
+    )
+    if job.status != SyncJob.Status.INCOMPLETE:
+        now_status = job.get_status_display().lower()
+        raise ValidationError(
+            f"This sync no longer waits to retry: it is {now_status}."
+        )
+    before = job.next_attempt_at
+    now = timezone.now()
+    job.next_attempt_at = now
+    job.enqueued_at = None
+    job.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="sync.retry_now",
+        workspace=job.connection.workspace,
+        target=job.connection,
+        changes={
+            "next_attempt_at": [
+                before.isoformat() if before else None,
+                now.isoformat(),
+            ],
+            "job": [str(job.public_id)] * 2,
+        },
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: sync_enqueue(job_id=job_id))
+    return job
+
+
+@transaction.atomic
 def connection_reset(
     *,
     actor: AbstractBaseUser,

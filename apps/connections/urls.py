@@ -23,4 +23,5 @@ urlpatterns = [
     path("<uuid:connection_id>/jobs/", views.job_list, name="jobs"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job"),
     path("jobs/<uuid:job_id>/log/", views.job_log, name="job_log"),
+    path("jobs/<uuid:job_id>/retry/", views.job_retry_now, name="job_retry"),
 ]

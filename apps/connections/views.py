@@ -305,6 +305,35 @@ def connection_cancel(
 
 @login_required
 @require_POST
+def job_retry_now(
+    request: HttpRequest, workspace_id: UUID, job_id: UUID
+) -> HttpResponse:
+    """Retry now (runners and up): a job waiting to retry starts its next attempt.
+
+    Posted from the job page or the connection page (``back=connection``); either
+    gets its own live part back. A job that moved on meanwhile changes nothing.
+    """
+    membership = require_role(request, workspace_id, Role.RUNNER)
+    job = selectors.job_get(workspace=membership.workspace, public_id=job_id)
+    status = 200
+    try:
+        services.sync_retry_now(actor=request.user, job=job)
+    except ValidationError as exc:
+        messages.info(request, " ".join(exc.messages))
+        status = 409
+    else:
+        messages.success(request, "Retrying now.")
+    if request.POST.get("back") == "connection":
+        return _after_action(request, membership, job.connection, status)
+    if request.htmx:
+        return _job_detail_response(request, membership, job_id, status=status)
+    return redirect(
+        request, "connections:job", workspace_id=workspace_id, job_id=job_id
+    )
+
+
+@login_required
+@require_POST
 def connection_toggle(
     request: HttpRequest, workspace_id: UUID, connection_id: UUID
 ) -> HttpResponse:
@@ -489,6 +518,12 @@ def job_list(
 def job_detail(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpResponse:
     """One job: its attempts, counts and why it failed."""
     membership = require_role(request, workspace_id)
+    return _job_detail_response(request, membership, job_id)
+
+
+def _job_detail_response(
+    request: HttpRequest, membership, job_id: UUID, *, status: int = 200
+) -> HttpResponse:
     job = selectors.job_get(workspace=membership.workspace, public_id=job_id)
     context = {
         "workspace": membership.workspace,
@@ -496,8 +531,11 @@ def job_detail(request: HttpRequest, workspace_id: UUID, job_id: UUID) -> HttpRe
         "job": job,
         "connection": job.connection,
         "progress": presenters.job_progress(job) if job.is_active else None,
+        "retry": presenters.retry_wait(job),
     }
-    return render_page(request, "connections/job_detail.html", context, partial="live")
+    return render_page(
+        request, "connections/job_detail.html", context, partial="live", status=status
+    )
 
 
 @login_required
