@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db import connection as db_connection
+from django.template.defaultfilters import filesizeformat as _filesize
 from django.utils import timezone
 
 from apps.connections import lifecycle
@@ -51,6 +54,8 @@ class JobReporter:
         self._log_bytes = 0
         self._log_dropped = 0
         self._log_dirty = False
+        # State messages the destination committed during this attempt (summary).
+        self.states_saved = 0
         self._thread = threading.Thread(
             target=self._beat_forever, name=f"heartbeat-{attempt.pk}", daemon=True
         )
@@ -76,7 +81,8 @@ class JobReporter:
         return self._cancel.is_set()
 
     def log(self, line: str) -> None:
-        line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}"
+        # UTC, said with a Z: the log is read by people in any zone.
+        line = f"{timezone.now().astimezone(UTC):%Y-%m-%d %H:%M:%SZ} {line}"
         size = len(line.encode()) + 1
         with self._lock:
             self._log.append(line)
@@ -90,6 +96,8 @@ class JobReporter:
 
     def state_committed(self, states: list[dict[str, Any]]) -> None:
         state_mirror_save(connection=self.connection, states=states)
+        with self._lock:
+            self.states_saved += len(states)
 
     def connector_started(self, process_group: int) -> None:
         SyncAttempt.objects.filter(pk=self.attempt.pk).update(
@@ -251,6 +259,8 @@ def _run_here(job_id: int) -> SyncJob | None:
     ).get(pk=attempt.pk)
     reporter = JobReporter(attempt)
     reporter.start()
+    began = time.monotonic()
+    outcome: AttemptOutcome | None = None
     try:
         request = build_request(attempt)
         engine = get_engine(attempt.job.connection.workspace)
@@ -280,10 +290,49 @@ def _run_here(job_id: int) -> SyncJob | None:
             f"({type(exc).__name__}). The log has the details.",
         )
     finally:
+        if outcome is not None:
+            for line in attempt_summary(
+                number=attempt.number,
+                outcome=outcome,
+                seconds=time.monotonic() - began,
+                states_saved=reporter.states_saved,
+            ):
+                reporter.log(line)
         reporter.stop()
     job = lifecycle.attempt_finish(attempt_id=attempt.pk, outcome=outcome)
     _schedule_retry(job)
     return job
+
+
+def filesizeformat(size: int) -> str:
+    """Django's byte sizes (``12.3 KB``) with a plain space, for a text log."""
+    return str(_filesize(size)).replace("\xa0", " ")
+
+
+def attempt_summary(
+    *, number: int, outcome: AttemptOutcome, seconds: float, states_saved: int
+) -> list[str]:
+    """The log's last lines: how the attempt ended, what each stream committed,
+    the state saved and how long it took (Airbyte's sync summary)."""
+    word = {"succeeded": "succeeded", "cancelled": "was cancelled"}.get(
+        outcome.status, "failed"
+    )
+    lines = [f"INFO Sync summary: attempt {number} {word} after {seconds:.1f} s."]
+    for stream, stats in sorted((outcome.stream_stats or {}).items()):
+        lines.append(
+            f"INFO   {stream}: {stats.get('records_committed', 0):,} records, "
+            f"{filesizeformat(stats.get('bytes_committed', 0))} committed"
+        )
+    saved = (
+        f"{states_saved} state message{'s' if states_saved != 1 else ''} saved"
+        if states_saved
+        else "no state saved"
+    )
+    lines.append(
+        f"INFO   Total: {outcome.records_committed:,} records, "
+        f"{filesizeformat(outcome.bytes_committed)} committed; {saved}."
+    )
+    return lines
 
 
 def _schedule_retry(job: SyncJob) -> None:

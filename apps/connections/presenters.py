@@ -94,13 +94,17 @@ def job_chart(jobs: list[SyncJob]) -> dict[str, Any] | None:
     done = [j for j in reversed(jobs) if j.status in SyncJob.TERMINAL_STATUSES]
     if not done:
         return None
-    most_records = max(j.records_committed for j in done) or 1
-    longest = max((j.duration_seconds or 0) for j in done) or 1
+    # The scale is at least 1 so nothing divides by zero; the caption says the
+    # real numbers (a run of cancelled jobs committed 0 records, not 1).
+    most_records = max(j.records_committed for j in done)
+    longest = max((j.duration_seconds or 0) for j in done)
+    records_scale = most_records or 1
+    duration_scale = longest or 1
     width = 12
     bars = []
     for index, job in enumerate(done):
-        records_height = round(80 * job.records_committed / most_records)
-        duration_height = round(80 * (job.duration_seconds or 0) / longest)
+        records_height = round(80 * job.records_committed / records_scale)
+        duration_height = round(80 * (job.duration_seconds or 0) / duration_scale)
         bars.append(
             {
                 "x": index * width,
