@@ -87,6 +87,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connections:job": ("GET", Role.VIEWER),
     "connections:job_log": ("GET", Role.VIEWER),
     "connections:job_retry": ("POST", Role.RUNNER),
+    "connections:timeline": ("GET", Role.VIEWER),
     "webhooks:list": ("GET", Role.EDITOR),
     "webhooks:create": ("GET", Role.EDITOR),
     "webhooks:detail": ("GET", Role.EDITOR),

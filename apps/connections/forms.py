@@ -319,6 +319,24 @@ class JobFilterForm(forms.Form):
     )
 
 
+class TimelineFilterForm(JobFilterForm):
+    """The workspace job timeline's filters: a job's filters plus its connection."""
+
+    connection = forms.ModelChoiceField(
+        queryset=Connection.objects.none(),
+        required=False,
+        empty_label="Any connection",
+        to_field_name="public_id",
+    )
+    field_order = ["status", "connection", "trigger", "since", "until"]
+
+    def __init__(self, *args: Any, workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].queryset = Connection.objects.for_workspace(
+            workspace
+        ).order_by("name")
+
+
 class ResetForm(forms.Form):
     streams = forms.MultipleChoiceField(
         required=False,

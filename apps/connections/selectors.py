@@ -76,6 +76,44 @@ def job_list(
     return jobs
 
 
+def workspace_jobs(
+    *,
+    workspace: Workspace,
+    status: str = "",
+    connection: Connection | None = None,
+    trigger: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[SyncJob]:
+    """Every connection's jobs in the workspace, newest first, for the timeline."""
+    jobs = (
+        SyncJob.objects.filter(
+            connection_id__in=Connection.objects.for_workspace(workspace).values("pk")
+        )
+        .select_related("connection", "requested_by")
+        .order_by("-created_at", "-id")
+    )
+    if connection is not None:
+        jobs = jobs.filter(connection=connection)
+    if status:
+        jobs = jobs.filter(status=status)
+    if trigger:
+        jobs = jobs.filter(trigger=trigger)
+    if since:
+        jobs = jobs.filter(created_at__date__gte=since)
+    if until:
+        jobs = jobs.filter(created_at__date__lte=until)
+    return jobs
+
+
+def workspace_job_get(*, workspace: Workspace, public_id: UUID) -> SyncJob:
+    """One job as a timeline row (its connection and requester); 404 otherwise."""
+    found = workspace_jobs(workspace=workspace).filter(public_id=public_id).first()
+    if found is None:
+        raise Http404("No such job.")
+    return found
+
+
 def job_get(*, workspace: Workspace, public_id: UUID) -> SyncJob:
     """One job of the workspace with its attempts (logs deferred)."""
     found = (

@@ -21,6 +21,7 @@ urlpatterns = [
     path("<uuid:connection_id>/schema/", views.connection_schema, name="schema"),
     path("<uuid:connection_id>/delete/", views.connection_delete, name="delete"),
     path("<uuid:connection_id>/jobs/", views.job_list, name="jobs"),
+    path("jobs/", views.job_timeline, name="timeline"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job"),
     path("jobs/<uuid:job_id>/log/", views.job_log, name="job_log"),
     path("jobs/<uuid:job_id>/retry/", views.job_retry_now, name="job_retry"),

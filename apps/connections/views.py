@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,6 +21,7 @@ from apps.connections.forms import (
     ConnectionForm,
     JobFilterForm,
     ResetForm,
+    TimelineFilterForm,
     choices_as_dicts,
     stream_rows,
 )
@@ -511,6 +512,45 @@ def job_list(
         "query": query.urlencode(),
     }
     return render_page(request, "connections/job_list.html", context, partial="results")
+
+
+@login_required
+@require_GET
+def job_timeline(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """Every connection's jobs, newest first, filtered and paged; running rows
+    refresh themselves (``?row=<job id>`` renders one row)."""
+    membership = require_role(request, workspace_id)
+    workspace = membership.workspace
+    context: dict[str, Any] = {"workspace": workspace, "membership": membership}
+    row = request.GET.get("row", "")
+    if row:
+        try:
+            job_id = UUID(row)
+        except ValueError:
+            raise Http404("No such job.") from None
+        context["job"] = selectors.workspace_job_get(
+            workspace=workspace, public_id=job_id
+        )
+        return render_page(
+            request, "connections/job_timeline.html", context, partial="row"
+        )
+    form = TimelineFilterForm(request.GET or None, workspace=workspace)
+    filters = form.cleaned_data if form.is_valid() else {}
+    jobs = selectors.workspace_jobs(
+        workspace=workspace,
+        status=filters.get("status", ""),
+        connection=filters.get("connection"),
+        trigger=filters.get("trigger", ""),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update(form=form, page=page, query=query.urlencode())
+    return render_page(
+        request, "connections/job_timeline.html", context, partial="results"
+    )
 
 
 @login_required

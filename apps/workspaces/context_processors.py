@@ -26,6 +26,7 @@ class NavItem:
 SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Dashboard", "workspaces:detail", "viewer", "workspaces:detail"),
     ("Connections", "connections:list", "viewer", "connections:"),
+    ("Jobs", "connections:timeline", "viewer", "connections:timeline"),
     ("Sources", "connectors:source_list", "viewer", "connectors:source"),
     ("Destinations", "connectors:destination_list", "viewer", "connectors:destination"),
     ("Catalog", "connectors:catalog", "viewer", "connectors:catalog"),
@@ -54,6 +55,13 @@ def navigation(request: HttpRequest) -> dict:
     if membership is None:
         return context
     current = request.resolver_match.view_name if request.resolver_match else ""
+    # The section with the longest matching prefix is current (Jobs, not
+    # Connections, on the timeline).
+    current_prefix = max(
+        (prefix for *_, prefix in SECTIONS if current.startswith(prefix)),
+        key=len,
+        default=None,
+    )
     items = []
     for label, url_name, role, prefix in SECTIONS:
         if not membership.allows(role):
@@ -62,6 +70,6 @@ def navigation(request: HttpRequest) -> dict:
             items.append(NavItem(label, None, False, "Coming soon"))
             continue
         url = reverse(url_name, kwargs={"workspace_id": membership.workspace.public_id})
-        items.append(NavItem(label, url, current.startswith(prefix)))
+        items.append(NavItem(label, url, prefix == current_prefix))
     context.update(nav_items=items, current_workspace=membership.workspace)
     return context

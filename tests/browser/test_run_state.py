@@ -118,3 +118,12 @@ def test_retry_now_runs_the_waiting_attempt(
         f"{live_server.url}/w/{workspace.public_id}/connections/jobs/{job.public_id}/"
     )
     expect(page.locator("#job-live")).to_contain_text("Succeeded")
+
+    # The workspace's timeline lists it with its connection, from the side menu.
+    page.get_by_role("navigation", name="Workspace").get_by_role(
+        "link", name="Jobs"
+    ).click()
+    timeline = page.get_by_test_id("job-timeline")
+    expect(timeline).to_contain_text("Faker to DuckDB")
+    expect(timeline).to_contain_text("Succeeded")
+    screenshot("52-job-timeline")
