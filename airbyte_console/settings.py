@@ -423,9 +423,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        "refusal_without_traceback": {
+            "()": "apps.core.logfilters.ExpectedRefusalWithoutTraceback"
+        },
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.string("CONSOLE_LOG_LEVEL", "INFO")},
     "loggers": {
+        # A 403 is logged as one line, without a traceback (it is expected).
+        "django.request": {"filters": ["refusal_without_traceback"]},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},

@@ -88,5 +88,8 @@ class EncryptionCanary(models.Model):
     value = EncryptedTextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name_plural = "encryption canaries"
+
     def __str__(self) -> str:
         return f"encryption canary {self.pk}"

@@ -313,8 +313,8 @@ def integration_run(
     except Exception as exc:  # any failure is the test's result, then clean up
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
+        # Not echoed: the summary that follows ends with it (it was printed twice).
         result.cleanup = _clean_up(actor, workspace, job, scratch_dir, sync_cancel)
-        echo(result.cleanup)
         result.seconds = round(time.monotonic() - started, 2)
     return result
 

@@ -134,6 +134,7 @@ class WebhookDelivery(BaseModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["endpoint", "-created_at"])]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         return f"{self.event} {self.webhook_id} ({self.status})"
