@@ -8,13 +8,15 @@ rotation, both marked ``no-store``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,7 +25,7 @@ from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role
 from apps.webhooks import selectors
 from apps.webhooks.forms import WebhookEndpointForm
-from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from apps.webhooks.services import dispatch, endpoints
 from apps.workspaces.access import require_role
 from apps.workspaces.models import Membership
@@ -116,6 +118,7 @@ def webhook_detail(
         "membership": membership,
         "endpoint": endpoint,
         "page": page,
+        "live": _has_unsettled(page),
     }
     return render_page(
         request, "webhooks/webhook_detail.html", context, partial="deliveries"
@@ -197,6 +200,21 @@ def webhook_delete(
     return render_page(request, "webhooks/webhook_confirm_delete.html", context)
 
 
+def _has_unsettled(page: Page) -> bool:
+    """A delivery on the page is being sent or is due within a minute: the log
+    refreshes itself until it settles, so a test event shows its response without a
+    reload. A retry hours away does not keep the page polling."""
+    soon = timezone.now() + timedelta(minutes=1)
+    return any(
+        d.status == WebhookDelivery.Status.DELIVERING
+        or (
+            d.status == WebhookDelivery.Status.PENDING
+            and (d.next_attempt_at is None or d.next_attempt_at <= soon)
+        )
+        for d in page.object_list
+    )
+
+
 def _back_to_log(
     request: HttpRequest, membership: Membership, endpoint: WebhookEndpoint
 ) -> HttpResponse:
@@ -219,6 +237,7 @@ def _log_fragment(
         "membership": membership,
         "endpoint": endpoint,
         "page": page,
+        "live": _has_unsettled(page),
     }
     return render_page(
         request, "webhooks/webhook_detail.html", context, partial="deliveries"

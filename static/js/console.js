@@ -6,10 +6,20 @@
     if (!box) return;
     var toast = document.createElement("div");
     toast.className = "toast toast-" + (level || "info");
-    toast.setAttribute("role", "status");
-    toast.textContent = message;
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    var text = document.createElement("span");
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.append(text, close);
     box.appendChild(toast);
-    setTimeout(function () { toast.remove(); }, 5000);
+    // An error stays until it is closed: a refusal is often longer than 5 s of
+    // reading. Other notices go by themselves.
+    if (level !== "error") setTimeout(function () { toast.remove(); }, 5000);
   }
   document.body.addEventListener("toast", function (event) {
     var items = event.detail && event.detail.value ? event.detail.value : event.detail;
@@ -133,6 +143,27 @@
         return true;
       });
     });
+  });
+  // A box with `maxlength` stops taking characters (and cuts a paste) without a
+  // word: say so beside it while the value is at the limit.
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[maxlength], textarea[maxlength]")) return;
+    var limit = box.maxLength;
+    var note = box.nextElementSibling;
+    var has = note && note.classList.contains("maxlength-note");
+    if (limit > 0 && box.value.length >= limit) {
+      if (!has) {
+        note = document.createElement("small");
+        note.className = "maxlength-note";
+        note.setAttribute("role", "status");
+        box.insertAdjacentElement("afterend", note);
+      }
+      note.textContent = "Limit reached: at most " + limit +
+        " characters; anything longer was cut.";
+    } else if (has) {
+      note.remove();
+    }
   });
   // A form that asks before it is sent (`data-confirm="question"`).
   document.addEventListener("submit", function (event) {

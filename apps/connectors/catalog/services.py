@@ -167,6 +167,10 @@ def connector_install_request(
     return install
 
 
+# How many sources an uninstall refusal names; it counts the rest.
+SOURCES_NAMED = 3
+
+
 def sources_in_use_message(
     *, definition: ConnectorDefinition, actor: AbstractBaseUser | None
 ) -> str:
@@ -184,13 +188,24 @@ def sources_in_use_message(
             "installed while any source uses it."
         )
     where = "" if sees_every_workspace(actor) else " in your workspaces"
+    # Named, so the refusal says which sources to delete (it was only a count).
+    shown = (
+        sources_visible_to(actor)
+        .filter(definition=definition)
+        .select_related("workspace")
+        .order_by("workspace__name", "name")[:SOURCES_NAMED]
+    )
+    listed = ", ".join(f"{s.name} (in {s.workspace.name})" for s in shown)
+    if visible > SOURCES_NAMED:
+        listed += f" and {visible - SOURCES_NAMED} more"
     if visible == 1:
         return (
-            f"1 source{where} uses {definition.name}; delete it before uninstalling it."
+            f"1 source{where} uses {definition.name}: {listed}. "
+            "Delete it before uninstalling the connector."
         )
     return (
-        f"{visible} sources{where} use {definition.name}; delete them before "
-        "uninstalling it."
+        f"{visible} sources{where} use {definition.name}: {listed}. "
+        "Delete them before uninstalling the connector."
     )
 
 
