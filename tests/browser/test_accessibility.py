@@ -23,7 +23,7 @@ import pytest
 from django.utils import timezone
 
 from apps.connections.models import SyncJob
-from apps.connectors.models import Destination
+from apps.connectors.models import ConnectorInstall, Destination
 from apps.core.roles import Role
 from apps.transforms.models import DbtProject, TransformRun
 from apps.webhooks.models import WebhookEndpoint
@@ -137,6 +137,17 @@ def test_main_pages_have_no_serious_accessibility_violation(
         started_at=timezone.now(),
         finished_at=timezone.now(),
     )
+    failed = SyncJob.objects.create(
+        public_id=uuid.uuid4(),
+        connection=connection,
+        trigger="scheduled",
+        status="failed",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        failure_type="config_error",
+        failure_origin="source",
+        failure_message="The source refused the credentials.",
+    )
     endpoint = WebhookEndpoint.objects.create(
         workspace=workspace,
         name="Ops",
@@ -176,6 +187,8 @@ def test_main_pages_have_no_serious_accessibility_violation(
         "connection-new": f"{w}/connections/new/",
         "connection-settings": f"{w}/connections/{connection.public_id}/settings/",
         "job": f"{w}/connections/jobs/{job.public_id}/",
+        "job-failed": f"{w}/connections/jobs/{failed.public_id}/",
+        "jobs": f"{w}/connections/jobs/",
         "sources": f"{w}/sources/",
         "source": f"{w}/sources/{source.public_id}/",
         "source-new": f"{w}/sources/new/",
@@ -209,10 +222,19 @@ def test_main_pages_have_no_serious_accessibility_violation(
     }
 
     found: dict[str, list[dict]] = {}
+
+    def check(name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        found[name] = _violations(page)
+        screenshot(f"a11y-{name}")
+
     page.goto(live_server.url + "/accounts/login/")
-    found["sign-in"] = _violations(page)
-    screenshot("a11y-sign-in")
+    check("sign-in")
     page.get_by_label("Email or username").fill("ana@acme.test")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    check("sign-in-refused")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=workspace.name)).to_be_visible()
@@ -220,9 +242,61 @@ def test_main_pages_have_no_serious_accessibility_violation(
     for name, path in pages.items():
         response = page.goto(live_server.url + path)
         assert response.status == 200, f"{name}: {path} answered {response.status}"
-        page.wait_for_load_state("networkidle")
-        found[name] = _violations(page)
-        screenshot(f"a11y-{name}")
+        check(name)
+
+    # States that only show after a click: open menus, forms with their errors,
+    # the new connection's streams and review step, an error toast.
+    page.goto(live_server.url + f"{w}/")
+    page.get_by_test_id("workspace-switcher").locator("summary").click()
+    page.locator("details.user-menu summary").click()
+    check("menus-open")
+
+    # The server's errors, as a browser without its own checks would get them.
+    no_browser_checks = (
+        "document.querySelectorAll('form').forEach(f => f.noValidate = true)"
+    )
+    page.goto(live_server.url + pages["source-form"])
+    page.evaluate(no_browser_checks)
+    page.locator("form input[name=name]").fill("")
+    page.get_by_role("button", name="Test and create").click()
+    expect(page.locator(".error, [role=alert]").first).to_be_visible()
+    check("source-form-errors")
+
+    page.goto(live_server.url + pages["schedule-new"])
+    page.evaluate(no_browser_checks)
+    page.get_by_role("button", name="Create schedule").click()
+    expect(page.locator(".error, [role=alert]").first).to_be_visible()
+    check("schedule-form-errors")
+
+    page.goto(live_server.url + pages["credential-new"])
+    page.get_by_label("Type").select_option("generic")
+    expect(page.locator("#pair-rows tr").first).to_be_visible()
+    check("credential-form-generic")
+
+    page.goto(live_server.url + pages["connection-new"])
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("#id_name").fill("Faker to DuckDB")
+    page.locator("#id_source").select_option(value=str(source.pk))
+    expect(page.locator("#streams")).to_contain_text("users")
+    page.locator("#id_destination").select_option(value=str(destination.pk))
+    page.locator('tr[data-stream-row="users"] details.fields-pick summary').click()
+    check("connection-new-streams")
+    page.get_by_role("button", name="Next: review").click()
+    expect(page.get_by_test_id("review")).to_be_visible()
+    check("connection-new-review")
+
+    ConnectorInstall.objects.create(
+        definition=source.definition,
+        version=source.definition.pypi_version,
+        status="succeeded",
+    )
+    page.goto(live_server.url + f"{w}/catalog/?q=faker")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"#connector-{source.definition.public_id}").get_by_role(
+        "button", name="Uninstall"
+    ).click()
+    expect(page.locator(".toast-error")).to_be_visible()
+    check("catalog-error-toast")
 
     report = []
     for name, violations in found.items():
