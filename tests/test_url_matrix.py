@@ -33,6 +33,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "accounts:login": ("GET", PUBLIC),
     "accounts:logout": ("POST", PUBLIC),
     "accounts:password_change": ("GET", LOGIN),
+    "accounts:profile": ("GET", LOGIN),
     "preferences:notifications": ("GET", LOGIN),
     "accounts:password_reset": ("GET", PUBLIC),
     "accounts:password_reset_sent": ("GET", PUBLIC),

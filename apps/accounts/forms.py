@@ -77,3 +77,27 @@ class ConsoleSetPasswordForm(SetPasswordForm):
 
     def save(self, commit: bool = True):  # pragma: no cover - the service saves
         raise NotImplementedError("Use accounts.services.user_password_set.")
+
+
+class ProfileForm(forms.Form):
+    """One's own settings: the time zone of every time the pages show."""
+
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        help_text="Every time in the console is shown in this zone, and says so.",
+    )
+
+    def __init__(self, *args: Any, browser_zone: str = "", **kwargs: Any) -> None:
+        from apps.accounts.timezones import zone_choices
+
+        super().__init__(*args, **kwargs)
+        automatic = (
+            f"Your browser's zone (now {browser_zone})"
+            if browser_zone
+            else "Your browser's zone (UTC until it tells us)"
+        )
+        self.fields["time_zone"].choices = [
+            ("", automatic),
+            *((name, name.replace("_", " ")) for name in zone_choices()),
+        ]

@@ -1,4 +1,4 @@
-"""What each person chose to hear about (the accounts app's only table)."""
+"""What each person chose: what to hear about, and their own settings."""
 
 from __future__ import annotations
 
@@ -34,3 +34,17 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"Notifications of {self.user_id} in {self.workspace_id}"
+
+
+class Profile(models.Model):
+    """One person's own settings: the time zone their pages show times in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    # An IANA name (``Europe/Paris``); blank follows the browser's zone, then UTC.
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user_id}"

@@ -17,7 +17,45 @@ from apps.audit.services import audit_record
 def user_login(*, request: HttpRequest, user: AbstractBaseUser) -> None:
     """Start a session; Django's ``login`` rotates the session key (no fixation)."""
     login(request, user)
+    _remember_time_zone(request, user)
     audit_record(actor=user, action="user.logged_in", target=user)
+
+
+def _remember_time_zone(request: HttpRequest, user: AbstractBaseUser) -> None:
+    """Keep the person's zone in the session, so pages read it without a query."""
+    from apps.accounts.models import Profile
+    from apps.accounts.timezones import SESSION_KEY
+
+    chosen = (
+        Profile.objects.filter(user=user).values_list("time_zone", flat=True).first()
+    )
+    request.session[SESSION_KEY] = chosen or ""
+
+
+@transaction.atomic
+def profile_update(
+    *, request: HttpRequest, user: AbstractBaseUser, time_zone: str
+) -> None:
+    """Save the person's time zone ("" follows the browser) for this and later
+    sessions."""
+    from apps.accounts.models import Profile
+    from apps.accounts.timezones import SESSION_KEY, zone_or_none
+
+    if time_zone and zone_or_none(time_zone) is None:
+        raise ValidationError({"time_zone": f"Unknown time zone: {time_zone}."})
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    before = profile.time_zone
+    profile.time_zone = time_zone
+    profile.full_clean()
+    profile.save()
+    request.session[SESSION_KEY] = time_zone
+    if before != time_zone:
+        audit_record(
+            actor=user,
+            action="user.profile_changed",
+            target=user,
+            changes={"time_zone": [before or None, time_zone or None]},
+        )
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from apps.accounts.forms import (
     ConsolePasswordResetForm,
     ConsoleSetPasswordForm,
     LoginForm,
+    ProfileForm,
 )
 from apps.core.invitations import invitation_token_generator, join_token_generator
 
@@ -89,6 +90,43 @@ def password_change(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/password_change.html", {"form": form}, status=status
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    """One's own settings: the time zone pages show times in."""
+    from django.core.exceptions import ValidationError
+
+    from apps.accounts.models import Profile
+    from apps.accounts.timezones import browser_zone
+    from apps.core.forms import apply_validation_error
+
+    detected = browser_zone(request)
+    current = (
+        Profile.objects.filter(user=request.user)
+        .values_list("time_zone", flat=True)
+        .first()
+    )
+    form = ProfileForm(
+        request.POST or None,
+        initial={"time_zone": current or ""},
+        browser_zone=str(detected) if detected else "",
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.profile_update(
+                request=request,
+                user=request.user,
+                time_zone=form.cleaned_data["time_zone"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("accounts:profile")
+    status = 400 if form.errors else 200
+    return render(request, "accounts/profile.html", {"form": form}, status=status)
 
 
 # Password reset by email, with Django's views (their token handling: the link's

@@ -170,4 +170,16 @@
     var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   }, true);
+  // The browser's time zone, for people who have not chosen one in their
+  // profile: the server reads this cookie (apps/accounts/timezones.py). Set once,
+  // and again only when the zone changes (travel, a new machine).
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var known = document.cookie.match(/(?:^|; )console_tz=([^;]*)/);
+    if (zone && (!known || decodeURIComponent(known[1]) !== zone)) {
+      document.cookie = "console_tz=" + encodeURIComponent(zone) +
+        "; path=/; max-age=31536000; SameSite=Lax" +
+        (location.protocol === "https:" ? "; Secure" : "");
+    }
+  } catch (error) { /* no Intl: the server keeps UTC */ }
 })();

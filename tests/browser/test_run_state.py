@@ -14,8 +14,15 @@ from apps.connections import services
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connectors.models import Destination, Source
 from apps.core.roles import Role
+from tests.browser.conftest import SCREENSHOTS
 from tests.engines.fixtures import DUCKDB_ID, FAKER_ID, definition
-from tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory
+from tests.factories import (
+    PASSWORD,
+    ConnectionFactory,
+    MembershipFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -127,3 +134,50 @@ def test_retry_now_runs_the_waiting_attempt(
     expect(timeline).to_contain_text("Faker to DuckDB")
     expect(timeline).to_contain_text("Succeeded")
     screenshot("52-job-timeline")
+
+
+def test_times_follow_the_browsers_zone_then_the_profile(live_server, browser):
+    """console.js tells the server the browser's zone; the profile overrides it."""
+    from playwright.sync_api import expect
+
+    user = UserFactory(email="ana@acme.test")
+    workspace = WorkspaceFactory(name="Analytics")
+    MembershipFactory(user=user, workspace=workspace, role=Role.VIEWER)
+    connection = ConnectionFactory(workspace=workspace, name="Orders")
+    job = SyncJob.objects.create(
+        public_id=uuid.uuid4(),
+        connection=connection,
+        trigger="manual",
+        status="succeeded",
+        started_at=timezone.now() - timedelta(minutes=3),
+        finished_at=timezone.now() - timedelta(minutes=2),
+    )
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id="Europe/Paris"
+    )
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/accounts/login/")
+        page.get_by_label("Email or username").fill("ana@acme.test")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        base = f"{live_server.url}/w/{workspace.public_id}"
+        job_url = f"{base}/connections/jobs/{job.public_id}/"
+        page.goto(job_url)
+        expect(page.locator("#job-live")).to_contain_text(" CET")
+        page.locator(".user-menu summary").click()
+        page.get_by_role("menuitem", name="Profile").click()
+        expect(page.get_by_label("Time zone")).to_contain_text(
+            "Your browser's zone (now Europe/Paris)"
+        )
+        page.get_by_label("Time zone").select_option("America/Chicago")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("main")).to_contain_text(
+            "Times now show in America/Chicago"
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "53-profile-time-zone.png"))
+        page.goto(job_url)
+        expect(page.locator("#job-live")).to_contain_text(" CST")
+    finally:
+        context.close()
