@@ -25,6 +25,8 @@ from django.utils import timezone
 from apps.connections.models import SyncJob
 from apps.connectors.models import ConnectorInstall, Destination
 from apps.core.roles import Role
+from apps.credentials.services import credential_create
+from apps.schedules.services import schedule_create
 from apps.transforms.models import DbtProject, TransformRun
 from apps.webhooks.models import WebhookEndpoint
 from tests.connections.conftest import faker_source  # noqa: F401 - fixture
@@ -179,6 +181,21 @@ def test_main_pages_have_no_serious_accessibility_violation(
         trigger="manual",
         status="succeeded",
     )
+    credential = credential_create(
+        actor=None,
+        workspace=workspace,
+        name="Warehouse login",
+        type="api_key",
+        fields={"api_key": "a11y-key"},
+    )
+    schedule = schedule_create(
+        actor=None,
+        workspace=workspace,
+        connection=connection,
+        name="Nightly",
+        kind="cron",
+        cron_expression="0 2 * * *",
+    )
     w = f"/w/{workspace.public_id}"
     pages = {
         "dashboard": f"{w}/",
@@ -217,8 +234,23 @@ def test_main_pages_have_no_serious_accessibility_violation(
         "audit": f"{w}/audit/",
         "settings": f"{w}/settings/",
         "engine": f"{w}/engine/",
+        "connection-schema": f"{w}/connections/{connection.public_id}/schema/",
+        "connection-jobs": f"{w}/connections/{connection.public_id}/jobs/",
+        "credential": f"{w}/credentials/{credential.public_id}/",
+        "credential-edit": f"{w}/credentials/{credential.public_id}/edit/",
+        "schedule": f"{w}/schedules/{schedule.public_id}/",
+        "schedule-edit": f"{w}/schedules/{schedule.public_id}/edit/",
+        "webhook-new": f"{w}/webhooks/new/",
+        "webhook-edit": f"{w}/webhooks/{endpoint.public_id}/edit/",
+        "transforms-new": f"{w}/transforms/new/",
+        "transforms-runs": f"{w}/transforms/{project.public_id}/runs/",
+        "transforms-settings": f"{w}/transforms/{project.public_id}/settings/",
+        "transforms-docs": f"{w}/transforms/{project.public_id}/docs/",
+        "workspace-delete": f"{w}/delete/",
         "workspaces": "/w/",
-        "profile-password": "/accounts/password/",
+        "workspace-new": "/w/new/",
+        "password-change": "/accounts/password/",
+        "notification-settings": "/notifications/settings/",
     }
 
     found: dict[str, list[dict]] = {}
