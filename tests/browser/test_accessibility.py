@@ -64,15 +64,21 @@ def axe_script() -> Path:
     work = AXE_DIR / f"tmp-{uuid.uuid4().hex}"
     work.mkdir()
     try:
-        packed = subprocess.run(
-            [npm, "pack", f"axe-core@{AXE_VERSION}", "--silent"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        try:
+            packed = subprocess.run(
+                [npm, "pack", f"axe-core@{AXE_VERSION}", "--loglevel=error"],
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+        except subprocess.TimeoutExpired:
+            skip_or_fail("npm pack axe-core did not finish in 3 minutes (no network?)")
         if packed.returncode != 0:
-            skip_or_fail(f"npm pack axe-core failed: {packed.stderr.strip()[-300:]}")
+            # npm's first lines say why (ECONNREFUSED, ENOTFOUND ...), the rest is a
+            # stack.
+            why = " ".join(packed.stderr.strip().splitlines()[:4])[:400]
+            skip_or_fail(f"npm pack axe-core@{AXE_VERSION} failed: {why}")
         with tarfile.open(work / f"axe-core-{AXE_VERSION}.tgz") as archive:
             member = archive.getmember("package/axe.min.js")
             source = archive.extractfile(member).read()
