@@ -255,6 +255,7 @@ def test_main_pages_have_no_serious_accessibility_violation(
         "workspace-delete": f"{w}/delete/",
         "workspaces": "/w/",
         "workspace-new": "/w/new/",
+        "profile": "/accounts/profile/",
         "password-change": "/accounts/password/",
         "notification-settings": "/notifications/settings/",
     }
@@ -268,6 +269,9 @@ def test_main_pages_have_no_serious_accessibility_violation(
 
     page.goto(live_server.url + "/accounts/login/")
     check("sign-in")
+    page.goto(live_server.url + "/accounts/password/reset/")
+    check("password-reset")
+    page.goto(live_server.url + "/accounts/login/")
     page.get_by_label("Email or username").fill("ana@acme.test")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
