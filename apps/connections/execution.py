@@ -324,7 +324,7 @@ def attempt_summary(
             f"{filesizeformat(stats.get('bytes_committed', 0))} committed"
         )
     saved = (
-        f"{states_saved} state message{'s' if states_saved != 1 else ''} saved"
+        f"state saved ({states_saved} message{'s' if states_saved != 1 else ''})"
         if states_saved
         else "no state saved"
     )

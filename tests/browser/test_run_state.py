@@ -135,6 +135,13 @@ def test_retry_now_runs_the_waiting_attempt(
     expect(timeline).to_contain_text("Succeeded")
     screenshot("52-job-timeline")
 
+    # Its log ends with the engine's summary.
+    timeline.get_by_role("link", name="Log").first.click()
+    log = page.locator("pre.log")
+    expect(log).to_contain_text("Sync summary: attempt 2 succeeded")
+    expect(log).to_contain_text("users: 50 records")
+    screenshot("54-log-summary")
+
 
 def test_times_follow_the_browsers_zone_then_the_profile(live_server, browser):
     """console.js tells the server the browser's zone; the profile overrides it."""

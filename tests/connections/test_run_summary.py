@@ -48,7 +48,8 @@ def test_the_log_ends_with_the_sync_summary(
     )
     assert re.fullmatch(r"INFO   users: 120 records, [\d.]+ KB committed", summary[1])
     assert re.fullmatch(
-        r"INFO   Total: 120 records, [\d.]+ KB committed; \d+ state messages? saved\.",
+        r"INFO   Total: 120 records, [\d.]+ KB committed; "
+        r"state saved \(\d+ messages?\)\.",
         summary[2],
     )
     # The lines' times say their zone (UTC).
