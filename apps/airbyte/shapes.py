@@ -284,7 +284,7 @@ def _event_line(event: Any) -> str:
     stamp = None
     if isinstance(event.get("timestamp"), int | float):
         stamp = epoch(event["timestamp"] // 1000)
-    when = f"{stamp:%Y-%m-%d %H:%M:%S} " if stamp else ""
+    when = f"{stamp:%Y-%m-%d %H:%M:%SZ} " if stamp else ""  # UTC
     # ``level`` since 1.2 (lowercase); ``logLevel`` is what older code read.
     level = _str(event.get("level") or event.get("logLevel") or "info").upper()
     source = _str(event.get("logSource") or "")

@@ -39,7 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -530,7 +530,8 @@ def _choose_active(plans: list[_Plan], rng: random.Random) -> None:
 
 def _log(lines: list[tuple[datetime, str, str]]) -> str:
     return "\n".join(
-        f"{when:%Y-%m-%d %H:%M:%S} {level} {text}" for when, level, text in lines
+        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%SZ} {level} {text}"
+        for when, level, text in lines
     )
 
 

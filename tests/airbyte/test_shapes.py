@@ -124,7 +124,7 @@ def test_structured_log_events_become_lines():
             },
         }
     )
-    assert attempt.log_lines == ("2023-11-14 22:13:20 WARN x",)
+    assert attempt.log_lines == ("2023-11-14 22:13:20Z WARN x",)
 
 
 def test_server_info_reads_the_auth_mode_and_defaults_when_absent():

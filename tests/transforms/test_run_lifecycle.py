@@ -215,7 +215,7 @@ def test_the_stored_log_keeps_its_tail_within_the_cap(settings, workspace):
     # The end of a log says why a run ended: the newest lines are kept.
     assert text.splitlines()[-1].endswith("line 500")
     assert "line 1\n" not in text + "\n"
-    total = sum(len(f"2026-01-01 00:00:00 line {n}\n") for n in range(1, 501))
+    total = sum(len(f"2026-01-01 00:00:00Z line {n}\n") for n in range(1, 501))
     assert dropped + len(text.encode()) + 1 == total
 
 

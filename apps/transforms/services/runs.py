@@ -220,7 +220,7 @@ class RunReporter:
 
     def log(self, line: str) -> None:
         line = self._masker.mask(line.rstrip())
-        line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}"
+        line = f"{timezone.now():%Y-%m-%d %H:%M:%SZ} {line}"  # UTC
         size = len(line.encode()) + 1
         with self._lock:
             self._log.append(line)
@@ -699,7 +699,7 @@ def reap_lost_runs(*, now: datetime | None = None) -> int:
         )
         run = TransformRun.objects.get(pk=run_id)
         log = (run.log + "\n" if run.log else "") + (
-            f"{timezone.now():%Y-%m-%d %H:%M:%S} ERROR {message}"
+            f"{timezone.now():%Y-%m-%d %H:%M:%SZ} ERROR {message}"
         )
         _finish(
             run_id,
