@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
+from apps.connections.models import SyncJob
 from apps.connectors.models import ConnectorInstall
 from apps.core.roles import Role
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.connections.conftest import faker_source  # noqa: F401 - fixture
 from tests.engines.fixtures import FAKER_ID, definition
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    ConnectionFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -112,3 +119,43 @@ def test_a_value_cut_by_maxlength_says_so(live_server, page, screenshot, workspa
     screenshot("polish-maxlength")
     name.press("Backspace")
     expect(note).to_have_count(0)
+
+
+def test_long_names_wrap_and_short_words_stay_whole(
+    live_server, page, screenshot, workspace
+):
+    long_name = "warehouse_" + "x" * 150
+    connection = ConnectionFactory(workspace=workspace, name=long_name)
+    SyncJob.objects.create(
+        public_id=uuid.uuid4(),
+        connection=connection,
+        trigger="scheduled",
+        status="failed",
+        failure_type="config_error",
+        failure_origin="source",
+        failure_message="Could not reach https://" + "a" * 140 + ".example.com/api",
+    )
+    _sign_in(page, live_server, workspace)
+    w = f"{live_server.url}/w/{workspace.public_id}"
+    for path in (
+        "/connections/",
+        f"/connections/{connection.public_id}/",
+        "/connections/jobs/",
+    ):
+        page.goto(w + path)
+        page.wait_for_load_state("networkidle")
+        # Nothing wider than the window: the page does not scroll sideways.
+        assert page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        ), path
+    screenshot("polish-long-names")
+    # In the crowded job table, "Scheduled" is on one line, not "Schedule|d".
+    lines = page.locator("table.table td", has_text="Scheduled").first.evaluate(
+        """td => {
+            const range = document.createRange();
+            range.selectNodeContents(td);
+            const tops = [...range.getClientRects()].map(r => Math.round(r.top));
+            return new Set(tops).size;
+        }"""
+    )
+    assert lines == 1
