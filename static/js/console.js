@@ -27,6 +27,16 @@
       if (item && item.message) showToast(item.message, item.level);
     });
   });
+  // Escape closes an open menu and gives the focus back to its button, as a
+  // keyboard user expects of a menu.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary && menu.contains(document.activeElement)) summary.focus();
+    });
+  });
   // Close open menus on outside click.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {

@@ -159,3 +159,19 @@ def test_long_names_wrap_and_short_words_stay_whole(
         }"""
     )
     assert lines == 1
+
+
+def test_escape_closes_a_menu_and_returns_the_focus(live_server, page, workspace):
+    from playwright.sync_api import expect
+
+    _sign_in(page, live_server, workspace)
+    menu = page.locator("details.user-menu")
+    summary = menu.locator("summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    page.keyboard.press("Tab")  # into the menu's first item
+    expect(menu.get_by_role("menuitem").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).not_to_have_attribute("open", "")
+    expect(summary).to_be_focused()
