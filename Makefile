@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint format migrations bench clean help
+.PHONY: run test lint format migrations bench screenshots clean help
 
 help:
 	@echo "make run    set up everything and serve the console on http://$(HOST):$(PORT)"
@@ -51,6 +51,15 @@ bench: $(VENV)/.dev
 	$(MANAGE) bench_sync
 	$(MANAGE) bench_pages
 	$(MANAGE) bench_transforms
+
+# The browser tests' screenshots of the flows the README describes, kept in
+# docs/screenshots/ (the accessibility checks' a11y-*.png stay in tests/artifacts/).
+screenshots: $(VENV)/.dev
+	rm -rf tests/artifacts/screenshots
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests/browser $(PYTEST_ARGS)
+	mkdir -p docs/screenshots
+	rm -f docs/screenshots/*.png
+	find tests/artifacts/screenshots -name '*.png' ! -name 'a11y-*' -exec cp {} docs/screenshots/ \;
 
 migrations: $(VENV)/.dev
 	$(MANAGE) makemigrations --check --dry-run
