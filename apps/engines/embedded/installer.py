@@ -25,11 +25,8 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
-import threading
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,8 +39,9 @@ from filelock import FileLock, Timeout
 
 from apps.engines.base import PACKAGE_RE, VERSION_RE, EngineError
 from apps.engines.embedded import protocol
-from apps.engines.embedded.runner import connector_env, kill_group, run_connector
+from apps.engines.embedded.runner import connector_env, run_connector
 from apps.engines.masking import SecretMasker
+from apps.engines.processes import stream_command, with_pip_settings
 
 logger = logging.getLogger(__name__)
 
@@ -269,50 +267,23 @@ def _run_checked(
     raise_on_error: bool = True,
 ) -> _Output:
     """Run a command, streaming its output lines to ``emit``; killed on timeout."""
-    env = connector_env()
-    # pip's own settings (index, certificates, find-links) are configuration of
-    # this machine and apply to connector installs too.
-    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
-    process = subprocess.Popen(
+    result = stream_command(
         argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
+        env=with_pip_settings(connector_env()),
+        emit=emit,
+        timeout=timeout,
+        masker=_URL_CREDENTIALS,
     )
-    tail: deque[str] = deque(maxlen=200)
-    timed_out = threading.Event()
-
-    def on_timeout() -> None:
-        timed_out.set()
-        kill_group(process)
-
-    timer = threading.Timer(timeout, on_timeout)
-    timer.daemon = True
-    timer.start()
-    assert process.stdout is not None
-    try:
-        for raw in iter(process.stdout.readline, b""):
-            # An index URL with a password in it must not reach the install log.
-            line = _URL_CREDENTIALS.mask(raw.decode("utf-8", "replace").rstrip())
-            if line:
-                tail.append(line)
-                emit(line)
-        process.wait()
-    finally:
-        timer.cancel()
-        process.stdout.close()
-    if timed_out.is_set():
+    if result.timed_out:
         raise InstallError(
             f"{what} did not finish within {timeout:g} s and was stopped."
         )
-    if process.returncode != 0 and raise_on_error:
+    if result.returncode != 0 and raise_on_error:
         raise InstallError(
-            f"{what} failed (exit code {process.returncode}): "
-            + " | ".join(list(tail)[-PIP_TAIL_LINES:])
+            f"{what} failed (exit code {result.returncode}): "
+            + " | ".join(result.lines[-PIP_TAIL_LINES:])
         )
-    return _Output(process.returncode, list(tail))
+    return _Output(result.returncode, result.lines)
 
 
 _NO_VERSION = re.compile(

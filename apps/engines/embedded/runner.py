@@ -22,7 +22,6 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -38,52 +37,22 @@ import orjson
 from apps.engines import sandbox
 from apps.engines.embedded import protocol, scratch
 from apps.engines.masking import SecretMasker
+from apps.engines.processes import KILL_GRACE_SECONDS, allowlisted_env, kill_group
 
 logger = logging.getLogger(__name__)
 
-# The only variables a connector inherits from the console's environment.
-SAFE_ENV = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "USER",
-    "LOGNAME",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-)
 
 MAX_LOG_LINES = 500
 MAX_LINE_CHARS = 4000
 STDERR_TAIL_LINES = 200
-KILL_GRACE_SECONDS = 3.0
 
 
 def connector_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment for a connector process: an allowlist, never the console's."""
-    env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
-    if bin_dir is not None:
-        env["PATH"] = os.pathsep.join(
-            [str(bin_dir), env.get("PATH", os.defpath)]
-        ).rstrip(os.pathsep)
     # Unbuffered so a connector killed on timeout has already printed what it had.
-    env["PYTHONUNBUFFERED"] = "1"
-    env["DO_NOT_TRACK"] = "1"
-    env.update(extra)
-    return env
+    return allowlisted_env(
+        bin_dir, **{"PYTHONUNBUFFERED": "1", "DO_NOT_TRACK": "1", **extra}
+    )
 
 
 def read_argv(command: list[str], files: dict[str, Path]) -> list[str]:
@@ -120,19 +89,6 @@ def private_files(**contents: Any) -> Iterator[tuple[Path, dict[str, Path]]]:
         yield directory, paths
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def kill_group(process: subprocess.Popen, grace: float = KILL_GRACE_SECONDS) -> None:
-    """SIGTERM the process's whole group, then SIGKILL whatever is left."""
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    # Children may outlive the leader; the group id stays theirs.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 @dataclass

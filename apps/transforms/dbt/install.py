@@ -22,13 +22,9 @@ import importlib.metadata
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +35,7 @@ from django.conf import settings
 from filelock import FileLock, Timeout
 
 from apps.engines.masking import SecretMasker
+from apps.engines.processes import allowlisted_env, stream_command, with_pip_settings
 
 ADAPTERS = ("postgres", "duckdb")
 MARKER = ".airbyte-console-dbt.json"
@@ -52,30 +49,6 @@ SMOKE_SCRIPT = (
     "import importlib.metadata as m, dbt.cli.main, dbt.adapters.{adapter}; "
     "print('dbt-core', m.version('dbt-core'), "
     "'dbt-{adapter}', m.version('dbt-{adapter}'))"
-)
-
-# The only variables pip and dbt inherit from the console's environment (the
-# console's own secrets, such as its database URL, never reach them).
-SAFE_ENV = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "USER",
-    "LOGNAME",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
 )
 
 
@@ -345,25 +318,7 @@ def dbt_env_extra() -> dict[str, str]:
 
 def safe_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
     """An allowlisted environment (never the console's secrets), plus ``extra``."""
-    env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
-    if bin_dir is not None:
-        env["PATH"] = os.pathsep.join(
-            [str(bin_dir), env.get("PATH", os.defpath)]
-        ).rstrip(os.pathsep)
-    env.update(extra)
-    return env
-
-
-def kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:
-    """SIGTERM the process's whole group, then SIGKILL whatever is left."""
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    end = time.monotonic() + grace
-    while process.poll() is None and time.monotonic() < end:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    return allowlisted_env(bin_dir, **extra)
 
 
 @dataclass
@@ -385,48 +340,23 @@ def _run(
     check: bool = True,
     env_extra: dict[str, str] | None = None,
 ) -> _Output:
-    env = safe_env(**(env_extra or {}))
-    # pip's own settings (index, certificates, find-links) are this machine's.
-    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
-    process = subprocess.Popen(
+    result = stream_command(
         argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
+        env=with_pip_settings(safe_env(**(env_extra or {}))),
+        emit=emit,
+        timeout=timeout,
+        masker=_URL_CREDENTIALS,
     )
-    tail: deque[str] = deque(maxlen=200)
-    timed_out = threading.Event()
-
-    def on_timeout() -> None:
-        timed_out.set()
-        kill_group(process)
-
-    timer = threading.Timer(timeout, on_timeout)
-    timer.daemon = True
-    timer.start()
-    assert process.stdout is not None
-    try:
-        for raw in iter(process.stdout.readline, b""):
-            line = _URL_CREDENTIALS.mask(raw.decode("utf-8", "replace").rstrip())
-            if line:
-                tail.append(line)
-                emit(line)
-        process.wait()
-    finally:
-        timer.cancel()
-        process.stdout.close()
-    if timed_out.is_set():
+    if result.timed_out:
         raise DbtInstallError(
             f"{what} did not finish within {timeout:.0f} s and was stopped."
         )
-    if check and process.returncode != 0:
+    if check and result.returncode != 0:
         raise DbtInstallError(
-            f"{what} failed (exit code {process.returncode}): "
-            + " | ".join(list(tail)[-TAIL_LINES:])
+            f"{what} failed (exit code {result.returncode}): "
+            + " | ".join(result.lines[-TAIL_LINES:])
         )
-    return _Output(process.returncode, list(tail))
+    return _Output(result.returncode, result.lines)
 
 
 _NOT_FOUND = re.compile(r"No matching distribution found for (\S+)", re.IGNORECASE)
