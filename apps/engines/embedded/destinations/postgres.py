@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from apps.engines.base import CheckResult, DestinationDescriptor
+from apps.engines.embedded.destinations import layout
 from apps.engines.embedded.destinations._common import (
     connector_spec,
     first_line,
@@ -181,37 +182,6 @@ def dbt_profile(config: dict[str, Any], *, workspace_id: str) -> dict[str, Any]:
     }
 
 
-def table_names(
-    streams: list[tuple[str | None, str]], *, schema: str, prefix: str
-) -> dict[tuple[str | None, str], tuple[str, str]]:
-    """``(schema, table)`` the writer uses for each ``(namespace, name)`` stream."""
-    from apps.engines.embedded.writers.base import StreamConfig
-    from apps.engines.embedded.writers.base import table_names as layout
-
-    configs = [
-        StreamConfig(
-            name=name,
-            namespace=namespace or None,
-            json_schema={},
-            destination_sync_mode="append",
-        )
-        for namespace, name in streams
-    ]
-    return layout(configs, schema=schema or "public", prefix=prefix or "")
-
-
-def table_columns(json_schema: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(field, column, type)`` of the columns the writer makes for a schema."""
-    from apps.engines.embedded.writers.base import AIRBYTE_COLUMNS
-    from apps.engines.embedded.writers.typing import columns_for_schema
-
-    types = writer().type_names
-    return [
-        (column.field, column.name, types[column.type])
-        for column in columns_for_schema(json_schema, reserved=AIRBYTE_COLUMNS)
-    ]
-
-
 DESCRIPTOR = DestinationDescriptor(
     name="postgres",
     title="PostgreSQL",
@@ -222,6 +192,6 @@ DESCRIPTOR = DestinationDescriptor(
     prepare_config=prepare_config,
     writer=writer,
     dbt_profile=dbt_profile,
-    table_names=table_names,
-    table_columns=table_columns,
+    table_names=layout.table_names,
+    table_columns=layout.table_columns_for(writer),
 )
