@@ -31,9 +31,11 @@ run: $(VENV)/.runtime
 	$(MANAGE) console_bootstrap
 	WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-1} AIRBYTE_ALLOW_PRIVATE=$${AIRBYTE_ALLOW_PRIVATE:-1} HOST=$(HOST) PORT=$(PORT) $(MANAGE) serve
 
-# Tests run in parallel, one pytest-xdist worker per core, each test file on one
-# worker (TEST_WORKERS=0 runs them serially).
-TEST_WORKERS ?= auto
+# Tests run in parallel, each test file on one pytest-xdist worker, with one worker
+# more than the cores: many tests wait on a Celery worker, a browser, dbt or a
+# database, and the spare one uses that time (on 2 cores: 7 min 15 s instead of
+# 8 min 24 s). TEST_WORKERS=0 runs them serially.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
