@@ -76,7 +76,9 @@ def url_problem(url: str) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https", "ssh", "git"):
-        if parts.password:
+        # A token also works as the user of an https URL (https://<token>@host/):
+        # only ssh may name a user (ssh://git@host/...).
+        if parts.password or (parts.username and parts.scheme in ("http", "https")):
             return (
                 "Do not put a password or token in the URL: store it as a "
                 "credential and choose it for the project."

@@ -21,7 +21,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import (
+    content_disposition_header,
+    url_has_allowed_host_and_scheme,
+)
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -573,8 +576,9 @@ def run_detail(request: HttpRequest, workspace_id: UUID, run_id: UUID) -> HttpRe
     run = selectors.run_get(workspace=membership.workspace, public_id=run_id)
     if request.GET.get("download"):
         response = HttpResponse(run.log, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="transform-run-{run.project.name}-{run.number}.log"'
+        # Not the project's name: free text does not belong in a header.
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"transform-run-{run.project.public_id}-{run.number}.log"
         )
         return response
     search = request.GET.get("q", "").strip()[:200]

@@ -138,6 +138,9 @@ def test_bad_urls_and_branches_are_refused_before_git_runs(tmp_path):
     assert url_problem("ext::sh -c touch% /tmp/pwned")
     assert url_problem("--upload-pack=touch /tmp/x")
     assert url_problem("git@github.com:acme/dbt.git") == ""
+    # A token works as the user of an https URL too; ssh names its user.
+    assert "password or token" in url_problem(f"https://{TOKEN}@example.com/r.git")
+    assert url_problem("ssh://git@example.com/acme/dbt.git") == ""
     with pytest.raises(GitError):
         git_sync(url="-oProxyCommand=x", branch="main", dest=tmp_path / "p")
     with pytest.raises(GitError) as error:

@@ -418,6 +418,26 @@ def test_git_projects_are_edited_in_git(git_project, editor):
         )
 
 
+def test_deleting_a_model_asks_for_a_parse_so_the_page_forgets_it(project, editor):
+    path = "models/staging/stg_users.sql"
+    with mock.patch("apps.transforms.services.projects._request_parse") as parse:
+        services.project_file_delete(project=project, actor=editor, path=path)
+    parse.assert_called_once_with(project)
+
+
+def test_saves_cannot_grow_a_project_past_its_limit(project, editor, settings):
+    used = sum(len(f.content) for f in project.files.all())
+    settings.TRANSFORM_UNPACKED_MAX_BYTES = used + 100
+    services.project_file_save(
+        project=project, actor=editor, path="models/a.sql", content="x" * 90
+    )
+    with pytest.raises(ValidationError) as error:
+        services.project_file_save(
+            project=project, actor=editor, path="models/b.sql", content="x" * 20
+        )
+    assert f"would exceed {used + 100} bytes" in str(error.value)
+
+
 def test_dbt_project_yml_cannot_be_deleted(project, editor):
     with pytest.raises(ValidationError) as error:
         services.project_file_delete(

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
@@ -497,9 +499,15 @@ def project_file_save(
         raise ValidationError({"content": "A project file is text: it holds NUL."})
     limit = int(getattr(settings, "TRANSFORM_UNPACKED_MAX_BYTES", 50 * 1024 * 1024))
     size = len((content or "").encode())
-    others = sum(
-        len(text.encode())
-        for text in project.files.exclude(path=path).values_list("content", flat=True)
+    # The project row is locked so two saves at once cannot pass the limit together;
+    # the others' size is summed by the database (characters: close enough to
+    # bytes for a limit of megabytes).
+    DbtProject.objects.select_for_update().filter(pk=project.pk).first()
+    others = (
+        project.files.exclude(path=path).aggregate(total=Sum(Length("content")))[
+            "total"
+        ]
+        or 0
     )
     if size + others > limit:
         raise ValidationError(
@@ -553,6 +561,8 @@ def project_file_delete(
         changes={"path": [path, None]},
     )
     file.delete()
+    # The models on the project's page come from the last parse: parse again.
+    _request_parse(project)
 
 
 @transaction.atomic
