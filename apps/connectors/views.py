@@ -207,9 +207,16 @@ def _spec_form(
     )
     if data is not None and drafted:
         masked = data.copy()
-        for pointer in drafted:
+        for pointer, value in drafted.items():
             field = form.fields.get(pointer)
-            if field is not None and not field.credential_value:
+            # Blank or the tested value means "keep what was tested"; a value the
+            # user typed after a failed test is the one to test (or save) now.
+            posted = data.get(field.html_name) if field is not None else None
+            if (
+                field is not None
+                and not field.credential_value
+                and posted in ("", None, value)
+            ):
                 masked[field.html_name] = MASK
         form = SpecForm(
             schema,

@@ -161,6 +161,28 @@ def test_changed_settings_after_a_test_are_tested_again(
     assert ConnectorDraftCheck.objects.count() == 2
 
 
+def test_a_password_typed_after_a_failed_test_is_the_one_tested_next(
+    editor, workspace, login, queued, postgres_up
+):
+    client = login(editor)
+    data = _post("Retyped", database="no_such_db_h7", action="test")
+    first = client.post(url("destination_create", workspace), data, headers=HX)
+    tested = ConnectorDraftCheck.objects.get()
+    services.connector_draft_check_run(pk=tested.pk)
+    retyped = {
+        **data,
+        "draft": _draft_id(first.text),
+        "cfg__password": "retyped-after-the-test",
+        "action": "save_anyway",
+    }
+    response = client.post(url("destination_create", workspace), retyped, headers=HX)
+    # Not saved with the old password: the new one is tested first.
+    assert "Testing the connection" in response.text
+    assert not Destination.objects.exists()
+    latest = ConnectorDraftCheck.objects.exclude(pk=tested.pk).get()
+    assert json.loads(latest.secrets) == {"/password": "retyped-after-the-test"}
+
+
 def test_another_users_draft_is_not_used(
     editor, admin, workspace, login, queued, postgres_up
 ):
