@@ -105,8 +105,10 @@ def workspace_delete(
         raise ValidationError(
             {"confirm_name": f"Type the workspace's name, “{workspace.name}”, exactly."}
         )
-    # Locking the row makes two deletes of one workspace take turns.
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    # Locking the row makes two deletes of one workspace take turns; the second
+    # finds it gone (a double click) instead of auditing an empty delete.
+    if Workspace.objects.select_for_update().filter(pk=workspace.pk).first() is None:
+        raise ValidationError("This workspace was already deleted.")
     running = workspace_running_work(workspace=workspace)
     if running:
         raise ValidationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -151,12 +152,21 @@ def member_invite_message(invitation: Invitation) -> str:
             f"An invitation is on its way to {invitation.email}, who is now a "
             f"member with the {role} role."
         )
+    if not invitation.link:
+        return (
+            f"{invitation.email} is invited with the {role} role. This console sends "
+            "no email: a console administrator passes the invitation on (it is in "
+            "the console's mail folder), or sets up SMTP so invitations are mailed."
+        )
     days = settings.PASSWORD_RESET_TIMEOUT // 86400 or 1
     return (
         f"{invitation.email} is invited with the {role} role. This console sends no "
         f"email, so pass them this link yourself (it works once, for {days} "
         f"day{'s' if days != 1 else ''}): {invitation.link}"
     )
+
+
+_USERNAME = re.compile(r"^[\w.@+-]+\Z")
 
 
 def _invitee(email: str) -> tuple[AbstractBaseUser, bool]:
@@ -167,9 +177,11 @@ def _invitee(email: str) -> tuple[AbstractBaseUser, bool]:
         return user, False
     # People sign in by email; the username only has to be free. A username
     # taken by someone else must not show up as an error that names them.
-    username = email
-    while User.objects.filter(username__iexact=username).exists():
-        username = f"{email[:120]}-{secrets.token_hex(4)}"
+    # An email Django's username rules refuse (o'brien@..., over 150 characters)
+    # gets a made-up one: an error here would tell the admin the email is new.
+    username = email if _USERNAME.match(email) and len(email) <= 150 else ""
+    while not username or User.objects.filter(username__iexact=username).exists():
+        username = f"invited-{secrets.token_hex(8)}"
     user = User(username=username, email=email)
     # No password until they follow the invitation: nobody can sign in as them.
     user.set_unusable_password()
@@ -285,7 +297,13 @@ def member_invite(
             render_to_string("workspaces/email/invitation_subject.txt", context),
             render_to_string("workspaces/email/invitation.txt", context),
         )
-    return Invitation(email=email, role=role, link=link, mailed=mail_delivers())
+    mailed = mail_delivers()
+    # Without mail the link would reach the inviting admin, who could choose the
+    # password of an email that is not theirs: only console staff see it then.
+    shown = link if mailed or actor.is_staff or actor.is_superuser else ""
+    # A fresh link keeps the membership it had; the message names that role.
+    kept = Role(existing.role) if existing is not None else role
+    return Invitation(email=email, role=kept, link=shown, mailed=mailed)
 
 
 def _lock_admins(workspace: Workspace) -> list[int]:
