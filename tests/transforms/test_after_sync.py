@@ -274,3 +274,28 @@ def test_a_build_started_since_the_sync_settles_what_it_owed(followed, admin):
     with mock.patch("apps.transforms.tasks.transform_run_task.apply_async"):
         assert transforms_tick()["after_sync"] == 0
     assert not project.runs.filter(sync_job=job).exists()
+
+
+def test_a_sync_that_ended_before_the_trigger_existed_starts_nothing(workspace):
+    connection = ConnectionFactory(workspace=workspace, name="Earlier")
+    job = _job(connection)
+    SyncJob.objects.filter(pk=job.pk).update(
+        finished_at=timezone.now() - timedelta(minutes=5)
+    )
+    project = make_project(workspace, connection.destination, {}, name="Later")
+    TransformTrigger.objects.create(
+        workspace=workspace, connection=connection, project=project
+    )
+    with mock.patch("apps.transforms.tasks.transform_run_task.apply_async"):
+        assert transforms_tick()["after_sync"] == 0
+    assert not project.runs.exists()
+
+
+def test_a_bad_schedule_is_not_due_again_every_tick(workspace):
+    project = make_project(workspace, None, {}, name="Broken schedule")
+    DbtProject.objects.filter(pk=project.pk).update(
+        cron_expression="99 * * * *", next_run_at=timezone.now() - timedelta(minutes=1)
+    )
+    transforms_tick()
+    project.refresh_from_db()
+    assert project.next_run_at is None and not project.runs.exists()

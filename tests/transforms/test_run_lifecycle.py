@@ -128,6 +128,17 @@ def test_a_project_has_one_active_run_and_numbers_count_up(admin, workspace, set
         transform_run_cancel(run=first, actor=admin)
 
 
+def test_a_second_cancel_of_a_cancelling_run_changes_nothing(admin, workspace):
+    project = make_project(workspace, duckdb_destination(workspace), {})
+    run = request(project, admin)
+    TransformRun.objects.filter(pk=run.pk).update(status=Status.RUNNING)
+    transform_run_cancel(run=run, actor=admin)
+    transform_run_cancel(run=run, actor=admin)
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLING
+    assert AuditEvent.objects.filter(action="transform.cancel_requested").count() == 1
+
+
 def test_a_request_names_a_bad_command(admin, workspace):
     project = make_project(workspace, duckdb_destination(workspace), {})
     with pytest.raises(Exception, match="not a dbt command"):

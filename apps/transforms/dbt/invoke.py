@@ -381,9 +381,10 @@ def _masked_results(run_results: dict | None, masker: SecretMasker) -> dict | No
 
 
 def _mask_output(output: dict, masker: SecretMasker) -> dict:
-    """Previewed rows and compiled SQL go to pages: no secret of the profile in them."""
-    if "sql" in output:
-        output["sql"] = masker.mask(output["sql"])
+    """Previewed rows, compiled SQL and docs go to pages: no secret of the profile."""
+    for key in ("sql", "docs_html"):
+        if key in output:
+            output[key] = masker.mask(output[key])
     if "rows" in output:
         output["rows"] = [
             [masker.mask(v) if isinstance(v, str) else v for v in row]

@@ -169,6 +169,8 @@ def transform_run_cancel(
     )
     if not run.is_active:
         raise ValidationError("This run has already ended.")
+    if run.status == Status.CANCELLING:
+        return run  # asked already: no second save, no second audit row
     before = run.status
     if run.status == Status.RUNNING:
         run.status = Status.CANCELLING
@@ -274,12 +276,18 @@ class RunReporter:
         if log_text is not None:
             fields.update(log=log_text, log_truncated_bytes=dropped)
         try:
-            TransformRun.objects.filter(
+            updated = TransformRun.objects.filter(
                 pk=self.run_id, status__in=[Status.RUNNING, Status.CANCELLING]
             ).update(**fields)
-            if TransformRun.objects.filter(
-                pk=self.run_id, status=Status.CANCELLING
-            ).exists():
+            # No row left running: the reaper ended this run (a stale heartbeat
+            # seen from another host), so its dbt must stop before a new run
+            # takes the project's folder.
+            if (
+                not updated
+                or TransformRun.objects.filter(
+                    pk=self.run_id, status=Status.CANCELLING
+                ).exists()
+            ):
                 self._cancel.set()
         except (
             Exception
@@ -726,18 +734,23 @@ def lost_pending_runs(*, now: datetime | None = None) -> list[int]:
 
 def start_due_schedules(*, now: datetime | None = None) -> int:
     """Run ``build`` for projects whose cron schedule is due; returns runs started."""
-    from apps.schedules.timing import cron_next, zone
+    from apps.schedules.timing import cron_next, parse_cron, zone
 
     now = now or timezone.now()
     started = 0
     due = DbtProject.objects.exclude(cron_expression="").filter(next_run_at__lte=now)
     for project in due.select_related("workspace"):
         try:
+            # parse_cron names what is wrong; cronsim's own error would end the tick.
             following = cron_next(
-                project.cron_expression, zone(project.schedule_timezone), now
+                parse_cron(project.cron_expression),
+                zone(project.schedule_timezone),
+                now,
             )
         except (ValidationError, ValueError) as exc:
             logger.warning("Project %s has a bad schedule: %s", project.pk, exc)
+            # Not due again every tick: the next save of the schedule sets it.
+            DbtProject.objects.filter(pk=project.pk).update(next_run_at=None)
             continue
         # Claim this firing: a second tick (another beat) finds the time moved.
         claimed = DbtProject.objects.filter(
@@ -878,6 +891,9 @@ def runs_after_missed_syncs(*, now: datetime | None = None) -> list[TransformRun
         for trigger in TransformTrigger.objects.filter(
             connection_id=job.connection_id, enabled=True
         ).select_related("project"):
+            # A sync that ended before the trigger existed owes it nothing.
+            if trigger.created_at > job.finished_at:
+                continue
             runs = trigger.project.runs
             if runs.filter(sync_job=job).exists() or runs.active().exists():
                 continue
