@@ -279,15 +279,14 @@ class RunReporter:
             updated = TransformRun.objects.filter(
                 pk=self.run_id, status__in=[Status.RUNNING, Status.CANCELLING]
             ).update(**fields)
-            # No row left running: the reaper ended this run (a stale heartbeat
-            # seen from another host), so its dbt must stop before a new run
-            # takes the project's folder.
-            if (
-                not updated
-                or TransformRun.objects.filter(
-                    pk=self.run_id, status=Status.CANCELLING
-                ).exists()
-            ):
+            # Asked to cancel; or the row already ended (the reaper saw a stale
+            # heartbeat from another host), so this dbt must stop before a new
+            # run takes the project's folder. A row not seen at all (a test's
+            # open transaction) is neither.
+            stop = (
+                [Status.CANCELLING] if updated else list(TransformRun.TERMINAL_STATUSES)
+            )
+            if TransformRun.objects.filter(pk=self.run_id, status__in=stop).exists():
                 self._cancel.set()
         except (
             Exception
