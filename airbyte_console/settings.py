@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "encrypted_model_fields",
     "axes",
+    "ninja",
     "apps.core",
     "apps.audit",
     "apps.accounts",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "apps.schedules",
     "apps.transforms",
     "apps.airbyte",
+    "apps.api",
     "apps.ops",
 ]
 

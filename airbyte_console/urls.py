@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api.api import api
 from apps.ops import views as ops_views
 from apps.ops import workspace_delete
 
@@ -33,6 +34,7 @@ urlpatterns = [
         "w/<uuid:workspace_id>/notifications/",
         include("apps.webhooks.notification_urls"),
     ),
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,160 @@
+"""The console's JSON API: one django-ninja ``NinjaAPI`` mounted at ``/api/``.
+
+Three families of paths share it, each a set of routers:
+
+- ``public/v1/``: Airbyte's Public API (``public-api.v1.8.0.yaml``), so Airbyte's own
+  SDK and tools work against the console;
+- ``v1/``: Airbyte's Config API for the calls the console's own airbyte engine makes
+  and the product brief's endpoints (``config-api.v1.8.0.yaml``), so one console can
+  drive another as its Airbyte server;
+- ``console/v1/``: the console's own additions (workspaces as code).
+
+Every error is an ``ApiProblem`` rendered in the shape its family's clients read
+(``apps.api.problems``); nothing a client sends ends in Django's HTML error pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from apps.api import problems
+from apps.api.auth import bearer
+from apps.api.problems import ApiProblem
+
+log = logging.getLogger(__name__)
+
+PUBLIC = "public/v1/"
+CONFIG = "v1/"
+CONSOLE = "console/v1/"
+
+api = NinjaAPI(
+    title="Airbyte Console API",
+    version="1.8.0",
+    description=(
+        "Airbyte's Public API (`/api/public/v1`) and the Config API calls a client "
+        "of an Airbyte server makes (`/api/v1`), served by the console over its own "
+        "workspaces, plus the console's workspace export and import "
+        "(`/api/console/v1`). Authenticate with `POST /api/public/v1/applications/"
+        "token` (client credentials of an application made under Settings → API) "
+        "or a personal access token, sent as `Authorization: Bearer <token>`."
+    ),
+    openapi_url=f"/{PUBLIC}openapi.json",
+    docs_url=f"/{PUBLIC}docs",
+    urls_namespace="api",
+    auth=bearer,
+)
+
+
+def _is_config_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/v1/")
+
+
+def render_problem(request: HttpRequest, problem: ApiProblem) -> HttpResponse:
+    """One problem in the shape the caller's API family uses."""
+    body = problem.config_body() if _is_config_api(request) else problem.public_body()
+    response = api.create_response(request, body, status=problem.status)
+    for name, value in problem.headers.items():
+        response[name] = value
+    return response
+
+
+def _api_problem(request: HttpRequest, exc: ApiProblem) -> HttpResponse:
+    return render_problem(request, exc)
+
+
+def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Pydantic's errors, one entry per field: where it is and what is wrong.
+    errors = [_pydantic_entry(error) for error in exc.errors]
+    detail = "; ".join(
+        f"{e['path']}: {e['message']}" if e["path"] else e["message"] for e in errors
+    )
+    return render_problem(
+        request,
+        problems.bad_request(detail or "The request is not valid.", {"errors": errors}),
+    )
+
+
+def _pydantic_entry(error: dict[str, Any]) -> dict[str, str]:
+    # ``loc`` starts with where the value came from (body, query, path).
+    location = [str(part) for part in error.get("loc", ())]
+    if location and location[0] in {"body", "query", "path", "form", "header"}:
+        location = location[1:]
+    if location and location[0] in {"body", "payload", "data"} and len(location) > 1:
+        location = location[1:]
+    message = str(error.get("msg", "is not valid"))
+    if error.get("type") == "json_invalid":
+        message = "The body is not valid JSON: " + message
+    return {"path": ".".join(location), "message": message}
+
+
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return render_problem(
+        request,
+        problems.unauthorized(
+            "This call needs an API token: send `Authorization: Bearer <token>` with "
+            "a token from POST /api/public/v1/applications/token or a personal "
+            "access token."
+        ),
+    )
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    status = exc.status_code
+    detail = str(exc)
+    if status == 400:
+        # ninja raises this for a body it cannot parse (malformed JSON).
+        problem = problems.bad_request(detail)
+    elif status == 401:
+        problem = problems.unauthorized(detail)
+    elif status == 403:
+        problem = problems.forbidden(detail)
+    elif status == 404:
+        problem = problems.not_found(detail)
+    elif status == 429:
+        problem = problems.too_many_requests(60)
+    else:
+        problem = ApiProblem(status, "http-error", problems.ERRORS_URL, detail)
+    return render_problem(request, problem)
+
+
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return render_problem(request, problems.not_found("Not found."))
+
+
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("API call %s %s failed", request.method, request.path)
+    return render_problem(
+        request,
+        problems.unexpected(
+            "The console could not complete this call; the error is in its log."
+        ),
+    )
+
+
+api.add_exception_handler(ApiProblem, _api_problem)
+api.add_exception_handler(ValidationError, _invalid_request)
+api.add_exception_handler(AuthenticationError, _unauthenticated)
+api.add_exception_handler(HttpError, _http_error)
+api.add_exception_handler(Http404, _not_found)
+api.add_exception_handler(Exception, _unexpected)
+
+
+def _register() -> None:
+    # Imported here so each router module can import ``api`` helpers above.
+    from apps.api.config import routers as config_routers
+    from apps.api.console import router as console_router
+    from apps.api.public import routers as public_routers
+
+    for prefix, router in public_routers():
+        api.add_router(PUBLIC + prefix, router)
+    for prefix, router in config_routers():
+        api.add_router(CONFIG + prefix, router)
+    api.add_router(CONSOLE, console_router)
+
+
+_register()

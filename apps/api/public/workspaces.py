@@ -1,0 +1,7 @@
+"""Public API: workspaces (being written for issue #15)."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["Workspaces"])
