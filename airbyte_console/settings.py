@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from airbyte_console import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -444,3 +446,30 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- JSON API (issue #15) ------------------------------------------------------------
+# Bearer tokens from POST /api/public/v1/applications/token live this long (Airbyte
+# 1.6+ uses 15 minutes and says so in ``expires_in``).
+API_TOKEN_SECONDS = env.integer("API_TOKEN_SECONDS", 900)
+# Requests per token per minute before a 429 with Retry-After (0: no limit). The
+# counters live in Django's cache: per process unless CACHE_URL names a shared one.
+API_RATE_LIMIT = env.integer("API_RATE_LIMIT", 600)
+# Calls that Airbyte answers synchronously (discover, a draft connection check) wait
+# this long for the worker that runs the connector before answering 503.
+API_WAIT_SECONDS = env.number("API_WAIT_SECONDS", 300)
+
+# A cache shared by every process (redis://...) makes the API's rate limits
+# console-wide; without it each process keeps its own (local memory).
+CACHE_URL = env.string("CACHE_URL", "")
+if CACHE_URL:
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f"CACHE_URL must be a redis:// URL (or empty for a per-process cache); "
+            f"it is {CACHE_URL!r}."
+        )
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+        }
+    }
