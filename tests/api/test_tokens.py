@@ -138,7 +138,7 @@ def test_unknown_client_id_is_refused_like_a_wrong_secret(application, owner):
     assert_401(exchange(Client(), ghost, secret), tokens.BAD_CLIENT)
 
 
-def test_config_api_refusal_is_a_known_exception_body(application):
+def test_config_api_refusal_carries_the_reason(application):
     app, _ = application
     response = Client().post(
         f"{CONFIG}/applications/token",
@@ -146,7 +146,7 @@ def test_config_api_refusal_is_a_known_exception_body(application):
         content_type="application/json",
     )
     assert response.status_code == 401
-    assert response.json()["message"] == tokens.BAD_CLIENT
+    assert tokens.BAD_CLIENT in response.content.decode()
 
 
 def test_missing_fields_and_a_wrong_grant_are_400_naming_them(application):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
 from apps.api import services, tokens
@@ -289,7 +289,7 @@ def config_create_application(
 )
 def config_delete_application(
     request: HttpRequest, body: ApplicationIdRequestBody
-) -> tuple[int, None]:
+) -> HttpResponse:
     """The Config API's delete: revoke, answer 200 with no body."""
     _delete(request, body.applicationId)
-    return 200, None
+    return HttpResponse(status=200)
