@@ -1,0 +1,106 @@
+"""`airbyte workspace export|import`: a workspace as a YAML file, and back.
+
+Export needs the viewer role (no secret is ever in the file); import needs the
+admin role, because a file can add members and change their roles. ``${env:NAME}``
+references are read from the environment of this command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from apps.api.workspace_code import (
+    ImportRefused,
+    workspace_export,
+    workspace_import,
+    workspace_plan,
+)
+from apps.core.clikit import CliResult, arg, group
+from apps.core.roles import Role
+from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
+
+workspace = group("workspace", "Create, list and switch workspaces.")
+
+
+@workspace.action(
+    "export",
+    "Write the workspace as YAML: sources, destinations, connections with their "
+    "streams and schedules, webhooks, transforms and members. Secrets are never "
+    "written: each is a reference, ${credential:NAME} or ${env:NAME}.",
+    arg("--output", metavar="FILE", help="Write here instead of stdout."),
+    arg("--format", choices=["yaml", "json"], default="yaml"),
+    WORKSPACE,
+    AS_USER,
+)
+def workspace_export_action(options: dict[str, Any]) -> CliResult:
+    membership = cli_membership(options, Role.VIEWER)
+    text = workspace_export(
+        membership.workspace, format=options.get("format") or "yaml"
+    )
+    output = options.get("output")
+    if output and output != "-":
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise CommandError(f"Cannot write {output}: {exc.strerror}.") from None
+        return CliResult(
+            data={"workspace": str(membership.workspace.public_id), "output": output},
+            text=f"Wrote {membership.workspace.name} to {output}.",
+        )
+    return CliResult(data={"document": text}, text=text.rstrip("\n"))
+
+
+def _read(path: str) -> str:
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+@workspace.action(
+    "import",
+    "Apply a workspace file: print the plan (create / update / delete / unchanged, "
+    "field by field), then apply it. Objects match by name. Nothing changes when a "
+    "secret is missing or a connector unknown. Objects the file leaves out are kept "
+    "unless --prune is given.",
+    arg("file", help="The YAML file, or - for stdin."),
+    arg("--dry-run", action="store_true", help="Print the plan only."),
+    arg(
+        "--prune",
+        action="store_true",
+        help="Delete what the workspace has and the file does not (never you).",
+    ),
+    WORKSPACE,
+    AS_USER,
+)
+def workspace_import_action(options: dict[str, Any]) -> CliResult:
+    membership = cli_membership(options, Role.ADMIN)
+    text = _read(options["file"])
+    kwargs = {
+        "workspace": membership.workspace,
+        "text": text,
+        "environ": dict(os.environ),
+        "prune": bool(options.get("prune")),
+    }
+    if options.get("dry_run"):
+        plan = workspace_plan(actor=membership.user, **kwargs)
+        if not plan.ok:
+            return CliResult(data=plan.as_dict(), text=plan.text(), exit_code=1)
+        return CliResult(
+            data=plan.as_dict(), text=plan.text() + "\n(dry run: nothing was changed)"
+        )
+    try:
+        plan = workspace_import(actor=membership.user, **kwargs)
+    except ImportRefused as exc:
+        data = exc.plan.as_dict() if exc.plan else {"ok": False}
+        data["problems"] = exc.problems
+        lines = ["Nothing was changed. Fix these first:"]
+        lines += [f"  ✗ {problem}" for problem in exc.problems]
+        return CliResult(data=data, text="\n".join(lines), exit_code=1)
+    done = "Applied." if plan.has_changes else "Nothing to do."
+    return CliResult(data=plan.as_dict(), text=f"{plan.text()}\n{done}")

@@ -1,0 +1,429 @@
+"""Workspaces as code: export, plan and import through the CLI and the services."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+import apps.api.workspace_cli  # noqa: F401 - registers `workspace export|import`
+from apps.api.workspace_code import (
+    ImportRefused,
+    workspace_export,
+    workspace_import,
+    workspace_plan,
+)
+from apps.audit.models import AuditEvent
+from apps.connections.models import Connection
+from apps.connections.services import connection_create
+from apps.connectors.models import ConnectorDefinition, ConnectorSpecCache, Source
+from apps.connectors.services import connector_create
+from apps.credentials.services import credential_create
+from apps.schedules.services import schedule_create
+from apps.transforms.services.projects import (
+    project_create_generated,
+    project_create_git,
+)
+from apps.webhooks.services.endpoints import webhook_endpoint_create
+from apps.workspaces.models import Membership
+from apps.workspaces.services import workspace_create
+from tests.engines.fixtures import POSTGRES_ID, definition
+from tests.factories import FAKER_CATALOG
+
+SECRETS = {
+    "pw": "s3cret-Source-Password",
+    "pg": "pg-Destination-Password",
+    "key": "credential-API-key-123456",
+    "hook": "https://hooks.slack.com/services/T000/B000/TOKENxyz",
+}
+
+SPEC = {
+    "connectionSpecification": {
+        "type": "object",
+        "required": ["host", "password"],
+        "properties": {
+            "host": {"type": "string"},
+            "count": {"type": "integer"},
+            "password": {"type": "string", "airbyte_secret": True},
+            "api_key": {"type": "string", "airbyte_secret": True},
+        },
+    }
+}
+
+ENV = {
+    "SOURCE_PG_WAREHOUSE_PASSWORD": SECRETS["pw"],
+    "DESTINATION_WAREHOUSE_PASSWORD": SECRETS["pg"],
+    "WEBHOOK_SLACK_ALERTS_URL": SECRETS["hook"],
+}
+
+
+@pytest.fixture
+def source_definition(db):
+    found = ConnectorDefinition.objects.create(
+        kind="source",
+        definition_id=uuid.uuid4(),
+        name="Acme DB",
+        pypi_package="airbyte-source-acme-db",
+        pypi_version="1.0.0",
+        engines=["embedded"],
+    )
+    ConnectorSpecCache.objects.create(definition=found, version="1.0.0", spec=SPEC)
+    return found
+
+
+def _credential(workspace, admin):
+    return credential_create(
+        actor=admin,
+        workspace=workspace,
+        name="Acme key",
+        type="api_key",
+        fields={"api_key": SECRETS["key"]},
+        allowed_hosts="db.acme.test",
+    )
+
+
+@pytest.fixture
+def full_workspace(workspace, admin, editor, viewer, source_definition):
+    """A workspace with one of every kind of object the file describes."""
+    credential = _credential(workspace, admin)
+    source = connector_create(
+        actor=admin,
+        workspace=workspace,
+        kind="source",
+        name="PG warehouse",
+        definition=source_definition,
+        config={"host": "db.acme.test", "count": 100},
+        secrets={"/password": SECRETS["pw"]},
+        credential_refs={"/api_key": str(credential.public_id)},
+    )
+    Source.objects.filter(pk=source.pk).update(catalog=FAKER_CATALOG)
+    source.refresh_from_db()
+    destination = connector_create(
+        actor=admin,
+        workspace=workspace,
+        kind="destination",
+        name="Warehouse",
+        definition=definition(POSTGRES_ID),
+        config={
+            "host": "warehouse.acme.test",
+            "port": 5432,
+            "database": "analytics",
+            "schema": "raw",
+            "username": "loader",
+            "ssl_mode": "disable",
+        },
+        secrets={"/password": SECRETS["pg"]},
+    )
+    connection = connection_create(
+        actor=admin,
+        workspace=workspace,
+        name="Users to warehouse",
+        source=source,
+        destination=destination,
+        streams=[
+            {
+                "name": "users",
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append_dedup",
+                "selected_fields": ["id", "name", "updated_at"],
+            },
+            {"name": "products", "selected": False},
+        ],
+        namespace="acme",
+        table_prefix="src_",
+    )
+    schedule_create(
+        actor=admin,
+        workspace=workspace,
+        connection=connection,
+        name="Nightly",
+        kind="cron",
+        cron_expression="0 3 * * *",
+        timezone_name="Europe/Berlin",
+    )
+    webhook_endpoint_create(
+        actor=admin,
+        workspace=workspace,
+        name="Slack alerts",
+        url=SECRETS["hook"],
+        events=["sync.failed"],
+        format="slack",
+    )
+    project_create_generated(connection=connection, actor=admin, name="Staging")
+    project_create_git(
+        workspace=workspace,
+        actor=admin,
+        name="Marts",
+        destination=destination,
+        git_url="https://github.com/acme/marts.git",
+        git_branch="main",
+    )
+    return workspace
+
+
+def _cli(*args: str) -> str:
+    out = io.StringIO()
+    if "--as" not in args:
+        args = (*args, "--as", "admin@acme.test")
+    call_command("airbyte", "workspace", *args, stdout=out)
+    return out.getvalue()
+
+
+def _counts() -> tuple[int, ...]:
+    from apps.connectors.models import Destination
+    from apps.schedules.models import Schedule
+    from apps.transforms.models import DbtProject
+    from apps.webhooks.models import WebhookEndpoint
+
+    return (
+        Source.objects.count(),
+        Destination.objects.count(),
+        Connection.objects.count(),
+        Schedule.objects.count(),
+        WebhookEndpoint.objects.count(),
+        DbtProject.objects.count(),
+        Membership.objects.count(),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_export_describes_every_kind_of_object_without_a_secret(full_workspace, admin):
+    text = _cli("export", "--workspace", str(full_workspace.public_id))
+
+    for secret in SECRETS.values():
+        assert secret not in text
+    document = yaml.safe_load(text)
+    source = document["sources"][0]
+    assert source["connector"]["name"] == "Acme DB"
+    assert source["config"]["password"] == "${env:SOURCE_PG_WAREHOUSE_PASSWORD}"
+    assert source["config"]["api_key"] == "${credential:Acme key}"
+    assert document["destinations"][0]["config"]["password"] == (
+        "${env:DESTINATION_WAREHOUSE_PASSWORD}"
+    )
+    connection = document["connections"][0]
+    assert connection["namespace"] == "acme"
+    assert connection["schedule"]["cron_expression"] == "0 3 * * *"
+    users = next(s for s in connection["streams"] if s["name"] == "users")
+    assert users["sync_mode"] == "incremental"
+    assert users["cursor_field"] == ["updated_at"]
+    assert users["primary_key"] == [["id"]]
+    assert document["webhooks"][0]["url"] == "${env:WEBHOOK_SLACK_ALERTS_URL}"
+    assert {t["kind"] for t in document["transforms"]} == {"generated", "git"}
+    assert [(m["email"], m["role"]) for m in document["members"]] == [
+        ("admin@acme.test", "admin"),
+        ("editor@acme.test", "editor"),
+        ("viewer@acme.test", "viewer"),
+    ]
+    # Deterministic: a second export is the same text.
+    assert workspace_export(full_workspace) == text.rstrip("\n") + "\n"
+
+
+def test_export_import_export_into_an_empty_workspace_is_identical(
+    full_workspace, admin
+):
+    exported = workspace_export(full_workspace)
+    empty = workspace_create(actor=admin, name="Empty")
+    _credential(empty, admin)
+
+    plan = workspace_import(actor=admin, workspace=empty, text=exported, environ=ENV)
+
+    assert plan.counts()["create"] >= 8
+    assert workspace_export(empty) == exported
+    copied = Source.objects.get(workspace=empty)
+    from apps.connectors.selectors import connector_secrets
+
+    assert connector_secrets(copied)["/password"] == SECRETS["pw"]
+    assert connector_secrets(copied)["/api_key"] == SECRETS["key"]
+
+
+def test_a_second_import_changes_nothing(full_workspace, admin):
+    exported = workspace_export(full_workspace)
+    before = _counts()
+
+    plan = workspace_import(
+        actor=admin, workspace=full_workspace, text=exported, environ=ENV
+    )
+
+    assert not plan.has_changes
+    assert {c.action for c in plan.changes} == {"unchanged"}
+    assert _counts() == before
+
+
+def test_dry_run_shows_a_changed_field_and_changes_nothing(full_workspace, admin):
+    exported = workspace_export(full_workspace)
+    changed = exported.replace("count: 100", "count: 500")
+    before = _counts()
+
+    import os
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        handle.write(changed)
+    try:
+        os.environ.update(ENV)
+        out = _cli(
+            "import",
+            handle.name,
+            "--dry-run",
+            "--workspace",
+            str(full_workspace.public_id),
+        )
+    finally:
+        for name in ENV:
+            os.environ.pop(name, None)
+        os.unlink(handle.name)
+
+    assert "~ source “PG warehouse”: config.count 100 -> 500" in out
+    assert "dry run: nothing was changed" in out
+    assert _counts() == before
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+
+def test_an_import_applies_a_changed_field_through_the_service(full_workspace, admin):
+    changed = workspace_export(full_workspace).replace("count: 100", "count: 500")
+
+    plan = workspace_import(
+        actor=admin, workspace=full_workspace, text=changed, environ=ENV
+    )
+
+    assert [c.name for c in plan.changes if c.action == "update"] == ["PG warehouse"]
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 500
+    assert AuditEvent.objects.filter(action="source.updated").exists()
+    assert AuditEvent.objects.filter(action="workspace.imported").exists()
+
+
+def test_a_changed_secret_shows_without_its_value(full_workspace, admin):
+    text = workspace_export(full_workspace)
+    environ = {**ENV, "SOURCE_PG_WAREHOUSE_PASSWORD": "another-password-value"}
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=text, environ=environ, actor=admin
+    )
+
+    assert "~ source “PG warehouse”: config.password secret changed" in plan.text()
+    assert "another-password-value" not in plan.text()
+    assert "another-password-value" not in str(plan.as_dict())
+
+
+def test_a_missing_secret_and_an_unknown_connector_stop_it_before_any_change(
+    full_workspace, admin
+):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["sources"].append(
+        {
+            "name": "Mystery",
+            "connector": {"name": "No Such Connector"},
+            "config": {},
+        }
+    )
+    document["connections"][0]["namespace"] = "changed"
+    text = yaml.safe_dump(document)
+    environ = {k: v for k, v in ENV.items() if k != "DESTINATION_WAREHOUSE_PASSWORD"}
+    before = _counts()
+
+    with pytest.raises(ImportRefused) as refused:
+        workspace_import(
+            actor=admin, workspace=full_workspace, text=text, environ=environ
+        )
+
+    problems = "\n".join(refused.value.problems)
+    assert "${env:DESTINATION_WAREHOUSE_PASSWORD} is not set" in problems
+    assert "unknown source connector “No Such Connector”" in problems
+    assert _counts() == before
+    assert Connection.objects.get(workspace=full_workspace).namespace == "acme"
+
+
+def test_a_secret_written_into_the_file_is_refused(full_workspace, admin):
+    text = workspace_export(full_workspace).replace(
+        "${env:SOURCE_PG_WAREHOUSE_PASSWORD}", "plain-text-password"
+    )
+
+    plan = workspace_plan(workspace=full_workspace, text=text, environ=ENV)
+
+    assert any("config.password is a secret" in p for p in plan.problems)
+
+
+def test_objects_left_out_are_kept_unless_pruned(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["webhooks"] = []
+    text = yaml.safe_dump(document)
+
+    kept = workspace_import(
+        actor=admin, workspace=full_workspace, text=text, environ=ENV
+    )
+    assert "? webhook “Slack alerts”: not in the file; kept" in kept.text()
+    assert full_workspace.webhooks.count() == 1
+
+    workspace_import(
+        actor=admin, workspace=full_workspace, text=text, environ=ENV, prune=True
+    )
+    assert full_workspace.webhooks.count() == 0
+    assert AuditEvent.objects.filter(action="webhook.deleted").exists()
+
+
+def test_prune_never_removes_the_importing_admin(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["members"] = [{"email": "viewer@acme.test", "role": "viewer"}]
+
+    plan = workspace_import(
+        actor=admin,
+        workspace=full_workspace,
+        text=yaml.safe_dump(document),
+        environ=ENV,
+        prune=True,
+    )
+
+    emails = set(
+        Membership.objects.filter(workspace=full_workspace).values_list(
+            "user__email", flat=True
+        )
+    )
+    assert emails == {"admin@acme.test", "viewer@acme.test"}
+    assert "the import never removes you" in plan.text()
+
+
+def test_import_invites_a_new_member_with_the_role(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["members"].append({"email": "new@acme.test", "role": "runner"})
+
+    workspace_import(
+        actor=admin,
+        workspace=full_workspace,
+        text=yaml.safe_dump(document),
+        environ=ENV,
+    )
+
+    added = Membership.objects.get(
+        workspace=full_workspace, user__email="new@acme.test"
+    )
+    assert added.role == "runner"
+    assert AuditEvent.objects.filter(action="membership.invited").exists()
+
+
+def test_a_stale_digest_is_refused(full_workspace, admin):
+    text = workspace_export(full_workspace).replace("count: 100", "count: 7")
+
+    with pytest.raises(ImportRefused, match="changed since this plan"):
+        workspace_import(
+            actor=admin,
+            workspace=full_workspace,
+            text=text,
+            environ=ENV,
+            digest="0" * 64,
+        )
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+
+def test_a_viewer_exports_but_cannot_import(full_workspace, viewer, tmp_path):
+    out = _cli(
+        "export", "--as", "viewer@acme.test", "--output", str(tmp_path / "w.yaml")
+    )
+    assert "Wrote" in out
+
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="admin role"):
+        _cli("import", str(tmp_path / "w.yaml"), "--as", "viewer@acme.test")
