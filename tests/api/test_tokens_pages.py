@@ -206,3 +206,21 @@ def test_someone_elses_token_or_application_is_404(login, owner, other):
     assert token.revoked_at is None
     assert app.revoked_at is None
     assert not AuditEvent.objects.filter(action__endswith="_revoked").exists()
+
+
+def test_admin_lists_them_read_only_without_hashes(login, owner):
+    staff = UserFactory(email="staff@acme.test", is_staff=True, is_superuser=True)
+    app, _ = services.application_create(actor=owner, name="CI")
+    token, _ = services.token_create(actor=owner, name="laptop")
+    client = login(staff)
+    for model, obj, digest in [
+        ("apiapplication", app, app.secret_hash),
+        ("personalaccesstoken", token, token.token_hash),
+    ]:
+        listing = client.get(f"/admin/api/{model}/")
+        assert listing.status_code == 200
+        assert obj.name in listing.content.decode()
+        detail = client.get(f"/admin/api/{model}/{obj.pk}/change/")
+        assert detail.status_code == 200
+        assert digest not in detail.content.decode()
+        assert b'name="_save"' not in detail.content  # view only
