@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ninja import Router
+from apps.api.console.workspace_code import router
 
-router = Router(tags=["Workspaces as code"])
+__all__ = ["router"]
