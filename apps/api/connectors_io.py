@@ -22,19 +22,21 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
 from apps.api.problems import (
     ERRORS_URL,
     ApiProblem,
     bad_request,
+    conflict,
     not_found,
     problem_from_validation,
     unprocessable,
 )
-from apps.connectors import selectors
+from apps.connectors import selectors, services
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition
-from apps.connectors.services import validate_config
 from apps.connectors.spec.config import merge_config
 from apps.connectors.spec.pointers import from_pointer, get_path, to_pointer
 from apps.core.masking import MASK
@@ -195,7 +197,9 @@ def split_configuration(
             },
         )
     try:
-        config, secrets = validate_config(definition, candidate, workspace=workspace)
+        config, secrets = services.validate_config(
+            definition, candidate, workspace=workspace
+        )
     except ValidationError as exc:
         raise problem_from_validation(exc) from None
     except (EngineError, ManifestError) as exc:
@@ -281,3 +285,166 @@ def definition_not_ready(
             ]
         },
     )
+
+
+# -- What the Public API's source and destination calls share ---------------------
+#
+# Keyword-only and free of requests, so the Config API's calls (``sources/create``
+# and the rest) can use them with the membership they resolved themselves.
+
+
+def connector_response(obj: ConnectorConfig) -> dict[str, Any]:
+    """A ``SourceResponse`` / ``DestinationResponse``: configuration masked.
+
+    ``configuration`` carries ``sourceType``/``destinationType`` too, as the
+    configurations Airbyte's SDK sends do, so a client reads back the typed
+    configuration it wrote; the field is dropped again when it is sent back.
+    ``createdAt`` is in epoch seconds. Needs ``definition`` and ``workspace``
+    loaded (``select_related``) to cost no query.
+    """
+    kind = obj._meta.model_name
+    short = connector_type(obj.definition)
+    return {
+        f"{kind}Id": str(obj.public_id),
+        "name": obj.name,
+        type_key(kind): short,
+        "definitionId": str(obj.definition.definition_id),
+        "workspaceId": str(obj.workspace.public_id),
+        "configuration": {**masked_configuration(obj), type_key(kind): short},
+        "createdAt": int(obj.created_at.timestamp()),
+    }
+
+
+def connector_create_from_api(
+    *,
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    kind: str,
+    name: str,
+    configuration: Mapping[str, Any],
+    definition_id: Any = None,
+) -> ConnectorConfig:
+    """Create a source or destination from an API body through the services."""
+    if not isinstance(configuration, Mapping):
+        raise bad_request(
+            "configuration must be an object.",
+            {"errors": [{"path": "configuration", "message": "must be an object"}]},
+        )
+    definition = definition_for(
+        kind=kind,
+        workspace=workspace,
+        definition_id=definition_id,
+        source_type=None if definition_id else configuration.get(type_key(kind)),
+    )
+    _refuse_not_ready(definition, workspace)
+    split = split_configuration(
+        workspace=workspace, definition=definition, configuration=configuration
+    )
+    try:
+        return services.connector_create(
+            actor=actor,
+            workspace=workspace,
+            kind=kind,
+            name=name,
+            definition=definition,
+            config=split.config,
+            secrets=split.secrets,
+        )
+    except ValidationError as exc:
+        raise problem_from_validation(exc) from None
+
+
+def connector_update_from_api(
+    *,
+    actor: AbstractBaseUser,
+    obj: ConnectorConfig,
+    name: str | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    merge: bool = False,
+) -> ConnectorConfig:
+    """Change a source or destination from a PUT (``merge=False``) or PATCH body.
+
+    PUT's ``configuration`` replaces the stored one; PATCH's is deep-merged into
+    it (Airbyte's behaviour), so a PATCH of one field keeps the rest, secrets
+    included. Either way a mask keeps the stored secret.
+    """
+    kwargs: dict[str, Any] = {}
+    if configuration is not None:
+        if not isinstance(configuration, Mapping):
+            raise bad_request(
+                "configuration must be an object.",
+                {"errors": [{"path": "configuration", "message": "must be an object"}]},
+            )
+        if merge:
+            configuration = deep_merge(masked_configuration(obj), configuration)
+        _refuse_not_ready(obj.definition, obj.workspace)
+        split = split_configuration(
+            workspace=obj.workspace,
+            definition=obj.definition,
+            configuration=configuration,
+            obj=obj,
+        )
+        kwargs = {
+            "config": split.config,
+            "secrets": split.secrets,
+            "kept_secrets": split.kept_secrets,
+            "credential_refs": kept_credential_refs(obj, configuration),
+        }
+    try:
+        updated = services.connector_update(actor=actor, obj=obj, name=name, **kwargs)
+    except ValidationError as exc:
+        raise problem_from_validation(exc) from None
+    # The service reloads the row for update; the answer needs its relations.
+    return (
+        type(obj).objects.select_related("definition", "workspace").get(pk=updated.pk)
+    )
+
+
+def connector_delete_from_api(*, actor: AbstractBaseUser, obj: ConnectorConfig) -> None:
+    """Delete a source or destination; 409 with the reason while connections use it.
+
+    Airbyte deletes the connections too; the console refuses instead, as its
+    pages do, so no connection disappears as a side effect of an API call.
+    """
+    try:
+        services.connector_delete(actor=actor, obj=obj)
+    except ValidationError as exc:
+        raise conflict(" ".join(exc.messages)) from None
+
+
+def _refuse_not_ready(definition: ConnectorDefinition, workspace: Workspace) -> None:
+    problem = definition_not_ready(definition, workspace)
+    if problem is not None:
+        raise problem
+
+
+def requested_workspaces(
+    members_of: QuerySet[Workspace], workspace_ids: list[str]
+) -> QuerySet[Workspace]:
+    """The workspaces a list call asks for (``workspaceIds``), among the caller's.
+
+    No ids means all the caller's workspaces. An id that is not a workspace of
+    the caller's is a 404 naming it, as a get of it would be: a list never says
+    whether a workspace the caller cannot see exists.
+    """
+    if not workspace_ids:
+        return members_of
+    wanted: dict[str, UUID | None] = {}
+    for raw in workspace_ids:
+        try:
+            wanted[raw] = UUID(raw)
+        except ValueError:
+            wanted[raw] = None
+    found = set(
+        members_of.filter(
+            public_id__in=[u for u in wanted.values() if u is not None]
+        ).values_list("public_id", flat=True)
+    )
+    for raw, uuid in wanted.items():
+        if uuid is None or uuid not in found:
+            raise not_found(
+                f"Workspace {raw} not found.",
+                resource_type="workspace",
+                resource_id=raw,
+            )
+    return members_of.filter(public_id__in=found)
