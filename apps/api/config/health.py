@@ -15,8 +15,13 @@ class HealthCheckRead(Schema):
     available: bool
 
 
-@router.api_operation(
-    ["GET", "POST"],
+def _health() -> dict[str, bool]:
+    if not database_answers():
+        raise service_unavailable("The console's database does not answer.")
+    return {"available": True}
+
+
+@router.get(
     "health",
     auth=None,
     response=HealthCheckRead,
@@ -25,6 +30,16 @@ class HealthCheckRead(Schema):
 )
 def health(request: HttpRequest) -> dict[str, bool]:
     """Airbyte's Config API health; 503 when the console's database does not answer."""
-    if not database_answers():
-        raise service_unavailable("The console's database does not answer.")
-    return {"available": True}
+    return _health()
+
+
+@router.post(
+    "health",
+    auth=None,
+    response=HealthCheckRead,
+    operation_id="postConfigHealthCheck",
+    summary="Health Check (POST, as Airbyte's Config API also takes it)",
+)
+def health_post(request: HttpRequest) -> dict[str, bool]:
+    """The same answer to a POST (one operation id per method in the document)."""
+    return _health()
