@@ -14,7 +14,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from apps.api import selectors, services
+# `airbyte workspace export|import` live in their own module; the command finds
+# only `<app>.cli`, so importing it here registers them.
+from apps.api import (
+    selectors,
+    services,
+    workspace_cli,  # noqa: F401
+)
 from apps.api.models import ApiApplication, ApiCredential, PersonalAccessToken
 from apps.core.clikit import CliResult, arg, cli_user, group, table
 from apps.workspaces.cli import AS_USER
