@@ -427,3 +427,110 @@ def test_a_viewer_exports_but_cannot_import(full_workspace, viewer, tmp_path):
 
     with pytest.raises(CommandError, match="admin role"):
         _cli("import", str(tmp_path / "w.yaml"), "--as", "viewer@acme.test")
+
+
+def test_export_reads_a_bounded_number_of_queries(
+    full_workspace, admin, source_definition, django_assert_max_num_queries
+):
+    source = Source.objects.get(workspace=full_workspace)
+    destination = source.connections.get().destination
+    for n in range(5):
+        extra = connector_create(
+            actor=admin,
+            workspace=full_workspace,
+            kind="source",
+            name=f"Extra {n}",
+            definition=source_definition,
+            config={"host": "db.acme.test"},
+            secrets={"/password": f"pw-{n}"},
+        )
+        Source.objects.filter(pk=extra.pk).update(catalog=FAKER_CATALOG)
+        extra.refresh_from_db()
+        connection_create(
+            actor=admin,
+            workspace=full_workspace,
+            name=f"Extra {n}",
+            source=extra,
+            destination=destination,
+            streams=[{"name": "products"}],
+        )
+
+    with django_assert_max_num_queries(12):
+        workspace_export(full_workspace)
+
+
+def test_schedule_and_transform_changes_go_through_their_services(
+    full_workspace, admin
+):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["connections"][0]["schedule"]["cron_expression"] = "30 4 * * *"
+    document["connections"][0]["schedule"]["paused"] = True
+    marts = next(t for t in document["transforms"] if t["name"] == "Marts")
+    marts["git_branch"] = "release"
+    marts["schedule"] = {"cron_expression": "0 6 * * *", "timezone": "UTC"}
+
+    plan = workspace_import(
+        actor=admin,
+        workspace=full_workspace,
+        text=yaml.safe_dump(document),
+        environ=ENV,
+    )
+
+    lines = plan.text()
+    assert (
+        '~ connection “Users to warehouse”: schedule.cron_expression "0 3 * * *"'
+        in (lines)
+    )
+    assert '~ transform “Marts”: git_branch "main" -> "release"' in lines
+    schedule = Connection.objects.get(workspace=full_workspace).schedule
+    assert (schedule.cron_expression, schedule.paused) == ("30 4 * * *", True)
+    from apps.transforms.models import DbtProject
+
+    project = DbtProject.objects.get(workspace=full_workspace, name="Marts")
+    assert (project.git_branch, project.cron_expression) == ("release", "0 6 * * *")
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"schedule.updated", "schedule.paused"} <= actions
+    assert "transform.project_updated" in actions
+
+
+def test_a_config_the_connector_refuses_is_a_problem(full_workspace, admin):
+    text = workspace_export(full_workspace).replace("count: 100", "count: many")
+
+    plan = workspace_plan(workspace=full_workspace, text=text, environ=ENV)
+
+    assert any("config.count" in p for p in plan.problems), plan.problems
+
+
+def test_pruning_deletes_a_connection_and_its_source_in_order(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["connections"] = []
+    document["sources"] = []
+    document["transforms"] = [
+        t for t in document["transforms"] if t["kind"] != "generated"
+    ]
+
+    workspace_import(
+        actor=admin,
+        workspace=full_workspace,
+        text=yaml.safe_dump(document),
+        environ=ENV,
+        prune=True,
+    )
+
+    assert not Connection.objects.filter(workspace=full_workspace).exists()
+    assert not Source.objects.filter(workspace=full_workspace).exists()
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"connection.deleted", "source.deleted"} <= actions
+
+
+def test_a_file_that_is_not_a_workspace_file_says_why(full_workspace):
+    plan = workspace_plan(
+        workspace=full_workspace,
+        text="version: 2\nsources: {}\nextra: 1\n",
+        environ={},
+    )
+
+    text = "\n".join(plan.problems)
+    assert "`version` must be 1" in text
+    assert "unknown key `extra`" in text
+    assert "sources: must be a list" in text
