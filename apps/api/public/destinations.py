@@ -102,9 +102,7 @@ def get_destination(
     includeSecretCoordinates: bool = False,  # secrets stay masked
 ) -> dict[str, Any]:
     """One destination, secrets masked."""
-    destination, _ = scoped_get(
-        request, _rows(), destinationId, redestination_type=KIND
-    )
+    destination, _ = scoped_get(request, _rows(), destinationId, resource_type=KIND)
     return connector_response(destination)
 
 
@@ -121,7 +119,7 @@ def patch_destination(
 ) -> dict[str, Any]:
     """Change a destination's name and/or settings; configuration is merged in."""
     destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, redestination_type=KIND
+        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
     )
     destination = connector_update_from_api(
         actor=principal(request).user,
@@ -146,7 +144,7 @@ def put_destination(
 ) -> dict[str, Any]:
     """Replace a destination's name and settings (masks keep the stored secrets)."""
     destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, redestination_type=KIND
+        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
     )
     destination = connector_update_from_api(
         actor=principal(request).user,
@@ -166,7 +164,7 @@ def put_destination(
 def delete_destination(request: HttpRequest, destinationId: str) -> tuple[int, None]:
     """Delete a destination (204); 409 while a connection uses it."""
     destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, redestination_type=KIND
+        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
     )
     connector_delete_from_api(actor=principal(request).user, obj=destination)
     return 204, None
