@@ -572,6 +572,10 @@ class _Planner:
                 f"format must be one of {', '.join(WebhookEndpoint.Format.values)}.",
             )
         change.resolved = {"url": url}
+        if current is None:
+            change.note = (
+                "gets a new signing secret: “Rotate secret” on its page shows one"
+            )
         if current is not None and url is not None:
             old_item = next(
                 i
@@ -618,11 +622,24 @@ class _Planner:
             self._exists("destinations", item["destination"], where, "destination")
         elif kind != "generated":
             self.problem(where, "say which destination the project builds in.")
+        if kind == "generated" and current is not None:
+            now = current.connection.name if current.connection else None
+            if (item.get("connection") or "").casefold() != (now or "").casefold():
+                source = f"“{now}”" if now else "a connection deleted since"
+                self.problem(
+                    where,
+                    f"it was generated from {source}: a generated project keeps "
+                    "its connection (generate another project for the new one).",
+                )
         if kind == "generated":
             if item.get("connection"):
                 self._exists("connections", item["connection"], where, "connection")
             elif current is None:
-                self.problem(where, "a generated project needs its `connection`.")
+                # Its connection was deleted where it was exported: there is
+                # nothing to generate it from.
+                change.action = SKIPPED
+                change.note = "it names no connection to generate it from"
+                return change
         wanted_credential = str(item.get("git_credential") or "")
         if (
             kind == "git"
