@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("metrics", ops_views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
+    path("accounts/api/", include("apps.api.urls_settings")),
     path("notifications/settings/", include("apps.webhooks.preference_urls")),
     path("w/", include("apps.workspaces.urls")),
     # Above the app layers: deleting looks at every app's rows (apps/ops).
@@ -22,6 +23,7 @@ urlpatterns = [
         workspace_delete.workspace_delete_view,
         name="workspace_delete",
     ),
+    path("w/<uuid:workspace_id>/code/", include("apps.api.workspace_urls")),
     path("w/<uuid:workspace_id>/audit/", include("apps.workspaces.audit_urls")),
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),

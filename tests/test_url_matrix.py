@@ -23,6 +23,9 @@ LOGIN = "login"
 # A workspace URL that also needs console staff (``is_staff``): every member who is
 # not staff is refused with 403, whatever their role (outsiders still get 404).
 STAFF = "staff"
+# A signed-in user's own object outside any workspace (an API token): anyone else
+# signed in gets 404, anonymous visitors go to sign-in.
+OWNER = "owner"
 
 # view name -> (method, who may use it): a Role for workspace URLs, LOGIN for any
 # signed-in user, PUBLIC for anyone.
@@ -138,6 +141,15 @@ MATRIX: dict[str, tuple[str, str]] = {
     "transforms:docs_generate": ("POST", Role.EDITOR),
     "transforms:node": ("GET", Role.VIEWER),
     "transforms:node_run": ("POST", Role.EDITOR),
+    "api_tokens:list": ("GET", LOGIN),
+    "api_tokens:application_create": ("GET", LOGIN),
+    "api_tokens:token_create": ("GET", LOGIN),
+    "api_tokens:application_revoke": ("GET", OWNER),
+    "api_tokens:token_revoke": ("GET", OWNER),
+    "workspace_code:page": ("GET", Role.VIEWER),
+    "workspace_code:download": ("GET", Role.VIEWER),
+    "workspace_code:plan": ("POST", Role.ADMIN),
+    "workspace_code:apply": ("POST", Role.ADMIN),
 }
 
 
@@ -348,3 +360,26 @@ def test_login_url_redirects_anonymous_to_sign_in(name, client, db):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def _owned(name: str, owner) -> dict:
+    """Arguments for an OWNER URL: an object of ``owner``'s."""
+    from apps.api.services import application_create, token_create
+
+    if "application_id>" in ALL_URLS[name]:
+        application, _ = application_create(actor=owner, name="Matrix app")
+        return {"application_id": application.public_id}
+    token, _ = token_create(actor=owner, name="Matrix token")
+    return {"token_id": token.public_id}
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, (_, rule) in MATRIX.items() if rule == OWNER)
+)
+def test_owner_url_is_only_for_its_owner(name, admin, outsider, login, client):
+    url = reverse(name, kwargs=_owned(name, admin))
+    assert login(admin).get(url).status_code == 200
+    assert login(outsider).get(url).status_code == 404
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith(reverse("accounts:login"))
