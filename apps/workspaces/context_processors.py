@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Notifications", "notifications:list", "viewer", "notifications:"),
     ("Transforms", "transforms:list", "viewer", "transforms:"),
     ("Members", "workspaces:members", "viewer", "workspaces:member"),
+    ("As code", "workspace_code:page", "viewer", "workspace_code:"),
     ("Audit", "audit:list", "admin", "audit:"),
     ("Settings", "workspaces:settings", "admin", "workspaces:settings"),
     ("Engine", "engine:settings", "admin", "engine:"),
