@@ -534,3 +534,14 @@ def test_a_file_that_is_not_a_workspace_file_says_why(full_workspace):
     assert "`version` must be 1" in text
     assert "unknown key `extra`" in text
     assert "sources: must be a list" in text
+
+
+def test_a_reference_inside_a_list_is_refused(full_workspace):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["sources"][0]["config"]["hosts"] = ["${env:SOME_HOST}"]
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    assert any("inside a list is not supported" in p for p in plan.problems)

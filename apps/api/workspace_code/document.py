@@ -94,6 +94,19 @@ def refs_in(
     return found
 
 
+def refs_in_lists(value: Any) -> bool:
+    """True when a reference sits inside a list, where it cannot be resolved.
+
+    Secrets are kept by their JSON pointer into the config's objects; a list
+    item has no stable place of that kind.
+    """
+    if isinstance(value, dict):
+        return any(refs_in_lists(v) for v in value.values())
+    if isinstance(value, list):
+        return any(parse_ref(v) is not None or refs_in_lists(v) for v in value)
+    return False
+
+
 def sorted_deep(value: Any) -> Any:
     """Dicts with their keys sorted, all the way down (lists keep their order)."""
     if isinstance(value, dict):

@@ -28,6 +28,7 @@ from apps.api.workspace_code.document import (
     normalise,
     parse_ref,
     refs_in,
+    refs_in_lists,
     valid_env_name,
 )
 from apps.api.workspace_code.export import WorkspaceState, workspace_state
@@ -369,6 +370,12 @@ class _Planner:
         secrets: dict[str, Any] = {}
         refs: dict[str, str] = {}
         tokens: dict[str, tuple[str, str]] = {}
+        if refs_in_lists(config):
+            self.problem(
+                where,
+                "a ${env:...} or ${credential:...} reference inside a list is not "
+                "supported: references go in place of a single value.",
+            )
         for path, ref in refs_in(config):
             pointer = to_pointer(path)
             parent = plain
