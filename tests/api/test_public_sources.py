@@ -23,6 +23,11 @@ from apps.connectors.models import (
 )
 from apps.connectors.selectors import stored_secrets
 from apps.core.masking import MASK
+from tests.airbyte.conftest import (  # noqa: F401 - fixtures
+    connect_to_fake,
+    polls,
+    pushes_now,
+)
 from tests.factories import ConnectionFactory, SourceFactory, WorkspaceFactory
 
 URL = "/api/public/v1/sources"
@@ -470,3 +475,43 @@ def test_unknown_fields_are_ignored_except_where_the_spec_closes_the_object(
     assert ignored.status_code == 200
     assert closed.status_code == 400
     assert not Source.objects.filter(name="Closed").exists()
+
+
+def test_on_a_workspace_driven_by_an_airbyte_server_writes_reach_the_server(
+    api_client,
+    admin,
+    editor,
+    workspace,
+    airbyte_fake,
+    pushes_now,  # noqa: F811 - the fixture imported above
+    polls,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    connect_to_fake(airbyte_fake, workspace, admin)
+    client = api_client(editor)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            URL,
+            json={
+                "name": "Fake users",
+                "workspaceId": str(workspace.public_id),
+                "configuration": {"sourceType": "faker", "count": 7, "seed": 1},
+            },
+        )
+    assert created.status_code == 200, created.content
+    source = Source.objects.get(public_id=created.json()["sourceId"])
+    remote = airbyte_fake.state.sources[source.remote_id]
+    assert remote.configuration["count"] == 7
+
+    with django_capture_on_commit_callbacks(execute=True):
+        patched = client.patch(
+            f"{URL}/{source.public_id}", json={"configuration": {"count": 9}}
+        )
+    assert patched.status_code == 200
+    assert remote.configuration["count"] == 9
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = client.delete(f"{URL}/{source.public_id}")
+    assert deleted.status_code == 204
+    assert remote.deleted
