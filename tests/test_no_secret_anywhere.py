@@ -84,7 +84,14 @@ def secrets_everywhere(admin, workspace, settings):
         log="2026-01-01 00:00:00 ERROR using api key **********",
     )
     project = _transforms_project(workspace, destination, connection, job)
+    from apps.api.services import application_create, token_create
+
+    application, application_secret = application_create(actor=admin, name="Canary")
+    token, raw_token = token_create(actor=admin, name="Canary")
     return {
+        "application": application,
+        "token": token,
+        "api_secrets": (application_secret, raw_token),
         "credential": credential,
         "source": source,
         "destination": destination,
@@ -172,6 +179,10 @@ def _kwargs(name: str, workspace, objects) -> dict:
         kwargs["public_id"] = objects[kind].public_id
     if ":connection_id>" in route:
         kwargs["connection_id"] = objects["connection"].public_id
+    if ":application_id>" in route:
+        kwargs["application_id"] = objects["application"].public_id
+    if ":token_id>" in route:
+        kwargs["token_id"] = objects["token"].public_id
     if ":job_id>" in route:
         kwargs["job_id"] = objects["job"].public_id
     if ":probe_id>" in route:
@@ -224,6 +235,8 @@ def test_no_page_or_fragment_shows_a_stored_secret(
             response = client.get(url, headers=headers)
             assert response.status_code < 500, (name, response.status_code)
             assert CANARY not in response.content.decode(), name
+            for api_secret in secrets_everywhere["api_secrets"]:
+                assert api_secret not in response.content.decode(), name
             fetched += 1
     for extra in ("?download=1",):
         job = secrets_everywhere["job"]

@@ -56,7 +56,10 @@ def _is_config_api(request: HttpRequest) -> bool:
 
 def render_problem(request: HttpRequest, problem: ApiProblem) -> HttpResponse:
     """One problem in the shape the caller's API family uses."""
-    body = problem.config_body() if _is_config_api(request) else problem.public_body()
+    # Airbyte's security filter sits in front of both APIs: a refused token is the
+    # Public API's invalid-api-key problem under /api/v1 too.
+    config_shape = _is_config_api(request) and problem.status != 401
+    body = problem.config_body() if config_shape else problem.public_body()
     response = api.create_response(request, body, status=problem.status)
     for name, value in problem.headers.items():
         response[name] = value
