@@ -4,6 +4,8 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -30,6 +32,13 @@ pytestmark = pytest.mark.urls(__name__)
 
 def _page(workspace, action: str = "") -> str:
     return f"/w/{workspace.public_id}/code/{action}"
+
+
+def _digest(html: str) -> str:
+    """The digest the page's Apply form sends back."""
+    found = re.search(r'name="digest" value="([0-9a-f]+)"', html)
+    assert found, "no Apply form on the page"
+    return found.group(1)
 
 
 def _env_text() -> str:
@@ -96,7 +105,7 @@ def test_upload_shows_the_plan_then_apply_changes_the_workspace(
     assert "config.count 100 -&gt; 250" in shown.content.decode()
     assert SECRETS["pw"] not in shown.content.decode()
     assert AuditEvent.objects.count() == before
-    digest = shown.context["plan"].digest
+    digest = _digest(shown.content.decode())
 
     applied = client.post(_page(full_workspace, "apply/"), {"digest": digest})
 
@@ -111,7 +120,7 @@ def test_apply_is_refused_when_the_workspace_changed_since_the_plan(
     client = login(admin)
     text = workspace_export(full_workspace).replace("count: 100", "count: 250")
     shown = _upload(client, full_workspace, text)
-    digest = shown.context["plan"].digest
+    digest = _digest(shown.content.decode())
     Source.objects.filter(workspace=full_workspace).update(config={"count": 1})
 
     refused = client.post(_page(full_workspace, "apply/"), {"digest": digest})
@@ -138,3 +147,16 @@ def test_problems_are_listed_and_nothing_can_be_applied(full_workspace, admin, l
     assert "is not set" in body
     assert "unknown source connector “Nope”" in body
     assert 'name="digest"' not in body
+
+
+def test_a_bad_env_line_is_shown_in_the_plan(
+    full_workspace, admin, login, htmx_headers
+):
+    shown = login(admin).post(
+        _page(full_workspace, "plan/"),
+        {"text": workspace_export(full_workspace), "env": "not a pair"},
+        headers=htmx_headers,
+    )
+
+    assert shown.status_code == 400
+    assert "Line 1 is not NAME=value" in shown.content.decode()
