@@ -368,6 +368,8 @@ def connector_update_from_api(
     it (Airbyte's behaviour), so a PATCH of one field keeps the rest, secrets
     included. Either way a mask keeps the stored secret.
     """
+    if name is None and configuration is None:
+        return obj  # nothing asked for: no save, no audit event
     kwargs: dict[str, Any] = {}
     if configuration is not None:
         if not isinstance(configuration, Mapping):

@@ -234,6 +234,19 @@ def test_patch_merges_and_a_mask_sent_back_keeps_the_stored_secret(
     assert AuditEvent.objects.filter(action="source.updated", actor=editor).count() == 1
 
 
+def test_an_empty_patch_changes_nothing_and_records_nothing(
+    api_client, editor, workspace, secretive
+):
+    client = api_client(editor)
+    created = create(client, workspace, secretive).json()
+
+    response = client.patch(f"{URL}/{created['sourceId']}", json={})
+
+    assert response.status_code == 200
+    assert response.json() == created
+    assert not AuditEvent.objects.filter(action="source.updated").exists()
+
+
 def test_put_replaces_the_config_and_masks_keep_secrets_new_values_replace_them(
     api_client, editor, workspace, secretive
 ):

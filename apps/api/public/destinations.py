@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from apps.api.access import member_workspaces, membership_for, principal, scoped_get
 from apps.api.connectors_io import (
@@ -161,10 +161,10 @@ def put_destination(
     operation_id="deleteDestination",
     summary="Delete a Destination",
 )
-def delete_destination(request: HttpRequest, destinationId: str) -> tuple[int, None]:
+def delete_destination(request: HttpRequest, destinationId: str) -> Status[None]:
     """Delete a destination (204); 409 while a connection uses it."""
     destination, _ = scoped_get(
         request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
     )
     connector_delete_from_api(actor=principal(request).user, obj=destination)
-    return 204, None
+    return Status(204, None)

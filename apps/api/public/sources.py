@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from apps.api.access import member_workspaces, membership_for, principal, scoped_get
 from apps.api.connectors_io import (
@@ -172,8 +172,8 @@ def put_source(
     operation_id="deleteSource",
     summary="Delete a Source",
 )
-def delete_source(request: HttpRequest, sourceId: str) -> tuple[int, None]:
+def delete_source(request: HttpRequest, sourceId: str) -> Status[None]:
     """Delete a source (204); 409 while a connection uses it."""
     source, _ = scoped_get(request, _rows(), sourceId, Role.EDITOR, resource_type=KIND)
     connector_delete_from_api(actor=principal(request).user, obj=source)
-    return 204, None
+    return Status(204, None)

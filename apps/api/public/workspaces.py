@@ -16,10 +16,10 @@ every kind disabled, and ``dataResidency`` is ``auto``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Query, Router
 
@@ -148,7 +148,7 @@ def update_workspace(
     operation_id="deleteWorkspace",
     summary="Delete a Workspace",
 )
-def delete_workspace(request: HttpRequest, workspaceId: str) -> HttpResponse:
+def delete_workspace(request: HttpRequest, workspaceId: str) -> NoReturn:
     """Refused: a workspace is deleted on its settings page, with a typed check."""
     workspace = membership_for(request, workspaceId, Role.ADMIN).workspace
     page = request.build_absolute_uri(
