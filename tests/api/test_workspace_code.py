@@ -57,6 +57,7 @@ ENV = {
     "SOURCE_PG_WAREHOUSE_PASSWORD": SECRETS["pw"],
     "DESTINATION_WAREHOUSE_PASSWORD": SECRETS["pg"],
     "WEBHOOK_SLACK_ALERTS_URL": SECRETS["hook"],
+    "CREDENTIAL_ACME_KEY_API_KEY": SECRETS["key"],
 }
 
 
@@ -200,6 +201,14 @@ def test_export_describes_every_kind_of_object_without_a_secret(full_workspace, 
     assert source["connector"]["name"] == "Acme DB"
     assert source["config"]["password"] == "${env:SOURCE_PG_WAREHOUSE_PASSWORD}"
     assert source["config"]["api_key"] == "${credential:Acme key}"
+    assert document["credentials"] == [
+        {
+            "name": "Acme key",
+            "type": "api_key",
+            "allowed_hosts": ["db.acme.test"],
+            "fields": {"api_key": "${env:CREDENTIAL_ACME_KEY_API_KEY}"},
+        }
+    ]
     assert document["destinations"][0]["config"]["password"] == (
         "${env:DESTINATION_WAREHOUSE_PASSWORD}"
     )
@@ -226,11 +235,10 @@ def test_export_import_export_into_an_empty_workspace_is_identical(
 ):
     exported = workspace_export(full_workspace)
     empty = workspace_create(actor=admin, name="Empty")
-    _credential(empty, admin)
 
     plan = workspace_import(actor=admin, workspace=empty, text=exported, environ=ENV)
 
-    assert plan.counts()["create"] >= 8
+    assert plan.counts()["create"] == 9
     assert workspace_export(empty) == exported
     copied = Source.objects.get(workspace=empty)
     from apps.connectors.selectors import connector_secrets
@@ -545,3 +553,45 @@ def test_a_reference_inside_a_list_is_refused(full_workspace):
     )
 
     assert any("inside a list is not supported" in p for p in plan.problems)
+
+
+def test_a_credential_named_nowhere_is_a_problem(full_workspace, admin):
+    text = workspace_export(full_workspace).replace(
+        "${credential:Acme key}", "${credential:Unknown key}"
+    )
+
+    plan = workspace_plan(workspace=full_workspace, text=text, environ=ENV)
+
+    assert any(
+        "${credential:Unknown key}: neither the file nor the workspace" in p
+        for p in plan.problems
+    ), plan.problems
+
+
+def test_a_credential_in_the_workspace_is_enough(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["credentials"] = []
+    empty = workspace_create(actor=admin, name="Empty")
+    _credential(empty, admin)
+
+    workspace_import(
+        actor=admin, workspace=empty, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    assert Source.objects.get(workspace=empty).credentials.get().name == "Acme key"
+
+
+def test_a_rotated_credential_shows_as_a_changed_secret(full_workspace, admin):
+    text = workspace_export(full_workspace)
+    environ = {**ENV, "CREDENTIAL_ACME_KEY_API_KEY": "rotated-key-987654321"}
+
+    plan = workspace_import(
+        actor=admin, workspace=full_workspace, text=text, environ=environ
+    )
+
+    assert "~ credential “Acme key”: fields.api_key secret changed" in plan.text()
+    from apps.credentials.models import Credential
+
+    credential = Credential.objects.get(workspace=full_workspace)
+    assert credential.get_payload()["api_key"] == "rotated-key-987654321"
+    assert AuditEvent.objects.filter(action="credential.updated").exists()

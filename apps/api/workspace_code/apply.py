@@ -40,6 +40,11 @@ from apps.connectors.services import (
     source_discover_record,
 )
 from apps.credentials.models import Credential
+from apps.credentials.services import (
+    credential_create,
+    credential_delete,
+    credential_update,
+)
 from apps.engines.base import DiscoveredCatalog, DiscoveredStream
 from apps.schedules.models import Schedule
 from apps.schedules.services import (
@@ -125,6 +130,7 @@ class _Applier:
     def run(self) -> None:
         writes = [c for c in self.plan.changes if c.action in (CREATE, UPDATE)]
         for kind, handler in (
+            ("credentials", self.credential),
             ("sources", self.connector),
             ("destinations", self.connector),
             ("connections", self.connection),
@@ -142,6 +148,7 @@ class _Applier:
             "connections",
             "sources",
             "destinations",
+            "credentials",
             "members",
         ):
             for change in deletes:
@@ -158,8 +165,40 @@ class _Applier:
             ) from None
 
     # -- writes ---------------------------------------------------------------------
+    def credential(self, change: Change) -> None:
+        item = change.desired or {}
+        if change.action == CREATE:
+            credential = credential_create(
+                actor=self.actor,
+                workspace=self.workspace,
+                name=item["name"],
+                type=item["type"],
+                fields=change.resolved["fields"],
+                allowed_hosts=item["allowed_hosts"],
+            )
+        else:
+            credential = credential_update(
+                actor=self.actor,
+                credential=change.current,
+                name=item["name"],
+                fields=change.resolved["fields"],
+                allowed_hosts=item["allowed_hosts"],
+            )
+        self.put("credentials", credential, item["name"])
+
+    def _credential(self, name: str) -> Credential | None:
+        return self.get("credentials", name) or (
+            Credential.objects.for_workspace(self.workspace)
+            .filter(name__iexact=name)
+            .first()
+        )
+
     def connector(self, change: Change) -> None:
         r = change.resolved
+        refs = {
+            pointer: str(self._credential(name).public_id)
+            for pointer, name in r["credential_refs"].items()
+        }
         kind = change.noun
         if change.action == CREATE:
             obj = connector_create(
@@ -170,7 +209,7 @@ class _Applier:
                 definition=r["definition"],
                 config=r["config"],
                 secrets=r["secrets"],
-                credential_refs=r["credential_refs"],
+                credential_refs=refs,
             )
         else:
             obj = connector_update(
@@ -179,7 +218,7 @@ class _Applier:
                 name=change.name,
                 config=r["config"],
                 secrets=r["secrets"],
-                credential_refs=r["credential_refs"],
+                credential_refs=refs,
                 # The file gives every secret again: none is "kept" from before.
                 kept_secrets=(),
             )
@@ -301,11 +340,7 @@ class _Applier:
         destination = self.get("destinations", item.get("destination"))
         credential = None
         if item.get("git_credential"):
-            credential = (
-                Credential.objects.for_workspace(self.workspace)
-                .filter(name__iexact=item["git_credential"])
-                .first()
-            )
+            credential = self._credential(item["git_credential"])
         project = change.current
         if change.action == CREATE and item["kind"] == DbtProject.Kind.GENERATED:
             project = project_create_generated(
@@ -383,6 +418,8 @@ class _Applier:
             webhook_endpoint_delete(actor=self.actor, endpoint=obj)
         elif change.kind == "connections":
             connection_delete(actor=self.actor, connection=obj)
+        elif change.kind == "credentials":
+            credential_delete(actor=self.actor, credential=obj)
         elif change.kind in ("sources", "destinations"):
             connector_delete(actor=self.actor, obj=type(obj).objects.get(pk=obj.pk))
         elif change.kind == "members" and isinstance(obj, Membership):

@@ -25,6 +25,7 @@ import yaml
 VERSION = 1
 
 KINDS = (
+    "credentials",
     "sources",
     "destinations",
     "connections",
@@ -210,6 +211,23 @@ def _items(document: dict, kind: str, problems: _Problems) -> list[tuple[str, di
             where = f"{kind[:-1]} “{' '.join(name.split())}”"
         items.append((where, item))
     return items
+
+
+def _credential(item: dict, where: str, p: _Problems) -> dict[str, Any]:
+    _unknown_keys(item, ("name", "type", "allowed_hosts", "fields"), where, p)
+    fields = item.get("fields") or {}
+    if not isinstance(fields, dict):
+        p.add(where, "`fields` must be a mapping.")
+        fields = {}
+    hosts = item.get("allowed_hosts") or []
+    if isinstance(hosts, str):
+        hosts = [h for h in hosts.replace(",", " ").split() if h]
+    return {
+        "name": _text(item, "name", where, p),
+        "type": _text(item, "type", where, p),
+        "allowed_hosts": sorted(set(_str_list(hosts, "allowed_hosts", where, p))),
+        "fields": sorted_deep(fields),
+    }
 
 
 _CONNECTOR_KEYS = ("name", "connector", "config", "catalog")
@@ -478,6 +496,7 @@ def _member(item: dict, where: str, p: _Problems) -> dict[str, Any]:
 
 
 _BUILDERS = {
+    "credentials": _credential,
     "sources": lambda item, where, p: _connector(item, where, "sources", p),
     "destinations": lambda item, where, p: _connector(item, where, "destinations", p),
     "connections": _connection,

@@ -27,8 +27,9 @@ from apps.connections.models import Connection, ConnectionStream
 from apps.connectors.models import Destination, Source
 from apps.connectors.selectors import stored_secrets
 from apps.connectors.spec.config import merge_config
-from apps.connectors.spec.pointers import from_pointer
+from apps.connectors.spec.pointers import from_pointer, to_pointer
 from apps.credentials.models import Credential
+from apps.credentials.types import type_spec
 from apps.transforms.models import DbtProject, TransformTrigger
 from apps.webhooks.models import WebhookEndpoint
 from apps.workspaces.models import Membership, Workspace
@@ -42,7 +43,7 @@ class WorkspaceState:
     """A workspace as the file sees it, plus what the file must not hold."""
 
     document: dict[str, Any]
-    # (kind, key) -> {JSON pointer: token} for sources and destinations.
+    # (kind, key) -> {JSON pointer: token} for credentials, sources, destinations.
     secrets: dict[tuple[str, str], dict[str, SecretToken]] = field(default_factory=dict)
     # key -> the endpoint's real URL (the file may hold a reference instead).
     webhook_urls: dict[str, str] = field(default_factory=dict)
@@ -104,6 +105,27 @@ def _connector_item(
     if isinstance(obj, Source) and obj.catalog:
         item["catalog"] = obj.catalog
     return item
+
+
+def _credential_item(
+    credential: Credential, tokens: dict[str, SecretToken]
+) -> dict[str, Any]:
+    spec = type_spec(credential.type)
+    fields: dict[str, Any] = {}
+    for name, value in credential.get_payload().items():
+        if spec.is_secret(name):
+            fields[name] = str(
+                Ref("env", env_name("credential", credential.name, name))
+            )
+            tokens[to_pointer((name,))] = ("typed", json.dumps(value, sort_keys=True))
+        else:
+            fields[name] = value
+    return {
+        "name": credential.name,
+        "type": credential.type,
+        "allowed_hosts": list(credential.allowed_hosts or []),
+        "fields": fields,
+    }
 
 
 def _stream_item(stream: ConnectionStream) -> dict[str, Any]:
@@ -183,12 +205,15 @@ def workspace_state(workspace: Workspace) -> WorkspaceState:
     """Everything a workspace file describes, read in a fixed number of queries."""
     state = WorkspaceState(document={})
     raw: dict[str, Any] = {"version": 1}
-    credentials = {
-        str(public_id): name
-        for public_id, name in Credential.objects.for_workspace(workspace).values_list(
-            "public_id", "name"
-        )
-    }
+    raw["credentials"] = []
+    credentials: dict[str, str] = {}
+    for credential in Credential.objects.for_workspace(workspace):
+        key = credential.name.casefold()
+        credentials[str(credential.public_id)] = credential.name
+        tokens: dict[str, SecretToken] = {}
+        raw["credentials"].append(_credential_item(credential, tokens))
+        state.secrets["credentials", key] = tokens
+        state.objects["credentials", key] = credential
     for kind, model in (("sources", Source), ("destinations", Destination)):
         items = []
         for obj in model.objects.for_workspace(workspace).select_related("definition"):

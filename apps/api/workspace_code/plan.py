@@ -46,6 +46,7 @@ from apps.connectors.spec.pointers import from_pointer, to_pointer
 from apps.core.masking import MASK
 from apps.core.roles import Role
 from apps.credentials.models import Credential
+from apps.credentials.types import CREDENTIAL_TYPES, validate_payload
 from apps.engines.base import EngineError
 from apps.engines.declarative import ManifestError
 from apps.schedules.models import Schedule
@@ -321,13 +322,88 @@ class _Planner:
                 self.problem(where, f"{ref} is not set.")
                 return None
             return ("typed", json.dumps(value, sort_keys=True))
-        credential = self.credentials.get(ref.name.casefold())
-        if credential is None:
+        if not self._credential_known(ref.name):
             self.problem(
-                where, f"{ref}: the workspace has no credential named “{ref.name}”."
+                where,
+                f"{ref}: neither the file nor the workspace has a credential named "
+                f"“{ref.name}”.",
             )
             return None
-        return ("credential", credential.name.casefold())
+        return ("credential", ref.name.casefold())
+
+    def _credential_known(self, name: str) -> bool:
+        key = name.casefold()
+        return key in self.wanted["credentials"] or (
+            key in self.credentials and not self.prune
+        )
+
+    # -- credentials ----------------------------------------------------------------
+    def credential(self, item: dict, where: str) -> Change:
+        key = key_of("credentials", item)
+        current = self.state.objects.get(("credentials", key))
+        change = Change(
+            action=UPDATE if current is not None else CREATE,
+            kind="credentials",
+            name=item["name"],
+            desired=item,
+            current=current,
+        )
+        spec = CREDENTIAL_TYPES.get(item["type"])
+        if spec is None:
+            self.problem(
+                where, f"type must be one of {', '.join(sorted(CREDENTIAL_TYPES))}."
+            )
+            return change
+        if current is not None and current.type != spec.value:
+            self.problem(
+                where,
+                f"it is a {current.type} credential: the type cannot change (a "
+                "credential of another type is a new credential).",
+            )
+        fields: dict[str, Any] = {}
+        tokens: dict[str, tuple[str, str]] = {}
+        plain: dict[str, Any] = {}
+        for name, value in item["fields"].items():
+            ref = parse_ref(value)
+            if ref is None:
+                if spec.is_secret(name) and value not in (None, ""):
+                    self.problem(
+                        where,
+                        f"fields.{name} is a secret: write ${{env:NAME}}, never "
+                        "the value.",
+                    )
+                fields[name] = value
+                plain[name] = value
+                continue
+            if ref.kind != "env":
+                self.problem(where, f"fields.{name}: a credential takes ${{env:NAME}}.")
+                continue
+            token = self._resolve(ref, f"{where} fields.{name}")
+            if token is not None:
+                fields[name] = self.environ[ref.name]
+                tokens[to_pointer((name,))] = token
+        try:
+            validate_payload(spec, fields)
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.problem(where, message)
+        change.resolved = {"fields": fields}
+        if current is not None:
+            old_item = next(
+                i
+                for i in self.state.document["credentials"]
+                if key_of("credentials", i) == key
+            )
+            old_tokens = self.state.secrets.get(("credentials", key), {})
+            old = {
+                **old_item,
+                "fields": _with_tokens(_strip_refs(old_item["fields"]), old_tokens),
+            }
+            new = {**item, "fields": _with_tokens(plain, tokens)}
+            change.fields = _diff(old, new)
+            if not change.fields:
+                change.action = UNCHANGED
+        return change
 
     # -- sources and destinations ---------------------------------------------------
     def _definition(
@@ -389,7 +465,8 @@ class _Planner:
             if ref.kind == "env":
                 secrets[pointer] = self.environ[ref.name]
             else:
-                refs[pointer] = str(self.credentials[ref.name.casefold()].public_id)
+                # By name: a credential the import creates has no id yet.
+                refs[pointer] = ref.name
         if definition is not None:
             self._check_spec(definition, plain, secrets, refs, where)
             if current is not None and current.definition_id != definition.pk:
@@ -651,7 +728,7 @@ class _Planner:
         if (
             kind == "git"
             and wanted_credential
-            and wanted_credential.casefold() not in self.credentials
+            and not self._credential_known(wanted_credential)
         ):
             self.problem(
                 where, f"the workspace has no credential named “{wanted_credential}”."
@@ -726,6 +803,7 @@ class _Planner:
 
     def run(self) -> Plan:
         handlers = {
+            "credentials": self.credential,
             "sources": lambda item, where: self.connector("sources", item, where),
             "destinations": lambda item, where: self.connector(
                 "destinations", item, where
