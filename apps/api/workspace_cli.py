@@ -29,9 +29,9 @@ workspace = group("workspace", "Create, list and switch workspaces.")
 
 @workspace.action(
     "export",
-    "Write the workspace as YAML: sources, destinations, connections with their "
-    "streams and schedules, webhooks, transforms and members. Secrets are never "
-    "written: each is a reference, ${credential:NAME} or ${env:NAME}.",
+    "Write the workspace as YAML: credentials, sources, destinations, connections "
+    "with their streams and schedules, webhooks, transforms and members. Secrets "
+    "are never written: each is a reference, ${credential:NAME} or ${env:NAME}.",
     arg("--output", metavar="FILE", help="Write here instead of stdout."),
     arg("--format", choices=["yaml", "json"], default="yaml"),
     WORKSPACE,

@@ -8,7 +8,7 @@ the workspace and the plan compares the canonical form of the file with it, so
 nothing to do.
 
 Secrets never appear in a file. Where a value is secret the file holds a
-reference: ``${credential:NAME}`` (a credential of the workspace) or
+reference: ``${credential:NAME}`` (a credential in the file or the workspace) or
 ``${env:NAME}`` (a value the importer supplies: the environment of the CLI, the
 values typed on the page, the ``env`` object of the API call).
 """
