@@ -60,6 +60,24 @@ class PlanOut(Schema):
     prune: bool
 
 
+class ProblemOut(Schema):
+    """An error, as every answer of the console's API gives one (RFC 9457)."""
+
+    status: int
+    type: str
+    title: str
+    detail: str
+    data: dict[str, Any] | None = None
+
+
+_PROBLEMS: dict[int, type[Schema]] = {
+    400: ProblemOut,
+    401: ProblemOut,
+    403: ProblemOut,
+    404: ProblemOut,
+}
+
+
 class ImportIn(Schema):
     document: str = Field(description="The workspace file (YAML or JSON text).")
     dry_run: bool = False
@@ -80,10 +98,11 @@ _EXPORT_CONTENT = {
 
 @router.get(
     "workspaces/{workspace_id}/export",
+    response=_PROBLEMS,
     summary="Export a workspace as a file",
     openapi_extra={
         "responses": {
-            "200": {"description": "The workspace file.", "content": _EXPORT_CONTENT}
+            200: {"description": "The workspace file.", "content": _EXPORT_CONTENT}
         }
     },
 )
@@ -112,7 +131,7 @@ def _refused(problems: list[str]) -> Any:
 
 @router.post(
     "workspaces/{workspace_id}/import",
-    response=PlanOut,
+    response={200: PlanOut, 409: ProblemOut, 422: ProblemOut, **_PROBLEMS},
     summary="Plan, or apply, a workspace file",
 )
 def import_workspace(
