@@ -595,3 +595,25 @@ def test_a_rotated_credential_shows_as_a_changed_secret(full_workspace, admin):
     credential = Credential.objects.get(workspace=full_workspace)
     assert credential.get_payload()["api_key"] == "rotated-key-987654321"
     assert AuditEvent.objects.filter(action="credential.updated").exists()
+
+
+def test_two_secrets_that_would_share_a_variable_get_distinct_names(
+    full_workspace, admin, source_definition
+):
+    connector_create(
+        actor=admin,
+        workspace=full_workspace,
+        kind="source",
+        name="PG-warehouse",
+        definition=source_definition,
+        config={"host": "db.acme.test"},
+        secrets={"/password": "another-secret-value"},
+    )
+
+    document = yaml.safe_load(workspace_export(full_workspace))
+
+    passwords = [s["config"]["password"] for s in document["sources"]]
+    assert passwords == [
+        "${env:SOURCE_PG_WAREHOUSE_PASSWORD}",
+        "${env:SOURCE_PG_WAREHOUSE_PASSWORD_2}",
+    ]

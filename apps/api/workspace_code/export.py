@@ -49,6 +49,18 @@ class WorkspaceState:
     webhook_urls: dict[str, str] = field(default_factory=dict)
     # (kind, key) -> the row.
     objects: dict[tuple[str, str], Model] = field(default_factory=dict)
+    # Variable names handed out so far: "PG-warehouse" and "PG warehouse" would
+    # both make SOURCE_PG_WAREHOUSE_PASSWORD; the second gets a _2.
+    env_names: set[str] = field(default_factory=set)
+
+    def env_ref(self, *parts: str) -> str:
+        """A fresh ``${env:NAME}`` for the secret at ``parts``."""
+        base = env_name(*parts)
+        name, number = base, 2
+        while name in self.env_names:
+            name, number = f"{base}_{number}", number + 1
+        self.env_names.add(name)
+        return str(Ref("env", name))
 
     @property
     def digest(self) -> str:
@@ -79,6 +91,7 @@ def _url_is_secret(url: str) -> bool:
 
 
 def _connector_item(
+    state: WorkspaceState,
     kind: str,
     obj: Source | Destination,
     credentials: dict[str, str],
@@ -86,9 +99,9 @@ def _connector_item(
 ) -> dict[str, Any]:
     singular = kind[:-1]
     placeholders: dict[str, str] = {}
-    for pointer, value in stored_secrets(obj).items():
+    for pointer, value in sorted(stored_secrets(obj).items()):
         path = from_pointer(pointer)
-        placeholders[pointer] = str(Ref("env", env_name(singular, obj.name, *path)))
+        placeholders[pointer] = state.env_ref(singular, obj.name, *path)
         tokens[pointer] = ("typed", json.dumps(value, sort_keys=True))
     for pointer, credential_id in (obj.credential_refs or {}).items():
         name = credentials.get(str(credential_id), str(credential_id))
@@ -108,15 +121,13 @@ def _connector_item(
 
 
 def _credential_item(
-    credential: Credential, tokens: dict[str, SecretToken]
+    state: WorkspaceState, credential: Credential, tokens: dict[str, SecretToken]
 ) -> dict[str, Any]:
     spec = type_spec(credential.type)
     fields: dict[str, Any] = {}
-    for name, value in credential.get_payload().items():
+    for name, value in sorted(credential.get_payload().items()):
         if spec.is_secret(name):
-            fields[name] = str(
-                Ref("env", env_name("credential", credential.name, name))
-            )
+            fields[name] = state.env_ref("credential", credential.name, name)
             tokens[to_pointer((name,))] = ("typed", json.dumps(value, sort_keys=True))
         else:
             fields[name] = value
@@ -211,14 +222,14 @@ def workspace_state(workspace: Workspace) -> WorkspaceState:
         key = credential.name.casefold()
         credentials[str(credential.public_id)] = credential.name
         tokens: dict[str, SecretToken] = {}
-        raw["credentials"].append(_credential_item(credential, tokens))
+        raw["credentials"].append(_credential_item(state, credential, tokens))
         state.secrets["credentials", key] = tokens
         state.objects["credentials", key] = credential
     for kind, model in (("sources", Source), ("destinations", Destination)):
         items = []
         for obj in model.objects.for_workspace(workspace).select_related("definition"):
             tokens: dict[str, SecretToken] = {}
-            items.append(_connector_item(kind, obj, credentials, tokens))
+            items.append(_connector_item(state, kind, obj, credentials, tokens))
             key = obj.name.casefold()
             state.secrets[kind, key] = tokens
             state.objects[kind, key] = obj
@@ -239,7 +250,7 @@ def workspace_state(workspace: Workspace) -> WorkspaceState:
         key = endpoint.name.casefold()
         url = endpoint.url
         if _url_is_secret(url):
-            url = str(Ref("env", env_name("webhook", endpoint.name, "url")))
+            url = state.env_ref("webhook", endpoint.name, "url")
         raw["webhooks"].append(
             {
                 "name": endpoint.name,
