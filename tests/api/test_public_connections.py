@@ -328,6 +328,14 @@ def test_a_cron_the_schedule_refuses_rolls_the_whole_create_back(
     assert not AuditEvent.objects.filter(action="connection.created").exists()
 
 
+def test_a_name_postgresql_cannot_store_is_a_400(
+    api_client, editor, source, destination
+):
+    response = _create(api_client(editor), source, destination, name="a\x00b")
+    assert response.status_code == 400
+    assert not Connection.objects.exists()
+
+
 def test_a_taken_name_is_a_400(api_client, editor, workspace, source, destination):
     ConnectionFactory(workspace=workspace, name="Taken")
     response = _create(api_client(editor), source, destination, name="Taken")
@@ -363,6 +371,10 @@ def test_source_and_destination_of_two_workspaces_are_refused(
         ("0 0 3 1 * ?", "0 3 1 * *", "0 0 3 1 * ?"),
         ("0 5/20 * * * ?", "5-59/20 * * * *", "0 5-59/20 * * * ?"),
         ("0 0 12 * * ? *", "0 12 * * *", "0 0 12 * * ?"),
+        # The nth weekday and a step keep their numbers; only days are renumbered.
+        ("0 0 12 ? * 6#3", "0 12 * * 5#3", "0 0 12 ? * 6#3"),
+        ("0 0 12 ? * 6L", "0 12 * * 5L", "0 0 12 ? * 6L"),
+        ("0 0 12 ? * 2/2", "0 12 * * 1-6/2", "0 0 12 ? * 2-7/2"),
     ],
 )
 def test_quartz_and_cron_convert_both_ways(quartz, cron, back):
@@ -391,6 +403,9 @@ def test_cron_days_ending_on_sunday_read_back_as_quartz_days():
         ("0 0 12 15W * ?", "nearest weekday"),
         ("0 0 25 * * ?", "hour"),
         ("0 0 12 * * ? Mars/Olympus", "IANA time zone"),
+        ("0 0 12 ? * 0", "1 (Sunday) to 7 (Saturday)"),
+        ("0 0 12 ? * 8", "1 (Sunday) to 7 (Saturday)"),
+        ("0 0 12 ? * " + "9" * 5000, "characters long"),
     ],
 )
 def test_bad_quartz_expressions_say_what_is_wrong(quartz, message):
@@ -463,9 +478,16 @@ def test_workspace_filter_and_tags(api_client, viewer, workspace, outsider):
     assert refused.status_code == 404
 
 
-def test_limit_out_of_range_is_a_400(api_client, viewer):
-    response = api_client(viewer).get(URL, query={"limit": 101}, valid_request=False)
-    assert response.status_code == 400
+def test_pages_past_the_end_are_empty_and_bad_windows_are_400(
+    api_client, viewer, workspace
+):
+    ConnectionFactory(workspace=workspace)
+    client = api_client(viewer)
+    past = client.get(URL, query={"offset": 50}).json()
+    assert (past["data"], past["next"]) == ([], "")
+    for query in ({"limit": 101}, {"limit": 0}, {"offset": 2**40}):
+        response = client.get(URL, query=query, valid_request=False)
+        assert response.status_code == 400, query
 
 
 # --- patch ---------------------------------------------------------------------------

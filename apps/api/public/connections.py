@@ -114,6 +114,8 @@ SYNC_MODES: dict[str, tuple[str, str]] = {
 _MODE_WORDS = {pair: word for word, pair in SYNC_MODES.items()}
 
 SOURCE_NAMESPACE = "${SOURCE_NAMESPACE}"
+# The spec's offsets are int32; a larger one would overflow the database's LIMIT.
+MAX_OFFSET = 2**31 - 1
 # What the console's connection form accepts for a schema and a table prefix.
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]{0,40}$")
@@ -148,6 +150,9 @@ def _field_problem(path: str, message: str) -> ApiProblem:
 
 # --- cron: Airbyte's Quartz form <-> the console's 5 fields ---------------------------
 
+# The schedule keeps its 5-field expression in 120 characters; a Quartz one with
+# its seconds and a time zone a little more.
+MAX_CRON_LENGTH = 160
 _QUARTZ_FIELDS = ("seconds", "minutes", "hours", "day-of-month", "month", "day-of-week")
 # Highest value of each 5-field cron field, for Quartz's "start/step" form.
 _CRON_MAX = (59, 23, 31, 12, 6)
@@ -161,9 +166,27 @@ class CronSchedule:
     timezone: str
 
 
-def _quartz_dow(token: str) -> str:
-    """One Quartz day-of-week value (1 = Sunday) as cron's (0 = Sunday)."""
-    return re.sub(r"\d+", lambda m: str(int(m.group()) - 1), token)
+def _quartz_dow(part: str) -> str:
+    """One Quartz day-of-week part (1 = Sunday) as cron's (0 = Sunday): the days
+    are renumbered, a step (``/2``) or an nth (``#3``) is not."""
+    base, slash, step = part.partition("/")
+    base, hash_mark, nth = base.partition("#")
+
+    def day(value: str) -> str:
+        match = re.fullmatch(r"([0-9]{1,2})(L?)", value)
+        if match is None:
+            return value  # a name (MON), * or something cron will refuse
+        number = int(match.group(1))
+        if not 1 <= number <= 7:
+            raise _field_problem(
+                "schedule.cronExpression",
+                f"The day-of-week value {value} is not a Quartz day: they go from 1 "
+                "(Sunday) to 7 (Saturday), or SUN to SAT.",
+            )
+        return f"{number - 1}{match.group(2)}"
+
+    base = "-".join(day(side) for side in base.split("-"))
+    return f"{base}{hash_mark}{nth}{slash}{step}"
 
 
 def _quartz_part(index: int, part: str) -> str:
@@ -183,6 +206,12 @@ def quartz_to_cron(raw: str) -> CronSchedule:
     Raises a 400 problem that says what to change; the result is checked again
     by the schedule itself (``timing.parse_cron``, the minimum gap).
     """
+    if len(raw) > MAX_CRON_LENGTH:
+        raise _field_problem(
+            "schedule.cronExpression",
+            f"The cron expression is {len(raw)} characters long; the console keeps "
+            f"at most {MAX_CRON_LENGTH}.",
+        )
     tokens = raw.split()
     zone_name = "UTC"
     # A 7th or 8th field with a letter is a time zone: a year never has one.
@@ -569,6 +598,16 @@ def _prefix(value: str | None) -> str | None:
     return value
 
 
+def _name(value: str | None) -> str | None:
+    """The name asked for; None when blank (create then names it after its ends)."""
+    if value is None or not value.strip():
+        return None
+    if "\x00" in value:
+        # PostgreSQL cannot store it; the console's forms refuse it too.
+        raise _field_problem("name", "The name contains a NUL character.")
+    return value
+
+
 def _refuse_tags(tags: list[Any] | None) -> None:
     if tags:
         raise _field_problem(
@@ -663,7 +702,7 @@ def list_connections(
     tagIds: Query[list[str] | None] = None,
     includeDeleted: bool = False,
     limit: int = 20,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     """The caller's connections, oldest first; ``workspaceIds`` narrows them."""
     rows = connections_queryset().filter(
@@ -720,8 +759,8 @@ def create_connection(
         destination=destination,
         source_namespaces=_selected_namespaces(choices),
     )
-    name = payload.name
-    if name is None or not name.strip():
+    name = _name(payload.name)
+    if name is None:
         name = _free_name(source.workspace, f"{source.name} → {destination.name}")
     try:
         with transaction.atomic():
@@ -823,7 +862,7 @@ def patch_connection(
                 destination=connection.destination,
                 source_namespaces=namespaces,
             )
-    name = payload.name if payload.name and payload.name.strip() else None
+    name = _name(payload.name)
     changes = {
         "name": name,
         "streams": choices,

@@ -45,6 +45,7 @@ from apps.api.problems import (
     try_again_later,
     unprocessable,
 )
+from apps.api.public.connections import MAX_OFFSET
 from apps.api.public.schemas_connections import (
     JobCreateRequest,
     JobResponse,
@@ -210,7 +211,7 @@ def list_jobs(
     request: HttpRequest,
     connectionId: str | None = None,
     limit: int = 20,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     jobType: JobType | None = None,
     workspaceIds: Query[list[str] | None] = None,
     status: JobStatus | None = None,
