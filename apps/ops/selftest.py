@@ -25,7 +25,12 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.engines import registry
-from apps.ops.demo import DemoDiscoverFailed, demo_definitions, demo_pipeline_create
+from apps.ops.demo import (
+    FAKER_PACKAGE,
+    DemoDiscoverFailed,
+    demo_definitions,
+    demo_pipeline_create,
+)
 from apps.ops.engine_health import HealthCheck, engine_targets, run_engine_checks
 from apps.ops.health import run_probes
 from apps.workspaces.models import Workspace
@@ -391,3 +396,371 @@ def suite_command() -> tuple[list[str], Path] | None:
     if (base / "tests").is_dir() and (base / "Makefile").is_file():
         return ["make", "test"], base
     return None
+
+
+# --- integration against an Airbyte server (or another console) --------------------
+
+AIRBYTE_FAKER_COUNT = 500
+AIRBYTE_CANCEL_COUNT = 10_000_000
+AIRBYTE_DUCKDB_FILE = "airbyte-selftest.duckdb"  # not the schema's name (see above)
+
+
+@dataclass
+class AirbyteIntegrationResult:
+    """What ``airbyte test integration --engine airbyte`` did, step by step."""
+
+    ok: bool
+    url: str
+    workspace: str
+    seconds: float = 0.0
+    server: str = ""
+    remote_workspace: str = ""
+    imported: str = ""
+    records: int = 0
+    sync_status: str = ""
+    cancel_status: str = ""
+    steps: list[str] = field(default_factory=list)
+    error: str = ""
+    cleanup: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def airbyte_integration_run(
+    *,
+    actor: AbstractBaseUser,
+    url: str,
+    client_id: str,
+    client_secret: str,
+    remote_workspace_id: str = "",
+    timeout: float = 300.0,
+    inline: bool = False,
+    echo: Echo = lambda line: None,
+) -> AirbyteIntegrationResult:
+    """The whole airbyte-engine flow against the server at ``url``, then clean up.
+
+    In a scratch workspace: save and test the server, choose its workspace (the
+    one named, else the first it lists), switch to the airbyte engine, import
+    what is there, make a faker source and a DuckDB destination on the server
+    (checked and discovered there), connect them, sync and wait for the records,
+    then start a second sync and cancel it. Everything made on the server is
+    deleted there afterwards, and the scratch workspace here. ``inline`` starts
+    and follows the jobs in this process instead of on a worker.
+    """
+    from apps.airbyte import services as airbyte_services
+    from apps.airbyte.client import AirbyteClient
+    from apps.airbyte.importer import airbyte_import
+    from apps.connectors.models import ConnectorDefinition
+    from apps.workspaces.services import workspace_create
+
+    started = time.monotonic()
+    name = f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+    result = AirbyteIntegrationResult(ok=False, url=url, workspace=name)
+
+    def step(line: str) -> None:
+        result.steps.append(line)
+        echo(line)
+
+    if not inline:
+        workers = run_probes(["workers"])[0]
+        if not workers.ok:
+            result.error = (
+                f"No worker answered ({workers.detail}): start them, or pass "
+                "--inline to follow the jobs in this process."
+            )
+            result.seconds = round(time.monotonic() - started, 2)
+            return result
+    workspace: Workspace | None = None
+    made: list[tuple[str, Any]] = []  # (kind, row) made on the server, to delete
+    jobs: list[Any] = []
+    try:
+        workspace = workspace_create(actor=actor, name=name)
+        step(f"Created the scratch workspace {name}.")
+        server = airbyte_services.server_save(
+            actor=actor,
+            workspace=workspace,
+            url=url,
+            auth="application",
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+        probe = airbyte_services.server_test(actor=actor, server=server)
+        if not probe.ok:
+            raise IntegrationFailed(f"Testing the server failed: {probe.summary}")
+        result.server = f"Airbyte {probe.version} ({probe.edition}, {probe.auth_mode})"
+        step(f"Tested the server: {probe.summary}")
+        chosen = remote_workspace_id or (
+            probe.workspaces[0]["id"] if probe.workspaces else ""
+        )
+        if not chosen:
+            raise IntegrationFailed(
+                "The server lists no workspace for these credentials: name one with "
+                "--remote-workspace."
+            )
+        server = airbyte_services.remote_workspace_choose(
+            actor=actor, server=server, remote_workspace_id=chosen
+        )
+        result.remote_workspace = (
+            f"{server.remote_workspace_name} ({server.remote_workspace_id})"
+        )
+        offered = airbyte_services.definitions_refresh(server_id=server.pk)
+        server.refresh_from_db()
+        step(
+            f"Chose the server's workspace {result.remote_workspace}; it offers "
+            f"{offered} connectors."
+        )
+        airbyte_services.workspace_engine_set(
+            actor=actor, workspace=workspace, engine="airbyte"
+        )
+        workspace.refresh_from_db()
+        imported = airbyte_import(actor=actor, workspace=workspace)
+        result.imported = imported.summary
+        step(f"Imported the server's workspace: {imported.summary}")
+
+        faker = ConnectorDefinition.objects.filter(
+            definition_id__in=server.definition_ids, pypi_package=FAKER_PACKAGE
+        ).first()
+        duckdb = ConnectorDefinition.objects.filter(
+            definition_id__in=server.definition_ids, builtin="duckdb"
+        ).first()
+        if faker is None or duckdb is None:
+            raise IntegrationFailed(
+                "The server does not offer both faker and DuckDB to this workspace."
+            )
+        source = _airbyte_connector(
+            actor, workspace, faker, {"count": AIRBYTE_FAKER_COUNT, "seed": 1}, name
+        )
+        made.append(("source", source))
+        destination = _airbyte_connector(
+            actor, workspace, duckdb, {"destination_path": AIRBYTE_DUCKDB_FILE}, name
+        )
+        made.append(("destination", destination))
+        step(
+            f"Checked faker and DuckDB on the server: {source.last_check_message} / "
+            f"{destination.last_check_message}"
+        )
+        streams = _airbyte_discover(source)
+        step(f"Discovered faker's streams on the server: {', '.join(streams)}.")
+        connection = _airbyte_connection(actor, workspace, source, destination, name)
+        made.insert(0, ("connection", connection))
+
+        job = _airbyte_sync(actor, connection, inline=inline)
+        jobs.append(job)
+        step(f"Sync requested (job {job.public_id}); waiting for the server...")
+        job = _airbyte_follow(job, timeout=timeout, inline=inline, echo=echo)
+        result.sync_status, result.records = job.status, job.records_committed
+        if job.status != "succeeded":
+            raise IntegrationFailed(
+                f"The sync ended {job.status}: {job.failure_message}".strip()
+            )
+        connection.refresh_from_db()
+        step(
+            f"The sync succeeded on the server (job {job.remote_id} there): "
+            f"{job.records_committed} records."
+        )
+        if job.records_committed < AIRBYTE_FAKER_COUNT:
+            raise IntegrationFailed(
+                f"The server synced {job.records_committed} records, not the "
+                f"{AIRBYTE_FAKER_COUNT} users faker sends."
+            )
+
+        # A sync long enough to be cancelled while it runs: the source now sends
+        # far more records (the change reaches the server when the sync starts).
+        from apps.connections.services import sync_cancel
+        from apps.connectors.services import connector_update
+
+        source.refresh_from_db()
+        connector_update(
+            actor=actor,
+            obj=source,
+            config={**source.config, "count": AIRBYTE_CANCEL_COUNT},
+        )
+        second = _airbyte_sync(actor, connection, inline=inline)
+        jobs.append(second)
+        second = _airbyte_follow(
+            second, timeout=timeout, inline=inline, echo=echo, until_running=True
+        )
+        if second.is_active:
+            sync_cancel(actor=actor, job=second)
+        second = _airbyte_follow(second, timeout=timeout, inline=inline, echo=echo)
+        result.cancel_status = second.status
+        if second.status != "cancelled":
+            raise IntegrationFailed(
+                f"The cancelled sync ended {second.status}, not cancelled."
+            )
+        step(f"A second sync was cancelled on the server (job {second.remote_id}).")
+        result.ok = True
+    except IntegrationFailed as exc:
+        result.error = str(exc)
+    except ValidationError as exc:
+        result.error = " ".join(exc.messages)
+    except Exception as exc:  # any failure is the test's result, then clean up
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.cleanup = _airbyte_clean_up(
+            actor, workspace, made, jobs, AirbyteClient, inline=inline
+        )
+        result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _airbyte_connector(
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    definition: Any,
+    config: dict[str, Any],
+    label: str,
+) -> Any:
+    """A source or destination made through the services; its spec and check come
+    from the server (discover and the sync's start create it there)."""
+    from apps.connectors import services
+    from apps.connectors.selectors import connector_full_config
+
+    settings_part, secret_part = services.validate_config(
+        definition, config, workspace=workspace
+    )
+    obj = services.connector_create(
+        actor=actor,
+        workspace=workspace,
+        kind=definition.kind,
+        name=f"{label} {definition.name}",
+        definition=definition,
+        config=settings_part,
+        secrets=secret_part,
+    )
+    # The check the console's "Test" runs for a new one: the server's scheduler
+    # check of these settings.
+    check = registry.get_engine(workspace).check(
+        definition, connector_full_config(obj), actor=None
+    )
+    services.connector_check_record(obj=obj, result=check)
+    if not check.ok:
+        raise IntegrationFailed(
+            f"The server's check of {definition.name} failed: {check.message}"
+        )
+    return obj
+
+
+def _airbyte_discover(source: Any) -> list[str]:
+    from apps.connectors.services import source_discover_run
+
+    catalog = source_discover_run(pk=source.pk)
+    source.refresh_from_db()
+    if catalog is None:
+        raise IntegrationFailed(
+            f"Discovering faker's streams on the server failed: "
+            f"{source.discover_message}"
+        )
+    return [stream.name for stream in catalog.streams]
+
+
+def _airbyte_connection(
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    source: Any,
+    destination: Any,
+    label: str,
+) -> Any:
+    """faker's users stream to DuckDB (created on the server when the sync starts)."""
+    from apps.connections.services import connection_create
+
+    return connection_create(
+        actor=actor,
+        workspace=workspace,
+        name=f"{label} faker to DuckDB",
+        source=source,
+        destination=destination,
+        streams=[{"name": "users"}],
+        namespace=NAMESPACE,
+    )
+
+
+def _airbyte_sync(actor: AbstractBaseUser, connection: Any, *, inline: bool) -> Any:
+    from apps.connections.services import sync_request
+
+    job = sync_request(connection=connection, trigger="manual", actor=actor)
+    if inline:
+        from apps.connections.execution import sync_run
+
+        sync_run(job_id=job.pk)
+        job.refresh_from_db()
+    return job
+
+
+def _airbyte_follow(
+    job: Any, *, timeout: float, inline: bool, echo: Echo, until_running: bool = False
+) -> Any:
+    """Wait for the job to end (or, ``until_running``, to run on the server);
+    ``inline`` polls the server from here."""
+    from apps.airbyte.jobs import job_poll
+    from apps.connections.models import SyncJob
+
+    deadline = time.monotonic() + timeout
+    said = time.monotonic()
+    while time.monotonic() < deadline:
+        if inline and job.remote_id:
+            job_poll(job_id=job.pk)
+        job.refresh_from_db()
+        if job.status in SyncJob.TERMINAL_STATUSES:
+            return job
+        if until_running and job.remote_status == "running":
+            return job
+        if time.monotonic() - said >= 5:
+            said = time.monotonic()
+            echo(f"  ... {job.status}, {job.records_committed} records so far")
+        time.sleep(1.0)
+    raise IntegrationFailed(
+        f"Job {job.public_id} did not end within {timeout:g} s (still {job.status})."
+    )
+
+
+def _airbyte_clean_up(
+    actor: AbstractBaseUser,
+    workspace: Workspace | None,
+    made: list[tuple[str, Any]],
+    jobs: list[Any],
+    client_class: Any,
+    *,
+    inline: bool,
+) -> str:
+    """Delete on the server what the run made there, then the scratch workspace."""
+    from apps.airbyte.client import AirbyteError
+    from apps.airbyte.models import AirbyteServer
+
+    problems: list[str] = []
+    removed: list[str] = []
+    for job in jobs:
+        job.refresh_from_db()
+        if job.is_active:
+            problems.append(f"job {job.public_id} was still {job.status}")
+    server = (
+        AirbyteServer.objects.filter(workspace=workspace).first() if workspace else None
+    )
+    if server is not None:
+        with client_class.for_server(server) as client:
+            for kind, obj in made:
+                obj.refresh_from_db()
+                if not obj.remote_id:
+                    continue
+                try:
+                    client.object_delete(kind, obj.remote_id)
+                    removed.append(f"the {kind}")
+                except AirbyteError as exc:
+                    problems.append(
+                        f"deleting the {kind} {obj.remote_id} on the server failed "
+                        f"({exc.message})"
+                    )
+    if workspace is not None:
+        try:
+            selftest_workspace_delete(actor=actor, workspace=workspace)
+        except Exception as exc:
+            problems.append(
+                f"deleting the workspace {workspace.name} failed ({exc}); delete it "
+                "by hand"
+            )
+    if problems:
+        return "Clean-up incomplete: " + "; ".join(problems) + "."
+    there = f"{', '.join(removed)} on the server and " if removed else ""
+    what = f"the scratch workspace {workspace.name}" if workspace else "nothing"
+    return f"Removed {there}{what}."

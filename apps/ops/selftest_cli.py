@@ -7,10 +7,13 @@ in a checkout, the project's test suite (``make test``).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from typing import Any
+
+from django.core.management.base import CommandError
 
 from apps.core.clikit import CliResult, arg, cli_user, group
 from apps.core.roles import Role
@@ -76,6 +79,74 @@ def selftest_smoke(options: dict[str, Any]) -> CliResult:
     )
 
 
+ENGINE = arg(
+    "--engine",
+    choices=["embedded", "airbyte"],
+    default="embedded",
+    help="embedded (default): a sync on this console's own workers; airbyte: the "
+    "whole airbyte-engine flow against the Airbyte server at --url.",
+)
+URL = arg("--url", default="", help="The Airbyte server (--engine airbyte).")
+CLIENT_ID = arg(
+    "--client-id",
+    default="",
+    help="An application's client id there (else $AIRBYTE_CLIENT_ID).",
+)
+CLIENT_SECRET = arg(
+    "--client-secret",
+    default="",
+    help="Its client secret (else $AIRBYTE_CLIENT_SECRET, which keeps it out of "
+    "the process list).",
+)
+REMOTE_WORKSPACE = arg(
+    "--remote-workspace",
+    default="",
+    help="The server's workspace to work in (else the first it lists).",
+)
+
+
+def _airbyte_integration(options: dict[str, Any]) -> selftest.AirbyteIntegrationResult:
+    url = options.get("url") or ""
+    if not url:
+        raise CommandError("--engine airbyte needs --url (the Airbyte server).")
+    client_id = options.get("client_id") or os.environ.get("AIRBYTE_CLIENT_ID", "")
+    client_secret = options.get("client_secret") or os.environ.get(
+        "AIRBYTE_CLIENT_SECRET", ""
+    )
+    if not client_id or not client_secret:
+        raise CommandError(
+            "--engine airbyte needs an application's --client-id and --client-secret "
+            "(or $AIRBYTE_CLIENT_ID and $AIRBYTE_CLIENT_SECRET)."
+        )
+    return selftest.airbyte_integration_run(
+        actor=cli_user(options.get("as_user")),
+        url=url,
+        client_id=client_id,
+        client_secret=client_secret,
+        remote_workspace_id=options.get("remote_workspace") or "",
+        timeout=max(options["timeout"], 300.0),
+        inline=options["inline"],
+        echo=progress if not options.get("json") else (lambda line: None),
+    )
+
+
+def _airbyte_lines(result: selftest.AirbyteIntegrationResult) -> list[str]:
+    if result.ok:
+        return [
+            f"Integration test against {result.url} passed in {result.seconds:.1f} s: "
+            f"{result.records} records synced on {result.server}, a second sync "
+            "cancelled.",
+            result.cleanup,
+        ]
+    lines = [
+        f"Integration test against {result.url} failed after {result.seconds:.1f} s: "
+        f"{result.error}"
+    ]
+    if result.cleanup:
+        lines.append(result.cleanup)
+    return lines
+
+
 def _integration(options: dict[str, Any]) -> selftest.IntegrationResult:
     return selftest.integration_run(
         actor=cli_user(options.get("as_user")),
@@ -101,12 +172,26 @@ def _integration_lines(result: selftest.IntegrationResult) -> list[str]:
 
 @test.action(
     "integration",
-    "Run one small real sync (faker to DuckDB) in a scratch workspace, then remove it.",
+    "Run one small real sync (faker to DuckDB) in a scratch workspace, then remove "
+    "it; with --engine airbyte --url URL, the whole airbyte-engine flow against "
+    "that server (test, choose a workspace, import, connect, sync, cancel).",
     TIMEOUT,
     INLINE,
+    ENGINE,
+    URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REMOTE_WORKSPACE,
     AS_USER,
 )
 def selftest_integration(options: dict[str, Any]) -> CliResult:
+    if options.get("engine") == "airbyte":
+        found = _airbyte_integration(options)
+        return CliResult(
+            data=found.as_dict(),
+            text="\n".join(_airbyte_lines(found)),
+            exit_code=0 if found.ok else 1,
+        )
     result = _integration(options)
     return CliResult(
         data=result.as_dict(),
