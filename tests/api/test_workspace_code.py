@@ -617,3 +617,13 @@ def test_two_secrets_that_would_share_a_variable_get_distinct_names(
         "${env:SOURCE_PG_WAREHOUSE_PASSWORD}",
         "${env:SOURCE_PG_WAREHOUSE_PASSWORD_2}",
     ]
+
+
+def test_yaml_aliases_are_refused(full_workspace):
+    bomb = "version: 1\na: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
+
+    plan = workspace_plan(workspace=full_workspace, text=bomb, environ={})
+
+    assert plan.problems == [
+        "YAML anchors and aliases (&name, *name) are not supported."
+    ]

@@ -5,11 +5,7 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
 import yaml
-from django.test import Client
 
 from apps.audit.models import AuditEvent
 from apps.connectors.models import Source
@@ -21,35 +17,6 @@ from tests.api.test_workspace_code import (  # noqa: F401 - shared fixtures
     full_workspace,
     source_definition,
 )
-
-
-class _Api:
-    """Django's client with a bearer token of the user's.
-
-    The spec-checking ``api_client`` of tests/api/conftest.py is the better
-    client; it cannot read the console's OpenAPI document while ninja's response
-    keys are ints (``{200: ...}``), so these tests send plain requests for now.
-    """
-
-    def __init__(self, token: str) -> None:
-        self.client = Client(headers={"Authorization": f"Bearer {token}"})
-
-    def get(self, path: str, query: dict | None = None):
-        return self.client.get(path, query or {})
-
-    def post(self, path: str, json: dict):
-        return self.client.post(
-            path, data=_dumps(json), content_type="application/json"
-        )
-
-
-def _dumps(value: dict) -> str:
-    return json.dumps(value)
-
-
-@pytest.fixture
-def api_client(api_token):
-    return lambda user: _Api(api_token(user))
 
 
 def _url(workspace, action: str) -> str:

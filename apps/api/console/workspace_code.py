@@ -91,7 +91,8 @@ class ImportIn(Schema):
 
 
 _EXPORT_CONTENT = {
-    "application/yaml": {"schema": {"type": "string"}},
+    # OpenAPI 3.1 describes a body that is not JSON by its media type alone.
+    "application/yaml": {"schema": {"description": "The workspace file, YAML."}},
     "application/json": {"schema": {"type": "object"}},
 }
 

@@ -123,6 +123,13 @@ def sorted_deep(value: Any) -> Any:
 def load(text: str) -> dict[str, Any]:
     """The YAML (or JSON) document in ``text``; DocumentError when it is not one."""
     try:
+        # Aliases would let a small file stand for a huge document (each copy
+        # is expanded when the document is normalised); a workspace file needs none.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise DocumentError(
+                    ["YAML anchors and aliases (&name, *name) are not supported."]
+                )
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
