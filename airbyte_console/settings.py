@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.HtmxMessagesMiddleware",
     "apps.audit.middleware.AuditContextMiddleware",
+    # A wrong method under /api/ answers a problem body, as every other API error.
+    "apps.api.api.MethodNotAllowedMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]

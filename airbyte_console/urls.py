@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from apps.api.api import api
+from apps.api.api import api, unknown_path
 from apps.ops import views as ops_views
 from apps.ops import workspace_delete
 
@@ -37,6 +37,7 @@ urlpatterns = [
         include("apps.webhooks.notification_urls"),
     ),
     path("api/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", unknown_path),
     path("admin/", admin.site.urls),
 ]
 

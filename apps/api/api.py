@@ -161,3 +161,31 @@ def _register() -> None:
 
 
 _register()
+
+
+def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other path under ``/api/``: a 404 problem, not the console's HTML page."""
+    return render_problem(
+        request, problems.not_found(f"There is no API endpoint at {request.path}.")
+    )
+
+
+class MethodNotAllowedMiddleware:
+    """Turn ninja's bare 405 under ``/api/`` into a problem body naming the methods."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or not request.path.startswith("/api/"):
+            return response
+        allowed = response.get("Allow", "")
+        problem = ApiProblem(
+            405,
+            "method-not-allowed",
+            f"{problems.ERRORS_URL}#method-not-allowed",
+            f"{request.method} is not allowed on {request.path}; use {allowed}.",
+            headers={"Allow": allowed},
+        )
+        return render_problem(request, problem)

@@ -57,9 +57,15 @@ def _row(obj: ApiCredential) -> dict[str, Any]:
     return row
 
 
+# A hundred years: beyond that the date overflows, and 0 already means never.
+MAX_EXPIRY_DAYS = 36500
+
+
 def _expiry(days: int) -> Any:
-    if days < 0:
-        raise CommandError("--expires-days must be 0 (never) or more.")
+    if not 0 <= days <= MAX_EXPIRY_DAYS:
+        raise CommandError(
+            f"--expires-days must be between 0 (never) and {MAX_EXPIRY_DAYS}."
+        )
     return timezone.now() + timedelta(days=days) if days else None
 
 

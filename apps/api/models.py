@@ -21,6 +21,9 @@ def secret_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+SEEN_ADDRESSES = 20
+
+
 class ApiCredential(BaseModel):
     """Abstract: what applications and tokens share: owner, expiry, use, revoke."""
 
@@ -31,6 +34,9 @@ class ApiCredential(BaseModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Addresses it has been used from (the latest SEEN_ADDRESSES): only the first
+    # use from an address outside them is audited.
+    seen_ips = models.JSONField(default=list, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from apps.api.problems import bad_request
 
@@ -13,19 +12,21 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+# The spec's offset is an int32; a larger one would overflow the database's.
+MAX_OFFSET = 2**31 - 1
 
 
 def check_window(limit: int, offset: int) -> None:
-    """Refuse a page size or offset outside the spec's bounds (1..100, >= 0)."""
+    """Refuse a page size or offset outside the spec's bounds (1..100, an int32)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(
             f"limit must be between 1 and {MAX_LIMIT}; it was {limit}.",
             {"errors": [{"path": "limit", "message": "between 1 and 100"}]},
         )
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise bad_request(
-            f"offset must be 0 or more; it was {offset}.",
-            {"errors": [{"path": "offset", "message": "0 or more"}]},
+            f"offset must be between 0 and {MAX_OFFSET}; it was {offset}.",
+            {"errors": [{"path": "offset", "message": f"between 0 and {MAX_OFFSET}"}]},
         )
 
 
@@ -33,7 +34,9 @@ def _link(request: HttpRequest, limit: int, offset: int) -> str:
     query = request.GET.copy()
     query["limit"] = str(limit)
     query["offset"] = str(offset)
-    return request.build_absolute_uri(f"{request.path}?{urlencode(query, doseq=True)}")
+    # QueryDict.urlencode keeps repeated keys (``workspaceIds=a&workspaceIds=b``,
+    # as the SDK sends them); urllib's urlencode would keep only the last.
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
 def paginate(

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.api.models import (
+    SEEN_ADDRESSES,
     ApiApplication,
     ApiCredential,
     PersonalAccessToken,
@@ -152,36 +153,50 @@ def token_revoke(*, actor: AbstractBaseUser, token: PersonalAccessToken) -> None
     _revoke(actor=actor, credential=token, action="api.token_revoked")
 
 
-@transaction.atomic
 def credential_record_use(*, credential: ApiCredential, ip: str) -> None:
     """Note that a credential was just used from ``ip``.
 
     The first use from each address is audited (and written at once); otherwise
-    the last-use time moves at most once a minute. No audit row for those: they
-    are usage bookkeeping, not a change anyone made.
+    the last use (time and address) moves at most once a minute, with no audit
+    row: that is usage bookkeeping, not a change anyone made. The usual call
+    writes nothing, so it opens no transaction (on SQLite a write transaction
+    would queue every API read behind the workers' writes).
     """
     now = timezone.now()
     address = _valid_ip(ip)
-    rows = type(credential).objects.filter(pk=credential.pk)
-    if address and address != credential.last_used_ip:
-        before = credential.last_used_ip
-        # Conditional, so concurrent first requests from one address audit once.
-        if rows.exclude(last_used_ip=address).update(
-            last_used_at=now, last_used_ip=address
-        ):
-            audit_record(
-                actor=credential.owner,
-                action="api.token_used_from_new_address",
-                target=credential,
-                target_label=_label(credential),
-                changes={"last_used_ip": [before, address]},
-            )
-        credential.last_used_at, credential.last_used_ip = now, address
+    if address and address not in (credential.seen_ips or []):
+        _record_new_address(credential=credential, address=address, now=now)
     elif credential.last_used_at is None or now - credential.last_used_at >= (
         USE_RESOLUTION
     ):
-        rows.update(last_used_at=now)
+        type(credential).objects.filter(pk=credential.pk).update(
+            last_used_at=now, last_used_ip=address or credential.last_used_ip
+        )
         credential.last_used_at = now
+        credential.last_used_ip = address or credential.last_used_ip
+
+
+@transaction.atomic
+def _record_new_address(
+    *, credential: ApiCredential, address: str, now: datetime
+) -> None:
+    # Locked, so concurrent first requests from one address audit once.
+    row = type(credential).objects.select_for_update().get(pk=credential.pk)
+    seen = list(row.seen_ips or [])
+    if address not in seen:
+        seen = [*seen, address][-SEEN_ADDRESSES:]
+        audit_record(
+            actor=credential.owner,
+            action="api.token_used_from_new_address",
+            target=credential,
+            target_label=_label(credential),
+            changes={"last_used_ip": [row.last_used_ip, address]},
+        )
+    type(credential).objects.filter(pk=credential.pk).update(
+        last_used_at=now, last_used_ip=address, seen_ips=seen
+    )
+    credential.last_used_at, credential.last_used_ip = now, address
+    credential.seen_ips = seen
 
 
 def _label(credential: ApiCredential) -> str:

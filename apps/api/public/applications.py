@@ -22,8 +22,13 @@ from ninja import Router, Schema
 
 from apps.api import services, tokens
 from apps.api.access import principal
-from apps.api.models import ApiApplication
-from apps.api.problems import bad_request, not_found, problem_from_validation
+from apps.api.models import ApiApplication, PersonalAccessToken
+from apps.api.problems import (
+    bad_request,
+    forbidden,
+    not_found,
+    problem_from_validation,
+)
 from apps.core.masking import MASK
 
 router = Router(tags=["Applications"])
@@ -198,9 +203,25 @@ def _list(request: HttpRequest) -> dict[str, Any]:
 
 
 def _create(request: HttpRequest, name: str) -> dict[str, Any]:
+    caller = principal(request)
+    # A new application must not outlive what made it: a leaked short-lived
+    # bearer could otherwise mint a lasting secret that survives its revocation.
+    if caller.kind == "application":
+        raise forbidden(
+            "An application's token cannot create applications; create them "
+            "under Settings → API tokens, with `airbyte applications create`, "
+            "or with a personal access token."
+        )
+    expires_at = None
+    if caller.kind == "pat":
+        expires_at = (
+            PersonalAccessToken.objects.filter(pk=caller.token_id)
+            .values_list("expires_at", flat=True)
+            .first()
+        )
     try:
         application, secret = services.application_create(
-            actor=principal(request).user, name=name
+            actor=caller.user, name=name, expires_at=expires_at
         )
     except ValidationError as exc:
         raise problem_from_validation(exc) from None
