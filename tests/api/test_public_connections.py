@@ -174,6 +174,7 @@ def test_create_inactive_pauses_the_connection(api_client, editor, source, desti
     assert body["status"] == "inactive"
     connection = Connection.objects.get(public_id=body["connectionId"])
     assert connection.status == Connection.Status.PAUSED
+    assert "statusReason" not in body  # paused by a person, with no reason given
     assert AuditEvent.objects.filter(action="connection.paused", actor=editor).exists()
 
 
@@ -416,6 +417,23 @@ def test_bad_quartz_expressions_say_what_is_wrong(quartz, message):
 
 
 # --- read ----------------------------------------------------------------------------
+
+
+def test_a_broken_connection_reads_inactive_with_its_reason(
+    api_client, viewer, editor, workspace
+):
+    from apps.connections.services import connection_set_status
+
+    connection = ConnectionFactory(workspace=workspace)
+    connection_set_status(
+        actor=None,
+        connection=connection,
+        status=Connection.Status.BROKEN,
+        reason="The source's password was rejected.",
+    )
+    body = api_client(viewer).get(f"{URL}/{connection.public_id}").json()
+    assert body["status"] == "inactive"
+    assert body["statusReason"] == "The source's password was rejected."
 
 
 def test_viewer_lists_and_gets_connections(api_client, viewer, workspace, destination):

@@ -656,6 +656,8 @@ def connection_json(connection: Connection) -> dict[str, Any]:
         "createdAt": int(connection.created_at.timestamp()),
         "tags": [],
     }
+    if connection.status != Connection.Status.ACTIVE and connection.status_reason:
+        out["statusReason"] = connection.status_reason
     if connection.namespace == destination_schema(connection.destination):
         out["namespaceDefinition"] = "destination"
     else:

@@ -142,6 +142,11 @@ class ConnectionResponse(Schema):
     configurations: StreamConfigurations
     createdAt: int = Field(description="Epoch seconds, as Airbyte sends it.")
     tags: list[Tag]
+    statusReason: str | None = Field(
+        default=None,
+        description="Why the connection is inactive, when the console knows "
+        "(as Airbyte 2.1 and later send it).",
+    )
 
 
 class ConnectionsResponse(Schema):
