@@ -571,6 +571,45 @@ def test_patch_changes_only_what_is_sent(api_client, editor, connection):
     assert not Schedule.objects.filter(connection=connection).exists()
 
 
+def test_the_same_connection_sent_again_writes_nothing(
+    api_client, editor, source, destination
+):
+    client = api_client(editor)
+    made = _create(
+        client,
+        source,
+        destination,
+        configurations={
+            "streams": [
+                {"name": "users", "selectedFields": [{"fieldPath": ["name"]}]},
+                {"name": "products", "syncMode": "full_refresh_append"},
+            ]
+        },
+    ).json()
+    path = f"{URL}/{made['connectionId']}"
+    body = client.get(path).json()
+    before = AuditEvent.objects.count()
+    # What Airbyte's clients (and the console's own airbyte engine) send: all of it.
+    again = client.patch(
+        path,
+        json={
+            key: body[key]
+            for key in (
+                "name",
+                "configurations",
+                "namespaceDefinition",
+                "prefix",
+                "nonBreakingSchemaUpdatesBehavior",
+                "status",
+            )
+        }
+        | {"schedule": {"scheduleType": "manual"}},
+    )
+    assert again.status_code == 200, again.content
+    assert again.json() == body
+    assert AuditEvent.objects.count() == before
+
+
 def test_patch_namespace_and_prefix(api_client, editor, connection):
     body = (
         api_client(editor)

@@ -53,7 +53,7 @@ How Airbyte's fields map onto the console's:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -79,7 +79,12 @@ from apps.api.public.schemas_connections import (
     StreamConfigurations,
 )
 from apps.api.waiting import wait_for_discover
-from apps.connections.catalog import catalog_streams, default_choice
+from apps.connections.catalog import (
+    StreamChoice,
+    catalog_streams,
+    default_choice,
+    validate_choices,
+)
 from apps.connections.models import (
     Connection,
     ConnectionStream,
@@ -91,6 +96,7 @@ from apps.connections.services import (
     connection_delete,
     connection_set_status,
     connection_update,
+    stream_choices_for,
 )
 from apps.connectors.models import Destination, Source
 from apps.core.roles import Role
@@ -874,7 +880,7 @@ def patch_connection(
     }
     try:
         with transaction.atomic():
-            if any(value is not None for value in changes.values()):
+            if _changes_anything(connection, changes):
                 connection = connection_update(
                     actor=user, connection=connection, **changes
                 )
@@ -887,6 +893,36 @@ def patch_connection(
     except ValidationError as exc:
         raise invalid(exc) from None
     return connection_json(_reloaded(connection))
+
+
+def _changes_anything(connection: Connection, changes: dict[str, Any]) -> bool:
+    """Whether a PATCH would change the connection's settings or streams.
+
+    Airbyte's clients send the whole connection again on every change (the
+    console's own airbyte engine does before each sync): the same settings again
+    write no ``connection.updated`` row.
+    """
+    current = {
+        "name": connection.name,
+        "namespace": connection.namespace,
+        "table_prefix": connection.table_prefix,
+        "schema_change_policy": connection.schema_change_policy,
+    }
+    for key, value in current.items():
+        if changes[key] is not None and changes[key] != value:
+            return True
+    if changes["streams"] is None:
+        return False
+    wanted = [StreamChoice.from_dict(c) for c in changes["streams"]]
+    if validate_choices(connection.source.catalog, wanted):
+        return True  # let the service refuse it with every reason
+    return _by_stream([asdict(c) for c in wanted]) != _by_stream(
+        stream_choices_for(connection)
+    )
+
+
+def _by_stream(choices: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    return {(c["namespace"], c["name"]): c for c in choices}
 
 
 def _apply_status(actor: Any, connection: Connection, status: str) -> None:
