@@ -16,6 +16,7 @@ from django.db import transaction
 from apps.audit.models import AuditEvent
 from apps.connections.models import Connection, SyncAttempt, SyncJob
 from apps.connectors.models import ConnectorDraftCheck, Destination, Source
+from tests.airbyte.conftest import polls, pushes_now  # noqa: F401 - fixtures
 from tests.engines.fixtures import (
     DUCKDB_ID,
     FAKER_ID,
@@ -516,3 +517,97 @@ def test_clear_streams_is_refused_on_the_embedded_engine(api_client, editor, wor
     assert answer.status_code == 422
     assert "Reset page" in answer.json()["message"]
     assert not SyncJob.objects.exists()
+
+
+def test_sources_create_refuses_a_config_the_spec_rejects(
+    api_client, editor, workspace, connectors
+):
+    faker, _ = connectors
+    answer = api_client(editor).post(
+        f"{V1}/sources/create",
+        json={
+            "workspaceId": str(workspace.public_id),
+            "name": "Bad",
+            "sourceDefinitionId": str(faker.definition_id),
+            "connectionConfiguration": {"count": "lots"},
+        },
+    )
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("/count")
+    assert not Source.objects.exists()
+
+
+def test_viewer_cannot_discover_and_an_outsider_gets_404(
+    api_client, viewer, outsider, workspace
+):
+    source = SourceFactory(workspace=workspace)
+    body = {"sourceId": str(source.public_id), "disable_cache": True}
+    assert (
+        api_client(viewer).post(f"{V1}/sources/discover_schema", json=body).status_code
+        == 403
+    )
+    answer = api_client(outsider).post(f"{V1}/sources/discover_schema", json=body)
+    assert answer.status_code == 404
+    source.refresh_from_db()
+    assert source.discover_status == ""  # nothing was asked of a worker
+
+
+def test_discover_answers_the_cached_catalog_without_a_worker(
+    api_client, editor, workspace
+):
+    source = SourceFactory(workspace=workspace)
+    answer = api_client(editor).post(
+        f"{V1}/sources/discover_schema", json={"sourceId": str(source.public_id)}
+    )
+    assert answer.status_code == 200
+    names = [s["stream"]["name"] for s in answer.json()["catalog"]["streams"]]
+    assert names == ["users", "products"]
+    users = answer.json()["catalog"]["streams"][0]
+    # The configuration a new connection starts with: the best mode it has.
+    assert users["config"]["syncMode"] == "incremental"
+    assert users["config"]["destinationSyncMode"] == "append_dedup"
+
+
+def test_outsider_cannot_sync_and_gets_404(api_client, outsider, workspace):
+    connection = ConnectionFactory(workspace=workspace)
+    answer = api_client(outsider).post(
+        f"{V1}/connections/sync", json={"connectionId": str(connection.public_id)}
+    )
+    assert answer.status_code == 404
+    assert not SyncJob.objects.exists()
+
+
+def test_jobs_list_get_form_needs_a_connection_or_workspace(api_client, viewer):
+    answer = api_client(viewer).get(f"{V1}/jobs/list")
+    assert answer.status_code == 400
+    assert "configId" in answer.json()["message"]
+
+
+def test_clear_streams_on_the_airbyte_engine_starts_a_clear_job(
+    api_client,
+    admin,
+    workspace,
+    airbyte_fake,
+    pushes_now,  # noqa: F811 - the fixture imported above
+    polls,  # noqa: F811
+):
+    from tests.airbyte.conftest import connect_to_fake
+
+    connect_to_fake(airbyte_fake, workspace, admin)
+    connection = ConnectionFactory(workspace=workspace)
+    connection.streams.create(name="users")
+    connection.streams.create(name="products")
+    answer = api_client(admin).post(
+        f"{V1}/connections/clear/stream",
+        json={
+            "connectionId": str(connection.public_id),
+            "streams": [{"streamName": "users"}],
+        },
+    )
+    assert answer.status_code == 200, answer.content
+    job = SyncJob.objects.get(connection=connection)
+    assert job.trigger == SyncJob.Trigger.RESET
+    assert job.reset_streams == [{"name": "users", "namespace": ""}]
+    body = answer.json()["job"]
+    assert (body["id"], body["configType"]) == (job.pk, "clear")
+    assert body["resetConfig"]["streamsToReset"] == [{"name": "users"}]

@@ -10,6 +10,7 @@ secret) on the way in (``apps.api.connectors_io``).
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,7 @@ from apps.api.connectors_io import (
     masked_configuration,
     split_configuration,
 )
-from apps.api.problems import problem_from_validation
+from apps.api.problems import ApiProblem, problem_from_validation
 from apps.api.waiting import wait_for_check, wait_for_discover
 from apps.connectors import services
 from apps.connectors.models import ConnectorConfig, Destination, Source
@@ -370,8 +371,6 @@ def source_discover(
     none; a discover runs on a worker otherwise. A failed discover answers 200
     with ``jobInfo.succeeded`` false and no catalog, as Airbyte's does.
     """
-    from apps.api.problems import ApiProblem
-
     started = int(time.time())
     source, _ = scoped_get(request, Source, body.sourceId, Role.EDITOR)
     source_id = str(source.public_id)
@@ -411,7 +410,5 @@ def source_discover(
 
 def _catalog_id(source: ConnectorConfig) -> str:
     """A stable id for the catalog as discovered at that moment."""
-    import uuid
-
     stamp = getattr(source, "catalog_discovered_at", None)
     return str(uuid.uuid5(source.public_id, stamp.isoformat() if stamp else "none"))

@@ -16,8 +16,13 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from apps.api.access import membership_for, principal, scoped_get
-from apps.api.config.shapes import JOB_STATUSES, job_info, job_with_attempts
-from apps.api.problems import bad_request, not_found
+from apps.api.config.shapes import (
+    JOB_STATUSES,
+    attempt_info,
+    job_info,
+    job_with_attempts,
+)
+from apps.api.problems import bad_request, forbidden, not_found
 from apps.connections.models import Connection, SyncJob
 from apps.core.roles import Role
 from apps.workspaces.models import Membership
@@ -36,9 +41,9 @@ def job_for(request: HttpRequest, job_id: int, role: str = Role.VIEWER) -> SyncJ
         .first()
     )
     member = (
-        Membership.objects.select_related("workspace")
-        .filter(user=principal(request).user, workspace_id=job.connection.workspace_id)
-        .first()
+        Membership.objects.filter(
+            user=principal(request).user, workspace_id=job.connection.workspace_id
+        ).first()
         if job is not None
         else None
     )
@@ -46,8 +51,11 @@ def job_for(request: HttpRequest, job_id: int, role: str = Role.VIEWER) -> SyncJ
         raise not_found(
             f"Job {job_id} not found.", resource_type="job", resource_id=str(job_id)
         )
-    # The connection's membership check gives the 403 wording for a low role.
-    membership_for(request, job.connection.workspace.public_id, role)
+    if not member.allows(role):
+        raise forbidden(
+            f"Your role in workspace {job.connection.workspace.name} is "
+            f"{member.role}; this needs the {Role(role).label.lower()} role or above."
+        )
     return job
 
 
@@ -92,8 +100,6 @@ def attempt_for_job(
     request: HttpRequest, body: GetAttemptStatsRequestBody
 ) -> dict[str, Any]:
     """``AttemptInfoRead``; ``attemptNumber`` counts from 0, as Airbyte's does."""
-    from apps.api.config.shapes import attempt_info
-
     job = job_for(request, body.jobId)
     attempt = job.attempts.filter(number=body.attemptNumber + 1).first()
     if attempt is None:

@@ -68,8 +68,9 @@ def definition_read(definition: ConnectorDefinition) -> dict[str, Any]:
     out: dict[str, Any] = {
         f"{kind}DefinitionId": str(definition.definition_id),
         "name": definition.name,
-        "dockerRepository": definition.docker_repository
-        or f"airbyte/{kind}-{definition.name.lower().replace(' ', '-')}",
+        # Empty for a connector the console runs without an image (a built-in
+        # destination written by the console itself).
+        "dockerRepository": definition.docker_repository,
         "dockerImageTag": definition.docker_image_tag or definition.pypi_version or "",
         "documentationUrl": definition.documentation_url
         or "https://docs.airbyte.com/integrations",
