@@ -619,11 +619,23 @@ def test_two_secrets_that_would_share_a_variable_get_distinct_names(
     ]
 
 
-def test_yaml_aliases_are_refused(full_workspace):
-    bomb = "version: 1\na: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
+def test_a_file_whose_aliases_expand_enormously_is_refused(full_workspace):
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for n in range(1, 8):
+        lines.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]")
 
-    plan = workspace_plan(workspace=full_workspace, text=bomb, environ={})
+    plan = workspace_plan(workspace=full_workspace, text="\n".join(lines), environ={})
 
     assert plan.problems == [
-        "YAML anchors and aliases (&name, *name) are not supported."
+        "The file holds more than 1,000,000 values once its aliases are expanded."
     ]
+
+
+def test_an_export_has_no_aliases_even_where_values_repeat(full_workspace, admin):
+    from apps.api.workspace_code.document import dump
+
+    shared = ["full_refresh"]
+    text = dump({"a": shared, "b": shared})
+
+    assert "&" not in text and "*" not in text
+    assert yaml.safe_load(text) == {"a": shared, "b": shared}

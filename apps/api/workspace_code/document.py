@@ -123,13 +123,6 @@ def sorted_deep(value: Any) -> Any:
 def load(text: str) -> dict[str, Any]:
     """The YAML (or JSON) document in ``text``; DocumentError when it is not one."""
     try:
-        # Aliases would let a small file stand for a huge document (each copy
-        # is expanded when the document is normalised); a workspace file needs none.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise DocumentError(
-                    ["YAML anchors and aliases (&name, *name) are not supported."]
-                )
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -139,13 +132,49 @@ def load(text: str) -> dict[str, Any]:
         raise DocumentError(
             ["The file must be a mapping with `version: 1` at the top."]
         )
+    if not _within(data, MAX_VALUES):
+        # Aliases (&a, *a) let a few lines stand for an enormous document, which
+        # normalising would copy out in full.
+        raise DocumentError(
+            [
+                f"The file holds more than {MAX_VALUES:,} values once its aliases "
+                "are expanded."
+            ]
+        )
     return data
+
+
+MAX_VALUES = 1_000_000
+
+
+def _within(data: Any, budget: int) -> bool:
+    """Whether ``data``, shared parts counted each time, holds <= budget values."""
+    stack = [data]
+    seen = 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > budget:
+            return False
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a value that appears twice in full both times: no ``&``/``*``."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def dump(document: dict[str, Any]) -> str:
     """The canonical YAML text of a normalised document."""
-    return yaml.safe_dump(
+    return yaml.dump(
         document,
+        Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
