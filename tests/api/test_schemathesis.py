@@ -28,7 +28,7 @@ from tests.airbyte_fake.validation import Exchange
 from tests.factories import ConnectionFactory, DestinationFactory, SourceFactory
 
 OPENAPI = "/api/public/v1/openapi.json"
-EXAMPLES = 12
+EXAMPLES = 8
 
 
 @pytest.fixture

@@ -186,3 +186,36 @@ def test_the_official_sdk_builds_syncs_and_deletes_a_pipeline(console, recorder)
         line.startswith("POST /api/public/v1/applications/token")
         for line in recorder.seen
     )
+
+
+def test_the_sdk_with_a_personal_access_token_pages_through_sources(
+    live_server, spec_checker, recorder
+):
+    user = UserFactory(email="pat@acme.test")
+    workspace = WorkspaceFactory(name="Tokens")
+    MembershipFactory(user=user, workspace=workspace, role=Role.VIEWER)
+    for name in ("First", "Second", "Third"):
+        Source.objects.create(
+            workspace=workspace, name=name, definition=definition(FAKER_ID), config={}
+        )
+    _, raw = services.token_create(actor=user, name="SDK")
+    sdk = airbyte_api.AirbyteAPI(
+        server_url=live_server.url + PUBLIC,
+        security=models.Security(bearer_auth=raw),
+        client=httpx.Client(event_hooks=recorder.hooks()),
+    )
+
+    names, offset = [], 0
+    while True:
+        page = sdk.sources.list_sources(
+            request=api.ListSourcesRequest(
+                workspace_ids=[str(workspace.public_id)], limit=2, offset=offset
+            )
+        ).sources_response
+        names += [source.name for source in page.data]
+        if not page.next:
+            break
+        offset += 2
+
+    assert sorted(names) == ["First", "Second", "Third"]
+    assert offset == 2
