@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import include, path
 
-from airbyte_console.urls import urlpatterns as console_urlpatterns
 from apps.api.workspace_code import workspace_export
 from apps.audit.models import AuditEvent
 from apps.connectors.models import Source
@@ -21,13 +18,6 @@ from tests.api.test_workspace_code import (  # noqa: F401
     full_workspace,
     source_definition,
 )
-
-# The page's URLs as the console mounts them (the lead's urls.py may already).
-urlpatterns = [
-    path("w/<uuid:workspace_id>/code/", include("apps.api.workspace_urls")),
-    *console_urlpatterns,
-]
-pytestmark = pytest.mark.urls(__name__)
 
 
 def _page(workspace, action: str = "") -> str:
