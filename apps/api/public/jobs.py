@@ -298,7 +298,7 @@ def _reset(user: Any, connection: Connection) -> SyncJob:
         raise unprocessable(
             "This workspace's engine resets a connection without a job, so the "
             "API has no job to answer with: reset the connection from its page "
-            "in the console (Settings → Reset data) instead."
+            "in the console (Reset data) instead."
         )
     try:
         with transaction.atomic():
