@@ -28,7 +28,8 @@ How Airbyte's fields map onto the console's:
   appended, as Airbyte sends it; an interval schedule made in the console reads
   as ``basic`` (``Every 6 HOURS``).
 * ``status``: ``active`` is active; ``inactive`` pauses (a broken connection reads
-  as ``inactive`` too). ``deprecated`` cannot be set: DELETE removes a
+  as ``inactive`` too, with ``statusReason`` saying why, as Airbyte 2.1 and later
+  send it). ``deprecated`` cannot be set: DELETE removes a
   connection, and since the console keeps no deleted connections,
   ``includeDeleted`` lists nothing more.
 * Namespaces: the console writes all of a connection's streams into one schema
