@@ -196,6 +196,16 @@ def test_source_namespace_of_the_streams_becomes_the_schema(
     assert {s["namespace"] for s in body["configurations"]["streams"]} == {"crm"}
 
 
+def test_source_namespace_without_namespaces_goes_to_the_destinations_schema(
+    api_client, editor, source, destination
+):
+    body = _create(
+        api_client(editor), source, destination, namespaceDefinition="source"
+    ).json()
+    assert Connection.objects.get().namespace == "analytics"
+    assert body["namespaceDefinition"] == "destination"
+
+
 def test_streams_from_several_namespaces_cannot_share_one_schema(
     api_client, editor, workspace, destination
 ):
@@ -628,6 +638,15 @@ def test_patch_namespace_and_prefix(api_client, editor, connection):
     )
     assert bad.status_code == 400
     assert bad.json()["data"]["errors"][0]["path"] == "namespaceFormat"
+
+
+def test_deprecated_cannot_be_set_by_patch(api_client, editor, connection):
+    response = api_client(editor).patch(
+        f"{URL}/{connection.public_id}", json={"status": "deprecated"}
+    )
+    assert response.status_code == 400
+    assert "DELETE" in response.json()["detail"]
+    assert Connection.objects.filter(pk=connection.pk).exists()
 
 
 def test_a_refused_patch_changes_nothing(api_client, editor, connection):
