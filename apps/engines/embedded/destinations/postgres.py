@@ -26,6 +26,14 @@ DOCS_URL = "https://docs.airbyte.com/integrations/destinations/postgres"
 CONNECT_TIMEOUT = 10
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
+AIRBYTE_COMPAT_FIELDS = {
+    "disable_type_dedupe": "boolean",
+    "drop_cascade": "boolean",
+    "ssl": "boolean",
+    "unconstrained_number": "boolean",
+    "raw_data_schema": "string",
+}
+
 SPEC: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "PostgreSQL Destination Spec",
@@ -84,6 +92,18 @@ SPEC: dict[str, Any] = {
             "enum": SSL_MODES,
             "default": "prefer",
             "order": 6,
+        },
+        # Airbyte's destination-postgres options that its SDK's typed model always
+        # sends (issue #15): accepted so those clients work, hidden from the form,
+        # and ignored by this writer (it types columns itself, never drops with
+        # CASCADE, and keeps no separate raw tables).
+        **{
+            name: {
+                "type": kind,
+                "airbyte_hidden": True,
+                "description": "Accepted from Airbyte's clients; ignored here.",
+            }
+            for name, kind in AIRBYTE_COMPAT_FIELDS.items()
         },
     },
 }
