@@ -204,3 +204,78 @@ def test_a_console_runs_the_airbyte_engine_flow_against_another_console(
     ):
         assert step in printed.err, printed.err
     assert _duckdb_users(remote_console.folder) == 500
+
+
+def test_a_refused_secret_fails_the_run_and_leaves_nothing(airbyte_fake, admin, capsys):
+    from apps.workspaces.models import Workspace
+
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "airbyte",
+            "test",
+            "integration",
+            "--engine",
+            "airbyte",
+            "--url",
+            airbyte_fake.url,
+            "--client-id",
+            airbyte_fake.client_id,
+            "--client-secret",
+            "not-the-secret",
+            "--inline",
+            "--as",
+            admin.email,
+        )
+    assert exited.value.code == 1
+    printed = capsys.readouterr()
+    assert "Testing the server failed: Signing in failed" in printed.out
+    assert "not-the-secret" not in printed.out + printed.err
+    assert not Workspace.objects.filter(name__startswith="selftest-").exists()
+
+
+def test_the_flow_against_the_fake_airbyte_server_speaks_airbytes_api(
+    airbyte_fake, admin, capsys
+):
+    """The same run against the fake Airbyte server, which checks every call the
+    console makes against Airbyte's spec (and fails the test on a violation)."""
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    definition(FAKER_ID), definition(DUCKDB_ID)
+    # The sync reaches faker's 500 users; the second one runs until cancelled.
+    airbyte_fake.script_next_job(steps=["running", "running", "succeeded"], rows=500)
+    airbyte_fake.script_next_job(steps=["running"] * 3)
+    call_command(
+        "airbyte",
+        "test",
+        "integration",
+        "--engine",
+        "airbyte",
+        "--url",
+        airbyte_fake.url,
+        "--client-id",
+        airbyte_fake.client_id,
+        "--client-secret",
+        airbyte_fake.client_secret,
+        "--inline",
+        "--as",
+        admin.email,
+    )
+    printed = capsys.readouterr()
+    assert "passed" in printed.out, printed.out + printed.err
+    assert "A second sync was cancelled on the server" in printed.err
+    # Everything made on the server was deleted there afterwards (Airbyte keeps
+    # deleted rows: connections deprecated, sources and destinations tombstoned).
+    made = [
+        obj
+        for store in (airbyte_fake.sources, airbyte_fake.destinations)
+        for obj in store.values()
+        if obj.name.startswith("selftest-")
+    ]
+    assert len(made) == 2 and all(obj.deleted for obj in made)
+    assert {
+        c.status
+        for c in airbyte_fake.connections.values()
+        if c.name.startswith("selftest-")
+    } == {"deprecated"}
