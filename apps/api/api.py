@@ -21,6 +21,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from apps.api import problems
 from apps.api.auth import bearer
@@ -31,6 +32,34 @@ log = logging.getLogger(__name__)
 PUBLIC = "public/v1/"
 CONFIG = "v1/"
 CONSOLE = "console/v1/"
+
+
+class ApiParser(Parser):
+    """JSON bodies, refusing the NUL character anywhere in them.
+
+    PostgreSQL cannot store U+0000 in text, so a name or a config value holding
+    it would fail deep inside a service; it is refused up front with a 400.
+    """
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        if _holds_nul(data):
+            raise problems.bad_request(
+                "The body holds a NUL character (\\u0000), which no text field "
+                "can store; remove it."
+            )
+        return data
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
 
 api = NinjaAPI(
     title="Airbyte Console API",
@@ -47,6 +76,7 @@ api = NinjaAPI(
     docs_url=f"/{PUBLIC}docs",
     urls_namespace="api",
     auth=bearer,
+    parser=ApiParser(),
 )
 
 
@@ -109,7 +139,13 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     status = exc.status_code
     detail = str(exc)
-    if status == 400:
+    cause = exc.__cause__
+    if isinstance(cause, ApiProblem):
+        return render_problem(request, cause)
+    if status == 400 and isinstance(cause, ValueError):
+        # ninja wraps the JSON decoder's error; its text says where the body broke.
+        problem = problems.bad_request(f"The body is not valid JSON: {cause}")
+    elif status == 400:
         # ninja raises this for a body it cannot parse (malformed JSON).
         problem = problems.bad_request(detail)
     elif status == 401:

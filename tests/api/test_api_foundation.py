@@ -99,3 +99,23 @@ def test_an_application_made_with_a_token_expires_with_that_token(admin):
     )
     assert response.status_code == 200
     assert ApiApplication.objects.get(name="Child").expires_at == expires
+
+
+def test_a_nul_character_in_a_body_is_refused_before_anything_is_stored(
+    admin, workspace, api_token
+):
+    response = Client().post(
+        "/api/public/v1/sources",
+        data=json.dumps(
+            {
+                "name": "Fa\u0000ker",
+                "workspaceId": str(workspace.public_id),
+                "configuration": {"sourceType": "faker", "count": 10},
+            }
+        ),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(admin)}"},
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    assert not workspace.source_set.exists()
