@@ -5,6 +5,8 @@ each bounded by a timeout, in well under 10 s. ``integration_run`` makes a scrat
 workspace (``selftest-<random>``) with a faker source, a DuckDB destination and a
 connection, runs one real sync through a worker (or in this process), checks the
 rows in DuckDB and removes everything it made, whatever happened.
+``airbyte_integration_run`` does the airbyte engine's whole flow against an
+Airbyte server (or another console serving Airbyte's API) the same way.
 """
 
 from __future__ import annotations
@@ -449,7 +451,6 @@ def airbyte_integration_run(
     and follows the jobs in this process instead of on a worker.
     """
     from apps.airbyte import services as airbyte_services
-    from apps.airbyte.client import AirbyteClient
     from apps.airbyte.importer import airbyte_import
     from apps.connectors.models import ConnectorDefinition
     from apps.workspaces.services import workspace_create
@@ -598,9 +599,7 @@ def airbyte_integration_run(
     except Exception as exc:  # any failure is the test's result, then clean up
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
-        result.cleanup = _airbyte_clean_up(
-            actor, workspace, made, jobs, AirbyteClient, inline=inline
-        )
+        result.cleanup = _airbyte_clean_up(actor, workspace, made, jobs)
         result.seconds = round(time.monotonic() - started, 2)
     return result
 
@@ -720,25 +719,32 @@ def _airbyte_clean_up(
     workspace: Workspace | None,
     made: list[tuple[str, Any]],
     jobs: list[Any],
-    client_class: Any,
-    *,
-    inline: bool,
 ) -> str:
-    """Delete on the server what the run made there, then the scratch workspace."""
-    from apps.airbyte.client import AirbyteError
+    """Delete on the server what the run made there, then the scratch workspace.
+
+    A job still running there (the run failed while following it) is cancelled
+    first, so nothing keeps writing into a destination about to be deleted.
+    """
+    from apps.airbyte.client import AirbyteClient, AirbyteError
     from apps.airbyte.models import AirbyteServer
 
     problems: list[str] = []
     removed: list[str] = []
-    for job in jobs:
-        job.refresh_from_db()
-        if job.is_active:
-            problems.append(f"job {job.public_id} was still {job.status}")
     server = (
         AirbyteServer.objects.filter(workspace=workspace).first() if workspace else None
     )
     if server is not None:
-        with client_class.for_server(server) as client:
+        with AirbyteClient.for_server(server) as client:
+            for job in jobs:
+                job.refresh_from_db()
+                if job.is_active and job.remote_id:
+                    try:
+                        client.job_cancel(job.remote_id)
+                    except AirbyteError as exc:
+                        problems.append(
+                            f"cancelling job {job.remote_id} on the server failed "
+                            f"({exc.message})"
+                        )
             for kind, obj in made:
                 obj.refresh_from_db()
                 if not obj.remote_id:
