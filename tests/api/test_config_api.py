@@ -611,3 +611,22 @@ def test_clear_streams_on_the_airbyte_engine_starts_a_clear_job(
     body = answer.json()["job"]
     assert (body["id"], body["configType"]) == (job.pk, "clear")
     assert body["resetConfig"]["streamsToReset"] == [{"name": "users"}]
+
+
+def test_spec_of_a_connector_never_installed_is_422_not_an_install(
+    api_client, viewer, workspace
+):
+    from tests.factories import DefinitionFactory
+
+    never = DefinitionFactory(
+        name="Never installed", pypi_package="airbyte-source-never", pypi_version="1.0"
+    )
+    answer = api_client(viewer).post(
+        f"{V1}/source_definition_specifications/get",
+        json={
+            "sourceDefinitionId": str(never.definition_id),
+            "workspaceId": str(workspace.public_id),
+        },
+    )
+    assert answer.status_code == 422
+    assert "not installed" in answer.json()["message"]

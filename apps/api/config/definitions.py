@@ -17,6 +17,7 @@ from ninja import Router, Schema
 
 from apps.api.access import membership_for
 from apps.api.config.shapes import definition_read, synchronous_job
+from apps.api.connectors_io import definition_not_ready
 from apps.api.problems import not_found, unprocessable
 from apps.connectors.models import ConnectorDefinition
 from apps.connectors.selectors import definition_choices
@@ -141,6 +142,11 @@ def _specification(
 ) -> dict[str, Any]:
     workspace = membership_for(request, workspace_id, Role.VIEWER).workspace
     definition = definition_in(workspace, kind, definition_id)
+    # A connector never installed here would be installed to read its spec: that
+    # is staff's call on the Catalog page, and too slow for a request.
+    problem = definition_not_ready(definition, workspace)
+    if problem is not None:
+        raise unprocessable(problem.detail, problem.data)
     try:
         spec = get_engine(workspace).spec(definition.ref)
     except EngineError as exc:
