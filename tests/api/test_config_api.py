@@ -273,6 +273,19 @@ def test_sources_create_list_and_get_form_mask_nothing_secret(
     assert got.json() == listed.json()
 
 
+def test_sources_list_is_bounded_in_queries(
+    api_client, viewer, workspace, django_assert_max_num_queries
+):
+    for _ in range(12):
+        SourceFactory(workspace=workspace)
+    client = api_client(viewer)
+    with django_assert_max_num_queries(8):
+        answer = client.post(
+            f"{V1}/sources/list", json={"workspaceId": str(workspace.public_id)}
+        )
+    assert len(answer.json()["sources"]) == 12
+
+
 def test_destination_list_masks_secrets(api_client, viewer, workspace, connectors):
     _, duckdb = connectors
     DestinationFactory(

@@ -235,6 +235,9 @@ def _scheduler_check(
     started = int(time.time())
     workspace = membership_for(request, workspace_id, Role.EDITOR).workspace
     definition = definition_in(workspace, kind, definition_id)
+    problem = definition_not_ready(definition, workspace)
+    if problem is not None:
+        raise problem
     target = None
     if existing_id is not None:
         # The settings of a saved one (masks keep its stored secrets).
