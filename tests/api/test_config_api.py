@@ -29,20 +29,6 @@ from tests.factories import ConnectionFactory, DestinationFactory, SourceFactory
 V1 = "/api/v1"
 
 
-@pytest.fixture(autouse=True)
-def _console_document(spec_checker):
-    """The console's own document as JSON gives it (string status codes): the GET
-    forms are checked against it, and the validator refuses ninja's int keys."""
-    import json
-
-    from openapi_core import Config, OpenAPI
-
-    from apps.api.api import api
-
-    document = json.loads(json.dumps(api.get_openapi_schema()))
-    spec_checker.__dict__["console"] = OpenAPI.from_dict(document, config=Config())
-
-
 @pytest.fixture
 def connectors(real_connectors, faker_installed):  # noqa: F811
     """Faker (installed for real) and the built-in DuckDB destination."""
