@@ -84,7 +84,8 @@ ENGINE = arg(
     choices=["embedded", "airbyte"],
     default="embedded",
     help="embedded (default): a sync on this console's own workers; airbyte: the "
-    "whole airbyte-engine flow against the Airbyte server at --url.",
+    "whole airbyte-engine flow against the Airbyte server at --url (each job there "
+    "may take --timeout, at least 300 s).",
 )
 URL = arg("--url", default="", help="The Airbyte server (--engine airbyte).")
 CLIENT_ID = arg(
