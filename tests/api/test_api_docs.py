@@ -56,12 +56,12 @@ def test_docs_page_loads_only_the_consoles_own_static_files(client):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_docs_page_renders_every_operation_under_the_csp(
-    django_db_setup,
     live_server,
+    django_db_setup,
     page,  # noqa: F811
 ):
-    # django_db_setup first: ``page`` is session-scoped and skips without Chromium,
-    # and the suite's teardown hook expects the test database to exist.
+    # django_db_setup before ``page``: that one is session-scoped and skips without
+    # Chromium, and the suite's teardown hook expects the test database to exist.
     errors: list[str] = []
     elsewhere: list[str] = []
     # A Content-Security-Policy refusal is reported as a console error too.
