@@ -650,3 +650,19 @@ def test_public_and_token_operations(operation, rule, persona, ctx, api_client, 
         assert response.status_code == 401, where
     else:
         assert response.status_code < 400, (where, response.content)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["pat", "application"])
+def test_a_token_stops_reaching_a_workspace_its_owner_left(
+    kind, editor, workspace, api_token, api_client
+):
+    client = api_client(token=api_token(editor, kind=kind))
+    path = f"{P}/workspaces/{workspace.public_id}"
+    assert client.get(path).status_code == 200
+
+    workspace.memberships.filter(user=editor).delete()
+
+    response = client.get(path)
+    assert response.status_code == 404
+    assert client.get(f"{P}/workspaces").json()["data"] == []
