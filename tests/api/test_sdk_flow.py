@@ -170,6 +170,32 @@ def test_the_official_sdk_builds_syncs_and_deletes_a_pipeline(console, recorder)
     ).jobs_response
     assert [j.job_id for j in jobs.data] == [started.job_id]
 
+    renamed = sdk.sources.patch_source(
+        request=api.PatchSourceRequest(
+            source_id=source.source_id,
+            source_patch_request=models.SourcePatchRequest(name="Fake people"),
+        )
+    ).source_response
+    assert renamed.name == "Fake people"
+    read = sdk.sources.get_source(
+        request=api.GetSourceRequest(source_id=source.source_id)
+    ).source_response
+    assert read.name == "Fake people" and read.configuration.count == 50
+    scheduled = sdk.connections.patch_connection(
+        request=api.PatchConnectionRequest(
+            connection_id=connection.connection_id,
+            connection_patch_request=models.ConnectionPatchRequest(
+                schedule=models.AirbyteAPIConnectionSchedule(
+                    schedule_type=models.ScheduleTypeEnum.CRON,
+                    cron_expression="0 0 12 * * ?",
+                )
+            ),
+        )
+    ).connection_response
+    assert scheduled.schedule.schedule_type == models.ScheduleTypeEnum.CRON
+    # Airbyte reads a cron back with its time zone appended, always UTC here.
+    assert scheduled.schedule.cron_expression == "0 0 12 * * ? UTC"
+
     sdk.connections.delete_connection(
         request=api.DeleteConnectionRequest(connection_id=connection.connection_id)
     )
