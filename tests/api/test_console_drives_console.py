@@ -279,3 +279,46 @@ def test_the_flow_against_the_fake_airbyte_server_speaks_airbytes_api(
         for c in airbyte_fake.connections.values()
         if c.name.startswith("selftest-")
     } == {"deprecated"}
+
+
+def test_without_inline_this_consoles_worker_starts_and_follows_the_jobs(
+    remote_console, admin, worker, monkeypatch, capsys
+):
+    """The default mode: this console's own Celery worker starts the jobs on the
+    second console and polls them (PostgreSQL, so the worker sees this test's
+    database)."""
+    monkeypatch.setenv("AIRBYTE_POLL_SECONDS", "0.5")
+    created = json.loads(
+        remote_console.manage(
+            "airbyte", "applications", "create", "worker mode", "--as", ADMIN, "--json"
+        )
+    )
+    remote_console.serve()
+    definition(FAKER_ID), definition(DUCKDB_ID)
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    worker()
+    from apps.ops.health import run_probes
+
+    deadline = time.monotonic() + 60
+    while not run_probes(["workers"])[0].ok:
+        assert time.monotonic() < deadline, "this console's worker did not start"
+        time.sleep(0.5)
+    call_command(
+        "airbyte",
+        "test",
+        "integration",
+        "--engine",
+        "airbyte",
+        "--url",
+        remote_console.url,
+        "--client-id",
+        created["client_id"],
+        "--client-secret",
+        created["client_secret"],
+        "--as",
+        admin.email,
+    )
+    printed = capsys.readouterr()
+    assert "passed" in printed.out, printed.out + printed.err
+    assert "A second sync was cancelled on the server" in printed.err
