@@ -5,10 +5,12 @@ filesystem broker, started with the project's ``serve`` command (gunicorn, a
 Celery worker running the embedded engine, and beat) on a free 127.0.0.1 port.
 Its admin, demo workspace and API application are made with its own
 ``manage.py`` commands. Then ``airbyte test integration --engine airbyte --url``
-runs in THIS console (the test's), following the jobs in-process (``--inline``):
-test the server, choose its workspace, import it, make a faker source and a
-DuckDB destination there, connect them, sync, cancel a second sync, clean up.
-What the second console wrote is read back from its own DuckDB file.
+runs in THIS console (the test's), following the jobs in-process (``--inline``)
+or, in the last test, on this console's own worker: test the server, choose its
+workspace, import it, make a faker source and a DuckDB destination there,
+connect them, sync, cancel a second sync, clean up. What the second console
+wrote is read back from its own DuckDB file. The same run against the fake
+Airbyte server checks every call against Airbyte's spec.
 """
 
 from __future__ import annotations
