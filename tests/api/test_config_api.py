@@ -629,3 +629,31 @@ def test_spec_of_a_connector_never_installed_is_422_not_an_install(
     )
     assert answer.status_code == 422
     assert "not installed" in answer.json()["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_discover_answers_200_with_the_jobs_failure_and_no_catalog(
+    api_client, editor, workspace, worker_inline, monkeypatch
+):
+    from apps.connectors import services
+
+    def failing_discover(*, pk):
+        source = Source.objects.get(pk=pk)
+        services.source_discover_record(
+            source=source, catalog=None, message="401: the API key was refused"
+        )
+
+    monkeypatch.setattr(services, "source_discover_run", failing_discover)
+    source = SourceFactory(workspace=workspace, name="Shop API")
+    answer = api_client(editor).post(
+        f"{V1}/sources/discover_schema",
+        json={"sourceId": str(source.public_id), "disable_cache": True},
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert "catalog" not in body
+    assert body["jobInfo"]["succeeded"] is False
+    assert (
+        "the API key was refused"
+        in (body["jobInfo"]["failureReason"]["externalMessage"])
+    )

@@ -112,7 +112,10 @@ def synchronous_job(
         out["configId"] = config_id
     if failure:
         out["failureReason"] = {
-            "failureOrigin": "source" if "source" in config_type else "destination",
+            # Only a destination's check fails on the destination's side.
+            "failureOrigin": "destination"
+            if config_type == "check_connection_destination"
+            else "source",
             "failureType": "config_error",
             "externalMessage": failure,
             "timestamp": now * 1000,
