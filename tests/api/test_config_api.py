@@ -657,3 +657,23 @@ def test_a_failed_discover_answers_200_with_the_jobs_failure_and_no_catalog(
         "the API key was refused"
         in (body["jobInfo"]["failureReason"]["externalMessage"])
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_the_connector_refuses_answers_failed_with_its_reason(
+    api_client, editor, workspace, connectors, worker_inline
+):
+    _, duckdb = connectors
+    answer = api_client(editor).post(
+        f"{V1}/scheduler/destinations/check_connection",
+        json={
+            "destinationDefinitionId": str(duckdb.definition_id),
+            "workspaceId": str(workspace.public_id),
+            "connectionConfiguration": {"destination_path": "/etc/elsewhere.duckdb"},
+        },
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["status"] == "failed"
+    assert "/etc/elsewhere.duckdb" in body["message"]
+    assert ConnectorDraftCheck.objects.get().status == "failed"
