@@ -119,3 +119,25 @@ def test_a_nul_character_in_a_body_is_refused_before_anything_is_stored(
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
     assert not workspace.source_set.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "a\\ud800b", "workspaceId": "%s", "configuration": {}}',
+        '{"name": "Faker", "workspaceId": "%s", "configuration": {"count": NaN}}',
+        '{"name": "Faker", "workspaceId": "%s", "configuration": {"count": Infinity}}',
+    ],
+)
+def test_text_and_numbers_no_database_can_store_are_refused(
+    raw, admin, workspace, api_token
+):
+    response = Client().post(
+        "/api/public/v1/sources",
+        data=raw % workspace.public_id,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(admin)}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["title"] == "bad-request"
+    assert not workspace.source_set.exists()

@@ -172,10 +172,23 @@ def test_roles(api_client, viewer, outsider, workspace, with_credential):
 def test_list_has_each_destination_once_in_few_queries(
     api_client, viewer, workspace, with_credential, django_assert_max_num_queries
 ):
+    # Twenty more, each with a credential of its own: a per-row query would show.
+    for n in range(20):
+        services.connector_create(
+            actor=None,
+            workspace=workspace,
+            kind="destination",
+            name=f"Copy {n:02}",
+            definition=with_credential.definition,
+            config=with_credential.config,
+            credential_refs=with_credential.credential_refs,
+        )
     client = api_client(viewer)
 
     with django_assert_max_num_queries(8):
-        response = client.get(URL)
+        response = client.get(URL, query={"limit": 100})
 
-    assert [d["name"] for d in response.json()["data"]] == ["Vaulted"]
+    names = [d["name"] for d in response.json()["data"]]
+    assert names[0] == "Vaulted"
+    assert len(names) == 21
     assert CREDENTIAL_PASSWORD not in response.content.decode()

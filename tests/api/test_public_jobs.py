@@ -127,17 +127,28 @@ def test_refresh_is_not_supported(api_client, runner, connection):
 
 
 def test_reset_on_the_embedded_engine_has_no_job_to_answer_with(
-    api_client, runner, connection
+    api_client, editor, connection
 ):
-    response = _start(api_client(runner), connection, "reset")
+    response = _start(api_client(editor), connection, "reset")
     assert response.status_code == 422
     assert "reset the connection from its page" in response.json()["detail"]
     assert not AuditEvent.objects.filter(action="connection.reset").exists()
 
 
+def test_a_runner_may_not_reset_a_connection(api_client, runner, workspace, connection):
+    """A reset empties the destination's tables: an editor's call, not a runner's."""
+    Workspace.objects.filter(pk=workspace.pk).update(engine="airbyte")
+    for job_type in ("reset", "clear"):
+        response = _start(api_client(runner), connection, job_type)
+        assert response.status_code == 403
+        assert "editor" in response.json()["detail"]
+    assert not SyncJob.objects.exists()
+    assert not AuditEvent.objects.filter(action="connection.reset").exists()
+
+
 def test_reset_on_an_engine_with_reset_jobs_answers_the_job(
     api_client,
-    runner,
+    editor,
     workspace,
     connection,
     enqueued,
@@ -145,7 +156,7 @@ def test_reset_on_an_engine_with_reset_jobs_answers_the_job(
 ):
     Workspace.objects.filter(pk=workspace.pk).update(engine="airbyte")
     with django_capture_on_commit_callbacks(execute=True):
-        response = _start(api_client(runner), connection, "clear")
+        response = _start(api_client(editor), connection, "clear")
 
     assert response.status_code == 200, response.content
     job = SyncJob.objects.get()
@@ -153,10 +164,10 @@ def test_reset_on_an_engine_with_reset_jobs_answers_the_job(
     assert job.reset_streams == [{"name": "users", "namespace": ""}]
     assert enqueued == [job.pk]
     assert response.json()["jobType"] == "reset"
-    assert AuditEvent.objects.filter(action="connection.reset", actor=runner).exists()
+    assert AuditEvent.objects.filter(action="connection.reset", actor=editor).exists()
 
     # A reset while a job runs is refused, like a second sync.
-    again = _start(api_client(runner), connection, "reset")
+    again = _start(api_client(editor), connection, "reset")
     assert again.status_code == 409
     assert again.json()["title"] == "try-again-later"
 

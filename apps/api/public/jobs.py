@@ -171,12 +171,17 @@ def _moment(name: str, value: str | None) -> datetime | None:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # In UTC here, where a date at the calendar's edge overflows as a 400,
+        # not later inside the query as a 500.
+        moment = moment.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise bad_request(
             f"{name} is not an ISO 8601 date-time (e.g. 2025-01-01T00:00:00Z): {value}",
             {"errors": [{"path": name, "message": "an ISO 8601 date-time"}]},
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _ordering(order_by: str | None) -> list[str]:
@@ -260,9 +265,14 @@ def list_jobs(
     exclude_none=True,
 )
 def create_job(request: HttpRequest, payload: JobCreateRequest) -> dict[str, Any]:
-    """Start a sync, or a reset (``clear`` is the same), of a connection (runner)."""
+    """Start a sync (runner) or a reset (``clear`` is the same; editor) of a connection.
+
+    A reset empties the destination's tables, so it needs the editor role, as the
+    connection page's Reset data does; a runner only starts and cancels syncs.
+    """
     user = principal(request).user
-    connection, _ = scoped_get(request, Connection, payload.connectionId, Role.RUNNER)
+    role = Role.EDITOR if payload.jobType in ("reset", "clear") else Role.RUNNER
+    connection, _ = scoped_get(request, Connection, payload.connectionId, role)
     if payload.jobType == "refresh":
         raise unprocessable("Refreshes are not supported in the public API.")
     if payload.jobType == "sync":

@@ -80,7 +80,18 @@ class ResourceRequirements(Schema):
 
 
 class JobTypeResourceLimit(Schema):
-    jobType: str
+    # Closed in the spec too, with jobType one of its JobType values.
+    model_config = ConfigDict(extra="forbid")
+
+    jobType: Literal[
+        "get_spec",
+        "check_connection",
+        "discover_schema",
+        "sync",
+        "reset_connection",
+        "connection_updater",
+        "replicate",
+    ]
     resourceRequirements: ResourceRequirements
 
 
