@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from apps.api.api import api, unknown_path
+from apps.api.api import api, sdk_token_redirect, unknown_path
 from apps.ops import views as ops_views
 from apps.ops import workspace_delete
 
@@ -36,6 +36,9 @@ urlpatterns = [
         "w/<uuid:workspace_id>/notifications/",
         include("apps.webhooks.notification_urls"),
     ),
+    # Airbyte's SDK asks for tokens at <host>/applications/token unless told
+    # otherwise; a 308 keeps the POST and sends it to the API's token call.
+    path("applications/token", sdk_token_redirect),
     path("api/", api.urls),
     re_path(r"^api/(?P<rest>.*)$", unknown_path),
     path("admin/", admin.site.urls),

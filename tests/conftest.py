@@ -60,6 +60,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     yield
     if nextitem is None or not _flushes_database(item):
         return
+    # A test that skipped before its database was set up (no Chromium, say) never
+    # flushed it, and the test database may not even exist yet.
+    reached = set(getattr(item, "funcargs", {}))
+    if not ({"_django_db_helper"} | _FLUSHING) & reached:
+        return
     from pytest_django.plugin import blocking_manager_key
 
     with item.config.stash[blocking_manager_key].unblock():

@@ -20,7 +20,13 @@ import logging
 import re
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+)
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -208,6 +214,17 @@ def _register() -> None:
 
 
 _register()
+
+
+@csrf_exempt
+def sdk_token_redirect(request: HttpRequest) -> HttpResponse:
+    """``/applications/token`` at the site root, where Airbyte's SDK asks by default.
+
+    A 308 keeps the method and body, so the SDK's POST reaches the token call.
+    """
+    return HttpResponsePermanentRedirect(
+        f"/api/{PUBLIC}applications/token", preserve_request=True
+    )
 
 
 def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:

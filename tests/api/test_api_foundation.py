@@ -141,3 +141,22 @@ def test_text_and_numbers_no_database_can_store_are_refused(
     assert response.status_code == 400
     assert response.json()["title"] == "bad-request"
     assert not workspace.source_set.exists()
+
+
+def test_the_sdk_default_token_url_at_the_site_root_reaches_the_token_call(admin):
+    application, secret = services.application_create(actor=admin, name="SDK")
+    response = Client().post(
+        "/applications/token",
+        data=json.dumps(
+            {
+                "client_id": application.client_id,
+                "client_secret": secret,
+                "grant_type": "client_credentials",
+            }
+        ),
+        content_type="application/json",
+        follow=True,
+    )
+    assert response.redirect_chain == [("/api/public/v1/applications/token", 308)]
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
