@@ -128,39 +128,66 @@ def load(text: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise DocumentError([f"The file is not valid YAML{where}."]) from None
+    except RecursionError:
+        raise DocumentError([_TOO_DEEP]) from None
     if not isinstance(data, dict):
         raise DocumentError(
             ["The file must be a mapping with `version: 1` at the top."]
         )
-    if not _within(data, MAX_VALUES):
-        # Aliases (&a, *a) let a few lines stand for an enormous document, which
-        # normalising would copy out in full.
-        raise DocumentError(
-            [
-                f"The file holds more than {MAX_VALUES:,} values once its aliases "
-                "are expanded."
-            ]
-        )
+    problems = _json_problems(data, MAX_VALUES)
+    if problems:
+        raise DocumentError(problems)
     return data
 
 
 MAX_VALUES = 1_000_000
+MAX_DEPTH = 64
+_TOO_DEEP = f"The file nests deeper than {MAX_DEPTH} levels."
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-def _within(data: Any, budget: int) -> bool:
-    """Whether ``data``, shared parts counted each time, holds <= budget values."""
-    stack = [data]
+def _json_problems(data: Any, budget: int) -> list[str]:
+    """Why ``data`` is not plain JSON: too big, too deep, or an odd YAML value.
+
+    YAML can spell dates, ``!!binary``, ``!!set`` and keys that are not text;
+    none of those survives the JSON a config is stored as, so each is named by
+    its path here rather than failing later. Aliases (&a, *a) let a few lines
+    stand for an enormous document, which normalising would copy out in full,
+    so shared parts are counted each time they appear.
+    """
+    problems: list[str] = []
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     seen = 0
     while stack:
-        value = stack.pop()
+        value, path, depth = stack.pop()
         seen += 1
         if seen > budget:
-            return False
+            return [
+                f"The file holds more than {budget:,} values once its aliases "
+                "are expanded."
+            ]
+        if depth > MAX_DEPTH:
+            return [_TOO_DEEP]
         if isinstance(value, dict):
-            stack.extend(value.values())
+            for key, sub in value.items():
+                if not isinstance(key, str):
+                    problems.append(
+                        f"{path or 'the top'}: the key {key!r} is not text (quote it)."
+                    )
+                    continue
+                stack.append((sub, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(value, list):
-            stack.extend(value)
-    return True
+            stack.extend(
+                (sub, f"{path}[{index}]", depth + 1) for index, sub in enumerate(value)
+            )
+        elif not isinstance(value, _JSON_SCALARS):
+            problems.append(
+                f"{path}: a {type(value).__name__} is not a JSON value: write it as "
+                "text (in quotes), a number, true/false, a list or a mapping."
+            )
+        if len(problems) >= 20:
+            break
+    return sorted(problems)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -204,6 +231,13 @@ def _text(
         problems.add(where, f"`{key}` must be text.")
         return ""
     return " ".join(str(value).split()) if key == "name" else str(value)
+
+
+def _optional_text(data: dict, key: str, where: str, p: _Problems) -> str | None:
+    """A name that may be left out: None when it is."""
+    if data.get(key) in (None, ""):
+        return None
+    return _text(data, key, where, p) or None
 
 
 def _bool(data: dict, key: str, where: str, problems: _Problems, default: bool) -> bool:
@@ -299,9 +333,43 @@ def _connector(item: dict, where: str, kind: str, p: _Problems) -> dict[str, Any
             catalog.get("streams"), list
         ):
             p.add(where, "`catalog` must be a mapping with a list of `streams`.")
-        else:
+        elif _catalog_ok(catalog, where, p):
             out["catalog"] = canonical_catalog(catalog)
     return out
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_STREAM_FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
+    ("json_schema", lambda v: isinstance(v, dict), "a mapping"),
+    ("supported_sync_modes", _is_text_list, "a list of sync modes"),
+    ("source_defined_cursor", lambda v: isinstance(v, bool), "true or false"),
+    ("default_cursor_field", _is_text_list, "a list of field names"),
+    (
+        "source_defined_primary_key",
+        lambda v: isinstance(v, list) and all(_is_text_list(k) for k in v),
+        "a list of field paths ([[id]])",
+    ),
+    ("namespace", lambda v: isinstance(v, str), "text"),
+    ("is_resumable", lambda v: isinstance(v, bool), "true or false"),
+)
+
+
+def _catalog_ok(catalog: dict[str, Any], where: str, p: _Problems) -> bool:
+    """Whether each stream of a file's catalog has the protocol's types."""
+    before = len(p.items)
+    for index, raw in enumerate(catalog["streams"]):
+        spot = f"{where} catalog stream {index}"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            p.add(spot, "must be a mapping with a `name` (text).")
+            continue
+        spot = f"{where} catalog stream “{raw['name']}”"
+        for key, valid, expected in _STREAM_FIELD_CHECKS:
+            if raw.get(key) is not None and not valid(raw[key]):
+                p.add(spot, f"`{key}` must be {expected}.")
+    return len(p.items) == before
 
 
 def canonical_catalog(catalog: dict[str, Any]) -> dict[str, Any]:
@@ -481,14 +549,14 @@ def _transform(item: dict, where: str, p: _Problems) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": _text(item, "name", where, p),
         "kind": kind,
-        "destination": item.get("destination") or None,
+        "destination": _optional_text(item, "destination", where, p),
     }
     if kind == "generated":
-        out["connection"] = item.get("connection") or None
+        out["connection"] = _optional_text(item, "connection", where, p)
     if kind == "git":
         out["git_url"] = _text(item, "git_url", where, p)
         out["git_branch"] = _text(item, "git_branch", where, p, default="main")
-        out["git_credential"] = item.get("git_credential") or None
+        out["git_credential"] = _optional_text(item, "git_credential", where, p)
     schedule = item.get("schedule")
     if schedule:
         if not isinstance(schedule, dict):
