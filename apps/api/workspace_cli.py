@@ -2,16 +2,22 @@
 
 Export needs the viewer role (no secret is ever in the file); import needs the
 admin role, because a file can add members and change their roles. ``${env:NAME}``
-references are read from the environment of this command.
+references are read from the environment of this command, except the variables
+that configure the console itself (its secret key, encryption keys, database
+URL...): this command runs with the console's environment, and a file must not be
+able to send those into a connector's config.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from apps.api.workspace_code import (
@@ -55,6 +61,23 @@ def workspace_export_action(options: dict[str, Any]) -> CliResult:
     return CliResult(data={"document": text}, text=text.rstrip("\n"))
 
 
+# A reader of airbyte_console/env.py called with a variable's name: every setting
+# is read that way (the house rule), so the settings file names them all.
+_SETTING_READ = re.compile(r"\benv\.\w+\(\s*[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']")
+# Read by other means than settings.py, or spelled in the plural there.
+_ALSO_CONSOLE = frozenset(
+    {"DJANGO_SETTINGS_MODULE", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "PYTHONPATH"}
+)
+
+
+@cache
+def console_env_names() -> frozenset[str]:
+    """The variables the console's settings read, each with its ``NAME_FILE``."""
+    source = Path(settings.BASE_DIR, "airbyte_console", "settings.py").read_text()
+    names = set(_SETTING_READ.findall(source)) | _ALSO_CONSOLE
+    return frozenset(names | {f"{name}_FILE" for name in names})
+
+
 def _read(path: str) -> str:
     try:
         return sys.stdin.read() if path == "-" else Path(path).read_text()
@@ -86,6 +109,7 @@ def workspace_import_action(options: dict[str, Any]) -> CliResult:
         "text": text,
         "environ": dict(os.environ),
         "prune": bool(options.get("prune")),
+        "protected_env": console_env_names(),
     }
     if options.get("dry_run"):
         plan = workspace_plan(actor=membership.user, **kwargs)

@@ -9,13 +9,14 @@ on a page does; a service that refuses rolls the whole import back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model
+from django.utils.crypto import constant_time_compare
 
 from apps.api.workspace_code.plan import (
     CREATE,
@@ -72,8 +73,9 @@ from apps.workspaces.models import Membership, Workspace
 from apps.workspaces.services import member_change_role, member_invite, member_remove
 
 STALE = (
-    "The workspace changed since this plan was made: look at the new plan before "
-    "applying it."
+    "This is not the plan you approved: the workspace, the file, the values for its "
+    "references or the prune choice changed since this plan was made (another "
+    "plan shown in another tab replaces it). Look at the new plan before applying it."
 )
 
 
@@ -128,6 +130,17 @@ class _Applier:
         self.objects.setdefault(kind, {})[name.casefold()] = obj
 
     def run(self) -> None:
+        # Deletes come first, so a name or a schedule name the file moves to a
+        # new object is free when that object is created (a renamed connection
+        # keeps its schedule's name). Dependents go before what they use.
+        self._deletes(
+            "transforms",
+            "webhooks",
+            "connections",
+            "sources",
+            "destinations",
+            "members",
+        )
         writes = [c for c in self.plan.changes if c.action in (CREATE, UPDATE)]
         for kind, handler in (
             ("credentials", self.credential),
@@ -141,16 +154,14 @@ class _Applier:
             for change in writes:
                 if change.kind == kind:
                     self._guarded(change, handler)
+        # Credentials last: a source or destination the file keeps may use one
+        # until its update above drops the reference, and a credential in use
+        # cannot be deleted.
+        self._deletes("credentials")
+
+    def _deletes(self, *kinds: str) -> None:
         deletes = [c for c in self.plan.changes if c.action == DELETE]
-        for kind in (
-            "transforms",
-            "webhooks",
-            "connections",
-            "sources",
-            "destinations",
-            "credentials",
-            "members",
-        ):
+        for kind in kinds:
             for change in deletes:
                 if change.kind == kind:
                     self._guarded(change, self.delete)
@@ -434,19 +445,27 @@ def workspace_import(
     environ: Mapping[str, str],
     prune: bool = False,
     digest: str | None = None,
+    protected_env: Collection[str] = (),
 ) -> Plan:
     """Apply a workspace file; the plan it applied comes back.
 
     Raises ImportRefused (and changes nothing) when the plan has problems, when
-    ``digest`` is given and the workspace no longer has it, or when a service
-    refuses a change (the whole import is rolled back).
+    ``digest`` is given and is not the digest of this plan (the workspace, the
+    text, the values of its references or ``prune`` differ from those of the
+    plan the user approved), or when a service refuses a change (the whole
+    import is rolled back).
     """
     plan = workspace_plan(
-        workspace=workspace, text=text, environ=environ, prune=prune, actor=actor
+        workspace=workspace,
+        text=text,
+        environ=environ,
+        prune=prune,
+        actor=actor,
+        protected_env=protected_env,
     )
     if not plan.ok:
         raise ImportRefused(plan.problems, plan)
-    if digest is not None and digest != plan.digest:
+    if digest is not None and not constant_time_compare(digest, plan.digest):
         raise ImportRefused([STALE], plan)
     if not plan.has_changes:
         return plan

@@ -11,13 +11,15 @@ the workspace's objects that the file leaves out are deleted only with
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model
+from django.utils.crypto import salted_hmac
 
 from apps.api.workspace_code.document import (
     KINDS,
@@ -40,17 +42,30 @@ from apps.connectors.selectors import (
     definition_choices,
     definition_ready,
 )
-from apps.connectors.spec.config import merge_config, secret_pointers
+from apps.connectors.spec.config import config_hosts, merge_config, secret_pointers
 from apps.connectors.spec.errors import config_errors
 from apps.connectors.spec.pointers import from_pointer, to_pointer
 from apps.core.masking import MASK
 from apps.core.roles import Role
+from apps.credentials.hosts import clean_allowed_hosts, refusal
 from apps.credentials.models import Credential
 from apps.credentials.types import CREDENTIAL_TYPES, validate_payload
 from apps.engines.base import EngineError
 from apps.engines.declarative import ManifestError
 from apps.schedules.models import Schedule
-from apps.transforms.services.projects import TRIGGER_COMMANDS
+from apps.transforms.models import DbtProject
+
+# The services' own checks, run here too so a dry run lists every problem the
+# apply would meet (they are private to their apps, and this is their one other
+# caller: the plan must refuse exactly what the service refuses).
+from apps.transforms.services.projects import (
+    TRIGGER_COMMANDS,
+    _clean_branch,
+    _clean_cron,
+    _clean_git_url,
+    _clean_selector,
+)
+from apps.webhooks import delivery as webhook_http
 from apps.webhooks.models import WebhookEndpoint
 from apps.webhooks.services.endpoints import normalize_events
 from apps.workspaces.models import Workspace
@@ -273,8 +288,13 @@ class _Planner:
         environ: Mapping[str, str],
         prune: bool,
         actor: Any,
+        protected_env: Collection[str] = (),
     ) -> None:
         self.workspace = workspace
+        self.protected_env = frozenset(protected_env)
+        # The values of the references the file uses: part of what a digest
+        # fixes, so an apply with other values is not the plan that was shown.
+        self.used_env: dict[str, str] = {}
         self.desired = desired
         self.state = state
         self.environ = environ
@@ -317,10 +337,19 @@ class _Planner:
             if not valid_env_name(ref.name):
                 self.problem(where, f"{ref} is not a valid variable name.")
                 return None
+            if self._protected(ref.name):
+                self.problem(
+                    where,
+                    f"{ref} is one of the console's own settings (its keys live "
+                    "there), which an import never reads: export the value under "
+                    "another name.",
+                )
+                return None
             value = self.environ.get(ref.name)
             if value is None:
                 self.problem(where, f"{ref} is not set.")
                 return None
+            self.used_env[ref.name] = value
             return ("typed", json.dumps(value, sort_keys=True))
         if not self._credential_known(ref.name):
             self.problem(
@@ -330,6 +359,13 @@ class _Planner:
             )
             return None
         return ("credential", ref.name.casefold())
+
+    def _protected(self, name: str) -> bool:
+        """A variable of the console's own (or any ``*_FILE``, the path of a
+        secret), where the environment is the console's."""
+        if not self.protected_env:
+            return False
+        return name.upper() in self.protected_env or name.upper().endswith("_FILE")
 
     def _credential_known(self, name: str) -> bool:
         key = name.casefold()
@@ -360,6 +396,10 @@ class _Planner:
                 f"it is a {current.type} credential: the type cannot change (a "
                 "credential of another type is a new credential).",
             )
+        try:
+            clean_allowed_hosts(item["allowed_hosts"])
+        except ValueError as exc:
+            self.problem(where, f"allowed_hosts: {exc}")
         fields: dict[str, Any] = {}
         tokens: dict[str, tuple[str, str]] = {}
         plain: dict[str, Any] = {}
@@ -533,10 +573,34 @@ class _Planner:
                     f"config.{'.'.join(path)} is a secret: write a reference "
                     "(${env:NAME} or ${credential:NAME}), never the value.",
                 )
+        self._check_credential_hosts(plain, schema, refs, where)
         full = merge_config(plain, {**secrets, **dict.fromkeys(refs, MASK)})
         for pointer, message in config_errors(schema, full):
-            label = ".".join(from_pointer(pointer)) if pointer else "config"
-            self.problem(where, f"config.{label}: {message}")
+            # An error about the config as a whole (an unexpected field) has no
+            # pointer: it is labelled "config", not "config.config".
+            label = "config." + ".".join(from_pointer(pointer)) if pointer else "config"
+            self.problem(where, f"{label}: {message}")
+
+    def _allowed_hosts(self, name: str) -> list[str]:
+        """Where the credential ``name`` may be sent once the import is done."""
+        wanted = self.wanted["credentials"].get(name.casefold())
+        if wanted is not None:
+            return list(wanted["allowed_hosts"])
+        current = self.credentials.get(name.casefold())
+        return list(current.allowed_hosts or []) if current is not None else []
+
+    def _check_credential_hosts(
+        self, plain: dict, schema: dict, refs: dict[str, str], where: str
+    ) -> None:
+        """The connectors service's refusal: a credential only goes to its hosts."""
+        if not refs:
+            return
+        found = config_hosts(plain, schema)
+        for pointer, name in sorted(refs.items()):
+            message = refusal(name, self._allowed_hosts(name), found)
+            if message:
+                label = ".".join(from_pointer(pointer))
+                self.problem(where, f"config.{label}: {message}")
 
     # -- connections ----------------------------------------------------------------
     def _catalog_for(self, source_name: str) -> dict | None:
@@ -655,6 +719,8 @@ class _Planner:
                 where,
                 f"format must be one of {', '.join(WebhookEndpoint.Format.values)}.",
             )
+        if url is not None:
+            self._check_webhook_url(url, where)
         change.resolved = {"url": url}
         if current is None:
             change.note = (
@@ -675,6 +741,16 @@ class _Planner:
             if not change.fields:
                 change.action = UNCHANGED
         return change
+
+    def _check_webhook_url(self, url: str, where: str) -> None:
+        """The webhooks service's checks: http(s), and a public address."""
+        if not url.strip().lower().startswith(("http://", "https://")):
+            self.problem(where, "url: use an http:// or https:// URL.")
+            return
+        try:
+            webhook_http.check_literal(url.strip())
+        except webhook_http.BlockedAddress as exc:
+            self.problem(where, f"url: {exc} Webhooks only go to public addresses.")
 
     # -- transforms -----------------------------------------------------------------
     def transform(self, item: dict, where: str) -> Change:
@@ -733,6 +809,7 @@ class _Planner:
             self.problem(
                 where, f"the workspace has no credential named “{wanted_credential}”."
             )
+        self._check_transform_fields(item, where)
         for trigger in item["triggers"]:
             self._exists(
                 "connections", trigger["connection"], f"{where} trigger", "connection"
@@ -752,6 +829,56 @@ class _Planner:
             if not change.fields:
                 change.action = UNCHANGED
         return change
+
+    def _check_transform_fields(self, item: dict, where: str) -> None:
+        """The transforms service's checks of a git URL, branch, cron and selectors."""
+        checks: list[tuple[Any, tuple[Any, ...]]] = []
+        if item["kind"] == "git":
+            checks += [(_clean_git_url, (item["git_url"],))]
+            checks += [(_clean_branch, (item["git_branch"],))]
+        schedule = item.get("schedule") or {}
+        if schedule.get("cron_expression"):
+            probe = DbtProject(schedule_timezone=schedule["timezone"])
+            checks += [(_clean_cron, (schedule["cron_expression"], probe))]
+        if schedule.get("selector"):
+            checks += [(_clean_selector, (schedule["selector"],))]
+        checks += [(_clean_selector, (t["selector"],)) for t in item["triggers"]]
+        for check, args in checks:
+            try:
+                check(*args)
+            except ValidationError as exc:
+                for field_name, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.problem(where, f"{field_name}: {message}")
+
+    def schedule_names(self) -> None:
+        """Schedule names are unique in a workspace: the file's, and the kept ones."""
+        holders: dict[str, str] = {}
+        for item in self.desired["connections"]:
+            if item["schedule"] is not None:
+                key = " ".join(item["schedule"]["name"].split()).casefold()
+                other = holders.setdefault(key, item["name"])
+                if other != item["name"]:
+                    self.problem(
+                        f"connection “{item['name']}”",
+                        f"the schedule name “{item['schedule']['name']}” is also "
+                        f"the schedule of “{other}”: schedule names are unique in "
+                        "a workspace.",
+                    )
+        if self.prune:
+            return
+        for schedule in Schedule.objects.for_workspace(self.workspace).select_related(
+            "connection"
+        ):
+            kept = schedule.connection.name.casefold() not in self.wanted["connections"]
+            other = holders.get(schedule.name.casefold())
+            if kept and other is not None:
+                self.problem(
+                    f"connection “{other}”",
+                    f"the schedule name “{schedule.name}” belongs to the schedule of "
+                    f"“{schedule.connection.name}”, which the file leaves out and the "
+                    "import keeps: rename one, or prune.",
+                )
 
     # -- members --------------------------------------------------------------------
     def member(self, item: dict, where: str) -> Change:
@@ -819,6 +946,7 @@ class _Planner:
                 label = item.get("email") if kind == "members" else item.get("name")
                 changes.append(handlers[kind](item, f"{kind[:-1]} “{label}”"))
         changes.extend(self.leftovers())
+        self.schedule_names()
         order = {kind: i for i, kind in enumerate(KINDS)}
         changes.sort(key=lambda c: (order[c.kind], c.name.casefold()))
         self.plan.changes = changes
@@ -855,16 +983,39 @@ def workspace_plan(
     environ: Mapping[str, str],
     prune: bool = False,
     actor: Any = None,
+    protected_env: Collection[str] = (),
 ) -> Plan:
     """The plan of importing ``text`` into ``workspace``; it changes nothing.
 
     ``environ`` holds the values of ``${env:NAME}`` references: the CLI passes
     its own environment, the page and the API the values their caller typed (a
     web request never reads the console's own environment, which holds its keys).
+    A reference to a name in ``protected_env`` is a problem: the CLI names the
+    variables that configure the console there.
     """
     try:
         desired = normalise(load(text))
     except DocumentError as exc:
-        return Plan(problems=list(exc.problems))
+        return Plan(problems=list(exc.problems), prune=prune)
     state = workspace_state(workspace)
-    return _Planner(workspace, desired, state, environ, prune, actor).run()
+    planner = _Planner(workspace, desired, state, environ, prune, actor, protected_env)
+    plan = planner.run()
+    plan.digest = plan_digest(state.digest, text, planner.used_env, prune)
+    return plan
+
+
+def plan_digest(
+    state_digest: str, text: str, env: Mapping[str, str], prune: bool
+) -> str:
+    """What a user approves: this workspace state, this file, these values, prune.
+
+    Apply recomputes it from what it is about to apply and refuses on any
+    difference, so a second plan (another tab, another file, ``--prune``) can
+    never be applied by the Apply button of the first. Keyed, so it tells
+    nothing about the secrets in it.
+    """
+    material = json.dumps(
+        [state_digest, text, sorted(env.items()), bool(prune)], ensure_ascii=False
+    )
+    fingerprint = hashlib.sha256(material.encode()).hexdigest()
+    return salted_hmac("apps.api.workspace_code.plan", fingerprint).hexdigest()
