@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
 
 import pytest
@@ -639,3 +640,235 @@ def test_an_export_has_no_aliases_even_where_values_repeat(full_workspace, admin
 
     assert "&" not in text and "*" not in text
     assert yaml.safe_load(text) == {"a": shared, "b": shared}
+
+
+# -- the digest is the plan the user approved -----------------------------------------
+
+
+def test_a_digest_applies_only_its_own_file_values_and_prune(full_workspace, admin):
+    exported = workspace_export(full_workspace)
+    approved = workspace_plan(
+        workspace=full_workspace,
+        text=exported.replace("count: 100", "count: 250"),
+        environ=ENV,
+    )
+    assert approved.ok, approved.problems
+    other_file = exported.replace("count: 100", "count: 7")
+    other_values = {**ENV, "SOURCE_PG_WAREHOUSE_PASSWORD": "another-password"}
+
+    for text, environ, prune in (
+        (other_file, ENV, False),
+        (exported.replace("count: 100", "count: 250"), other_values, False),
+        (exported.replace("count: 100", "count: 250"), ENV, True),
+    ):
+        with pytest.raises(ImportRefused, match="not the plan you approved"):
+            workspace_import(
+                actor=admin,
+                workspace=full_workspace,
+                text=text,
+                environ=environ,
+                prune=prune,
+                digest=approved.digest,
+            )
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+    workspace_import(
+        actor=admin,
+        workspace=full_workspace,
+        text=exported.replace("count: 100", "count: 250"),
+        environ=ENV,
+        digest=approved.digest,
+    )
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 250
+
+
+# -- odd files are problems, never errors ---------------------------------------------
+
+
+def _with_config_line(full_workspace, line: str) -> str:
+    """The export with ``line`` added to the source's config, beside its count."""
+    return re.sub(
+        r"^( *)count: 100$",
+        lambda m: f"{m.group(0)}\n{m.group(1)}{line}",
+        workspace_export(full_workspace),
+        flags=re.M,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("start: 2024-01-01", "date"),
+        ("blob: !!binary aGVsbG8=", "bytes"),
+        ("tags: !!set {a, b}", "set"),
+    ],
+)
+def test_a_yaml_value_json_cannot_hold_is_named_by_its_path(full_workspace, line, kind):
+    text = _with_config_line(full_workspace, line)
+    assert line in text
+
+    plan = workspace_plan(workspace=full_workspace, text=text, environ=ENV)
+
+    field_name = line.split(":")[0]
+    assert any(
+        f"sources[0].config.{field_name}: a {kind} is not a JSON value" in p
+        for p in plan.problems
+    ), plan.problems
+
+
+def test_a_deeply_nested_file_is_a_problem(full_workspace):
+    plan = workspace_plan(workspace=full_workspace, text="[" * 5000, environ={})
+
+    assert not plan.ok
+    assert any("nests deeper than" in p for p in plan.problems), plan.problems
+
+
+def test_catalog_fields_of_the_wrong_type_are_problems(full_workspace):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    streams = document["sources"][0]["catalog"]["streams"]
+    streams[0]["supported_sync_modes"] = 5
+    streams[1]["source_defined_primary_key"] = [5]
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    text = "\n".join(plan.problems)
+    assert f"stream “{streams[0]['name']}”: `supported_sync_modes` must be" in text
+    assert f"stream “{streams[1]['name']}”: `source_defined_primary_key` must" in text
+
+
+def test_a_generated_transform_naming_a_number_as_connection_is_a_problem(
+    full_workspace,
+):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    staging = next(t for t in document["transforms"] if t["name"] == "Staging")
+    staging["connection"] = 5
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    assert any("transform “Staging”" in p for p in plan.problems), plan.problems
+
+
+def test_an_unknown_config_field_is_labelled_config(full_workspace):
+    spec = {
+        "connectionSpecification": {
+            **SPEC["connectionSpecification"],
+            "additionalProperties": False,
+        }
+    }
+    ConnectorSpecCache.objects.update(spec=spec)
+    text = _with_config_line(full_workspace, "colour: blue")
+
+    plan = workspace_plan(workspace=full_workspace, text=text, environ=ENV)
+
+    assert "source “PG warehouse”: config: Unexpected field: colour." in plan.problems
+    assert not any("config.config" in p for p in plan.problems)
+
+
+# -- prune deletes first --------------------------------------------------------------
+
+
+def test_pruning_a_renamed_connection_keeps_its_schedule_name(full_workspace, admin):
+    from apps.schedules.models import Schedule
+
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["connections"][0]["name"] = "Users to the warehouse"
+    document["transforms"] = [
+        t for t in document["transforms"] if t["kind"] != "generated"
+    ]
+    text = yaml.safe_dump(document)
+    assert workspace_plan(
+        workspace=full_workspace, text=text, environ=ENV, prune=True
+    ).ok
+
+    workspace_import(
+        actor=admin, workspace=full_workspace, text=text, environ=ENV, prune=True
+    )
+
+    schedule = Schedule.objects.get(workspace=full_workspace)
+    assert schedule.name == "Nightly"
+    assert schedule.connection.name == "Users to the warehouse"
+    assert not Connection.objects.filter(name="Users to warehouse").exists()
+
+
+# -- the dry run refuses what the services refuse -------------------------------------
+
+
+def test_the_plan_lists_every_problem_the_services_would_refuse(full_workspace, admin):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["webhooks"].append(
+        {
+            "name": "Internal",
+            "url": "http://169.254.169.254/latest/meta-data",
+            "events": ["sync.failed"],
+        }
+    )
+    marts = next(t for t in document["transforms"] if t["name"] == "Marts")
+    marts["git_url"] = "https://user:ghp_token@github.com/acme/marts.git"
+    marts["schedule"] = {"cron_expression": "61 * * * *", "timezone": "UTC"}
+    second = {**document["connections"][0], "name": "Users again"}
+    document["connections"].append(second)
+    document["sources"][0]["config"]["host"] = "evil.example.com"
+    before = _counts()
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    text = "\n".join(plan.problems)
+    assert "webhook “Internal”: url:" in text
+    assert "Webhooks only go to public addresses" in text
+    assert "Do not put a password or token in the URL" in text
+    assert "transform “Marts”: cron_expression:" in text
+    assert "the schedule name “Nightly” is also the schedule of" in text
+    assert "The credential “Acme key” may only be sent to db.acme.test" in text
+    with pytest.raises(ImportRefused):
+        workspace_import(
+            actor=admin,
+            workspace=full_workspace,
+            text=yaml.safe_dump(document),
+            environ=ENV,
+        )
+    assert _counts() == before
+
+
+# -- the CLI never hands the console's own keys to a file -----------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "X_FILE"]
+)
+def test_the_cli_refuses_a_reference_to_the_consoles_own_settings(
+    full_workspace, tmp_path, monkeypatch, name
+):
+    for variable, value in ENV.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv(name, "the-consoles-own-secret")
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        workspace_export(full_workspace).replace(
+            "${env:SOURCE_PG_WAREHOUSE_PASSWORD}", "${env:" + name + "}"
+        )
+    )
+
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "airbyte",
+            "workspace",
+            "import",
+            str(path),
+            "--workspace",
+            str(full_workspace.public_id),
+            "--as",
+            "admin@acme.test",
+            stdout=out,
+        )
+
+    out = out.getvalue()
+    assert "${env:" + name + "} is one of the console's own settings" in out
+    assert "the-consoles-own-secret" not in out
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
