@@ -3,10 +3,13 @@ plan, apply it.
 
 Any member downloads (no secret is in the file). Planning and applying need the
 admin role: a file can add members and change roles, and a plan tells whether each
-secret it is given matches the stored one. The uploaded text and the values typed
-for its ``${env:NAME}`` references wait in the session (the values encrypted)
-between the plan and "Apply"; the plan is computed again on apply, and refused
-when the workspace changed since the plan was shown (its digest, in the form).
+secret it is given matches the stored one. A plan with no problem waits in the
+session, encrypted (the text, the values typed for its ``${env:NAME}`` references
+and the prune choice), between the plan and "Apply"; the plan is computed again on
+apply, and refused unless it is the plan shown with that Apply button: its digest
+covers the workspace, the text, the values and prune, so a plan shown since in
+another tab is never applied by the first tab's button. Typed values are never
+sent back in the page.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 from typing import Any
 from uuid import UUID
 
+from cryptography.fernet import InvalidToken
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -40,6 +44,27 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 
 def _session_key(workspace_id: UUID) -> str:
     return f"workspace_code:{workspace_id}"
+
+
+def _seal(pending: dict[str, Any]) -> str:
+    """The pending import, encrypted like a credential (it may hold secrets)."""
+    return multi_fernet().encrypt(json.dumps(pending).encode()).decode()
+
+
+def _unseal(sealed: Any) -> dict[str, Any] | None:
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return json.loads(multi_fernet().decrypt(sealed.encode()))
+    except (InvalidToken, ValueError):
+        return None
+
+
+def _forget_env(form: WorkspaceFileForm) -> None:
+    """Render the form without the typed values: they are secrets."""
+    data = form.data.copy()
+    data["env"] = ""
+    form.data = data
 
 
 class WorkspaceFileForm(forms.Form):
@@ -132,7 +157,9 @@ def workspace_code_plan(request: HttpRequest, workspace_id: UUID) -> HttpRespons
     """Show what importing the uploaded file would do; change nothing."""
     membership = require_role(request, workspace_id, Role.ADMIN)
     form = WorkspaceFileForm(request.POST, request.FILES)
-    if not form.is_valid():
+    valid = form.is_valid()
+    _forget_env(form)
+    if not valid:
         return render_page(
             request,
             TEMPLATE,
@@ -148,11 +175,10 @@ def workspace_code_plan(request: HttpRequest, workspace_id: UUID) -> HttpRespons
         prune=data["prune"],
         actor=request.user,
     )
-    request.session[_session_key(workspace_id)] = {
-        "text": data["text"],
-        "env": multi_fernet().encrypt(json.dumps(data["env"]).encode()).decode(),
-        "prune": data["prune"],
-    }
+    if plan.ok:
+        request.session[_session_key(workspace_id)] = _seal(
+            {"text": data["text"], "env": data["env"], "prune": data["prune"]}
+        )
     return render_page(
         request,
         TEMPLATE,
@@ -167,17 +193,16 @@ def workspace_code_plan(request: HttpRequest, workspace_id: UUID) -> HttpRespons
 def workspace_code_apply(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     """Apply the planned file, if the workspace is still as the plan saw it."""
     membership = require_role(request, workspace_id, Role.ADMIN)
-    pending = request.session.get(_session_key(workspace_id))
+    pending = _unseal(request.session.get(_session_key(workspace_id)))
     if not pending:
         messages.error(request, "Upload the file again: its plan has expired.")
         return redirect(request, "workspace_code:page", workspace_id=workspace_id)
-    environ = json.loads(multi_fernet().decrypt(pending["env"].encode()))
     try:
         plan = workspace_import(
             actor=request.user,
             workspace=membership.workspace,
             text=pending["text"],
-            environ=environ,
+            environ=pending["env"],
             prune=bool(pending.get("prune")),
             digest=request.POST.get("digest", ""),
         )

@@ -54,8 +54,9 @@ class PlanOut(Schema):
     changes: list[ChangeOut]
     summary: dict[str, int]
     digest: str = Field(
-        description="The workspace's state the plan was made from; send it back "
-        "with the import to refuse it if the workspace changed in between."
+        description="What this plan was made from: the workspace's state, the "
+        "document, the env values it uses and prune. Send it back with the import "
+        "to apply exactly this plan: anything else answers 409."
     )
     prune: bool
 
