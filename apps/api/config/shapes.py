@@ -15,20 +15,13 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.api.public.jobs import PUBLIC_STATUS
 from apps.connections.models import Connection, SyncAttempt, SyncJob
 from apps.connectors.models import ConnectorConfig, ConnectorDefinition
 
-# The console's job statuses in Airbyte's words: Airbyte has no "cancelling"; its
-# job stays running until the cancel lands.
-JOB_STATUSES = {
-    SyncJob.Status.PENDING: "pending",
-    SyncJob.Status.RUNNING: "running",
-    SyncJob.Status.INCOMPLETE: "incomplete",
-    SyncJob.Status.SUCCEEDED: "succeeded",
-    SyncJob.Status.FAILED: "failed",
-    SyncJob.Status.CANCELLING: "running",
-    SyncJob.Status.CANCELLED: "cancelled",
-}
+# The console's job statuses in Airbyte's words, shared with the Public API (the
+# Config API's JobStatus uses the same words).
+JOB_STATUSES = PUBLIC_STATUS
 # Airbyte's attempts end succeeded or failed; a cancelled one is a failed one whose
 # failure says ``manual_cancellation``.
 ATTEMPT_STATUSES = {
