@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0001_tokens'),
+        ("api", "0001_tokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apiapplication',
-            name='seen_ips',
+            model_name="apiapplication",
+            name="seen_ips",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.AddField(
-            model_name='personalaccesstoken',
-            name='seen_ips',
+            model_name="personalaccesstoken",
+            name="seen_ips",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
     ]
