@@ -123,3 +123,47 @@ def test_a_stale_digest_answers_409(full_workspace, admin, api_client):
 
     assert response.status_code == 409
     assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+
+def test_a_digest_applies_only_the_document_it_was_given_for(
+    full_workspace, admin, api_client
+):
+    client = api_client(admin)
+    exported = client.get(_url(full_workspace, "export")).content.decode()
+    plan = client.post(
+        _url(full_workspace, "import"),
+        json={
+            "document": exported.replace("count: 100", "count: 250"),
+            "env": ENV,
+            "dry_run": True,
+        },
+    )
+    assert plan.status_code == 200
+
+    response = client.post(
+        _url(full_workspace, "import"),
+        json={
+            "document": exported.replace("count: 100", "count: 7"),
+            "env": ENV,
+            "digest": plan.json()["digest"],
+        },
+    )
+
+    assert response.status_code == 409
+    assert "not the plan you approved" in response.json()["detail"]
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+
+def test_an_odd_yaml_value_answers_422_naming_its_path(
+    full_workspace, admin, api_client
+):
+    exported = api_client(admin).get(_url(full_workspace, "export")).content.decode()
+    document = exported.replace("count: 100", "count: !!binary aGVsbG8=")
+
+    response = api_client(admin).post(
+        _url(full_workspace, "import"), json={"document": document, "env": ENV}
+    )
+
+    assert response.status_code == 422
+    messages = [e["message"] for e in response.json()["data"]["errors"]]
+    assert any("config.count: a bytes is not a JSON value" in m for m in messages)

@@ -4,6 +4,7 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -12,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.api.workspace_code import workspace_export
 from apps.audit.models import AuditEvent
 from apps.connectors.models import Source
+from apps.webhooks.models import WebhookEndpoint
 from tests.api.test_workspace_code import (  # noqa: F401
     ENV,
     SECRETS,
@@ -150,3 +152,67 @@ def test_a_bad_env_line_is_shown_in_the_plan(
 
     assert shown.status_code == 400
     assert "Line 1 is not NAME=value" in shown.content.decode()
+
+
+def test_apply_in_an_older_tab_never_applies_the_newer_plan(
+    full_workspace, admin, login
+):
+    client = login(admin)
+    exported = workspace_export(full_workspace)
+    tab_a = _upload(
+        client, full_workspace, exported.replace("count: 100", "count: 250")
+    )
+    digest_a = _digest(tab_a.content.decode())
+    document = yaml.safe_load(exported)
+    document["webhooks"] = []
+    tab_b = _upload(client, full_workspace, yaml.safe_dump(document), prune="on")
+    assert tab_b.status_code == 200
+
+    refused = client.post(_page(full_workspace, "apply/"), {"digest": digest_a})
+
+    assert refused.status_code == 409
+    assert "not the plan you approved" in refused.content.decode()
+    assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+    assert WebhookEndpoint.objects.filter(workspace=full_workspace).exists()
+
+
+def test_a_full_page_plan_never_shows_the_typed_values(full_workspace, admin, login):
+    client = login(admin)
+    text = workspace_export(full_workspace).replace("count: 100", "count: 250")
+
+    for env in (_env_text(), _env_text() + "\nnot a pair"):
+        shown = client.post(_page(full_workspace, "plan/"), {"text": text, "env": env})
+
+        body = shown.content.decode()
+        assert "<html" in body
+        for secret in SECRETS.values():
+            assert secret not in body
+
+
+def test_only_a_plan_without_problems_waits_and_it_waits_encrypted(
+    full_workspace, admin, login
+):
+    client = login(admin)
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["sources"][0]["name"] = "Refused source"
+    document["sources"][0]["connector"] = {"name": "Nope"}
+
+    refused = _upload(client, full_workspace, yaml.safe_dump(document))
+
+    assert refused.status_code == 400
+    assert not [k for k, _ in client.session.items() if k.startswith("workspace_")]
+    _upload(client, full_workspace, workspace_export(full_workspace))
+    assert [k for k, _ in client.session.items() if k.startswith("workspace_")]
+    stored = json.dumps(dict(client.session.items()))
+    assert "PG warehouse" not in stored
+    for secret in SECRETS.values():
+        assert secret not in stored
+
+
+def test_a_file_nested_too_deep_is_a_form_error(full_workspace, admin, login):
+    shown = login(admin).post(
+        _page(full_workspace, "plan/"), {"text": "[" * 5000, "env": ""}
+    )
+
+    assert shown.status_code == 400
+    assert "nests deeper than" in shown.content.decode()
