@@ -71,9 +71,12 @@ class WorkspaceFileForm(forms.Form):
     """A workspace file (uploaded or pasted) and the values of its references."""
 
     file = forms.FileField(label="Workspace file (YAML)", required=False)
+    # The browser keeps a pasted file under the limit too: a body over Django's
+    # DATA_UPLOAD_MAX_MEMORY_SIZE is refused before this view runs.
     text = forms.CharField(
         label="…or paste it",
         required=False,
+        max_length=MAX_FILE_BYTES,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
     )
     env = forms.CharField(

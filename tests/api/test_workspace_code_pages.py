@@ -216,3 +216,16 @@ def test_a_file_nested_too_deep_is_a_form_error(full_workspace, admin, login):
 
     assert shown.status_code == 400
     assert "nests deeper than" in shown.content.decode()
+
+
+def test_pasted_text_is_held_under_the_upload_limit(full_workspace, admin, login):
+    client = login(admin)
+
+    page = client.get(_page(full_workspace)).content.decode()
+    shown = client.post(
+        _page(full_workspace, "plan/"), {"text": "#" * (2 * 1024 * 1024 + 1)}
+    )
+
+    assert 'maxlength="2097152"' in page
+    assert shown.status_code == 400
+    assert "at most 2097152 characters" in shown.content.decode()
