@@ -872,3 +872,26 @@ def test_the_cli_refuses_a_reference_to_the_consoles_own_settings(
     assert "${env:" + name + "} is one of the console's own settings" in out
     assert "the-consoles-own-secret" not in out
     assert Source.objects.get(workspace=full_workspace).config["count"] == 100
+
+
+@pytest.mark.parametrize("kind", ["sources", "webhooks", "transforms", "credentials"])
+def test_a_blank_name_is_a_problem_in_the_plan(full_workspace, kind):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document[kind][0]["name"] = "  "
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    assert f"{kind}[0]: `name` is required." in plan.problems, plan.problems
+
+
+def test_a_blank_schedule_name_is_a_problem_in_the_plan(full_workspace):
+    document = yaml.safe_load(workspace_export(full_workspace))
+    document["connections"][0]["schedule"]["name"] = ""
+
+    plan = workspace_plan(
+        workspace=full_workspace, text=yaml.safe_dump(document), environ=ENV
+    )
+
+    assert any("schedule: `name` is required." in p for p in plan.problems)

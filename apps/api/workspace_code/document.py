@@ -230,7 +230,13 @@ def _text(
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         problems.add(where, f"`{key}` must be text.")
         return ""
-    return " ".join(str(value).split()) if key == "name" else str(value)
+    if key != "name":
+        return str(value)
+    name = " ".join(str(value).split())
+    if not name:
+        # Every service refuses a blank name: say so in the plan, not at apply.
+        problems.add(where, "`name` is required.")
+    return name
 
 
 def _optional_text(data: dict, key: str, where: str, p: _Problems) -> str | None:
