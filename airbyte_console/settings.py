@@ -459,6 +459,9 @@ API_RATE_LIMIT = env.integer("API_RATE_LIMIT", 600)
 # Calls that Airbyte answers synchronously (discover, a draft connection check) wait
 # this long for the worker that runs the connector before answering 503.
 API_WAIT_SECONDS = env.number("API_WAIT_SECONDS", 300)
+# How many such calls may wait at once in one web process (each holds a thread:
+# `make run` gives each process 4); one more is answered 429 straight away.
+API_MAX_WAITING = env.integer("API_MAX_WAITING", 2)
 
 # A cache shared by every process (redis://...) makes the API's rate limits
 # console-wide; without it each process keeps its own (local memory).

@@ -149,9 +149,11 @@ def unprocessable(detail: str, data: dict[str, Any] | None = None) -> ApiProblem
     )
 
 
-def too_many_requests(retry_after: int) -> ApiProblem:
+def too_many_requests(retry_after: int, detail: str = "") -> ApiProblem:
     # Airbyte's problems file has no 429; the shape is the common one.
-    detail = f"Too many requests with this token; try again in {retry_after} s."
+    detail = detail or (
+        f"Too many requests with this token; try again in {retry_after} s."
+    )
     return ApiProblem(
         429,
         "rate-limited",

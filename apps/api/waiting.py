@@ -7,12 +7,19 @@ or a transaction: the request asks for the work through the connectors' services
 worker records the outcome, polling outside any transaction. The wait is bounded
 by ``settings.API_WAIT_SECONDS`` (300 s unless set); past it the caller gets a 503
 that says the workers did not answer, and the work still finishes later.
+
+Each wait holds a web thread, so a process lets only ``API_MAX_WAITING`` calls
+wait at once (2 unless set; ``make run`` serves each process with 4 threads):
+one more is answered 429 at once, before any work is asked for, and the pages
+and the other calls keep their threads.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -22,8 +29,17 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from apps.api.connectors_io import kept_credential_refs, split_configuration
-from apps.api.problems import bad_request, problem_from_validation, service_unavailable
+from apps.api.connectors_io import (
+    SplitConfiguration,
+    kept_credential_refs,
+    split_configuration,
+)
+from apps.api.problems import (
+    bad_request,
+    problem_from_validation,
+    service_unavailable,
+    too_many_requests,
+)
 from apps.connectors import services
 from apps.connectors.models import (
     ConnectorConfig,
@@ -36,6 +52,9 @@ from apps.workspaces.models import Workspace
 
 T = TypeVar("T")
 
+_slots_lock = threading.Lock()
+_waiting = 0
+
 _FIRST_POLL = 0.2
 _MAX_POLL = 1.0
 
@@ -45,6 +64,26 @@ def wait_seconds(timeout: float | None = None) -> float:
     if timeout is not None:
         return float(timeout)
     return float(getattr(settings, "API_WAIT_SECONDS", 300))
+
+
+@contextmanager
+def _waiting_slot() -> Iterator[None]:
+    """Hold one of this process's waiting slots, or answer 429 when all are taken."""
+    global _waiting
+    limit = int(getattr(settings, "API_MAX_WAITING", 2))
+    with _slots_lock:
+        if _waiting >= limit:
+            raise too_many_requests(
+                5,
+                f"{limit} calls are already waiting for a worker on this server "
+                "process; try again in 5 s.",
+            )
+        _waiting += 1
+    try:
+        yield
+    finally:
+        with _slots_lock:
+            _waiting -= 1
 
 
 def _poll(read: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -90,15 +129,18 @@ def wait_for_discover(
     answer within the wait a 503.
     """
     seconds = wait_seconds(timeout)
-    source.refresh_from_db()
-    if not _discover_running(source, seconds):
-        services.source_discover_request(actor=actor, source=source)
+    with _waiting_slot():
+        source.refresh_from_db()
+        if not _discover_running(source, seconds):
+            services.source_discover_request(actor=actor, source=source)
 
-    def read() -> Source | None:
-        row = Source.objects.select_related("definition", "workspace").get(pk=source.pk)
-        return None if row.discover_status == services.CheckStatus.PENDING else row
+        def read() -> Source | None:
+            row = Source.objects.select_related("definition", "workspace").get(
+                pk=source.pk
+            )
+            return None if row.discover_status == services.CheckStatus.PENDING else row
 
-    row = _poll(read, seconds, f"discovering the streams of {source.name}")
+        row = _poll(read, seconds, f"discovering the streams of {source.name}")
     if row.discover_status == services.CheckStatus.FAILED:
         message = row.discover_message or "The connector gave no reason."
         raise bad_request(
@@ -128,6 +170,30 @@ def wait_for_check(
     split = split_configuration(
         workspace=workspace, definition=definition, configuration=config, obj=target
     )
+    with _waiting_slot():
+        return _check_and_wait(
+            actor=actor,
+            workspace=workspace,
+            kind=kind,
+            definition=definition,
+            config=config,
+            target=target,
+            split=split,
+            timeout=timeout,
+        )
+
+
+def _check_and_wait(
+    *,
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    kind: str,
+    definition: ConnectorDefinition,
+    config: Mapping[str, Any],
+    target: ConnectorConfig | None,
+    split: SplitConfiguration,
+    timeout: float | None,
+) -> CheckResult:
     try:
         draft = services.connector_draft_check_request(
             actor=actor,

@@ -8,6 +8,7 @@ import time
 from unittest import mock
 
 import pytest
+from django.test import Client
 
 from apps.connectors import services
 from apps.connectors.models import Source
@@ -158,6 +159,34 @@ def test_no_worker_answering_is_a_503_within_the_wait(
     assert sent.call_count == 1
     source.refresh_from_db()
     assert source.discover_status == "pending"
+
+
+def test_calls_past_the_waiting_limit_are_refused_before_asking_for_work(
+    api_token, editor, workspace, settings
+):
+    """Each wait holds a web thread: past the limit a call is a 429 at once."""
+    from apps.api import waiting
+
+    settings.API_MAX_WAITING = 1
+    source = SourceFactory(workspace=workspace, catalog=None)
+
+    with (
+        waiting._waiting_slot(),
+        mock.patch.object(source_discover_task, "delay_on_commit") as sent,
+    ):
+        # A plain client: Airbyte's problems file has no 429 to check it against.
+        response = Client().get(
+            URL,
+            {"sourceId": str(source.public_id)},
+            headers={"Authorization": f"Bearer {api_token(editor)}"},
+        )
+
+    assert response.status_code == 429
+    assert "waiting for a worker" in response.json()["detail"]
+    assert response["Retry-After"]
+    assert sent.call_count == 0
+    source.refresh_from_db()
+    assert source.discover_status != "pending"
 
 
 @pytest.mark.django_db(transaction=True)
