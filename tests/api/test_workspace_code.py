@@ -808,6 +808,10 @@ def test_the_plan_lists_every_problem_the_services_would_refuse(full_workspace, 
     )
     marts = next(t for t in document["transforms"] if t["name"] == "Marts")
     marts["git_url"] = "https://user:ghp_token@github.com/acme/marts.git"
+    document["credentials"].append(
+        {"name": "Notes", "type": "generic", "fields": {"note": "not a key"}}
+    )
+    marts["git_credential"] = "Notes"
     marts["schedule"] = {"cron_expression": "61 * * * *", "timezone": "UTC"}
     second = {**document["connections"][0], "name": "Users again"}
     document["connections"].append(second)
@@ -823,6 +827,7 @@ def test_the_plan_lists_every_problem_the_services_would_refuse(full_workspace, 
     assert "Webhooks only go to public addresses" in text
     assert "Do not put a password or token in the URL" in text
     assert "transform “Marts”: cron_expression:" in text
+    assert "git_credential: The credential “Notes” cannot open a git repository" in text
     assert "the schedule name “Nightly” is also the schedule of" in text
     assert "The credential “Acme key” may only be sent to db.acme.test" in text
     with pytest.raises(ImportRefused):

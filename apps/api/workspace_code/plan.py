@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -53,6 +54,7 @@ from apps.credentials.types import CREDENTIAL_TYPES, validate_payload
 from apps.engines.base import EngineError
 from apps.engines.declarative import ManifestError
 from apps.schedules.models import Schedule
+from apps.transforms.git import GitError, git_credential_secret
 from apps.transforms.models import DbtProject
 
 # The services' own checks, run here too so a dry run lists every problem the
@@ -295,6 +297,8 @@ class _Planner:
         # The values of the references the file uses: part of what a digest
         # fixes, so an apply with other values is not the plan that was shown.
         self.used_env: dict[str, str] = {}
+        # key -> (type, fields) of each credential the file gives.
+        self.credential_payloads: dict[str, tuple[str, dict[str, Any]]] = {}
         self.desired = desired
         self.state = state
         self.environ = environ
@@ -428,6 +432,7 @@ class _Planner:
             for message in exc.messages:
                 self.problem(where, message)
         change.resolved = {"fields": fields}
+        self.credential_payloads[key] = (spec.value, fields)
         if current is not None:
             old_item = next(
                 i
@@ -809,6 +814,8 @@ class _Planner:
             self.problem(
                 where, f"the workspace has no credential named “{wanted_credential}”."
             )
+        elif kind == "git" and wanted_credential:
+            self._check_git_credential(wanted_credential, where)
         self._check_transform_fields(item, where)
         for trigger in item["triggers"]:
             self._exists(
@@ -850,6 +857,23 @@ class _Planner:
                 for field_name, messages in exc.message_dict.items():
                     for message in messages:
                         self.problem(where, f"{field_name}: {message}")
+
+    def _check_git_credential(self, name: str, where: str) -> None:
+        """The transforms service's check: the credential can open a repository."""
+        given = self.credential_payloads.get(name.casefold())
+        credential: Any = self.credentials.get(name.casefold())
+        if given is not None:
+            # A credential the file gives is checked with the fields it will have.
+            kind, fields = given
+            credential = SimpleNamespace(
+                name=name, type=kind, get_payload=lambda: dict(fields)
+            )
+        if credential is None:
+            return
+        try:
+            git_credential_secret(credential)
+        except GitError as exc:
+            self.problem(where, f"git_credential: {exc.message}")
 
     def schedule_names(self) -> None:
         """Schedule names are unique in a workspace: the file's, and the kept ones."""
