@@ -3,10 +3,13 @@
 :func:`workspace_plan` reads nothing but the database and the values it is given
 for ``${env:...}`` references; it writes nothing. Every problem that would stop
 the import (a missing secret, an unknown connector or credential, a config that
-fails the connector's spec, a stream the source does not have) is collected, so
-one run lists them all. Objects match by name within their kind, in any case;
-the workspace's objects that the file leaves out are deleted only with
-``prune`` (otherwise they are listed as kept).
+fails the connector's spec, a stream the source does not have, and what the
+services would refuse: a webhook to a private address, a token in a git URL, a
+bad cron, a schedule name used twice, a credential sent to a host it may not go
+to) is collected, so one run lists them all and an apply meets none of them.
+Objects match by name within their kind, in any case; the workspace's objects
+that the file leaves out are deleted only with ``prune`` (otherwise they are
+listed as kept).
 """
 
 from __future__ import annotations
