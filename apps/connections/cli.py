@@ -113,6 +113,8 @@ def connection_add(options: dict[str, Any]) -> CliResult:
 def _job_row(job: SyncJob) -> dict[str, Any]:
     return {
         "job": str(job.public_id),
+        # The id the JSON API knows the job by (GET /api/public/v1/jobs/{id}).
+        "api_id": job.pk,
         "status": job.status,
         "trigger": job.trigger,
         "attempts": job.attempt_count,

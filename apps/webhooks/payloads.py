@@ -76,6 +76,8 @@ def sync_data(job: SyncJob) -> dict[str, Any]:
         },
         "job": {
             "id": str(job.public_id),
+            # The id the JSON API knows the job by (GET /api/public/v1/jobs/{id}).
+            "api_id": job.pk,
             "status": job.status,
             "trigger": job.trigger,
             "url": console_url("connections:job", ws, job.public_id),

@@ -160,3 +160,21 @@ def test_the_sdk_default_token_url_at_the_site_root_reaches_the_token_call(admin
     assert response.redirect_chain == [("/api/public/v1/applications/token", 308)]
     assert response.status_code == 200
     assert response.json()["token_type"] == "Bearer"
+
+
+def test_a_webhook_payloads_job_can_be_looked_up_through_the_api(
+    admin, workspace, api_client
+):
+    from apps.connections.models import SyncJob
+    from apps.webhooks.payloads import sync_data
+    from tests.factories import ConnectionFactory
+
+    connection = ConnectionFactory(workspace=workspace)
+    job = SyncJob.objects.create(
+        connection=connection, trigger="manual", status="succeeded"
+    )
+    payload = sync_data(job)
+
+    response = api_client(admin).get(f"/api/public/v1/jobs/{payload['job']['api_id']}")
+    assert response.status_code == 200
+    assert response.json()["connectionId"] == payload["connection"]["id"]
