@@ -178,3 +178,22 @@ def test_a_webhook_payloads_job_can_be_looked_up_through_the_api(
     response = api_client(admin).get(f"/api/public/v1/jobs/{payload['job']['api_id']}")
     assert response.status_code == 200
     assert response.json()["connectionId"] == payload["connection"]["id"]
+
+
+def test_token_requests_past_the_rate_limit_are_429(admin, settings):
+    settings.API_RATE_LIMIT = 2
+    application, _ = services.application_create(actor=admin, name="Guessed")
+    statuses = []
+    for guess in ("a", "b", "c"):
+        statuses.append(
+            Client()
+            .post(
+                "/api/public/v1/applications/token",
+                data=json.dumps(
+                    {"client_id": application.client_id, "client_secret": guess}
+                ),
+                content_type="application/json",
+            )
+            .status_code
+        )
+    assert statuses == [401, 401, 429]

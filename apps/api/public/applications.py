@@ -29,6 +29,7 @@ from apps.api.problems import (
     not_found,
     problem_from_validation,
 )
+from apps.api.ratelimit import check_rate
 from apps.core.masking import MASK
 
 router = Router(tags=["Applications"])
@@ -125,6 +126,9 @@ def _credentials(request: HttpRequest) -> ApplicationTokenRequest:
 
 def _exchange(request: HttpRequest) -> tuple[str, int]:
     body = _credentials(request)
+    # Counted per client id like any token's calls, so a script that guesses
+    # secrets (or fetches a token per call) meets the same limit.
+    check_rate(f"exchange:{body.client_id}")
     application = tokens.exchange_client_credentials(
         client_id=body.client_id,
         client_secret=body.client_secret,
