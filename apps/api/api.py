@@ -20,6 +20,8 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import (
     Http404,
     HttpRequest,
@@ -197,6 +199,21 @@ api.add_exception_handler(ValidationError, _invalid_request)
 api.add_exception_handler(AuthenticationError, _unauthenticated)
 api.add_exception_handler(HttpError, _http_error)
 api.add_exception_handler(Http404, _not_found)
+
+
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # 400, not 413: Airbyte's problems have no 413, and clients read the title.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return render_problem(
+        request,
+        problems.bad_request(
+            f"The request body is larger than {limit:,} bytes, the most this console "
+            "accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        ),
+    )
+
+
+api.add_exception_handler(RequestDataTooBig, _too_big)
 api.add_exception_handler(Exception, _unexpected)
 
 

@@ -197,3 +197,17 @@ def test_token_requests_past_the_rate_limit_are_429(admin, settings):
             .status_code
         )
     assert statuses == [401, 401, 429]
+
+
+def test_a_body_over_the_upload_limit_answers_a_400_problem(
+    admin, workspace, api_token, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = Client().post(
+        f"/api/console/v1/workspaces/{workspace.public_id}/import",
+        data=json.dumps({"document": "version: 1\n" + "#" * 2000, "dry_run": True}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(admin)}"},
+    )
+    assert response.status_code == 400
+    assert "larger than 1,000 bytes" in response.json()["detail"]
