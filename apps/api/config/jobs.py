@@ -7,7 +7,7 @@ caller is not a member of is the same 404 as an unknown id.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from apps.api.config.shapes import (
     job_info,
     job_with_attempts,
 )
+from apps.api.pagination import MAX_OFFSET
 from apps.api.problems import bad_request, forbidden, not_found
 from apps.connections.models import Connection, SyncJob
 from apps.core.roles import Role
@@ -159,24 +160,38 @@ def _triggers(config_types: list[str]) -> list[str] | None:
     return sorted(wanted)
 
 
+def _utc(name: str, value: datetime) -> datetime:
+    """A date filter in UTC, where one at the calendar's edge overflows as a 400
+    here rather than later inside the query as a 500."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise bad_request(
+            f"{name} is outside the calendar once in UTC: {value.isoformat()}",
+            {"errors": [{"path": name, "message": "out of range"}]},
+        ) from None
+
+
 def _job_page(jobs: QuerySet[SyncJob], body: JobListRequestBody) -> dict[str, Any]:
     jobs = jobs.filter(trigger__in=_triggers(body.configTypes))
     if body.statuses:
         jobs = jobs.filter(status__in=_console_statuses(body.statuses))
-    for field, bound, value in (
-        ("created_at", "gte", body.createdAtStart),
-        ("created_at", "lte", body.createdAtEnd),
-        ("updated_at", "gte", body.updatedAtStart),
-        ("updated_at", "lte", body.updatedAtEnd),
+    for name, field, bound in (
+        ("createdAtStart", "created_at", "gte"),
+        ("createdAtEnd", "created_at", "lte"),
+        ("updatedAtStart", "updated_at", "gte"),
+        ("updatedAtEnd", "updated_at", "lte"),
     ):
+        value = getattr(body, name)
         if value is not None:
-            jobs = jobs.filter(**{f"{field}__{bound}": value})
+            jobs = jobs.filter(**{f"{field}__{bound}": _utc(name, value)})
     field = "created_at" if body.orderByField == "createdAt" else "updated_at"
     sign = "-" if body.orderByMethod == "DESC" else ""
     page = body.pagination or Pagination()
-    if not 1 <= page.pageSize <= MAX_PAGE or page.rowOffset < 0:
+    if not 1 <= page.pageSize <= MAX_PAGE or not 0 <= page.rowOffset <= MAX_OFFSET:
         raise bad_request(
-            f"pagination.pageSize must be 1 to {MAX_PAGE} and rowOffset 0 or more.",
+            f"pagination.pageSize must be 1 to {MAX_PAGE} and rowOffset 0 to "
+            f"{MAX_OFFSET}.",
             {"errors": [{"path": "pagination", "message": "out of range"}]},
         )
     total = jobs.count()
