@@ -26,7 +26,7 @@ from apps.api.connectors_io import (
     masked_configuration,
     split_configuration,
 )
-from apps.api.problems import ApiProblem, problem_from_validation
+from apps.api.problems import ApiProblem, problem_from_validation, unprocessable
 from apps.api.waiting import wait_for_check, wait_for_discover
 from apps.connectors import services
 from apps.connectors.models import ConnectorConfig, Destination, Source
@@ -244,6 +244,19 @@ def _scheduler_check(
         target, _ = scoped_get(
             request, MODELS[kind], existing_id, Role.EDITOR, resource_type=kind
         )
+        # Its stored secrets go only to its own connector in its own workspace:
+        # another definition (or workspace) would receive them otherwise.
+        if target.workspace_id != workspace.pk:
+            raise unprocessable(
+                f"The {kind} {existing_id} is not in workspace {workspace_id}.",
+                {"errors": [{"path": f"{kind}Id", "message": "another workspace"}]},
+            )
+        if target.definition_id != definition.pk:
+            raise unprocessable(
+                f"The {kind} {existing_id} uses another connector than "
+                f"{definition_id}: check it with its own definition.",
+                {"errors": [{"path": f"{kind}Id", "message": "another connector"}]},
+            )
     result = wait_for_check(
         actor=principal(request).user,
         workspace=workspace,
