@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
@@ -411,11 +414,14 @@ def connection_reset(
     actor: AbstractBaseUser,
     connection: Connection,
     streams: list[str] | None = None,
+    stream_keys: list[tuple[str, str]] | None = None,
     drop_tables: bool = False,
 ) -> list[str]:
     """Forget the saved state of some (or all) streams so the next sync starts over.
 
-    With ``drop_tables`` (after the user confirmed), the destination tables of those
+    ``streams`` chooses by name; ``stream_keys`` by (name, namespace), for callers
+    that must not touch a same-named stream of another namespace. With
+    ``drop_tables`` (after the user confirmed), the destination tables of those
     streams are emptied too, once this transaction commits. An engine that runs
     resets as jobs gets one (a ``SyncJob`` with trigger ``reset``): it shows in the
     history and, being the connection's one active job, holds syncs until it ends.
@@ -432,6 +438,10 @@ def connection_reset(
     chosen = connection.streams.all()
     if streams:
         chosen = chosen.filter(name__in=streams)
+    if stream_keys:
+        chosen = chosen.filter(
+            reduce(or_, (Q(name=n, namespace=ns) for n, ns in stream_keys))
+        )
     names = [s.name for s in chosen]
     if not names:
         raise ValidationError("Choose at least one stream to reset.")
@@ -441,6 +451,15 @@ def connection_reset(
     states = ConnectionState.objects.filter(connection=connection)
     if streams:
         states = states.filter(stream_name__in=names) | states.filter(
+            kind__in=[ConnectionState.Kind.GLOBAL, ConnectionState.Kind.LEGACY]
+        )
+    elif stream_keys:
+        states = states.filter(
+            reduce(
+                or_,
+                (Q(stream_name=s.name, stream_namespace=s.namespace) for s in chosen),
+            )
+        ) | states.filter(
             kind__in=[ConnectionState.Kind.GLOBAL, ConnectionState.Kind.LEGACY]
         )
     states.delete()

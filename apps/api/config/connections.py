@@ -22,6 +22,7 @@ from ninja import Router, Schema
 from apps.api.access import principal, scoped_get
 from apps.api.config.shapes import connection_read, job_info
 from apps.api.problems import (
+    bad_request,
     conflict,
     problem_from_validation,
     try_again_later,
@@ -45,6 +46,8 @@ SCHEMA_POLICIES = {
     "propagate_fully": Connection.SchemaChangePolicy.PROPAGATE_FULLY,
 }
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# The connection form's and the Public API's rule: the prefix starts table names.
+_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,40}$")
 
 
 class StreamPart(Schema):
@@ -106,6 +109,64 @@ def _namespace(body: ConnectionCreate) -> str:
     )
 
 
+def _check_paths(config: StreamConfigPart, path: str) -> None:
+    """Refuse field paths the console cannot honour rather than widen or drop them."""
+    if config.fieldSelectionEnabled and any(
+        len(p.fieldPath) != 1 for p in config.selectedFields
+    ):
+        raise unprocessable(
+            "The console selects top-level fields only: each selectedFields "
+            "fieldPath names one field.",
+            {
+                "errors": [
+                    {"path": f"{path}.config.selectedFields", "message": "one field"}
+                ]
+            },
+        )
+    # An empty key path (or an empty name in a key or cursor path) names no
+    # field: a dedup on it would collapse every row into one. An empty cursorField
+    # stays allowed: it means the source's own cursor, as in Airbyte.
+    empty = [
+        name
+        for name, paths in (
+            ("primaryKey", config.primaryKey),
+            ("cursorField", [config.cursorField] if config.cursorField else []),
+        )
+        if any(not p or not all(part.strip() for part in p) for p in paths)
+    ]
+    if empty:
+        raise bad_request(
+            f"{empty[0]} holds an empty field path: name the field.",
+            {
+                "errors": [
+                    {"path": f"{path}.config.{n}", "message": "empty"} for n in empty
+                ]
+            },
+        )
+
+
+def _check_request(body: ConnectionCreate) -> None:
+    """Refuse what the console would otherwise store wrongly or fail on: a prefix
+    that is not a plain table-name start, a stream listed twice, odd field paths."""
+    if not _PREFIX.match(body.prefix):
+        raise bad_request(
+            "The prefix takes letters, digits and underscores only, at most 40.",
+            {"errors": [{"path": "prefix", "message": "letters, digits, _"}]},
+        )
+    seen: set[tuple[str, str]] = set()
+    for index, item in enumerate(body.syncCatalog.streams if body.syncCatalog else []):
+        path = f"syncCatalog.streams[{index}]"
+        key = (item.stream.name, item.stream.namespace or "")
+        if key in seen:
+            # The service would hit the (connection, name, namespace) constraint.
+            raise bad_request(
+                f"The stream {'.'.join(filter(None, key[::-1]))} is listed twice.",
+                {"errors": [{"path": f"{path}.stream", "message": "listed twice"}]},
+            )
+        seen.add(key)
+        _check_paths(item.config or StreamConfigPart(), path)
+
+
 def _streams(body: ConnectionCreate, source: Source) -> list[dict[str, Any]]:
     """The streams the console's service takes, from ``syncCatalog`` or the catalog."""
     if body.syncCatalog is None:
@@ -123,7 +184,7 @@ def _streams(body: ConnectionCreate, source: Source) -> list[dict[str, Any]]:
     for item in body.syncCatalog.streams:
         config = item.config or StreamConfigPart()
         fields = (
-            [p.fieldPath[0] for p in config.selectedFields if p.fieldPath]
+            [p.fieldPath[0] for p in config.selectedFields]
             if config.fieldSelectionEnabled
             else []
         )
@@ -165,6 +226,7 @@ def connection_create(request: HttpRequest, body: ConnectionCreate) -> dict[str,
             {"errors": [{"path": "scheduleType", "message": "manual only"}]},
         )
     namespace = _namespace(body)
+    _check_request(body)
     actor = principal(request).user
     if not source.catalog:
         source = wait_for_discover(actor=actor, source=source)
@@ -253,10 +315,14 @@ def connection_clear_streams(
     connection, _ = scoped_get(
         request, Connection, body.connectionId, Role.EDITOR, resource_type="connection"
     )
-    known = {s.name for s in connection.streams.all()}
-    names = [s.streamName for s in body.streams]
-    unknown = [name for name in names if name not in known]
-    if unknown or not names:
+    # A stream is its name within its namespace: two namespaces may each hold a
+    # "users", and clearing one must never empty the other.
+    known = {(s.name, s.namespace) for s in connection.streams.all()}
+    keys = [(s.streamName, s.streamNamespace or "") for s in body.streams]
+    unknown = [
+        ".".join(filter(None, (ns, n))) for n, ns in keys if (n, ns) not in known
+    ]
+    if unknown or not keys:
         raise unprocessable(
             "Streams not in the connection: " + (", ".join(unknown) or "none named"),
             {"errors": [{"path": "streams", "message": n} for n in unknown]},
@@ -275,7 +341,7 @@ def connection_clear_streams(
         services.connection_reset(
             actor=principal(request).user,
             connection=connection,
-            streams=names,
+            stream_keys=keys,
             drop_tables=True,
         )
     except ValidationError as exc:
