@@ -730,32 +730,46 @@ def _airbyte_clean_up(
 
     problems: list[str] = []
     removed: list[str] = []
-    server = (
-        AirbyteServer.objects.filter(workspace=workspace).first() if workspace else None
-    )
-    if server is not None:
-        with AirbyteClient.for_server(server) as client:
+
+    def reason(exc: Exception) -> str:
+        return exc.message if isinstance(exc, AirbyteError) else str(exc) or repr(exc)
+
+    # Each step catches whatever it meets (a transient error, a row gone, a bug):
+    # one failed step must not leave the scratch workspace behind or end the run
+    # on a traceback; it is named in the clean-up line instead.
+    try:
+        server = (
+            AirbyteServer.objects.filter(workspace=workspace).first()
+            if workspace
+            else None
+        )
+        client = AirbyteClient.for_server(server) if server is not None else None
+    except Exception as exc:
+        problems.append(f"reaching the server failed ({reason(exc)})")
+        client = None
+    if client is not None:
+        with client:
             for job in jobs:
-                job.refresh_from_db()
-                if job.is_active and job.remote_id:
-                    try:
-                        client.job_cancel(job.remote_id)
-                    except AirbyteError as exc:
-                        problems.append(
-                            f"cancelling job {job.remote_id} on the server failed "
-                            f"({exc.message})"
-                        )
-            for kind, obj in made:
-                obj.refresh_from_db()
-                if not obj.remote_id:
-                    continue
                 try:
+                    job.refresh_from_db()
+                    if job.is_active and job.remote_id:
+                        client.job_cancel(job.remote_id)
+                except Exception as exc:
+                    problems.append(
+                        f"cancelling job {job.remote_id} on the server failed "
+                        f"({reason(exc)})"
+                    )
+            for kind, obj in made:
+                try:
+                    obj.refresh_from_db()
+                    if not obj.remote_id:
+                        continue
                     client.object_delete(kind, obj.remote_id)
                     removed.append(f"the {kind}")
-                except AirbyteError as exc:
+                except Exception as exc:
                     problems.append(
                         f"deleting the {kind} {obj.remote_id} on the server failed "
-                        f"({exc.message})"
+                        f"({reason(exc)})"
                     )
     if workspace is not None:
         try:

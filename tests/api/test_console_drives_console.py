@@ -15,6 +15,7 @@ Airbyte server checks every call against Airbyte's spec.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -206,6 +207,87 @@ def test_a_console_runs_the_airbyte_engine_flow_against_another_console(
     ):
         assert step in printed.err, printed.err
     assert _duckdb_users(remote_console.folder) == 500
+    # What the run made on the second console is gone from it, and the run says so.
+    assert (
+        "Removed the connection, the source, the destination on the server and the "
+        "scratch workspace selftest-" in printed.out
+    ), printed.out
+    assert _remote_leftovers(remote_console) == {
+        "left": [0, 0, 0],
+        "deleted": ["connection.deleted", "destination.deleted", "source.deleted"],
+    }
+
+
+def _remote_leftovers(console: RemoteConsole) -> dict:
+    """The second console's own count of the run's source, destination and
+    connection (by the run's ``selftest-`` name), and the deletions it recorded."""
+    script = (
+        "import json\n"
+        "from apps.audit.models import AuditEvent\n"
+        "from apps.connections.models import Connection\n"
+        "from apps.connectors.models import Destination, Source\n"
+        "left = [m.objects.filter(name__startswith='selftest-').count()\n"
+        "        for m in (Source, Destination, Connection)]\n"
+        "deleted = sorted(set(AuditEvent.objects.filter(action__in=[\n"
+        "    'source.deleted', 'destination.deleted', 'connection.deleted'])\n"
+        "    .values_list('action', flat=True)))\n"
+        "print(json.dumps({'left': left, 'deleted': deleted}))\n"
+    )
+    return json.loads(console.manage("shell", "-c", script).strip().splitlines()[-1])
+
+
+def test_a_clean_up_step_that_breaks_still_removes_the_scratch_workspace(
+    airbyte_fake, admin, monkeypatch, capsys
+):
+    """An unexpected error deleting one object on the server is named in the
+    clean-up line; the other objects and the scratch workspace still go, and the
+    run ends on its report, not a traceback."""
+    from apps.airbyte.client import AirbyteClient
+    from apps.workspaces.models import Workspace
+
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    definition(FAKER_ID), definition(DUCKDB_ID)
+    airbyte_fake.script_next_job(steps=["running", "running", "succeeded"], rows=500)
+    airbyte_fake.script_next_job(steps=["running"] * 3)
+    delete = AirbyteClient.object_delete
+
+    def breaks_on_the_source(self, kind: str, remote_id: str) -> None:
+        if kind == "source":
+            raise RuntimeError("the line dropped")
+        delete(self, kind, remote_id)
+
+    monkeypatch.setattr(AirbyteClient, "object_delete", breaks_on_the_source)
+    with contextlib.suppress(SystemExit):
+        call_command(
+            "airbyte",
+            "test",
+            "integration",
+            "--engine",
+            "airbyte",
+            "--url",
+            airbyte_fake.url,
+            "--client-id",
+            airbyte_fake.client_id,
+            "--client-secret",
+            airbyte_fake.client_secret,
+            "--inline",
+            "--as",
+            admin.email,
+        )
+    printed = capsys.readouterr()
+    assert "Clean-up incomplete: deleting the source " in printed.out, printed.out
+    assert "failed (the line dropped)" in printed.out
+    assert "Traceback" not in printed.out + printed.err
+    assert not Workspace.objects.filter(name__startswith="selftest-").exists()
+    left = {
+        kind: [o.deleted for o in store.values() if o.name.startswith("selftest-")]
+        for kind, store in (
+            ("source", airbyte_fake.sources),
+            ("destination", airbyte_fake.destinations),
+        )
+    }
+    assert left == {"source": [False], "destination": [True]}
 
 
 def test_a_refused_secret_fails_the_run_and_leaves_nothing(airbyte_fake, admin, capsys):
