@@ -65,10 +65,10 @@ from apps.transforms.models import DbtProject
 # caller: the plan must refuse exactly what the service refuses).
 from apps.transforms.services.projects import (
     TRIGGER_COMMANDS,
-    _clean_branch,
-    _clean_cron,
-    _clean_git_url,
-    _clean_selector,
+    clean_branch,
+    clean_cron,
+    clean_git_url,
+    clean_selector,
 )
 from apps.webhooks import delivery as webhook_http
 from apps.webhooks.models import WebhookEndpoint
@@ -844,15 +844,15 @@ class _Planner:
         """The transforms service's checks of a git URL, branch, cron and selectors."""
         checks: list[tuple[Any, tuple[Any, ...]]] = []
         if item["kind"] == "git":
-            checks += [(_clean_git_url, (item["git_url"],))]
-            checks += [(_clean_branch, (item["git_branch"],))]
+            checks += [(clean_git_url, (item["git_url"],))]
+            checks += [(clean_branch, (item["git_branch"],))]
         schedule = item.get("schedule") or {}
         if schedule.get("cron_expression"):
             probe = DbtProject(schedule_timezone=schedule["timezone"])
-            checks += [(_clean_cron, (schedule["cron_expression"], probe))]
+            checks += [(clean_cron, (schedule["cron_expression"], probe))]
         if schedule.get("selector"):
-            checks += [(_clean_selector, (schedule["selector"],))]
-        checks += [(_clean_selector, (t["selector"],)) for t in item["triggers"]]
+            checks += [(clean_selector, (schedule["selector"],))]
+        checks += [(clean_selector, (t["selector"],)) for t in item["triggers"]]
         for check, args in checks:
             try:
                 check(*args)

@@ -79,7 +79,7 @@ def _check_destination(workspace: Any, destination: Any) -> None:
         )
 
 
-def _clean_selector(selector: str, field: str = "selector") -> str:
+def clean_selector(selector: str, field: str = "selector") -> str:
     selector = (selector or "").strip()
     if len(selector) > MAX_SELECTOR:
         raise ValidationError(
@@ -90,7 +90,7 @@ def _clean_selector(selector: str, field: str = "selector") -> str:
     return selector
 
 
-def _clean_git_url(url: str) -> str:
+def clean_git_url(url: str) -> str:
     url = (url or "").strip()
     problem = url_problem(url)
     if problem:
@@ -110,7 +110,7 @@ def _clean_git_url(url: str) -> str:
     return url
 
 
-def _clean_branch(branch: str) -> str:
+def clean_branch(branch: str) -> str:
     branch = (branch or "").strip() or "main"
     if (
         len(branch) > 200
@@ -284,8 +284,8 @@ def project_create_git(
     name = _clean_name(name)
     _check_name_free(workspace, name)
     _check_destination(workspace, destination)
-    git_url = _clean_git_url(git_url)
-    git_branch = _clean_branch(git_branch)
+    git_url = clean_git_url(git_url)
+    git_branch = clean_branch(git_branch)
     _check_git_credential(workspace, git_credential)
     project = _create(
         workspace=workspace,
@@ -374,14 +374,14 @@ def project_update(
             {"git_url": "Only a git project has a repository to change."}
         )
     if git_url is not None:
-        project.git_url = _clean_git_url(git_url)
+        project.git_url = clean_git_url(git_url)
     if git_branch is not None:
-        project.git_branch = _clean_branch(git_branch)
+        project.git_branch = clean_branch(git_branch)
     if git_credential is not UNCHANGED:
         _check_git_credential(workspace, git_credential)
         project.git_credential = git_credential
     if schedule_selector is not None:
-        project.schedule_selector = _clean_selector(
+        project.schedule_selector = clean_selector(
             schedule_selector, "schedule_selector"
         )
     if schedule_timezone is not None:
@@ -391,7 +391,7 @@ def project_update(
             raise ValidationError({"schedule_timezone": exc.messages}) from None
         project.schedule_timezone = schedule_timezone.strip()
     if cron_expression is not None:
-        project.cron_expression = _clean_cron(cron_expression, project)
+        project.cron_expression = clean_cron(cron_expression, project)
     project.full_clean()
     changes = field_changes(before, _snapshot(project))
     if not changes:
@@ -417,7 +417,7 @@ def project_update(
     return project
 
 
-def _clean_cron(expression: str, project: DbtProject) -> str:
+def clean_cron(expression: str, project: DbtProject) -> str:
     expression = (expression or "").strip()
     if not expression:
         return ""
@@ -587,7 +587,7 @@ def trigger_set(
                 f"{', '.join(TRIGGER_COMMANDS)}."
             }
         )
-    selector = _clean_selector(selector)
+    selector = clean_selector(selector)
     trigger = (
         TransformTrigger.objects.select_for_update()
         .filter(connection=connection, project=project)
