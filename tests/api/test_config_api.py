@@ -272,6 +272,42 @@ def test_sources_list_is_bounded_in_queries(
     assert len(answer.json()["sources"]) == 12
 
 
+def test_sources_list_pages_through_many_sources_with_its_cursor(
+    api_client, viewer, workspace
+):
+    from apps.connectors.models import Source
+
+    template = SourceFactory(workspace=workspace, name="Source 0000")
+    Source.objects.bulk_create(
+        [
+            Source(
+                workspace=workspace,
+                name=f"Source {n:04}",
+                definition=template.definition,
+                config={},
+            )
+            for n in range(1, 250)
+        ]
+    )
+    client = api_client(viewer)
+    body = {"workspaceId": str(workspace.public_id)}
+    first = client.post(f"{V1}/sources/list", json=body).json()["sources"]
+    assert len(first) == 100  # bounded without a pageSize
+    names = [s["name"] for s in first]
+    cursor = first[-1]["sourceId"]
+    while True:
+        page = client.post(
+            f"{V1}/sources/list", json={**body, "pageSize": 100, "cursor": cursor}
+        ).json()["sources"]
+        if not page:
+            break
+        names += [s["name"] for s in page]
+        cursor = page[-1]["sourceId"]
+    assert names == [f"Source {n:04}" for n in range(250)]
+    too_big = client.post(f"{V1}/sources/list", json={**body, "pageSize": 5000})
+    assert too_big.status_code == 400
+
+
 def test_destination_list_masks_secrets(api_client, viewer, workspace, connectors):
     _, duckdb = connectors
     DestinationFactory(

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
@@ -26,7 +27,12 @@ from apps.api.connectors_io import (
     masked_configuration,
     split_configuration,
 )
-from apps.api.problems import ApiProblem, problem_from_validation, unprocessable
+from apps.api.problems import (
+    ApiProblem,
+    bad_request,
+    problem_from_validation,
+    unprocessable,
+)
 from apps.api.waiting import wait_for_check, wait_for_discover
 from apps.connectors import services
 from apps.connectors.models import ConnectorConfig, Destination, Source
@@ -46,16 +52,54 @@ MODELS: dict[str, type[Source] | type[Destination]] = {
 class ActorListRequestBody(Schema):
     workspaceId: UUID
     pageSize: int | None = None
+    # The last id of the previous page (Airbyte's cursor is an actor id).
+    cursor: UUID | None = None
 
 
 class WorkspaceQuery(Schema):
     workspaceId: UUID
+    pageSize: int | None = None
+    cursor: UUID | None = None
 
 
-def _list(request: HttpRequest, kind: str, workspace_id: UUID) -> dict[str, Any]:
+# Airbyte answers the whole workspace when pageSize is absent; the console bounds
+# every list, so a workspace of 10,000 sources answers in pages.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def _list(
+    request: HttpRequest,
+    kind: str,
+    workspace_id: UUID,
+    page_size: int | None = None,
+    cursor: UUID | None = None,
+) -> dict[str, Any]:
     workspace = membership_for(request, workspace_id, Role.VIEWER).workspace
-    rows = connector_list(workspace=workspace, kind=kind).select_related("workspace")
-    return {f"{kind}s": [actor_read(obj, masked_configuration(obj)) for obj in rows]}
+    size = DEFAULT_PAGE_SIZE if page_size is None else page_size
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise bad_request(
+            f"pageSize must be between 1 and {MAX_PAGE_SIZE}; it was {size}.",
+            {"errors": [{"path": "pageSize", "message": f"1 to {MAX_PAGE_SIZE}"}]},
+        )
+    rows = (
+        connector_list(workspace=workspace, kind=kind)
+        .select_related("workspace")
+        .order_by("name", "pk")
+    )
+    if cursor is not None:
+        last = rows.filter(public_id=cursor).values("name", "pk").first()
+        if last is None:
+            raise bad_request(
+                f"cursor {cursor} is not a {kind} of this workspace.",
+                {"errors": [{"path": "cursor", "message": f"not a {kind} here"}]},
+            )
+        rows = rows.filter(
+            Q(name__gt=last["name"]) | Q(name=last["name"], pk__gt=last["pk"])
+        )
+    return {
+        f"{kind}s": [actor_read(obj, masked_configuration(obj)) for obj in rows[:size]]
+    }
 
 
 @router.post(
@@ -65,8 +109,8 @@ def _list(request: HttpRequest, kind: str, workspace_id: UUID) -> dict[str, Any]
     summary="A workspace's sources",
 )
 def source_list(request: HttpRequest, body: ActorListRequestBody) -> dict[str, Any]:
-    """``SourceReadList``, by name; every secret masked."""
-    return _list(request, "source", body.workspaceId)
+    """``SourceReadList`` by name, ``pageSize`` at a time after ``cursor``; masked."""
+    return _list(request, "source", body.workspaceId, body.pageSize, body.cursor)
 
 
 @router.get(
@@ -77,7 +121,7 @@ def source_list(request: HttpRequest, body: ActorListRequestBody) -> dict[str, A
 )
 def source_list_get(request: HttpRequest, query: Query[WorkspaceQuery]) -> dict:
     """``GET /api/v1/sources/list?workspaceId=``: the same answer as the POST."""
-    return _list(request, "source", query.workspaceId)
+    return _list(request, "source", query.workspaceId, query.pageSize, query.cursor)
 
 
 @router.post(
@@ -89,8 +133,8 @@ def source_list_get(request: HttpRequest, query: Query[WorkspaceQuery]) -> dict:
 def destination_list(
     request: HttpRequest, body: ActorListRequestBody
 ) -> dict[str, Any]:
-    """``DestinationReadList``, by name; every secret masked."""
-    return _list(request, "destination", body.workspaceId)
+    """``DestinationReadList`` by name, a page after ``cursor``; masked."""
+    return _list(request, "destination", body.workspaceId, body.pageSize, body.cursor)
 
 
 @router.get(
@@ -101,7 +145,9 @@ def destination_list(
 )
 def destination_list_get(request: HttpRequest, query: Query[WorkspaceQuery]) -> dict:
     """``GET /api/v1/destinations/list?workspaceId=``: the same answer as the POST."""
-    return _list(request, "destination", query.workspaceId)
+    return _list(
+        request, "destination", query.workspaceId, query.pageSize, query.cursor
+    )
 
 
 # -- create ---------------------------------------------------------------------------
