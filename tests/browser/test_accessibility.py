@@ -327,7 +327,7 @@ def test_main_pages_have_no_serious_accessibility_violation(
     check("credential-form-generic")
 
     page.goto(live_server.url + pages["connection-new"])
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.locator("#id_name").fill("Faker to DuckDB")
     page.locator("#id_source").select_option(value=str(source.pk))
     expect(page.locator("#streams")).to_contain_text("users")

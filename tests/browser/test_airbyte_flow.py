@@ -50,7 +50,7 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
 
     # The Engine page: the server, its test, its workspace, the switch.
     page.goto(base + "/engine/")
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_label("Server URL").fill(fake.url)
     page.get_by_role("textbox", name="Client id").fill(fake.client_id)
     page.get_by_label("Client secret", exact=True).fill(fake.client_secret)
@@ -63,7 +63,7 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     page.get_by_role("button", name="Use this workspace").click()
     # The chosen workspace (not just the option of the same name in the list).
     expect(page.get_by_test_id("remote-workspace")).to_have_text("Default Workspace")
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("radio", name="Airbyte server").check()
     page.get_by_role("button", name="Switch engine").click()
     expect(page.get_by_test_id("current-engine")).to_have_text("Airbyte server")
@@ -79,14 +79,14 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     nav = page.get_by_role("navigation", name="Workspace")
     nav.get_by_role("link", name="Sources").click()
     page.get_by_role("link", name="Their faker").click()
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Refresh schema").click()
     expect(page.locator("#streams")).to_contain_text("purchases", timeout=60_000)
 
     # The connection, from the same page as on the embedded engine.
     nav.get_by_role("link", name="Connections").click()
     page.get_by_role("link", name="New connection").click()
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.locator("#id_name").fill("Their faker to DuckDB")
     page.locator("#id_source").select_option(
         label=page.locator("#id_source option", has_text="Their faker").inner_text()
@@ -105,7 +105,7 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     ).to_be_visible()
 
     fake.script_next_job(steps=["running", "running", "succeeded"], rows=250)
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#live")).to_contain_text("Succeeded", timeout=90_000)
     job = SyncJob.objects.get(connection__name="Their faker to DuckDB")

@@ -53,7 +53,7 @@ def test_build_sync_and_inspect_a_connection(
     screenshot("10-source-form")
     page.get_by_role("button", name="Test and create").click()
     expect(page.locator("#check")).to_contain_text("Passed", timeout=90_000)
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Refresh schema").click()
     expect(page.locator("#streams")).to_contain_text("purchases", timeout=90_000)
     screenshot("11-source")
@@ -70,7 +70,7 @@ def test_build_sync_and_inspect_a_connection(
     # The connection: choosing the source loads its streams.
     nav.get_by_role("link", name="Connections").click()
     page.get_by_role("link", name="New connection").click()
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.locator("#id_name").fill("Faker to DuckDB")
     page.locator("#id_source").select_option(label="Fake users (Sample Data (Faker))")
     expect(page.locator("#streams")).to_contain_text("users")
@@ -87,7 +87,7 @@ def test_build_sync_and_inspect_a_connection(
         page.get_by_role("heading", name=re.compile("Faker to DuckDB"))
     ).to_be_visible()
 
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#live")).to_contain_text("Sync in progress")
     screenshot("13-sync-running")
@@ -100,7 +100,7 @@ def test_build_sync_and_inspect_a_connection(
     page.get_by_role("link", name="Log", exact=True).first.click()
     expect(page.locator("pre.log")).to_contain_text("Starting syncing SourceFaker")
     # Wait for htmx itself, then for the filtered fragment it fetches.
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     with page.expect_response(lambda r: "level=ERROR" in r.url, timeout=20_000):
         page.get_by_label("Level").select_option("ERROR")
     expect(page.locator("#log-lines")).to_contain_text("No lines match", timeout=15_000)

@@ -82,7 +82,7 @@ def test_test_before_save_pickers_review_and_field_selection(
 
     # A PostgreSQL destination naming a database that does not exist.
     page.goto(f"{base}/destinations/new/?definition={postgres.public_id}")
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_label("Name").first.fill("Warehouse")
     page.get_by_label("or from a stored credential").select_option(
         str(login_credential.public_id)
@@ -111,7 +111,7 @@ def test_test_before_save_pickers_review_and_field_selection(
 
     # The new connection: pickers from the schema, shown where they apply.
     page.goto(f"{base}/connections/new/")
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.locator("#id_name").fill("Shop to PG")
     page.locator("#id_source").select_option(value=str(source.pk))
     expect(page.locator("#streams")).to_contain_text("users")
@@ -173,7 +173,7 @@ def test_test_before_save_pickers_review_and_field_selection(
     expect(page.get_by_role("heading", name=re.compile("Shop to PG"))).to_be_visible()
 
     # A real sync: the users table has the chosen columns only.
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#live")).to_contain_text("Succeeded", timeout=120_000)
     columns = {

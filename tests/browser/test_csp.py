@@ -59,7 +59,7 @@ def test_no_csp_violation_on_the_main_pages(live_server, page):
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
     # htmx, from the console's own static files, runs under the policy.
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
 
     for path in [
         "/",

@@ -113,7 +113,7 @@ def test_retry_now_runs_the_waiting_attempt(
     expect(live).not_to_contain_text("Starting the source")
     screenshot("50-retry-wait")
 
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Retry now").click()
     expect(live).to_contain_text("Succeeded", timeout=120_000)
     expect(live).not_to_contain_text("Waiting to retry")

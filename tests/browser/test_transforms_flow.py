@@ -101,7 +101,7 @@ def test_generate_sync_build_and_read_the_lineage(
     # A sync: the project builds after it, and the job page says so.
     page.goto(f"{base}/connections/{connection.public_id}/")
     expect(page.get_by_test_id("connection-transforms")).to_contain_text(project.name)
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#live")).to_contain_text("Succeeded", timeout=120_000)
     job = connection.jobs.get()
@@ -118,7 +118,7 @@ def test_generate_sync_build_and_read_the_lineage(
 
     # Build by hand from the project page; the page follows the run.
     page.goto(f"{base}/transforms/{project.public_id}/")
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Build", exact=True).click()
     expect(page.get_by_test_id("active-run")).to_contain_text("Run #3")
     expect(page.get_by_test_id("active-run")).to_have_count(0, timeout=120_000)
