@@ -80,7 +80,84 @@ def _holds_unstorable(value: Any) -> bool:
     return False
 
 
-api = NinjaAPI(
+# The error bodies every operation may answer, for the OpenAPI document: the
+# Public API's problem (RFC 9457, api-problems.yaml) and the Config API's
+# KnownExceptionInfo.
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title"],
+    "properties": {
+        "status": {"type": "integer"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+        "data": {"type": "object"},
+    },
+}
+KNOWN_EXCEPTION_SCHEMA = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string"},
+        "exceptionClassName": {"type": "string"},
+        "exceptionStack": {"type": "array", "items": {"type": "string"}},
+        "id": {"type": "string"},
+        "validationErrors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_ERRORS = {
+    "400": "The request is not valid: the problem says what and where.",
+    "401": "No token, or one that is expired, revoked or unknown (the reason).",
+    "403": "The caller's role in the workspace is below the one this needs.",
+    "404": "No such object among the caller's workspaces.",
+    "409": "The object's state does not allow it now (the reason).",
+    "422": "The request is understood but cannot be carried out (the reason).",
+    "429": "Too many calls with this token, or too many waiting; see Retry-After.",
+    "503": "The console's database, or a worker it waited for, did not answer.",
+}
+_WRITES = {"post", "put", "patch", "delete"}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Add the error answers each operation may give, where it declares none."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    components["KnownExceptionInfo"] = KNOWN_EXCEPTION_SCHEMA
+    problem = {"$ref": "#/components/schemas/Problem"}
+    either = {"anyOf": [{"$ref": "#/components/schemas/KnownExceptionInfo"}, problem]}
+    for path, operations in schema.get("paths", {}).items():
+        body = either if path.startswith("/api/v1/") else problem
+        for method, operation in operations.items():
+            statuses = ["400"]
+            if operation.get("security"):
+                statuses += ["401", "403", "404", "429", "503"]
+            elif path.endswith("/applications/token"):
+                statuses += ["401", "429"]
+            elif path.endswith("/health"):
+                statuses += ["503"]
+            if method in _WRITES:
+                statuses += ["409", "422"]
+            responses = operation.setdefault("responses", {})
+            # ninja keys the declared ones by int: compare as text.
+            declared = {str(code) for code in responses}
+            for status in statuses:
+                if status not in declared:
+                    responses[status] = {
+                        "description": _ERRORS[status],
+                        "content": {"application/json": {"schema": body}},
+                    }
+
+
+class ConsoleApi(NinjaAPI):
+    """ninja's API, whose OpenAPI document also describes the error answers."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        _document_errors(schema)
+        return schema
+
+
+api = ConsoleApi(
     title="Airbyte Console API",
     version="1.8.0",
     description=(

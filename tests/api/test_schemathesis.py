@@ -21,7 +21,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from apps.connections.models import SyncJob
 from tests.airbyte_fake.validation import Exchange
@@ -94,7 +97,11 @@ def _fuzz(operation, mode: GenerationMode, *, bearer: str, spec_checker) -> None
     def run(case) -> None:
         response = case.call_and_validate(
             headers={"Authorization": f"Bearer {bearer}"},
-            checks=[not_a_server_error, response_schema_conformance],
+            checks=[
+                not_a_server_error,
+                response_schema_conformance,
+                status_code_conformance,
+            ],
         )
         found = spec_checker.check(
             _exchange(response),
