@@ -176,6 +176,39 @@ def test_no_api_answer_holds_a_secret(secrets_everywhere, admin, api_client):
     destination.refresh_from_db()
     assert CANARY in destination.secrets
 
+    # Refusals of a body that carries the secret never quote it back: a wrong type
+    # beside it, and the secret itself in the wrong shape.
+    ws = str(secrets_everywhere.destination.workspace.public_id)
+    refusals = {
+        "POST destination, bad port": client.post(
+            f"{P}/destinations",
+            json={
+                "name": "Broken",
+                "workspaceId": ws,
+                "configuration": {
+                    "destinationType": "postgres",
+                    **_postgres(port="not a port", password=CANARY),
+                },
+            },
+        ),
+        "PATCH destination, secret as an object": client.patch(
+            f"{P}/destinations/{destination.public_id}",
+            json={"configuration": {"password": {"value": CANARY}}},
+        ),
+        "POST Config API create, bad port": client.post(
+            f"{C}/destinations/create",
+            json={
+                "workspaceId": ws,
+                "name": "Broken (Config API)",
+                "destinationDefinitionId": str(POSTGRES_ID),
+                "connectionConfiguration": _postgres(port=[CANARY], password=CANARY),
+            },
+        ),
+    }
+    for where, response in refusals.items():
+        assert 400 <= response.status_code < 500, (where, response.content)
+        answers[where] = response.content
+
     for secret in (CANARY, application_secret, bearer):
         leaks = [where for where, body in answers.items() if secret.encode() in body]
         assert not leaks, f"{secret[:8]}… appears in {leaks}"
