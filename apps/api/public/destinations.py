@@ -7,7 +7,8 @@ it on. ``configuration`` is always masked: each secret reads ``**********``, and
 the mask sent back on PUT or PATCH keeps the stored secret. A configuration that
 fails the connector's spec is a 400 with one ``data.errors`` entry per JSON path.
 Deleting a destination a connection uses is refused (409, naming the connections)
-where Airbyte would delete the connections with it.
+where Airbyte would delete the connections with it. The work behind each
+operation is shared with the other kind: ``apps.api.public.actors``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from apps.api.access import member_workspaces, membership_for, principal, scoped_get
-from apps.api.connectors_io import (
-    connector_create_from_api,
-    connector_delete_from_api,
-    connector_response,
-    connector_update_from_api,
-    requested_workspaces,
+from apps.api.pagination import DEFAULT_LIMIT
+from apps.api.public.actors import (
+    actor_create,
+    actor_delete,
+    actor_get,
+    actor_list,
+    actor_update,
 )
-from apps.api.pagination import DEFAULT_LIMIT, id_list, paginate
 from apps.api.public.schemas_connectors import (
     DestinationCreateRequest,
     DestinationPatchRequest,
@@ -34,18 +34,11 @@ from apps.api.public.schemas_connectors import (
     DestinationsResponse,
 )
 from apps.connectors.models import Destination
-from apps.core.roles import Role
 
 # ``workspaceIds`` repeated (``?workspaceIds=a&workspaceIds=b``) or comma-joined.
 ID_LIST = Query(None)
 
 router = Router(tags=["Destinations"])
-
-KIND = "destination"
-
-
-def _rows():
-    return Destination.objects.select_related("definition", "workspace")
 
 
 @router.get(
@@ -62,10 +55,9 @@ def list_destinations(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Destinations of the caller's workspaces (or ``workspaceIds``), oldest first."""
-    workspaces = requested_workspaces(member_workspaces(request), id_list(workspaceIds))
-    rows = _rows().filter(workspace__in=workspaces).order_by("created_at", "pk")
-    page = paginate(request, rows, limit=limit, offset=offset)
-    return {**page, "data": [connector_response(s) for s in page["data"]]}
+    return actor_list(
+        request, Destination, workspace_ids=workspaceIds, limit=limit, offset=offset
+    )
 
 
 @router.post(
@@ -78,16 +70,7 @@ def create_destination(
     request: HttpRequest, body: DestinationCreateRequest
 ) -> dict[str, Any]:
     """A new destination (editors); no connection test is run, as in Airbyte."""
-    membership = membership_for(request, body.workspaceId, Role.EDITOR)
-    destination = connector_create_from_api(
-        actor=principal(request).user,
-        workspace=membership.workspace,
-        kind=KIND,
-        name=body.name,
-        configuration=body.configuration,
-        definition_id=body.definitionId,
-    )
-    return connector_response(destination)
+    return actor_create(request, Destination, body)
 
 
 @router.get(
@@ -102,8 +85,7 @@ def get_destination(
     includeSecretCoordinates: bool = False,  # secrets stay masked
 ) -> dict[str, Any]:
     """One destination, secrets masked."""
-    destination, _ = scoped_get(request, _rows(), destinationId, resource_type=KIND)
-    return connector_response(destination)
+    return actor_get(request, Destination, destinationId)
 
 
 @router.patch(
@@ -113,22 +95,10 @@ def get_destination(
     summary="Update a Destination",
 )
 def patch_destination(
-    request: HttpRequest,
-    destinationId: str,
-    body: DestinationPatchRequest,
+    request: HttpRequest, destinationId: str, body: DestinationPatchRequest
 ) -> dict[str, Any]:
     """Change a destination's name and/or settings; configuration is merged in."""
-    destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
-    )
-    destination = connector_update_from_api(
-        actor=principal(request).user,
-        obj=destination,
-        name=body.name,
-        configuration=body.configuration,
-        merge=True,
-    )
-    return connector_response(destination)
+    return actor_update(request, Destination, destinationId, body, merge=True)
 
 
 @router.put(
@@ -138,21 +108,10 @@ def patch_destination(
     summary="Update a Destination and fully overwrite it",
 )
 def put_destination(
-    request: HttpRequest,
-    destinationId: str,
-    body: DestinationPutRequest,
+    request: HttpRequest, destinationId: str, body: DestinationPutRequest
 ) -> dict[str, Any]:
     """Replace a destination's name and settings (masks keep the stored secrets)."""
-    destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
-    )
-    destination = connector_update_from_api(
-        actor=principal(request).user,
-        obj=destination,
-        name=body.name,
-        configuration=body.configuration,
-    )
-    return connector_response(destination)
+    return actor_update(request, Destination, destinationId, body, merge=False)
 
 
 @router.delete(
@@ -163,8 +122,4 @@ def put_destination(
 )
 def delete_destination(request: HttpRequest, destinationId: str) -> Status[None]:
     """Delete a destination (204); 409 while a connection uses it."""
-    destination, _ = scoped_get(
-        request, _rows(), destinationId, Role.EDITOR, resource_type=KIND
-    )
-    connector_delete_from_api(actor=principal(request).user, obj=destination)
-    return Status(204, None)
+    return actor_delete(request, Destination, destinationId)

@@ -7,7 +7,8 @@ it on. ``configuration`` is always masked: each secret reads ``**********``, and
 the mask sent back on PUT or PATCH keeps the stored secret. A configuration that
 fails the connector's spec is a 400 with one ``data.errors`` entry per JSON path.
 Deleting a source a connection uses is refused (409, naming the connections)
-where Airbyte would delete the connections with it.
+where Airbyte would delete the connections with it. The work behind each
+operation is shared with the other kind: ``apps.api.public.actors``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from apps.api.access import member_workspaces, membership_for, principal, scoped_get
-from apps.api.connectors_io import (
-    connector_create_from_api,
-    connector_delete_from_api,
-    connector_response,
-    connector_update_from_api,
-    requested_workspaces,
+from apps.api.pagination import DEFAULT_LIMIT
+from apps.api.public.actors import (
+    actor_create,
+    actor_delete,
+    actor_get,
+    actor_list,
+    actor_update,
 )
-from apps.api.pagination import DEFAULT_LIMIT, id_list, paginate
-from apps.api.problems import bad_request
 from apps.api.public.schemas_connectors import (
     SourceCreateRequest,
     SourcePatchRequest,
@@ -35,27 +34,11 @@ from apps.api.public.schemas_connectors import (
     SourcesResponse,
 )
 from apps.connectors.models import Source
-from apps.core.roles import Role
 
 # ``workspaceIds`` repeated (``?workspaceIds=a&workspaceIds=b``) or comma-joined.
 ID_LIST = Query(None)
 
 router = Router(tags=["Sources"])
-
-KIND = "source"
-
-
-def _rows():
-    return Source.objects.select_related("definition", "workspace")
-
-
-def _refuse_secret_id(secret_id: str | None) -> None:
-    if secret_id:
-        raise bad_request(
-            "secretId (from Airbyte's OAuth flow) is not supported by this console: "
-            "give the secrets in configuration.",
-            {"errors": [{"path": "secretId", "message": "not supported"}]},
-        )
 
 
 @router.get(
@@ -72,10 +55,9 @@ def list_sources(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Sources of the caller's workspaces (or of ``workspaceIds``), oldest first."""
-    workspaces = requested_workspaces(member_workspaces(request), id_list(workspaceIds))
-    rows = _rows().filter(workspace__in=workspaces).order_by("created_at", "pk")
-    page = paginate(request, rows, limit=limit, offset=offset)
-    return {**page, "data": [connector_response(s) for s in page["data"]]}
+    return actor_list(
+        request, Source, workspace_ids=workspaceIds, limit=limit, offset=offset
+    )
 
 
 @router.post(
@@ -86,17 +68,7 @@ def list_sources(
 )
 def create_source(request: HttpRequest, body: SourceCreateRequest) -> dict[str, Any]:
     """A new source (editors); no connection test is run, as in Airbyte."""
-    _refuse_secret_id(body.secretId)
-    membership = membership_for(request, body.workspaceId, Role.EDITOR)
-    source = connector_create_from_api(
-        actor=principal(request).user,
-        workspace=membership.workspace,
-        kind=KIND,
-        name=body.name,
-        configuration=body.configuration,
-        definition_id=body.definitionId,
-    )
-    return connector_response(source)
+    return actor_create(request, Source, body)
 
 
 @router.get(
@@ -111,8 +83,7 @@ def get_source(
     includeSecretCoordinates: bool = False,  # secrets stay masked
 ) -> dict[str, Any]:
     """One source, secrets masked."""
-    source, _ = scoped_get(request, _rows(), sourceId, resource_type=KIND)
-    return connector_response(source)
+    return actor_get(request, Source, sourceId)
 
 
 @router.patch(
@@ -122,26 +93,10 @@ def get_source(
     summary="Update a Source",
 )
 def patch_source(
-    request: HttpRequest,
-    sourceId: str,
-    body: SourcePatchRequest,
+    request: HttpRequest, sourceId: str, body: SourcePatchRequest
 ) -> dict[str, Any]:
     """Change a source's name and/or settings; configuration is merged in."""
-    _refuse_secret_id(body.secretId)
-    source, _ = scoped_get(request, _rows(), sourceId, Role.EDITOR, resource_type=KIND)
-    if body.workspaceId is not None and body.workspaceId != source.workspace.public_id:
-        raise bad_request(
-            "A source cannot move to another workspace.",
-            {"errors": [{"path": "workspaceId", "message": "cannot be changed"}]},
-        )
-    source = connector_update_from_api(
-        actor=principal(request).user,
-        obj=source,
-        name=body.name,
-        configuration=body.configuration,
-        merge=True,
-    )
-    return connector_response(source)
+    return actor_update(request, Source, sourceId, body, merge=True)
 
 
 @router.put(
@@ -151,19 +106,10 @@ def patch_source(
     summary="Update a Source and fully overwrite it",
 )
 def put_source(
-    request: HttpRequest,
-    sourceId: str,
-    body: SourcePutRequest,
+    request: HttpRequest, sourceId: str, body: SourcePutRequest
 ) -> dict[str, Any]:
     """Replace a source's name and settings (masks keep the stored secrets)."""
-    source, _ = scoped_get(request, _rows(), sourceId, Role.EDITOR, resource_type=KIND)
-    source = connector_update_from_api(
-        actor=principal(request).user,
-        obj=source,
-        name=body.name,
-        configuration=body.configuration,
-    )
-    return connector_response(source)
+    return actor_update(request, Source, sourceId, body, merge=False)
 
 
 @router.delete(
@@ -174,6 +120,4 @@ def put_source(
 )
 def delete_source(request: HttpRequest, sourceId: str) -> Status[None]:
     """Delete a source (204); 409 while a connection uses it."""
-    source, _ = scoped_get(request, _rows(), sourceId, Role.EDITOR, resource_type=KIND)
-    connector_delete_from_api(actor=principal(request).user, obj=source)
-    return Status(204, None)
+    return actor_delete(request, Source, sourceId)
