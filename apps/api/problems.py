@@ -170,23 +170,8 @@ def unexpected(detail: str) -> ApiProblem:
     )
 
 
-def not_implemented(detail: str) -> ApiProblem:
-    return ApiProblem(
-        501,
-        "API not implemented in Airbyte OSS",
-        "error:implementation/not-implemented-in-oss",
-        detail,
-    )
-
-
 def service_unavailable(detail: str) -> ApiProblem:
     return ApiProblem(503, "service-unavailable", ERRORS_URL, detail)
-
-
-def request_timeout(detail: str) -> ApiProblem:
-    return ApiProblem(
-        408, "Request timeout exceeded", "error:request-timeout-exceeded", detail
-    )
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -27,13 +27,19 @@ MODE_LABELS = {
 }
 
 
+# A destination schema and a table prefix, as every way of making a connection
+# accepts them (this form, the JSON API).
+SCHEMA_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+TABLE_PREFIX_PATTERN = r"^[A-Za-z0-9_]{0,40}$"
+
+
 class ConnectionForm(forms.Form):
     name = forms.CharField(max_length=200)
     source = forms.ModelChoiceField(queryset=Source.objects.none())
     destination = forms.ModelChoiceField(queryset=Destination.objects.none())
     namespace = forms.RegexField(
         label="Destination schema",
-        regex=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        regex=SCHEMA_NAME_PATTERN,
         initial="public",
         help_text="Tables go into this schema (letters, digits, underscores).",
         error_messages={
@@ -41,7 +47,7 @@ class ConnectionForm(forms.Form):
         },
     )
     table_prefix = forms.RegexField(
-        regex=r"^[A-Za-z0-9_]{0,40}$",
+        regex=TABLE_PREFIX_PATTERN,
         required=False,
         help_text="Put before every table name, e.g. faker_.",
         error_messages={"invalid": "Use letters, digits and underscores only."},

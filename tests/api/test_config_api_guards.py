@@ -391,3 +391,10 @@ def test_scheduler_check_refuses_a_saved_source_of_another_workspace(
         f"The source {theirs.public_id} is not in workspace {workspace.public_id}."
     )
     assert not ConnectorDraftCheck.objects.exists()
+
+
+def test_jobs_get_of_an_id_beyond_int64_is_a_404_not_a_crash(api_client, viewer):
+    response = api_client(viewer).post(
+        "/api/v1/jobs/get", json={"id": 2**63}, valid_request=False
+    )
+    assert response.status_code == 404

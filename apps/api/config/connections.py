@@ -31,6 +31,7 @@ from apps.api.problems import (
 from apps.api.waiting import wait_for_discover
 from apps.connections import services
 from apps.connections.catalog import catalog_streams, default_choice
+from apps.connections.forms import SCHEMA_NAME_PATTERN, TABLE_PREFIX_PATTERN
 from apps.connections.models import Connection
 from apps.connectors.models import Destination, Source
 from apps.core.roles import Role
@@ -45,9 +46,9 @@ SCHEMA_POLICIES = {
     "propagate_columns": Connection.SchemaChangePolicy.PROPAGATE_COLUMNS,
     "propagate_fully": Connection.SchemaChangePolicy.PROPAGATE_FULLY,
 }
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# The connection form's and the Public API's rule: the prefix starts table names.
-_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,40}$")
+# The connection form's rules: the prefix starts table names.
+_SCHEMA_NAME = re.compile(SCHEMA_NAME_PATTERN)
+_PREFIX = re.compile(TABLE_PREFIX_PATTERN)
 
 
 class StreamPart(Schema):

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from apps.api.access import membership_for, principal, scoped_get
+from apps.api.access import membership_for, scoped_get
 from apps.api.config.shapes import (
     JOB_STATUSES,
     attempt_info,
@@ -23,41 +23,15 @@ from apps.api.config.shapes import (
     job_with_attempts,
 )
 from apps.api.pagination import MAX_OFFSET
-from apps.api.problems import bad_request, forbidden, not_found
+from apps.api.problems import bad_request, not_found
+from apps.api.public.jobs import job_for
 from apps.connections.models import Connection, SyncJob
 from apps.core.roles import Role
-from apps.workspaces.models import Membership
 
 router = Router(tags=["jobs", "attempt"])
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-
-
-def job_for(request: HttpRequest, job_id: int, role: str = Role.VIEWER) -> SyncJob:
-    """A job of a workspace the caller belongs to (404 otherwise; 403 below role)."""
-    job = (
-        SyncJob.objects.select_related("connection__workspace")
-        .filter(pk=job_id)
-        .first()
-    )
-    member = (
-        Membership.objects.filter(
-            user=principal(request).user, workspace_id=job.connection.workspace_id
-        ).first()
-        if job is not None
-        else None
-    )
-    if job is None or member is None:
-        raise not_found(
-            f"Job {job_id} not found.", resource_type="job", resource_id=str(job_id)
-        )
-    if not member.allows(role):
-        raise forbidden(
-            f"Your role in workspace {job.connection.workspace.name} is "
-            f"{member.role}; this needs the {Role(role).label.lower()} role or above."
-        )
-    return job
 
 
 class JobIdRequestBody(Schema):

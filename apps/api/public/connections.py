@@ -63,8 +63,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from apps.api.access import member_workspaces, membership_for, principal, scoped_get
-from apps.api.pagination import id_list, paginate
+from apps.api.access import member_workspaces, principal, scoped_get
+from apps.api.connectors_io import requested_workspaces
+from apps.api.pagination import MAX_OFFSET, id_list, paginate
 from apps.api.problems import (
     ApiProblem,
     bad_request,
@@ -86,6 +87,7 @@ from apps.connections.catalog import (
     default_choice,
     validate_choices,
 )
+from apps.connections.forms import SCHEMA_NAME_PATTERN, TABLE_PREFIX_PATTERN
 from apps.connections.models import (
     Connection,
     ConnectionStream,
@@ -121,11 +123,9 @@ SYNC_MODES: dict[str, tuple[str, str]] = {
 _MODE_WORDS = {pair: word for word, pair in SYNC_MODES.items()}
 
 SOURCE_NAMESPACE = "${SOURCE_NAMESPACE}"
-# The spec's offsets are int32; a larger one would overflow the database's LIMIT.
-MAX_OFFSET = 2**31 - 1
 # What the console's connection form accepts for a schema and a table prefix.
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,40}$")
+_SCHEMA_NAME = re.compile(SCHEMA_NAME_PATTERN)
+_PREFIX = re.compile(TABLE_PREFIX_PATTERN)
 
 # The services' field names as the API calls them, for the paths in a problem.
 _API_FIELDS = {
@@ -677,17 +677,6 @@ def _reloaded(connection: Connection) -> Connection:
     return connections_queryset().get(pk=connection.pk)
 
 
-def _workspaces(request: HttpRequest, raw: list[str] | None) -> Any:
-    """The workspaces a list is about: those asked for (each must be the caller's),
-    else every workspace the caller belongs to."""
-    wanted = id_list(raw)
-    if not wanted:
-        return member_workspaces(request)
-    return Workspace.objects.filter(
-        pk__in=[membership_for(request, w, Role.VIEWER).workspace_id for w in wanted]
-    )
-
-
 def _with_catalog(request: HttpRequest, source: Source) -> Source:
     """The source with a discovered catalog: discovered now when it has none."""
     if source.catalog:
@@ -715,7 +704,9 @@ def list_connections(
 ) -> dict[str, Any]:
     """The caller's connections, oldest first; ``workspaceIds`` narrows them."""
     rows = connections_queryset().filter(
-        workspace__in=_workspaces(request, workspaceIds)
+        workspace__in=requested_workspaces(
+            member_workspaces(request), id_list(workspaceIds)
+        )
     )
     if id_list(tagIds):
         rows = rows.none()  # the console's connections have no tags

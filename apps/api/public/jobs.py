@@ -36,7 +36,8 @@ from django.utils import timezone
 from ninja import Query, Router
 
 from apps.api.access import member_workspaces, membership_for, principal, scoped_get
-from apps.api.pagination import id_list, paginate
+from apps.api.connectors_io import requested_workspaces
+from apps.api.pagination import MAX_OFFSET, id_list, paginate
 from apps.api.problems import (
     ApiProblem,
     bad_request,
@@ -45,7 +46,6 @@ from apps.api.problems import (
     try_again_later,
     unprocessable,
 )
-from apps.api.public.connections import MAX_OFFSET
 from apps.api.public.schemas_connections import (
     JobCreateRequest,
     JobResponse,
@@ -63,7 +63,6 @@ from apps.connections.services import (
 )
 from apps.core.roles import Role
 from apps.engines.registry import get_engine
-from apps.workspaces.models import Workspace
 
 router = Router(tags=["Jobs"])
 
@@ -196,15 +195,6 @@ def _ordering(order_by: str | None) -> list[str]:
     return [f"{sign}{_ORDER_FIELDS[field]}", f"{sign}pk"]
 
 
-def _job_workspaces(request: HttpRequest, raw: list[str] | None) -> Any:
-    wanted = id_list(raw)
-    if not wanted:
-        return member_workspaces(request)
-    return Workspace.objects.filter(
-        pk__in=[membership_for(request, w, Role.VIEWER).workspace_id for w in wanted]
-    )
-
-
 @router.get(
     "jobs",
     response=JobsResponse,
@@ -235,7 +225,9 @@ def list_jobs(
         jobs = jobs.filter(connection=connection)
     else:
         jobs = jobs.filter(
-            connection__workspace__in=_job_workspaces(request, workspaceIds)
+            connection__workspace__in=requested_workspaces(
+                member_workspaces(request), id_list(workspaceIds)
+            )
         )
     if jobType == "sync":
         jobs = jobs.exclude(trigger=SyncJob.Trigger.RESET)

@@ -20,6 +20,7 @@ from ninja import Router
 
 from apps.api.access import principal, scoped_get
 from apps.api.problems import bad_request, forbidden
+from apps.api.public.connections import SYNC_MODES
 from apps.api.public.schemas_connectors import StreamProperties
 from apps.api.waiting import wait_for_discover
 from apps.connections.catalog import ALLOWED_MODES
@@ -33,10 +34,7 @@ router = Router(tags=["Streams"])
 # (source sync mode, destination sync mode) -> the Public API's one word, for the
 # pairs the console's connections run.
 PUBLIC_SYNC_MODES: dict[tuple[str, str], str] = {
-    ("full_refresh", "overwrite"): "full_refresh_overwrite",
-    ("full_refresh", "append"): "full_refresh_append",
-    ("incremental", "append"): "incremental_append",
-    ("incremental", "append_dedup"): "incremental_deduped_history",
+    pair: word for word, pair in SYNC_MODES.items()
 }
 
 
