@@ -165,8 +165,8 @@ api = ConsoleApi(
         "of an Airbyte server makes (`/api/v1`), served by the console over its own "
         "workspaces, plus the console's workspace export and import "
         "(`/api/console/v1`). Authenticate with `POST /api/public/v1/applications/"
-        "token` (client credentials of an application made under Settings → API) "
-        "or a personal access token, sent as `Authorization: Bearer <token>`."
+        "token` (client credentials of an application made under API tokens, in "
+        "the user menu) or a personal access token, sent as `Authorization: Bearer <token>`."
     ),
     openapi_url=f"/{PUBLIC}openapi.json",
     docs_url=f"/{PUBLIC}docs",

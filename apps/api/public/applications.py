@@ -213,7 +213,7 @@ def _create(request: HttpRequest, name: str) -> dict[str, Any]:
     if caller.kind == "application":
         raise forbidden(
             "An application's token cannot create applications; create them "
-            "under Settings → API tokens, with `airbyte applications create`, "
+            "under API tokens in the user menu, with `airbyte applications create`, "
             "or with a personal access token."
         )
     expires_at = None
