@@ -166,7 +166,8 @@ api = ConsoleApi(
         "workspaces, plus the console's workspace export and import "
         "(`/api/console/v1`). Authenticate with `POST /api/public/v1/applications/"
         "token` (client credentials of an application made under API tokens, in "
-        "the user menu) or a personal access token, sent as `Authorization: Bearer <token>`."
+        "the user menu) or a personal access token, sent as "
+        "`Authorization: Bearer <token>`."
     ),
     openapi_url=f"/{PUBLIC}openapi.json",
     docs_url=f"/{PUBLIC}docs",
