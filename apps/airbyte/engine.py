@@ -139,9 +139,15 @@ class AirbyteEngine(Engine):
 
     @classmethod
     def runs_catalog_entry(
-        cls, *, package: str, builtin: str, docker_repository: str
+        cls,
+        *,
+        package: str,
+        builtin: str,
+        docker_repository: str,
+        manifest_only: bool = False,
     ) -> bool:
-        """Anything with a Docker image: the server runs connectors as containers."""
+        """Anything with a Docker image: the server runs connectors as containers
+        (a manifest-only connector's image is the manifest on Airbyte's runner)."""
         return bool(docker_repository) and docker_repository != "None"
 
     # -- operations -------------------------------------------------------------------

@@ -52,6 +52,19 @@ class ConnectorDefinition(BaseModel):
     # Which engines can run it: a list drawn from Workspace.Engine values.
     engines = models.JSONField(default=list, blank=True)
     icon = models.CharField(max_length=100, blank=True)
+    # The registry's ``iconUrl``: fetched once into the console's icon cache.
+    icon_url = models.URLField(max_length=500, blank=True)
+    # Airbyte's ``supportLevel``: certified, community, archived ("" when unsaid).
+    support_level = models.CharField(max_length=20, blank=True)
+    # Airbyte's manifest-only connectors (``language: manifest-only``) and those
+    # published from the connector builder: a YAML manifest per version, kept in
+    # ConnectorManifest and run by the CDK's declarative runner. ``pypi_version``
+    # is then the manifest's version.
+    manifest_only = models.BooleanField(default=False)
+    # Why the last ``spec`` probe of the pinned version failed on this host (a
+    # connector that installs but cannot start on this Python): shown on the
+    # catalog, never hidden. Cleared by a probe that works.
+    spec_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["kind", "name"]
@@ -81,10 +94,91 @@ class ConnectorDefinition(BaseModel):
             entrypoint=self.entrypoint,
             builtin=self.builtin,
             manifest=self.is_declarative_manifest,
+            manifest_only=self.manifest_only,
+            docker_repository=self.docker_repository,
         )
 
 
 DECLARATIVE_MANIFEST_ENTRYPOINT = "source-declarative-manifest"
+
+
+class ConnectorManifest(BaseModel):
+    """One version of a manifest-only connector: its YAML manifest and components.
+
+    Downloaded from the registry's CDN on install (``origin=registry``) or
+    published from the connector builder and ``airbyte cdk deploy``
+    (``origin=builder``). A version, once stored, never changes: a new manifest is
+    a new version, so a sync never runs something other than what was tested.
+    """
+
+    class Origin(models.TextChoices):
+        REGISTRY = "registry", "Registry"
+        BUILDER = "builder", "Connector builder"
+
+    definition = models.ForeignKey(
+        ConnectorDefinition, on_delete=models.CASCADE, related_name="manifests"
+    )
+    version = models.CharField(max_length=50)
+    manifest = models.JSONField()
+    # ``components.py`` for manifests with custom Python components ("" if none).
+    components = models.TextField(blank=True)
+    # sha256 over the manifest (canonical JSON) and the components text.
+    digest = models.CharField(max_length=64)
+    origin = models.CharField(
+        max_length=10, choices=Origin.choices, default=Origin.REGISTRY
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["definition", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["definition", "version"], name="connector_manifest_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"manifest of {self.definition} {self.version}"
+
+
+class RegistryFetch(BaseModel):
+    """One fetch of the connector registry: from where, when, and how it went.
+
+    The catalog is the last good fetch merged into ConnectorDefinition; a failed
+    fetch changes nothing and is kept here so the catalog page can say "the
+    registry did not answer at 02:00; the catalog is from yesterday 02:00".
+    """
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    # The URL or file the registry was read from.
+    location = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error = models.TextField(blank=True)
+    # How many entries the registry held, and what the merge did (MergeReport).
+    entries = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"registry fetch from {self.location} ({self.status})"
 
 
 class ConnectorInstall(BaseModel):

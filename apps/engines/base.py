@@ -39,12 +39,28 @@ PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,49}$")
 
 
+# How a connector runs on a host of the console (``ConnectorRef.runtime``).
+RUNTIME_BUILTIN = "builtin"  # a destination the console writes itself
+RUNTIME_PYPI = "pypi"  # a package from PyPI, in its own virtualenv
+RUNTIME_MANIFEST = "manifest"  # a low-code manifest run by the CDK's runner
+RUNTIME_DOCKER = "docker"  # an image run by a Docker daemon on the worker host
+RUNTIMES = (RUNTIME_BUILTIN, RUNTIME_PYPI, RUNTIME_MANIFEST, RUNTIME_DOCKER)
+
+
 @dataclass(frozen=True)
 class ConnectorRef:
     """Which connector to run: the plain data an engine needs, never a model.
 
     ``builtin`` names a destination the console writes itself; ``manifest`` says
-    the connector is the low-code runner whose YAML manifest rides in the config.
+    the connector is the low-code runner whose YAML manifest rides in the config
+    (the "Custom YAML manifest" source). ``manifest_only`` says the connector *is*
+    a manifest the catalog keeps per version (Airbyte's manifest-only connectors
+    and the ones published from the connector builder): engines ask the registered
+    ``ManifestStore`` for it. ``docker_repository`` is the connector's image
+    (``airbyte/source-foo``), run at tag ``version`` when nothing else can run it.
+
+    ``version`` is the connector's own version whatever runs it: the PyPI
+    version, the manifest's version or the image tag.
     """
 
     kind: str  # source | destination
@@ -55,10 +71,33 @@ class ConnectorRef:
     entrypoint: str = ""
     builtin: str = ""
     manifest: bool = False
+    manifest_only: bool = False
+    docker_repository: str = ""
+
+    @property
+    def runtime(self) -> str:
+        """How this connector runs here (one of ``RUNTIMES``; "" if it cannot)."""
+        if self.builtin:
+            return RUNTIME_BUILTIN
+        if self.manifest_only:
+            return RUNTIME_MANIFEST
+        if self.package:
+            return RUNTIME_PYPI
+        if self.docker_repository:
+            return RUNTIME_DOCKER
+        return ""
 
     @property
     def installable(self) -> bool:
-        return bool(self.package) and not self.builtin
+        """Something to install first: a package, a manifest or an image."""
+        return self.runtime in (RUNTIME_PYPI, RUNTIME_MANIFEST, RUNTIME_DOCKER)
+
+    @property
+    def docker_image(self) -> str:
+        """``repository:tag`` of the connector's image ("" without one)."""
+        if not self.docker_repository:
+            return ""
+        return f"{self.docker_repository}:{self.version or 'latest'}"
 
 
 def connector_ref(definition: Any) -> ConnectorRef:
@@ -76,6 +115,29 @@ class SpecStore(Protocol):
 
     def put(self, ref: ConnectorRef, spec: dict[str, Any]) -> None:
         """Store the raw ``spec`` of this connector version."""
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest-only connector's files at one version, as the catalog keeps them.
+
+    ``manifest`` is the parsed ``manifest.yaml``; ``components`` the text of its
+    ``components.py`` ("" when it has none: most have none).
+    """
+
+    manifest: dict[str, Any]
+    components: str = ""
+    digest: str = ""
+
+
+class ManifestStore(Protocol):
+    """Keeps manifest-only connectors' manifests per version (the connectors app)."""
+
+    def get(self, ref: ConnectorRef) -> StoredManifest | None:
+        """The manifest of this connector at ``ref.version``, or None."""
+
+    def put(self, ref: ConnectorRef, stored: StoredManifest) -> None:
+        """Keep a downloaded manifest for this connector and version."""
 
 
 @dataclass(frozen=True)
@@ -377,10 +439,15 @@ class Engine(ABC):
 
     @classmethod
     def runs_catalog_entry(
-        cls, *, package: str, builtin: str, docker_repository: str
+        cls,
+        *,
+        package: str,
+        builtin: str,
+        docker_repository: str,
+        manifest_only: bool = False,
     ) -> bool:
         """Can this engine run a catalog entry offered this way (a PyPI package,
-        a destination the console writes, a Docker image)?"""
+        a destination the console writes, a manifest, a Docker image)?"""
         return False
 
     # -- connector installs (engines that run connectors on this host) -----------

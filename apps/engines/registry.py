@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from apps.engines.base import DestinationDescriptor, Engine, SpecStore
+    from apps.engines.base import (
+        DestinationDescriptor,
+        Engine,
+        ManifestStore,
+        SpecStore,
+    )
 
 # The engine a workspace without a choice runs on (the model's default too).
 DEFAULT_ENGINE = "embedded"
@@ -23,6 +28,7 @@ DEFAULT_ENGINE = "embedded"
 _engines: dict[str, Callable[[Any], Engine]] = {}
 _destinations: dict[str, DestinationDescriptor] = {}
 _spec_store: list[SpecStore] = []
+_manifest_store: list[ManifestStore] = []
 _destination_configs: list[Callable[[str], list[tuple[str, dict[str, Any]]]]] = []
 
 
@@ -85,6 +91,16 @@ def register_spec_store(store: SpecStore) -> None:
 def spec_store() -> SpecStore | None:
     """The registered spec store, if any app registered one."""
     return _spec_store[0] if _spec_store else None
+
+
+def register_manifest_store(store: ManifestStore) -> None:
+    """Where engines find manifest-only connectors' manifests (the connectors app)."""
+    _manifest_store[:] = [store]
+
+
+def manifest_store() -> ManifestStore | None:
+    """The registered manifest store, if any app registered one."""
+    return _manifest_store[0] if _manifest_store else None
 
 
 def register_destination_configs(

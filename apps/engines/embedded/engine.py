@@ -22,7 +22,7 @@ from apps.engines.base import (
     EngineError,
     connector_ref,
 )
-from apps.engines.embedded import health, installer, protocol, scratch
+from apps.engines.embedded import health, installer, launch, protocol, scratch
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
 from apps.engines.health import HealthCheck, HealthTarget
@@ -55,10 +55,10 @@ class EmbeddedEngine(Engine):
         cached = store.get(definition) if store is not None else None
         if cached is not None:
             return protocol.spec_from_dict(cached)
-        installation = self._ensure_installed(definition)
-        raw = installation.spec
+        ready = self._launch(definition)
+        raw = ready.spec
         if raw is None:
-            result = self._run(installation, "spec", None, SecretMasker())
+            result = self._run(ready, "spec", None, SecretMasker())
             message = result.first(protocol.SPEC)
             if message is None:
                 raise EngineError(
@@ -87,11 +87,11 @@ class EmbeddedEngine(Engine):
             )
         masker = self._masker(definition, config)
         try:
-            installation = self._ensure_installed(definition)
+            ready = self._launch(definition)
         except EngineError as exc:
             return CheckResult(ok=False, message=exc.message, logs=exc.logs)
         result = self._run(
-            installation, "check", config, masker, workspace_id=self._workspace_id()
+            ready, "check", config, masker, workspace_id=self._workspace_id()
         )
         message = result.first(protocol.CONNECTION_STATUS)
         if message is not None:
@@ -120,9 +120,9 @@ class EmbeddedEngine(Engine):
         if definition.builtin or definition.kind != "source":
             raise EngineError(f"{definition.name} is a destination: it has no streams.")
         masker = self._masker(definition, config)
-        installation = self._ensure_installed(definition)
+        ready = self._launch(definition)
         result = self._run(
-            installation, "discover", config, masker, workspace_id=self._workspace_id()
+            ready, "discover", config, masker, workspace_id=self._workspace_id()
         )
         message = result.first(protocol.CATALOG)
         if message is None:
@@ -148,43 +148,44 @@ class EmbeddedEngine(Engine):
         return self.spec(definition)
 
     def connector_ready(self, definition: ConnectorRef) -> bool:
-        """Built-ins always are; a package once its spec is stored or it is here."""
+        """Built-ins always are; others once their spec is stored or they are here."""
         if definition.builtin:
             return True
         store = registry.spec_store()
         return bool(
             (store is not None and store.get(definition) is not None)
-            or installer.installed(definition.package, definition.version)
+            or launch.installed(definition)
         )
 
     @classmethod
     def runs_catalog_entry(
-        cls, *, package: str, builtin: str, docker_repository: str
+        cls,
+        *,
+        package: str,
+        builtin: str,
+        docker_repository: str,
+        manifest_only: bool = False,
     ) -> bool:
-        """A package from PyPI, or a destination the console writes itself."""
-        return bool(package or builtin)
+        """A package from PyPI, a manifest, an image for a Docker daemon on the
+        worker host, or a destination the console writes itself."""
+        image = bool(docker_repository) and docker_repository != "None"
+        return bool(package or builtin or manifest_only or image)
 
     # -- installs -----------------------------------------------------------------
     def install(
         self, definition: ConnectorRef, *, on_output: Callable[[str], None]
     ) -> dict[str, Any] | None:
-        """pip-install the package into its own virtualenv (atomic, locked)."""
-        installation = installer.install(
-            definition.package,
-            definition.version,
-            entrypoint=definition.entrypoint,
-            on_output=on_output,
-        )
-        return installation.spec
+        """Install the connector here (atomic, locked): see ``launch.py``."""
+        return launch.install(connector_ref(definition), on_output=on_output)
 
     def uninstall(self, definition: ConnectorRef) -> int:
-        return len(installer.uninstall(definition.package))
+        return launch.uninstall(connector_ref(definition))
 
     def install_timeout(self) -> float:
         return installer.install_timeout()
 
     def installed(self, definition: ConnectorRef) -> bool:
-        return installer.installed(definition.package, definition.version) is not None
+        return launch.installed(connector_ref(definition))
 
     # -- after a worker died ----------------------------------------------------
     def stop_lost_attempt(self, *, worker: str, process_group: int | None) -> None:
@@ -278,17 +279,14 @@ class EmbeddedEngine(Engine):
     def _version(definition: ConnectorRef) -> str:
         if not definition.installable or not definition.version:
             raise EngineError(
-                f"{definition.name} has no PyPI package pinned, so the embedded "
-                "engine cannot run it."
+                f"{definition.name} has no PyPI package, manifest or image pinned, "
+                "so the embedded engine cannot run it."
             )
         return definition.version
 
-    def _ensure_installed(self, definition: ConnectorRef) -> installer.Installation:
-        return installer.ensure_installed(
-            definition.package,
-            self._version(definition),
-            entrypoint=definition.entrypoint,
-        )
+    def _launch(self, definition: ConnectorRef) -> launch.Launch:
+        self._version(definition)
+        return launch.launch(definition)
 
     def _masker(self, definition: ConnectorRef, config: dict[str, Any]) -> SecretMasker:
         """A masker for everything this config's secrets could leak into."""
@@ -310,7 +308,7 @@ class EmbeddedEngine(Engine):
 
     @staticmethod
     def _run(
-        installation: installer.Installation,
+        ready: launch.Launch,
         verb: str,
         config: dict[str, Any] | None,
         masker: SecretMasker,
@@ -320,18 +318,21 @@ class EmbeddedEngine(Engine):
         # The workspace's /local is mounted for check and discover; spec (one
         # answer for every workspace) runs without one.
         result = run_connector(
-            installation.command(),
+            ready.command,
             verb,
             masker=masker,
-            config=config,
+            config=ready.prepare_config(config) if config is not None else None,
             timeout=timeout_for(verb),
-            bin_dir=installation.bin_dir,
+            bin_dir=ready.bin_dir,
             workspace_id=workspace_id or None,
+            sandboxed=ready.sandboxed,
+            extra_env=ready.env,
+            cleanup=ready.cleanup,
         )
         if result.returncode not in (0, None) or result.timed_out:
             logger.info(
                 "%s %s exited with %s%s",
-                installation.entrypoint,
+                ready.label,
                 verb,
                 result.returncode,
                 " (timed out)" if result.timed_out else "",

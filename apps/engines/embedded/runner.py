@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -157,9 +157,13 @@ class ConnectorProcess:
         cwd: Path | None = None,
         timeout: float | None = None,
         workspace_id: str | None = None,
+        sandboxed: bool = True,
     ) -> None:
         self.argv = argv
         self.masker = masker
+        # False for a program that must not run in bubblewrap (the Docker CLI:
+        # the container is that connector's sandbox).
+        self.sandboxed = sandboxed
         self.env = env if env is not None else connector_env()
         self.cwd = cwd
         self.timeout = timeout
@@ -212,7 +216,7 @@ class ConnectorProcess:
         the one place the sandbox is applied. A missing program or ``bwrap`` is
         an OSError, as it would be without the sandbox.
         """
-        if not sandbox.enabled():
+        if not sandbox.enabled() or not self.sandboxed:
             # No bwrap --die-with-parent: the kernel still kills the connector
             # when the worker dies (setpriv sets its parent-death signal).
             setpriv = shutil.which("setpriv")
@@ -299,7 +303,7 @@ class ConnectorProcess:
 
 
 def run_connector(
-    command: list[str],
+    command: list[str] | Callable[[Path], list[str]],
     verb: str,
     *,
     masker: SecretMasker,
@@ -307,23 +311,31 @@ def run_connector(
     timeout: float | None = None,
     bin_dir: Path | None = None,
     workspace_id: str | None = None,
+    sandboxed: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+    cleanup: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run ``<command> <verb> [--config FILE]`` to completion and collect its output.
 
-    ``workspace_id`` (a public id) mounts that workspace's data folder at
-    ``/local`` in the sandbox; without one the connector gets no ``/local``.
+    ``command`` is the argv prefix, or a function of the run's private folder
+    that gives it (a Docker run mounts that folder). ``workspace_id`` (a public
+    id) mounts that workspace's data folder at ``/local`` in the sandbox; without
+    one the connector gets no ``/local``. ``cleanup(folder)`` runs once the
+    process has stopped.
     """
     with private_files(config=config) as (directory, files):
-        argv = [*command, verb]
+        prefix = command(directory) if callable(command) else command
+        argv = [*prefix, verb]
         if "config" in files:
             argv += ["--config", str(files["config"])]
         process = ConnectorProcess(
             argv,
             masker=masker,
-            env=connector_env(bin_dir),
+            env=connector_env(bin_dir, **dict(extra_env or {})),
             cwd=directory,
             timeout=timeout,
             workspace_id=workspace_id,
+            sandboxed=sandboxed,
         )
         result = RunResult()
         try:
@@ -336,6 +348,8 @@ def run_connector(
             result.messages.extend(process.messages())
         finally:
             result.returncode = process.stop()
+            if cleanup is not None:
+                cleanup(directory)
         result.logs = list(process.logs)
         result.stderr = "\n".join(process.stderr_tail)
         result.timed_out = process.timed_out

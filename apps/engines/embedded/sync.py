@@ -37,7 +37,7 @@ from apps.engines.base import (
     StreamRequest,
     connector_ref,
 )
-from apps.engines.embedded import installer, protocol
+from apps.engines.embedded import launch, protocol
 from apps.engines.embedded.runner import (
     ConnectorProcess,
     connector_env,
@@ -249,11 +249,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
     definition = connector_ref(request.source_definition)
     masker = SecretMasker(request.secret_values)
     try:
-        installation = installer.ensure_installed(
-            definition.package,
-            definition.version,
-            entrypoint=definition.entrypoint,
-        )
+        ready = launch.launch(definition)
     except EngineError as exc:
         return _failed(
             "system_error", "console", f"Installing the source: {exc.message}"
@@ -266,6 +262,10 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
                 "config_error", "source", "The source has no manifest to run."
             )
         source_config = declarative.build_config(manifest, user_config)
+    try:
+        source_config = ready.prepare_config(source_config)
+    except EngineError as exc:
+        return _failed("config_error", "source", masker.mask(exc.message))
     try:
         writer = make_writer(
             connector_ref(request.destination_definition),
@@ -285,9 +285,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
         return _failed(exc.failure_type, "destination", masker.mask(exc.message))
     run = _Run(request, reporter, writer, masker)
     try:
-        return run.read(
-            installation, source_config, _input_state(request, destination_states)
-        )
+        return run.read(ready, source_config, _input_state(request, destination_states))
     except BaseException:
         # Anything unexpected: roll back the open batch; committed ones stay.
         writer.abort()
@@ -410,7 +408,7 @@ class _Run:
     # -- the loop ----------------------------------------------------------------------
     def read(
         self,
-        installation: installer.Installation,
+        ready: launch.Launch,
         source_config: dict[str, Any],
         state: list[dict[str, Any]] | None,
     ) -> AttemptOutcome:
@@ -426,15 +424,16 @@ class _Run:
             catalog=configured_catalog(request.streams),
             state=state,
         ) as (directory, files):
-            argv = read_argv(installation.command(), files)
+            argv = read_argv(ready.command(directory), files)
             if "state" in files:
                 reporter.log(f"INFO Resuming from {len(state or [])} saved state(s).")
             process = ConnectorProcess(
                 argv,
                 masker=masker,
-                env=connector_env(installation.bin_dir),
+                env=connector_env(ready.bin_dir, **dict(ready.env)),
                 cwd=directory,
                 workspace_id=request.workspace_id,
+                sandboxed=ready.sandboxed,
             )
             try:
                 process.start()
@@ -460,6 +459,7 @@ class _Run:
             finally:
                 watchdog.finish()
                 returncode = process.stop()
+                ready.cleanup(directory)
                 for line in process.logs:
                     reporter.log(f"INFO source: {line}")
                 for line in process.stderr_tail:
