@@ -317,6 +317,24 @@ LOCAL_FILES_DIR = env.path("LOCAL_FILES_DIR", DATA_DIR / "local")
 DUCKDB_DIR = env.path("DUCKDB_DIR", DATA_DIR / "duckdb")
 DUCKDB_ALLOW_ANY_PATH = env.boolean("DUCKDB_ALLOW_ANY_PATH", False)
 
+# --- Airbyte's connector registry and the ways connectors run (issue #16) --------
+# The registry the catalog follows (a daily task and `airbyte connectors refresh`
+# fetch it), and the CDN its manifest-only connectors are downloaded from
+# (<CDN>/metadata/airbyte/<connector>/<version>/manifest.yaml).
+CONNECTOR_REGISTRY_URL = env.string(
+    "CONNECTOR_REGISTRY_URL",
+    "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
+)
+CONNECTOR_CDN_URL = env.string(
+    "CONNECTOR_CDN_URL", "https://connectors.airbyte.com/files"
+)
+# The airbyte-cdk version every manifest (manifest-only connectors, the connector
+# builder's) runs on: one declarative runner, installed like any connector.
+DECLARATIVE_CDK_VERSION = env.string("DECLARATIVE_CDK_VERSION", "7.39.1")
+# Docker connectors run where a Docker daemon answers (DOCKER_HOST or the socket);
+# `off` never tries.
+CONNECTOR_DOCKER = env.choice("CONNECTOR_DOCKER", ("auto", "off"), "auto")
+
 # --- Syncs (issue #4) -------------------------------------------------------------
 # Retry policy after a failed attempt (Airbyte's): waits of base * factor^(n-1)
 # seconds, capped, until too many failures in a row or in total.

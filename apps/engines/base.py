@@ -433,6 +433,15 @@ class Engine(ABC):
         """Can a form for this connector be built now, without installing anything."""
         return True
 
+    @classmethod
+    def runtime_available(cls, runtime: str) -> tuple[bool, str]:
+        """Can this engine run connectors of ``runtime`` now, and if not, why.
+
+        The catalog asks so it can say "needs Docker on the worker host" next to
+        an entry instead of failing later in a form.
+        """
+        return True, ""
+
     def offered_definition_ids(self) -> list[str] | None:
         """The connector definitions this engine offers, or None for the catalog's."""
         return None

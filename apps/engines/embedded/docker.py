@@ -8,6 +8,11 @@ from __future__ import annotations
 from apps.engines.base import ConnectorRef, EngineError
 
 
+def available() -> tuple[bool, str]:
+    """Is a Docker daemon reachable from this host, and if not, why."""
+    return False, "Docker connectors are not supported yet."
+
+
 def launch(ref: ConnectorRef, *, on_output=None):
     raise EngineError(f"{ref.name}: Docker connectors cannot run here yet.")
 

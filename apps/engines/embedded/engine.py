@@ -11,6 +11,7 @@ from django.conf import settings
 
 from apps.engines import declarative, registry
 from apps.engines.base import (
+    RUNTIME_DOCKER,
     AttemptOutcome,
     AttemptReporter,
     AttemptRequest,
@@ -170,6 +171,15 @@ class EmbeddedEngine(Engine):
         worker host, or a destination the console writes itself."""
         image = bool(docker_repository) and docker_repository != "None"
         return bool(package or builtin or manifest_only or image)
+
+    @classmethod
+    def runtime_available(cls, runtime: str) -> tuple[bool, str]:
+        """Docker connectors need a Docker daemon on this host; the rest run here."""
+        if runtime == RUNTIME_DOCKER:
+            from apps.engines.embedded import docker
+
+            return docker.available()
+        return True, ""
 
     # -- installs -----------------------------------------------------------------
     def install(
