@@ -1,0 +1,658 @@
+"""The MySQL / MariaDB destination writer: PyMySQL, multi-row ``INSERT`` in batches.
+
+A MySQL "schema" is a database, so a connection's namespace names the database its
+tables go to; the connection's default namespace (``public``, or none) means the
+config's ``database``, which is what Airbyte's destination-mysql calls the
+destination default. The state table lives in that default database.
+
+Loading: each batch is one ``executemany`` of ``INSERT ... VALUES (...)``, which
+PyMySQL sends as multi-row statements of up to ~1 MB. ``LOAD DATA LOCAL INFILE``
+was measured too (see the README): it needs ``local_infile`` on the server (off
+by default in MySQL 8 and on most managed servers) and on the client, and it was
+not faster here, because building its text file in Python costs what escaping the
+INSERT does; so the writer always uses INSERT.
+
+The session runs with ``ANSI_QUOTES`` (so the shared SQL's double-quoted
+identifiers work), ``STRICT_TRANS_TABLES`` (a value the casts let through but the
+column refuses fails the batch instead of being silently mangled) and time zone
+UTC. Tables are InnoDB (transactions), ``utf8mb4`` with a binary collation (keys
+compare exactly, as in PostgreSQL).
+
+Modes:
+
+- append: INSERT straight into the table.
+- overwrite: INSERT into ``_airbyte_tmp_<table>``; ``finish(success=True)`` swaps it
+  in with one ``RENAME TABLE table TO old, staging TO table`` (atomic for readers)
+  and drops the old table. MySQL commits implicitly around DDL, so the swap and the
+  clearing of the stream's state that follows are two commits, not one: a crash
+  between them leaves the new table in place and a stale state a full refresh
+  ignores.
+- append_dedup: MySQL has no MERGE and ``ON DUPLICATE KEY UPDATE`` needs a unique
+  key, which a LONGTEXT key column cannot have in MySQL; so each batch goes into a
+  session temporary table and, in the batch's transaction, its latest row per
+  primary key replaces the table's row unless that one has a greater cursor
+  (delete + insert). A (non-unique) index on the key keeps this fast; duplicates
+  an earlier append left are removed when it is first created. Rows whose key has
+  a NULL part are inserted as they come.
+
+Every data change of a batch (rows, dedup, states) is DML in one InnoDB
+transaction, so ``commit`` keeps the writer's guarantee: rows and state together.
+
+Config (Airbyte's destination-mysql spec): ``host``, ``port``, ``database``,
+``username``, ``password``, ``ssl`` (encrypt, without verifying the certificate,
+as Airbyte's ``ssl: true``), ``jdbc_url_params`` (for Airbyte's connector; this
+writer ignores it). SSH tunnels are not supported.
+"""
+
+# SQL text here interpolates identifiers only, always through quote(); values travel
+# as parameters.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import orjson
+import pymysql
+from pymysql.constants import CLIENT
+
+from apps.engines.embedded.writers.base import (
+    EXTRA,
+    EXTRACTED_AT,
+    GENERATION_ID,
+    META,
+    RAW_ID,
+    SEQUENCE,
+    STATE_TABLE,
+    BaseWriter,
+    DestinationError,
+    StreamPlan,
+    quote,
+)
+from apps.engines.embedded.writers.typing import (
+    FIELD_SIZE_LIMITATION,
+    INT64_MAX,
+    INT64_MIN,
+    CastAdjusted,
+    CastFailed,
+    Casts,
+    LogicalType,
+    fit_identifier,
+    short_hash,
+)
+
+DEFAULT_NAMESPACES = ("", "public")
+# DECIMAL(38, 9): Airbyte's typing of a number in MySQL; 29 digits before the point.
+NUMBER_SCALE = 9
+NUMBER_LIMIT = Decimal(10) ** (38 - NUMBER_SCALE)
+_QUANTUM = Decimal(1).scaleb(-NUMBER_SCALE)
+_UTC = dt.UTC
+# Index prefix for text key columns (InnoDB keys hold at most 3072 bytes).
+TEXT_KEY_PREFIX = 191
+TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+UTC_COMMENT = " comment 'utc'"
+
+# Server errors that mean "fix the settings": access denied (1044, 1045, 1142,
+# 1227, 1370), unknown database (1049), unknown host (2005), read-only (1290, 1836).
+_CONFIG_ERRORS = {1044, 1045, 1049, 1142, 1143, 1227, 1290, 1370, 1836, 2005}
+# Errors worth a retry: lost connection, server gone, lock waits, deadlocks,
+# too many connections.
+_TRANSIENT_ERRORS = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
+
+
+class MySQLCasts(Casts):
+    """Cells for PyMySQL: UTC-naive datetimes, DECIMAL(38,9) numbers, JSON text."""
+
+    fast_paths: ClassVar[dict[LogicalType, str]] = {
+        LogicalType.STRING: "type(v) is str and v.isascii()",
+        LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
+        LogicalType.BOOLEAN: "v is True or v is False",
+    }
+
+    def number(self, value: Any) -> Any:
+        if type(value) is float:
+            if value != value or value in (float("inf"), float("-inf")):
+                raise CastFailed()
+            try:
+                value = Decimal(repr(value))
+            except InvalidOperation:
+                raise CastFailed() from None
+        result = super().number(value)
+        if isinstance(result, int):
+            if -NUMBER_LIMIT < result < NUMBER_LIMIT:
+                return result
+            raise CastFailed(FIELD_SIZE_LIMITATION)
+        if not result.is_finite():
+            raise CastFailed()
+        if not -NUMBER_LIMIT < result < NUMBER_LIMIT:
+            raise CastFailed(FIELD_SIZE_LIMITATION)
+        if result.as_tuple().exponent < -NUMBER_SCALE:  # type: ignore[operator]
+            rounded = result.quantize(_QUANTUM)
+            if rounded != result:
+                # Stored rounded to 9 decimals; the exact original stays in the meta.
+                raise CastAdjusted(rounded, FIELD_SIZE_LIMITATION, keep_original=True)
+            return rounded
+        return result
+
+    def timestamptz(self, value: Any) -> Any:
+        parsed = super().timestamptz(value)
+        try:
+            return parsed.astimezone(_UTC).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise CastFailed() from None
+
+    def timetz(self, value: Any) -> Any:
+        parsed = super().timetz(value)
+        offset = parsed.utcoffset() or dt.timedelta()
+        moment = dt.datetime.combine(dt.date(2000, 1, 1), parsed.replace(tzinfo=None))
+        return (moment - offset).time()
+
+
+class MySQLWriter(BaseWriter):
+    """Writes streams into MySQL or MariaDB tables; see the module docstring."""
+
+    backend = "MySQL"
+    casts = MySQLCasts()
+    type_names: ClassVar[dict[LogicalType, str]] = {
+        LogicalType.STRING: "longtext",
+        LogicalType.INTEGER: "bigint",
+        LogicalType.NUMBER: f"decimal(38,{NUMBER_SCALE})",
+        LogicalType.BOOLEAN: "tinyint(1)",
+        LogicalType.DATE: "date",
+        # MySQL has no time zone types: UTC values, marked by a column comment so
+        # a later sync reads the column back as the type it was made for.
+        LogicalType.TIMESTAMPTZ: "datetime(6)" + UTC_COMMENT,
+        LogicalType.TIMESTAMP: "datetime(6)",
+        LogicalType.TIME: "time(6)",
+        LogicalType.TIMETZ: "time(6)" + UTC_COMMENT,
+        LogicalType.JSON: "json",
+    }
+    type_aliases: ClassVar[dict[str, LogicalType]] = {
+        "text": LogicalType.STRING,
+        "mediumtext": LogicalType.STRING,
+        "boolean": LogicalType.BOOLEAN,
+        "double": LogicalType.NUMBER,
+        "datetime": LogicalType.TIMESTAMP,
+    }
+    airbyte_types: ClassVar[dict[str, str]] = {
+        RAW_ID: "char(36) NOT NULL DEFAULT (uuid())",
+        EXTRACTED_AT: "datetime(6) NOT NULL",
+        META: "json",
+        GENERATION_ID: "bigint",
+        EXTRA: "json",
+    }
+
+    def __init__(self, config: dict[str, Any], *, schema: str, **kwargs: Any) -> None:
+        database = str(config.get("database") or "")
+        default = (schema or "") in DEFAULT_NAMESPACES and bool(database)
+        super().__init__(config, schema=database if default else schema, **kwargs)
+        if default:
+            # The database keeps its own spelling: it already exists, as named.
+            self.schema = database
+            for plan in self._plans.values():
+                if plan.config.destination_schema is None:
+                    plan.schema = database
+        self._conn: pymysql.connections.Connection | None = None
+        self._warned_null_keys: set[str] = set()
+        self._databases: set[str] = set()
+        #: The server's version string, once ``check`` connected.
+        self.server_version = ""
+
+    # -- connection ------------------------------------------------------------
+
+    def _connect_params(self) -> dict[str, Any]:
+        config = self.config
+        tunnel = config.get("tunnel_method")
+        if isinstance(tunnel, dict) and tunnel.get("tunnel_method") not in (
+            None,
+            "NO_TUNNEL",
+        ):
+            raise DestinationError(
+                "SSH tunnels are not supported by the embedded engine's MySQL "
+                "writer; connect directly or use the airbyte engine.",
+                failure_type="config_error",
+            )
+        params: dict[str, Any] = {
+            "host": config.get("host") or "127.0.0.1",
+            "port": int(config.get("port") or 3306),
+            "user": config.get("username") or "root",
+            "password": config.get("password") or "",
+            "database": config.get("database") or None,
+            "charset": "utf8mb4",
+            "connect_timeout": int(config.get("connect_timeout") or 10),
+            "autocommit": False,
+            "client_flag": CLIENT.FOUND_ROWS,
+            # ANSI_QUOTES: identifiers in double quotes, like the shared SQL.
+            "init_command": "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,"
+            "ANSI_QUOTES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
+            "time_zone = '+00:00'",
+        }
+        if config.get("ssl") is True:
+            # Airbyte's ssl: encrypt, without verifying the server's certificate.
+            params["ssl"] = {"verify_mode": False, "check_hostname": False}
+        return params
+
+    def _db_connect(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            self._conn = pymysql.connect(**self._connect_params())
+        except pymysql.Error as exc:
+            raise DestinationError(
+                f"Could not connect to MySQL{self._where()}: {mysql_message(exc)}",
+                failure_type=self._failure_type(exc),
+            ) from exc
+
+    def _where(self) -> str:
+        host = self.config.get("host") or "127.0.0.1"
+        return f" at {host}:{self.config.get('port') or 3306}"
+
+    def _db_close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @property
+    def conn(self) -> pymysql.connections.Connection:
+        if self._conn is None:
+            raise DestinationError("The MySQL connection is closed.")
+        return self._conn
+
+    def _db_commit(self) -> None:
+        self.conn.commit()
+
+    def _db_rollback_quietly(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.rollback()
+
+    def _db_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        found = _CREATE_SCHEMA.match(sql)
+        if found:
+            self._ensure_database(found.group(1).replace('""', '"'))
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params) or None)
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params) or None)
+            return list(cur.fetchall())
+
+    def _ensure_database(self, name: str) -> None:
+        """Create a database only if it is missing.
+
+        MySQL checks the CREATE privilege before ``IF NOT EXISTS``: a user who may
+        only write into an existing database would be refused otherwise.
+        """
+        if name in self._databases:
+            return
+        exists = self._fetch(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+            (name,),
+        )
+        if not exists:
+            try:
+                self._db_execute(
+                    f"CREATE DATABASE IF NOT EXISTS {quote(name)} "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
+            except pymysql.Error as exc:
+                raise DestinationError(
+                    f"MySQL{self._where()} refused to create the database {name!r} "
+                    f"for this connection's namespace: {mysql_message(exc)}. Create "
+                    "it, or set the connection's namespace to an existing database.",
+                    failure_type=self._failure_type(exc),
+                ) from exc
+        self._databases.add(name)
+
+    def _failure_type(self, exc: Exception) -> str:
+        code = _error_code(exc)
+        if code in _CONFIG_ERRORS:
+            return "config_error"
+        if code in _TRANSIENT_ERRORS or isinstance(exc, pymysql.OperationalError):
+            return "transient_error"
+        return "system_error"
+
+    # -- catalog -----------------------------------------------------------------
+
+    def _db_columns(self, schema: str, table: str) -> dict[str, str] | None:
+        kind = self._fetch(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name = %s",
+            (schema, table),
+        )
+        if not kind:
+            return None
+        if kind[0][0] != "BASE TABLE":
+            raise DestinationError(
+                f"{schema}.{table} exists but is not a plain table; rename it or "
+                "choose another prefix.",
+                failure_type="config_error",
+            )
+        rows = self._fetch(
+            "SELECT column_name, column_type, data_type, column_comment "
+            "FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = %s ORDER BY ordinal_position",
+            (schema, table),
+        )
+        # MariaDB's JSON is LONGTEXT with a json_valid() check on the column.
+        json_columns = (
+            {
+                name
+                for (name,) in self._fetch(
+                    "SELECT constraint_name FROM information_schema.check_constraints "
+                    "WHERE constraint_schema = %s AND table_name = %s "
+                    "AND check_clause LIKE 'json_valid(%%'",
+                    (schema, table),
+                )
+            }
+            if self._has_check_constraints()
+            else set()
+        )
+        columns = {}
+        for name, column_type, data_type, comment in rows:
+            spelled = _DISPLAY_WIDTH.sub(r"\1", str(column_type).lower())
+            if data_type == "json" or name in json_columns:
+                spelled = "json"
+            elif str(comment).lower() == "utc":
+                spelled += UTC_COMMENT
+            columns[name] = spelled
+        return columns
+
+    def _has_check_constraints(self) -> bool:
+        if not hasattr(self, "_check_constraints"):
+            found = self._fetch(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = "
+                "'information_schema' AND table_name = 'CHECK_CONSTRAINTS'"
+            )
+            self._check_constraints = bool(found)
+        return self._check_constraints
+
+    def _create_table(self, schema: str, table: str, columns: Sequence[Any]) -> None:
+        parts = self._airbyte_column_sql() + [self._column_sql(c) for c in columns]
+        self._db_execute(
+            f"CREATE TABLE IF NOT EXISTS {self._ref(schema, table)} "
+            f"({', '.join(parts)}) {TABLE_OPTIONS}"
+        )
+
+    def _db_staging_generation(self, plan: StreamPlan) -> int | None:
+        rows = self._fetch(
+            f"SELECT {quote(GENERATION_ID)} FROM "
+            f"{self._ref(plan.schema, plan.staging)} LIMIT 1"
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # -- states --------------------------------------------------------------
+
+    def _state_ref(self) -> str:
+        return self._ref(self.schema, STATE_TABLE)
+
+    def _db_create_state_table(self) -> None:
+        self._ensure_database(self.schema)
+        self._db_execute(
+            f"CREATE TABLE IF NOT EXISTS {self._state_ref()} ("
+            "connection_id varchar(64) NOT NULL, kind varchar(16) NOT NULL, "
+            "stream_namespace varchar(255) NOT NULL DEFAULT '', "
+            "stream_name varchar(255) NOT NULL DEFAULT '', state longtext NOT NULL, "
+            "updated_at datetime(6) NOT NULL DEFAULT current_timestamp(6), "
+            "PRIMARY KEY (connection_id, kind, stream_namespace, stream_name)) "
+            f"{TABLE_OPTIONS}"
+        )
+
+    def _db_read_states(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        exists = self._fetch(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = %s",
+            (self.schema, STATE_TABLE),
+        )
+        if not exists:
+            return []
+        rows = self._fetch(
+            f"SELECT kind, stream_namespace, stream_name, state FROM "
+            f"{self._state_ref()} WHERE connection_id = %s "
+            "ORDER BY kind, stream_namespace, stream_name",
+            (self.connection_id,),
+        )
+        return [(k, ns, name, orjson.loads(state)) for k, ns, name, state in rows]
+
+    def _db_write_states(self, rows: list[tuple[str, str, str, str]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {self._state_ref()} (connection_id, kind, "
+                "stream_namespace, stream_name, state, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, current_timestamp(6)) "
+                "ON DUPLICATE KEY UPDATE state = VALUES(state), "
+                "updated_at = VALUES(updated_at)",
+                [
+                    (self.connection_id, kind, ns, name, state)
+                    for kind, ns, name, state in rows
+                ],
+            )
+
+    # -- loading ---------------------------------------------------------------
+
+    def _prepare_stream(self, plan: StreamPlan) -> None:
+        super()._prepare_stream(plan)
+        columns = ", ".join(quote(c) for c in plan.load_columns)
+        marks = ", ".join(["%s"] * len(plan.load_columns))
+        if plan.mode == "append_dedup":
+            into = quote(plan.batch_table)
+        else:
+            into = self._ref(plan.schema, plan.target)
+        plan.sql["insert"] = f"INSERT INTO {into} ({columns}) VALUES ({marks})"
+
+    def _db_load(self, plan: StreamPlan, rows: list[tuple[Any, ...]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(plan.sql["insert"], rows)
+            if plan.mode != "append_dedup":
+                return
+            for step in ("winners", "replace", "lost", "merge"):
+                cur.execute(plan.sql[step])
+            inserted = cur.execute(plan.sql["null_keys"])
+            if inserted and plan.table not in self._warned_null_keys:
+                self._warned_null_keys.add(plan.table)
+                self.log(
+                    "WARN",
+                    f"Stream {plan.config.name!r}: records with a NULL primary "
+                    "key are kept but cannot be deduplicated.",
+                )
+            # DELETE, not TRUNCATE: TRUNCATE would commit the open batch.
+            cur.execute(f"DELETE FROM {quote(plan.batch_table)}")
+            cur.execute(f"DELETE FROM {quote(plan.batch_table + '_w')}")
+
+    def _db_json_path(self, column_sql: str, path: list[str], *, text: bool) -> str:
+        json_path = "$" + "".join(
+            '."' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in path
+        )
+        extract = f"JSON_EXTRACT({column_sql}, {_string(json_path)})"
+        return f"JSON_UNQUOTE({extract})" if text else extract
+
+    def _latest(self, plan: StreamPlan, alias: str, *, tiebreak: str) -> str:
+        """ORDER BY items putting the winning row first (MySQL has no NULLS LAST)."""
+        cursor = self._cursor_sql(plan, alias)
+        tie = f"{alias}.{tiebreak}" if alias else tiebreak
+        if cursor is None:
+            return f"{tie} DESC"
+        return f"{cursor} IS NULL, {cursor} DESC, {tie} DESC"
+
+    def _db_prepare_dedup(self, plan: StreamPlan) -> None:
+        target = self._ref(plan.schema, plan.table)
+        keys = self._keys_sql(plan)
+        self._index_keys(plan, target)
+        types = {c.name: self.type_names[c.type] for c in plan.columns}
+        types.update(
+            {
+                EXTRACTED_AT: "datetime(6)",
+                META: "longtext",
+                GENERATION_ID: "bigint",
+                EXTRA: "longtext",
+                SEQUENCE: "bigint",
+            }
+        )
+        batch, winners = quote(plan.batch_table), quote(plan.batch_table + "_w")
+        column_sql = ", ".join(
+            f"{quote(n)} {types[n].replace(UTC_COMMENT, '')}" for n in plan.load_columns
+        )
+        for name in (batch, winners):
+            self._db_execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+            self._db_execute(
+                f"CREATE TEMPORARY TABLE {name} ("
+                f"{quote(RAW_ID)} char(36) NOT NULL DEFAULT (uuid()), {column_sql}) "
+                f"{TABLE_OPTIONS}"
+            )
+        stored = [RAW_ID] + [c for c in plan.load_columns if c != SEQUENCE]
+        listed = ", ".join(quote(c) for c in stored)
+        everything = ", ".join(quote(c) for c in [RAW_ID, *plan.load_columns])
+        not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+        any_null = " OR ".join(f"{k} IS NULL" for k in keys)
+        batch_keys = ", ".join(self._keys_sql(plan, "b"))
+        joined = " AND ".join(
+            f"{t} = {w}"
+            for t, w in zip(
+                self._keys_sql(plan, "t"), self._keys_sql(plan, "w"), strict=True
+            )
+        )
+        # Each statement names a temporary table once: MySQL cannot reopen one.
+        plan.sql["winners"] = (
+            f"INSERT INTO {winners} ({everything}) SELECT {everything} FROM ("
+            f"SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {batch_keys} ORDER BY "
+            f"{self._latest(plan, 'b', tiebreak=quote(SEQUENCE))}) AS _ab_rn "
+            f"FROM {batch} b WHERE {not_null}) ranked WHERE _ab_rn = 1"
+        )
+        replace = f"DELETE t FROM {target} t JOIN {winners} w ON {joined}"
+        cursor_t, cursor_w = self._cursor_sql(plan, "t"), self._cursor_sql(plan, "w")
+        if cursor_t:
+            replace += f" WHERE {cursor_t} IS NULL OR {cursor_w} >= {cursor_t}"
+        plan.sql["replace"] = replace
+        # What is left in the table under a winner's key has a greater cursor.
+        plan.sql["lost"] = f"DELETE w FROM {winners} w JOIN {target} t ON {joined}"
+        plan.sql["merge"] = (
+            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {winners}"
+        )
+        plan.sql["null_keys"] = (
+            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {batch} "
+            f"WHERE {any_null}"
+        )
+
+    def _index_keys(self, plan: StreamPlan, target: str) -> None:
+        """Index the primary key; on its first creation, drop older duplicates."""
+        keys = self._keys_sql(plan)
+        index = "_ab_pk_" + short_hash(f"{plan.schema}.{plan.table}|{keys}", 16)
+        present = {
+            name
+            for (name,) in self._fetch(
+                "SELECT DISTINCT index_name FROM information_schema.statistics "
+                "WHERE table_schema = %s AND table_name = %s AND index_name LIKE %s",
+                (plan.schema, plan.table, "\\_ab\\_pk\\_%"),
+            )
+        }
+        if index in present:
+            return
+        for name in present:
+            self._db_execute(f"DROP INDEX {quote(name)} ON {target}")
+        self._dedupe_existing(plan, target, keys)
+        parts = []
+        for ref in plan.key_refs:
+            if ref.subpath:
+                continue  # a path inside a JSON column cannot be indexed directly
+            prefix = (
+                f"({TEXT_KEY_PREFIX})"
+                if ref.column.type in (LogicalType.STRING, LogicalType.JSON)
+                else ""
+            )
+            parts.append(f"{quote(ref.column.name)}{prefix}")
+        if parts:
+            self._db_execute(
+                f"CREATE INDEX {quote(index)} ON {target} ({', '.join(parts)})"
+            )
+
+    def _dedupe_existing(self, plan: StreamPlan, target: str, keys: list[str]) -> None:
+        """Remove duplicate keys an earlier mode left, keeping the latest row."""
+        losers = quote(f"_ab_losers_{short_hash(plan.table, 8)}")
+        self._db_execute(f"DROP TEMPORARY TABLE IF EXISTS {losers}")
+        self._db_execute(
+            f"CREATE TEMPORARY TABLE {losers} ENGINE=InnoDB AS SELECT raw_id FROM ("
+            f"SELECT {quote(RAW_ID)} AS raw_id, ROW_NUMBER() OVER (PARTITION BY "
+            f"{', '.join(keys)} ORDER BY "
+            f"{self._latest(plan, '', tiebreak=quote(EXTRACTED_AT))}) AS rn "
+            f"FROM {target} WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)}"
+            ") ranked WHERE rn > 1"
+        )
+        with self.conn.cursor() as cur:
+            removed = cur.execute(
+                f"DELETE t FROM {target} t JOIN {losers} d "
+                f"ON t.{quote(RAW_ID)} = d.raw_id"
+            )
+        self._db_execute(f"DROP TEMPORARY TABLE {losers}")
+        if removed:
+            self.log(
+                "INFO",
+                f"Stream {plan.config.name!r}: removed {removed} older duplicate "
+                f"row(s) of the primary key from {plan.schema}.{plan.table} before "
+                "deduplicating.",
+            )
+
+    def _db_swap(self, plan: StreamPlan) -> None:
+        staging = self._ref(plan.schema, plan.staging)
+        target = self._ref(plan.schema, plan.table)
+        # The rows flushed so far belong to this swap: commit them before the DDL
+        # (which would commit them implicitly anyway).
+        self._db_commit()
+        if self._db_columns(plan.schema, plan.table) is None:
+            self._db_execute(f"RENAME TABLE {staging} TO {target}")
+            return
+        old = self._ref(plan.schema, fit_identifier(f"_airbyte_old_{plan.table}"))
+        self._db_execute(f"DROP TABLE IF EXISTS {old}")
+        # One statement: readers see the old table or the new one, never neither.
+        self._db_execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
+        self._db_execute(f"DROP TABLE {old}")
+
+    def _db_check(self) -> None:
+        self._ensure_database(self.schema)
+        ref = self._ref(self.schema, f"_airbyte_check_{os.urandom(4).hex()}")
+        try:
+            self._db_execute(
+                f"CREATE TABLE {ref} (id bigint, note text) {TABLE_OPTIONS}"
+            )
+            self._db_execute(f"INSERT INTO {ref} VALUES (1, 'ok')")
+            self._db_execute(f"DROP TABLE {ref}")
+            self._db_commit()
+            self.server_version = str(self._fetch("SELECT version()")[0][0])
+        except pymysql.Error as exc:
+            raise DestinationError(
+                f"MySQL{self._where()} refused to create a table in database "
+                f"{self.schema!r}: {mysql_message(exc)}",
+                failure_type=self._failure_type(exc),
+            ) from exc
+
+
+# MariaDB spells bigint "bigint(20)"; the width means nothing (tinyint(1) is kept).
+_DISPLAY_WIDTH = re.compile(r"^(bigint|int|mediumint|smallint)\(\d+\)")
+_CREATE_SCHEMA = re.compile(r'^CREATE SCHEMA IF NOT EXISTS "((?:[^"]|"")*)"$')
+
+
+def _string(text: str) -> str:
+    """A MySQL string literal (backslashes escape in MySQL's default mode)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _error_code(exc: Exception) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def mysql_message(exc: Exception) -> str:
+    """The server's message without PyMySQL's ``(code, "...")`` tuple around it."""
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[1], str):
+        text = args[1]
+    else:
+        text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
