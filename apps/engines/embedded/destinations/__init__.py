@@ -18,11 +18,12 @@ from apps.engines.base import (
     DestinationDescriptor,
     EngineError,
 )
-from apps.engines.embedded.destinations import duckdb, postgres
+from apps.engines.embedded.destinations import duckdb, mysql, postgres
 
 BUILTIN: tuple[DestinationDescriptor, ...] = (
     postgres.DESCRIPTOR,
     duckdb.DESCRIPTOR,
+    mysql.DESCRIPTOR,
 )
 
 
