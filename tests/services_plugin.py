@@ -83,6 +83,7 @@ _service_skips: list[str] = []
 _SERVICE_WORDS = (
     "needs postgres",
     "needs redis",
+    "needs mariadb",
     "needs rabbitmq",
     "needs chromium",
     "needs a celery worker",
