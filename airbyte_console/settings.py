@@ -316,6 +316,8 @@ LOCAL_FILES_DIR = env.path("LOCAL_FILES_DIR", DATA_DIR / "local")
 # DuckDB destinations live under DUCKDB_DIR unless any path is allowed.
 DUCKDB_DIR = env.path("DUCKDB_DIR", DATA_DIR / "duckdb")
 DUCKDB_ALLOW_ANY_PATH = env.boolean("DUCKDB_ALLOW_ANY_PATH", False)
+# Files destinations (a local folder) live in FILES_DIR/<workspace public id>/.
+FILES_DIR = env.path("FILES_DIR", DATA_DIR / "files")
 
 # --- Airbyte's connector registry and the ways connectors run (issue #16) --------
 # The registry the catalog follows (a daily task and `airbyte connectors refresh`
