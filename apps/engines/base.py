@@ -232,6 +232,58 @@ class DiscoveredCatalog:
         raise KeyError(name)
 
 
+# -- The connector builder (issue #16) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManifestProblem:
+    """One reason a declarative manifest cannot run: where in it, and what is wrong.
+
+    ``path`` is the JSON path into the manifest (keys and list indexes); empty
+    when the problem is the manifest as a whole.
+    """
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much a builder's test read may fetch (the CDK's ``__test_read_config``)."""
+
+    max_records: int = 100
+    max_pages_per_slice: int = 5
+    max_slices: int = 5
+
+
+@dataclass(frozen=True)
+class StreamReadResult:
+    """What a test read of one stream of a manifest saw, secrets already masked.
+
+    ``pages`` are ``{"slice", "request", "response", "records"}`` dicts in the
+    order they were fetched (``request``: url, http_method, headers, body;
+    ``response``: status, headers, body text); ``records`` every record read.
+    """
+
+    stream: str
+    pages: tuple[dict[str, Any], ...] = ()
+    records: tuple[dict[str, Any], ...] = ()
+    inferred_schema: dict[str, Any] | None = None
+    logs: tuple[str, ...] = ()
+    limit_reached: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for storing the result on a row (the page renders from it)."""
+        return {
+            "stream": self.stream,
+            "pages": list(self.pages),
+            "records": list(self.records),
+            "inferred_schema": self.inferred_schema,
+            "logs": list(self.logs),
+            "limit_reached": self.limit_reached,
+        }
+
+
 # -- Built-in destinations ------------------------------------------------------------
 
 
@@ -458,6 +510,31 @@ class Engine(ABC):
         """Can this engine run a catalog entry offered this way (a PyPI package,
         a destination the console writes, a manifest, a Docker image)?"""
         return False
+
+    # -- the connector builder ------------------------------------------------------
+    def validate_manifest(
+        self, manifest: dict[str, Any], *, config: dict[str, Any] | None = None
+    ) -> list[ManifestProblem]:
+        """Every reason the CDK would refuse this declarative manifest ([] if none).
+
+        Raises EngineError when the validation itself cannot run.
+        """
+        raise EngineError(f"The {self.name} engine cannot validate manifests.")
+
+    def test_read(
+        self,
+        manifest: dict[str, Any],
+        config: dict[str, Any],
+        *,
+        stream: str,
+        limits: ReadLimits = ReadLimits(),
+    ) -> StreamReadResult:
+        """Read a few records of one stream of a manifest, page by page.
+
+        What the connector builder's "Test" shows; raises EngineError with the
+        reason a read failed.
+        """
+        raise EngineError(f"The {self.name} engine cannot test-read manifests.")
 
     # -- connector installs (engines that run connectors on this host) -----------
     def install(
