@@ -21,9 +21,19 @@ from apps.engines.base import (
     DiscoveredCatalog,
     Engine,
     EngineError,
+    ManifestProblem,
+    ReadLimits,
+    StreamReadResult,
     connector_ref,
 )
-from apps.engines.embedded import health, installer, launch, protocol, scratch
+from apps.engines.embedded import (
+    builder,
+    health,
+    installer,
+    launch,
+    protocol,
+    scratch,
+)
 from apps.engines.embedded.destinations import builtin_spec, check_builtin
 from apps.engines.embedded.runner import RunResult, run_connector
 from apps.engines.health import HealthCheck, HealthTarget
@@ -132,6 +142,32 @@ class EmbeddedEngine(Engine):
                 logs=tuple(result.logs),
             )
         return protocol.catalog_from_message(message)
+
+    # -- the connector builder ------------------------------------------------------
+    def validate_manifest(
+        self, manifest: dict[str, Any], *, config: dict[str, Any] | None = None
+    ) -> list[ManifestProblem]:
+        """The CDK's verdict on a manifest, run in its virtualenv (builder.py)."""
+        return builder.validate(
+            manifest, config=config, workspace_id=self._workspace_id()
+        )
+
+    def test_read(
+        self,
+        manifest: dict[str, Any],
+        config: dict[str, Any],
+        *,
+        stream: str,
+        limits: ReadLimits | None = None,
+    ) -> StreamReadResult:
+        """The CDK's connector builder test read of one stream (builder.py)."""
+        return builder.test_read(
+            manifest,
+            config,
+            stream=stream,
+            limits=limits,
+            workspace_id=self._workspace_id(),
+        )
 
     # -- the catalog's questions ------------------------------------------------
     def spec_for_config(
