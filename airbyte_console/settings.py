@@ -330,6 +330,22 @@ CONNECTOR_REGISTRY_URL = env.string(
 CONNECTOR_CDN_URL = env.string(
     "CONNECTOR_CDN_URL", "https://connectors.airbyte.com/files"
 )
+# How often the daily task fetches the registry (0 or an empty URL: never); a
+# failed fetch is recorded and shown on the catalog page, and changes nothing.
+CONNECTOR_REGISTRY_REFRESH_HOURS = env.number("CONNECTOR_REGISTRY_REFRESH_HOURS", 24)
+CONNECTOR_REGISTRY_TIMEOUT_SECONDS = env.number(
+    "CONNECTOR_REGISTRY_TIMEOUT_SECONDS", 30
+)
+CONNECTOR_REGISTRY_MAX_BYTES = env.integer(
+    "CONNECTOR_REGISTRY_MAX_BYTES", 200 * 1024 * 1024
+)
+CONNECTOR_ICON_MAX_BYTES = env.integer("CONNECTOR_ICON_MAX_BYTES", 256 * 1024)
+if CONNECTOR_REGISTRY_URL and CONNECTOR_REGISTRY_REFRESH_HOURS > 0:
+    CELERY_BEAT_SCHEDULE["connectors-registry-fetch"] = {
+        "task": "connectors.registry_fetch",
+        "schedule": CONNECTOR_REGISTRY_REFRESH_HOURS * 3600,
+        "options": {"expires": 3600},
+    }
 # The airbyte-cdk version every manifest (manifest-only connectors, the connector
 # builder's) runs on: one declarative runner, installed like any connector.
 DECLARATIVE_CDK_VERSION = env.string("DECLARATIVE_CDK_VERSION", "7.39.1")
