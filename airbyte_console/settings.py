@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.workspaces",
     "apps.credentials",
     "apps.connectors",
+    "apps.connectors.builder",
     "apps.engines",
     "apps.engines.embedded",
     "apps.connections",
