@@ -16,6 +16,15 @@ from typing import Any
 from apps.engines.base import ConnectorSpec
 
 MANIFEST_KEY = "__injected_declarative_manifest"
+# A manifest's ``components.py`` rides in the config too, with its checksum: the CDK
+# refuses code whose checksum does not match (airbyte_cdk/sources/declarative/
+# parsers/custom_code_compiler.py), and runs custom code at all only when the
+# process's environment says ``AIRBYTE_ENABLE_UNSAFE_CODE=true``.
+COMPONENTS_KEY = "__injected_components_py"
+COMPONENTS_CHECKSUMS_KEY = "__injected_components_py_checksums"
+UNSAFE_CODE_ENV = "AIRBYTE_ENABLE_UNSAFE_CODE"
+# Every key the console injects; a user's config never gets to set one.
+INJECTED_KEYS = (MANIFEST_KEY, COMPONENTS_KEY, COMPONENTS_CHECKSUMS_KEY)
 
 
 class ManifestError(ValueError):
@@ -24,16 +33,50 @@ class ManifestError(ValueError):
 
 def parse_manifest_text(text: str) -> dict[str, Any]:
     """A manifest from pasted or uploaded YAML (or JSON) text."""
+    data = load_yaml(text)
+    validate_manifest(data)
+    return data
+
+
+def load_yaml(text: str, *, what: str = "The manifest") -> Any:
+    """Parsed YAML (or JSON) text; a ManifestError naming the line if it is not.
+
+    Timestamps stay strings: a manifest's unquoted ``2024-01-01`` is text to the
+    CDK, and a ``date`` would not survive the JSON the manifest is stored and
+    passed in.
+    """
     try:
         import yaml  # PyYAML: optional, JSON (a subset of YAML) works without it.
     except ModuleNotFoundError:
-        yaml = None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ManifestError(f"{what} is not valid YAML: {exc}") from None
     try:
-        data = yaml.safe_load(text) if yaml is not None else json.loads(text)
-    except (ValueError, getattr(yaml, "YAMLError", ValueError)) as exc:
-        raise ManifestError(f"The manifest is not valid YAML: {exc}") from None
-    validate_manifest(data)
-    return data
+        return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ManifestError(f"{what} is not valid YAML{where}: {problem}.") from None
+
+
+_LOADER: list[type] = []
+
+
+def _loader() -> type:
+    """PyYAML's SafeLoader, except that timestamps stay the strings they were."""
+    if not _LOADER:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        loader = type("ManifestLoader", (base,), {})
+        loader.add_constructor(
+            "tag:yaml.org,2002:timestamp",
+            lambda self, node: self.construct_scalar(node),
+        )
+        _LOADER.append(loader)
+    return _LOADER[0]
 
 
 def validate_manifest(manifest: Any) -> None:
@@ -63,6 +106,41 @@ def manifest_spec(manifest: dict[str, Any]) -> ConnectorSpec:
         documentation_url=str(spec.get("documentation_url") or ""),
         advanced_auth=spec.get("advanced_auth"),
     )
+
+
+def manifest_raw_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The protocol's ``spec`` object (as a SPEC message carries it) of a manifest.
+
+    What the CDK's ``Spec.generate_spec`` answers for a manifest-only connector,
+    built without starting it: the camelCase keys of the protocol, ``advanced_auth``
+    as it is.
+    """
+    validate_manifest(manifest)
+    spec = manifest["spec"]
+    raw: dict[str, Any] = {"connectionSpecification": spec["connection_specification"]}
+    if spec.get("documentation_url"):
+        raw["documentationUrl"] = str(spec["documentation_url"])
+    if spec.get("advanced_auth"):
+        raw["advanced_auth"] = spec["advanced_auth"]
+    return raw
+
+
+def uses_custom_code(manifest: Any, components: str = "") -> bool:
+    """Does running this manifest run Python the CDK does not ship?
+
+    A ``components.py``, or any ``class_name`` (a custom component): the CDK runs
+    either only under ``AIRBYTE_ENABLE_UNSAFE_CODE=true`` when the manifest is
+    injected.
+    """
+    if components.strip():
+        return True
+    if isinstance(manifest, dict):
+        return "class_name" in manifest or any(
+            uses_custom_code(value) for value in manifest.values()
+        )
+    if isinstance(manifest, list):
+        return any(uses_custom_code(value) for value in manifest)
+    return False
 
 
 def build_config(manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
