@@ -18,12 +18,13 @@ from apps.engines.base import (
     DestinationDescriptor,
     EngineError,
 )
-from apps.engines.embedded.destinations import duckdb, mysql, postgres
+from apps.engines.embedded.destinations import duckdb, files, mysql, postgres
 
 BUILTIN: tuple[DestinationDescriptor, ...] = (
     postgres.DESCRIPTOR,
     duckdb.DESCRIPTOR,
     mysql.DESCRIPTOR,
+    files.DESCRIPTOR,
 )
 
 
