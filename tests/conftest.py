@@ -93,6 +93,12 @@ def _fast_password_hashing(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_public_registry(settings) -> None:
+    # Tests talk to 127.0.0.1 only: a registry fetch names its local server.
+    settings.CONNECTOR_REGISTRY_URL = ""
+
+
+@pytest.fixture(autouse=True)
 def _cli_state_in_tmp(settings, tmp_path) -> None:
     # The CLI's current workspace lives in a file; keep the developer's untouched.
     settings.CONSOLE_CLI_STATE_FILE = tmp_path / "cli-state.json"
