@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from apps.connectors.catalog import services as catalog_services
+
+logger = logging.getLogger(__name__)
 
 # Longer than the longest pip run the installer allows, so Celery never kills an
 # install the installer would still have finished or reported on.
@@ -21,6 +25,29 @@ _INSTALL_LIMIT = int(getattr(settings, "CONNECTOR_INSTALL_TIMEOUT", 15 * 60)) + 
 def connector_install_task(install_id: int) -> None:
     """Install or uninstall a connector; a second delivery finds nothing to claim."""
     catalog_services.connector_install_run(install_id=install_id)
+
+
+@shared_task(
+    name="connectors.registry_fetch",
+    ignore_result=True,
+    time_limit=30 * 60,
+    soft_time_limit=29 * 60,
+)
+def registry_fetch_task() -> None:
+    """The daily fetch of CONNECTOR_REGISTRY_URL, then the icons not cached yet.
+
+    Safe to run twice: a second merge finds nothing to change, and icons already
+    cached (or failed before) are not fetched again. A failed fetch is recorded
+    (RegistryFetch) and shown on the catalog page; it is not an error here, so an
+    offline laptop's worker logs one line instead of a traceback.
+    """
+    if not settings.CONNECTOR_REGISTRY_URL:
+        return
+    fetch = catalog_services.catalog_fetch(actor=None)
+    if fetch.status != fetch.Status.SUCCEEDED:
+        logger.warning("Connector registry fetch failed: %s", fetch.error)
+        return
+    catalog_services.catalog_icons_fetch()
 
 
 @shared_task(

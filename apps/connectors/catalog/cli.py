@@ -19,7 +19,6 @@ from django.core.management.base import CommandError
 
 from apps.connectors.catalog import selectors, services
 from apps.connectors.catalog.access import can_change_catalog
-from apps.connectors.catalog.registry import RegistryError, load_registry_file
 from apps.connectors.models import ConnectorDefinition, ConnectorInstall
 from apps.core.clikit import CliResult, arg, cli_user, group, table
 
@@ -54,12 +53,16 @@ def _row(d: ConnectorDefinition) -> dict[str, Any]:
         "source_versions": dict(d.source_versions),
         "install_status": install.status if install else "",
         "engines": d.engines,
+        "runs": d.runtime_label,
+        "support_level": d.support_level,
+        "upgrade_available": d.upgrade_available,
+        "spec_error": d.spec_error,
     }
 
 
 @connectors.action(
     "list",
-    "List the catalog: name, kind, stage, package, version, installed?",
+    "List the catalog: name, kind, stage, how it runs, package, version, installed?",
     arg("--search", default="", help="Only names or packages containing this."),
     arg("--stage", default="", choices=["", *ConnectorDefinition.ReleaseStage.values]),
     arg("--kind", default="", choices=["", *ConnectorDefinition.Kind.values]),
@@ -83,7 +86,8 @@ def connectors_list(options: dict[str, Any]) -> CliResult:
     ]
     text_rows = [{**r, "installed": "yes" if r["installed"] else "no"} for r in rows]
     text = table(
-        text_rows, ["name", "kind", "stage", "package", "version", "installed"]
+        text_rows,
+        ["name", "kind", "stage", "runs", "package", "version", "installed"],
     )
     return CliResult(data=rows, text=text)
 
@@ -242,28 +246,59 @@ def connectors_uninstall(options: dict[str, Any]) -> CliResult:
 
 @connectors.action(
     "refresh",
-    "Merge a registry file (Airbyte's registry shape) into the catalog.",
-    arg("--from", dest="path", required=True, metavar="FILE", help="Registry JSON."),
+    "Fetch the registry (CONNECTOR_REGISTRY_URL, or --from URL|FILE) and merge it.",
+    arg(
+        "--from",
+        dest="path",
+        default=None,
+        metavar="URL|FILE",
+        help="A registry URL or file in Airbyte's shape (default: "
+        "CONNECTOR_REGISTRY_URL).",
+    ),
     arg(
         "--prune",
         action="store_true",
         help="Also remove connectors missing from the file (never ones in use).",
+    ),
+    arg(
+        "--no-icons",
+        action="store_true",
+        help="Do not download the icons that are not cached yet.",
     ),
     AS_USER,
 )
 def connectors_refresh(options: dict[str, Any]) -> CliResult:
     user = _staff_user(options, "refresh the catalog")
     try:
-        registry = load_registry_file(options["path"])
-        report = services.catalog_refresh(
-            actor=user, registry=registry, prune=options["prune"]
+        fetch = services.catalog_fetch(
+            actor=user, location=options["path"], prune=options["prune"]
         )
-    except RegistryError as exc:
-        raise CommandError(str(exc)) from None
-    except ValidationError as exc:
-        raise CommandError(" ".join(exc.messages)) from None
-    lines = [f"Catalog refreshed: {report.summary()}."]
-    for label, names in report.as_dict().items():
-        if names and label != "unchanged":
-            lines.append(f"  {label.replace('_', ' ')}: {', '.join(names)}")
-    return CliResult(data=report.as_dict(), text="\n".join(lines))
+    except (ValidationError, PermissionDenied) as exc:
+        messages = getattr(exc, "messages", None) or [str(exc)]
+        raise CommandError(" ".join(messages)) from None
+    if fetch.status != fetch.Status.SUCCEEDED:
+        last = selectors.registry_last_good_fetch()
+        kept = " The catalog is unchanged."
+        if last is not None:
+            when = last.created_at.strftime("%Y-%m-%d %H:%M")
+            kept = (
+                f" The catalog is unchanged: last fetched {when} UTC from "
+                f"{last.location}."
+            )
+        raise CommandError(f"{fetch.error}{kept}")
+    report = fetch.report
+    data = {key: value for key, value in report.items() if key != "summary"}
+    if not options["no_icons"]:
+        data["icons"] = services.catalog_icons_fetch(location=fetch.location)
+    lines = [f"Catalog refreshed from {fetch.location}: {report['summary']}."]
+    for label in ("added", "updated", "removed", "kept_in_use"):
+        if report.get(label):
+            lines.append(f"  {label.replace('_', ' ')}: {', '.join(report[label])}")
+    for problem in report.get("skipped", []):
+        lines.append(f"  skipped {problem}")
+    if data.get("icons", {}).get("failed"):
+        lines.append(
+            f"  {data['icons']['failed']} icon(s) could not be fetched; the "
+            "catalog shows initials for them."
+        )
+    return CliResult(data=data, text="\n".join(lines))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.connectors.catalog.selectors import RUNS_CHOICES
 from apps.connectors.models import ConnectorDefinition
 
 
 class CatalogFilterForm(forms.Form):
-    """Search by name and filter by release stage and kind."""
+    """Search by name; filter by kind, how it runs, support level, release stage."""
 
     q = forms.CharField(
         label="Search",
@@ -18,15 +19,30 @@ class CatalogFilterForm(forms.Form):
             attrs={"type": "search", "placeholder": "Name or package"}
         ),
     )
-    stage = forms.ChoiceField(
-        label="Release stage",
-        required=False,
-        choices=[("", "All stages"), *ConnectorDefinition.ReleaseStage.choices],
-    )
     kind = forms.ChoiceField(
         label="Kind",
         required=False,
         choices=[("", "Sources and destinations"), *ConnectorDefinition.Kind.choices],
+    )
+    runs = forms.ChoiceField(
+        label="How it runs",
+        required=False,
+        choices=[("", "Any way"), *RUNS_CHOICES],
+    )
+    support = forms.ChoiceField(
+        label="Support level",
+        required=False,
+        choices=[
+            ("", "Any support level"),
+            ("certified", "Certified"),
+            ("community", "Community"),
+            ("archived", "Archived"),
+        ],
+    )
+    stage = forms.ChoiceField(
+        label="Release stage",
+        required=False,
+        choices=[("", "All stages"), *ConnectorDefinition.ReleaseStage.choices],
     )
 
 

@@ -2,11 +2,23 @@
 
 The file has ``sources[]`` and ``destinations[]``; each entry carries Airbyte's
 ``sourceDefinitionId`` / ``destinationDefinitionId``, ``name``, ``dockerRepository``,
-``dockerImageTag``, ``documentationUrl``, ``releaseStage`` and
-``remoteRegistries.pypi.packageName``. Two additions are the console's own:
+``dockerImageTag``, ``documentationUrl``, ``releaseStage``, ``supportLevel``,
+``iconUrl`` (and ``icon``, an inline SVG), ``language`` / ``tags``
+(``manifest-only``) and ``remoteRegistries.pypi`` (``packageName``; ``enabled:
+false`` means no package). Real entries carry many more keys (specs, releases,
+generated metadata): they are ignored. Two additions are the console's own:
 ``remoteRegistries.pypi.packageVersion`` (the pinned PyPI version; Airbyte's registry
 has none, so ``dockerImageTag`` stands in, as Airbyte publishes both with one version)
 and an optional ``console`` object (``entrypoint``, ``builtin``, ``engines``).
+
+``pypi_version`` is the version the console pins whatever runs the connector: the
+PyPI version, or the image tag for a manifest-only entry (its manifest's version on
+the CDN) and a Docker-only one.
+
+Two ways to parse. The shipped file is parsed strictly (``skipped=None``): any bad
+entry is an error, since it is ours. A fetched registry is Airbyte's (~600 entries):
+one malformed entry must not sink the others, so a ``skipped`` list collects what
+was left out and why, and only a document with no usable entry is refused.
 
 The destinations the console writes itself need no entry: each registered
 ``DestinationDescriptor`` (``apps.engines.registry.destinations()``) becomes one, with
@@ -15,8 +27,12 @@ same definition id adds what only a catalog knows, such as Airbyte's image of th
 same destination, so the airbyte engine can run it too.
 
 The merge is shared by the data migration that loads the shipped file and by
-``manage.py airbyte connectors refresh --from FILE``: existing definitions are
-updated by definition id, new ones added, and nothing in use is ever deleted.
+the registry fetch (``services.catalog_fetch``, the daily task and ``manage.py
+airbyte connectors refresh``): existing definitions are updated by definition id,
+new ones added, and nothing in use is ever deleted. It writes in bulk (one
+``bulk_create`` and one ``bulk_update``), so a 600-entry registry is a handful of
+queries, and it sets only the fields the model has (the migration's historical
+model predates the registry's newer fields).
 """
 
 from __future__ import annotations
@@ -27,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from django.utils import timezone
 
 from apps.engines import registry as engine_registry
 from apps.engines.base import PACKAGE_RE, VERSION_RE
@@ -53,7 +71,14 @@ MERGED_FIELDS = (
     "builtin",
     "engines",
     "icon",
+    "icon_url",
+    "support_level",
+    "manifest_only",
 )
+
+SUPPORT_LEVELS = ("certified", "community", "archived")
+# An inline SVG icon larger than this is not kept (Airbyte's are a few kB).
+INLINE_ICON_MAX_CHARS = 256 * 1024
 
 
 class RegistryError(ValueError):
@@ -77,6 +102,11 @@ class RegistryEntry:
     builtin: str = ""
     engines: tuple[str, ...] = ()
     icon: str = ""
+    icon_url: str = ""
+    support_level: str = ""
+    manifest_only: bool = False
+    # The registry's inline SVG (``icon``), cached as the icon without a download.
+    icon_svg: str = field(default="", repr=False, compare=False)
 
 
 @dataclass
@@ -88,6 +118,8 @@ class MergeReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept_in_use: list[str] = field(default_factory=list)
+    # Entries of the registry left out, each "where (name): why".
+    skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
@@ -96,14 +128,18 @@ class MergeReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "kept_in_use": self.kept_in_use,
+            "skipped": self.skipped,
         }
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
             f"{len(self.kept_in_use)} kept (in use)"
         )
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped (malformed)"
+        return text
 
 
 def load_registry_file(path: Path | str) -> dict[str, Any]:
@@ -123,38 +159,85 @@ def load_registry_file(path: Path | str) -> dict[str, Any]:
     return data
 
 
-def parse_registry(data: dict[str, Any]) -> list[RegistryEntry]:
-    """Every entry of a registry document, validated; errors name the entry."""
+def parse_registry(
+    data: dict[str, Any],
+    *,
+    skipped: list[str] | None = None,
+    label: str = "The document",
+) -> list[RegistryEntry]:
+    """Every entry of a registry document, validated; errors name the entry.
+
+    Strict when ``skipped`` is None (the first bad entry raises). Given a list,
+    a bad entry is left out and described there instead; a document that is not a
+    registry, or has no usable entry at all, still raises.
+    """
     if not isinstance(data, dict) or not ("sources" in data or "destinations" in data):
-        raise RegistryError("A registry has a `sources` and/or `destinations` list.")
+        raise RegistryError(
+            f"{label} is not a registry: no `sources` or `destinations` list."
+        )
     entries: list[RegistryEntry] = []
     seen: set[uuid.UUID] = set()
+    problems: list[str] = []
+    total = 0
     for kind, key, id_key in (
         ("source", "sources", "sourceDefinitionId"),
         ("destination", "destinations", "destinationDefinitionId"),
     ):
         items = data.get(key, [])
         if not isinstance(items, list):
-            raise RegistryError(f"`{key}` must be a list.")
+            raise RegistryError(f"{label} is not a registry: `{key}` must be a list.")
         for index, item in enumerate(items):
-            entry = _parse_entry(item, kind, id_key, f"{key}[{index}]")
-            if entry.definition_id in seen:
-                raise RegistryError(
-                    f"{key}[{index}]: definition id {entry.definition_id} "
-                    "appears twice."
-                )
+            where = f"{key}[{index}]"
+            if isinstance(item, dict) and item.get("tombstone") is True:
+                continue  # Withdrawn by Airbyte: not an entry, not a mistake.
+            total += 1
+            try:
+                entry = _parse_entry(item, kind, id_key, where)
+                if entry.definition_id in seen:
+                    raise RegistryError(
+                        f"{where} ({entry.name}): definition id "
+                        f"{entry.definition_id} appears twice."
+                    )
+            except RegistryError as exc:
+                if skipped is None:
+                    raise
+                problems.append(str(exc))
+                continue
             seen.add(entry.definition_id)
             entries.append(entry)
-    return _with_builtin_destinations(entries)
+    if total and not entries:
+        raise RegistryError(
+            f"{label} has no usable entry among {total}: " + "; ".join(problems[:3])
+        )
+    result = _with_builtin_destinations(
+        entries, problems if skipped is not None else None
+    )
+    if skipped is not None:
+        skipped.extend(problems)
+    return result
 
 
-def _with_builtin_destinations(entries: list[RegistryEntry]) -> list[RegistryEntry]:
+def _with_builtin_destinations(
+    entries: list[RegistryEntry], problems: list[str] | None = None
+) -> list[RegistryEntry]:
     """The entries with every registered built-in destination in its own terms.
 
     A descriptor's fields win over a file's for the same definition id (a file from
     Airbyte names PostgreSQL "Postgres" and knows no ``builtin``); the file keeps
     what the descriptor does not say: the Docker image, release stage, engines.
+    With ``problems``, an entry that contradicts a descriptor is left out and
+    described there instead of refusing the whole document.
     """
+    if problems is not None:
+        kept = []
+        for entry in entries:
+            try:
+                _with_builtin_destinations([entry])
+            except RegistryError as exc:
+                problems.append(str(exc))
+            else:
+                kept.append(entry)
+        entries = kept
     result = list(entries)
     index = {entry.definition_id: i for i, entry in enumerate(result)}
     for descriptor in engine_registry.destinations():
@@ -205,6 +288,18 @@ def _with_builtin_destinations(entries: list[RegistryEntry]) -> list[RegistryEnt
     return result
 
 
+def _text(item: dict[str, Any], key: str, limit: int) -> str:
+    value = item.get(key)
+    return str(value)[:limit] if isinstance(value, str | int | float) else ""
+
+
+def _is_manifest_only(item: dict[str, Any]) -> bool:
+    tags = item.get("tags")
+    return item.get("language") == "manifest-only" or (
+        isinstance(tags, list) and "language:manifest-only" in tags
+    )
+
+
 def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry:
     if not isinstance(item, dict):
         raise RegistryError(f"{where}: expected an object.")
@@ -222,41 +317,59 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
             f"{where}: builtin must be one of {known}, not {builtin!r}."
         )
     # A built-in destination's entry takes its name from the descriptor.
-    name = str(item.get("name") or "").strip() or builtin
+    name = _text(item, "name", 200).strip() or builtin
     if not name:
         raise RegistryError(f"{where}: `name` is required.")
     where = f"{where} ({name})"
-    pypi = (item.get("remoteRegistries") or {}).get("pypi") or {}
+    registries = item.get("remoteRegistries") or {}
+    pypi = registries.get("pypi") if isinstance(registries, dict) else None
+    tag = _text(item, "dockerImageTag", 50)
+    docker_repository = _text(item, "dockerRepository", 200)
+    manifest_only = _is_manifest_only(item)
     package = ""
     version = ""
     if isinstance(pypi, dict) and pypi.get("enabled", True) is not False:
         package = str(pypi.get("packageName") or "")
         version = str(pypi.get("packageVersion") or "")
-        if package and not version:
-            version = str(item.get("dockerImageTag") or "")
+    if (package or manifest_only or docker_repository) and not builtin and not version:
+        # One version for every runtime: Airbyte publishes the package, the
+        # manifest and the image of a release under the same number.
+        version = tag
     if package and not PACKAGE_RE.match(package):
         raise RegistryError(f"{where}: `{package}` is not a valid package name.")
     if version and not VERSION_RE.match(version):
         raise RegistryError(f"{where}: `{version}` is not a valid version.")
+    if manifest_only and not version:
+        raise RegistryError(f"{where}: a manifest-only entry needs `dockerImageTag`.")
     engines = console.get("engines")
     if engines is None:
         engines = engines_for(
             package=package,
             builtin=builtin,
-            docker_repository=str(item.get("dockerRepository") or ""),
+            docker_repository=docker_repository,
+            manifest_only=manifest_only,
         )
     known = engine_registry.engine_names()
     if not isinstance(engines, list) or not set(engines) <= set(known):
         raise RegistryError(f"{where}: engines must be a list drawn from {known}.")
-    stage = str(item.get("releaseStage") or "alpha")
-    icon = str(item.get("iconUrl") or item.get("icon") or "")
+    stage = _text(item, "releaseStage", 30) or "alpha"
+    support = _text(item, "supportLevel", 20)
+    icon_url = _text(item, "iconUrl", 501)
+    if len(icon_url) > 500 or not icon_url.startswith(("https://", "http://")):
+        icon_url = ""
+    icon = _text(item, "icon", INLINE_ICON_MAX_CHARS + 1) or _text(item, "iconUrl", 101)
+    inline_svg = icon if "<svg" in icon[:2000] else ""
+    if len(inline_svg) > INLINE_ICON_MAX_CHARS:
+        inline_svg = ""
+    if icon.startswith(("https://", "http://")) and not icon_url and len(icon) <= 500:
+        icon_url = icon
     return RegistryEntry(
         kind=kind,
         definition_id=definition_id,
-        name=name[:200],
-        docker_repository=str(item.get("dockerRepository") or "")[:200],
-        docker_image_tag=str(item.get("dockerImageTag") or "")[:50],
-        documentation_url=str(item.get("documentationUrl") or "")[:500],
+        name=name,
+        docker_repository=docker_repository,
+        docker_image_tag=tag,
+        documentation_url=_text(item, "documentationUrl", 500),
         release_stage=stage if stage in RELEASE_STAGES else "alpha",
         pypi_package=package,
         pypi_version=version,
@@ -264,20 +377,31 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
         builtin=builtin,
         engines=tuple(engines),
         # Airbyte's registry inlines whole SVGs as `icon`; only a short name or URL
-        # fits the column and is worth keeping.
+        # fits the column (the SVG itself goes to the icon cache).
         icon=icon if len(icon) <= 100 and "<" not in icon else "",
+        icon_url=icon_url,
+        support_level=support if support in SUPPORT_LEVELS else "",
+        manifest_only=manifest_only,
+        icon_svg=inline_svg,
     )
 
 
 def engines_for(
-    *, package: str = "", builtin: str = "", docker_repository: str = ""
+    *,
+    package: str = "",
+    builtin: str = "",
+    docker_repository: str = "",
+    manifest_only: bool = False,
 ) -> list[str]:
     """The registered engines that can run an entry with these means of running."""
     return [
         name
         for name in engine_registry.engine_names()
         if engine_registry.engine_class(name).runs_catalog_entry(
-            package=package, builtin=builtin, docker_repository=docker_repository
+            package=package,
+            builtin=builtin,
+            docker_repository=docker_repository,
+            manifest_only=manifest_only,
         )
     ]
 
@@ -292,13 +416,19 @@ def merge_registry(
 ) -> MergeReport:
     """Update definitions by id, add new ones; with ``prune``, drop unused missing ones.
 
-    ``model`` is the ConnectorDefinition class (the historical one in a migration).
-    An installed connector keeps its package and pinned version: the refresh only
-    records the registry's version as ``latest_version``, and "Change version" moves
-    the pin when the user chooses to.
+    ``model`` is the ConnectorDefinition class (the historical one in a migration,
+    whose older fields are all it sets). An installed connector keeps how it runs
+    and its pinned version: the refresh only records the registry's version as
+    ``latest_version`` ("upgrade available"), and "Change version" moves the pin
+    when the user chooses to.
     """
     report = MergeReport()
+    has = {f.name for f in model._meta.concrete_fields}
+    fields = [name for name in MERGED_FIELDS if name in has]
     existing = {d.definition_id: d for d in model.objects.all()}
+    created: list[Any] = []
+    updated: list[Any] = []
+    changed_fields: set[str] = set()
     for entry in entries:
         values = {
             "kind": entry.kind,
@@ -314,29 +444,46 @@ def merge_registry(
             "builtin": entry.builtin,
             "engines": list(entry.engines),
             "icon": entry.icon,
+            "icon_url": entry.icon_url,
+            "support_level": entry.support_level,
+            "manifest_only": entry.manifest_only,
         }
+        values = {name: values[name] for name in fields}
         definition = existing.get(entry.definition_id)
         if definition is None:
-            model.objects.create(definition_id=entry.definition_id, **values)
+            created.append(model(definition_id=entry.definition_id, **values))
             report.added.append(entry.name)
             continue
         # A file from Airbyte knows nothing of the console's own fields: keep ours.
         for name in ("entrypoint", "builtin", "icon"):
             if not values[name]:
                 values[name] = getattr(definition, name)
-        if definition.pypi_package and is_installed(definition):
-            values["pypi_package"] = definition.pypi_package
-            values["pypi_version"] = definition.pypi_version
-            if entry.pypi_package != definition.pypi_package:
+        if _runs_something(definition) and is_installed(definition):
+            runtime = [n for n in ("pypi_package", "manifest_only") if n in values]
+            moved = any(getattr(definition, n) != values[n] for n in runtime)
+            for name in (*runtime, "pypi_version"):
+                values[name] = getattr(definition, name)
+            if moved:
+                # Another package (or a move to a manifest): not an upgrade of
+                # what is installed, so it is not offered as one.
                 values["latest_version"] = definition.latest_version
-        changed = [n for n in MERGED_FIELDS if getattr(definition, n) != values[n]]
+        changed = [n for n in fields if getattr(definition, n) != values[n]]
         if not changed:
             report.unchanged.append(definition.name)
             continue
         for name in changed:
             setattr(definition, name, values[name])
-        definition.save(update_fields=[*changed, "updated_at"])
+        changed_fields.update(changed)
+        updated.append(definition)
         report.updated.append(definition.name)
+    model.objects.bulk_create(created, batch_size=500)
+    if updated:
+        now = timezone.now()
+        for definition in updated:
+            definition.updated_at = now
+        model.objects.bulk_update(
+            updated, [*sorted(changed_fields), "updated_at"], batch_size=500
+        )
     if prune:
         wanted = {e.definition_id for e in entries}
         for definition_id, definition in existing.items():
@@ -348,3 +495,14 @@ def merge_registry(
                 definition.delete()
                 report.removed.append(definition.name)
     return report
+
+
+def _runs_something(definition: Any) -> bool:
+    """Something the console installs (a package, a manifest, an image)."""
+    if definition.builtin:
+        return False
+    return bool(
+        definition.pypi_package
+        or getattr(definition, "manifest_only", False)
+        or definition.docker_repository
+    )

@@ -12,10 +12,22 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from apps.connectors.catalog.access import sees_every_workspace
-from apps.connectors.models import ConnectorDefinition, ConnectorInstall, Source
+from apps.connectors.models import (
+    ConnectorDefinition,
+    ConnectorInstall,
+    RegistryFetch,
+    Source,
+)
+from apps.engines.base import (
+    RUNTIME_BUILTIN,
+    RUNTIME_DOCKER,
+    RUNTIME_MANIFEST,
+    RUNTIME_PYPI,
+)
 from apps.engines.registry import get_engine
 
 
@@ -27,17 +39,47 @@ def _latest(queryset: QuerySet) -> Subquery:
     )
 
 
-def connector_definition_list(
-    *, search: str = "", stage: str = "", kind: str = "", user: Any = None
-) -> list[ConnectorDefinition]:
-    """The catalog, filtered, each definition carrying its install state.
+# "How it runs" filter values: the runtimes of this host and the Airbyte server.
+RUNS_CHOICES = (
+    ("pypi", "PyPI package"),
+    ("manifest", "Manifest"),
+    ("docker", "Docker image"),
+    ("builtin", "Built into the console"),
+    ("airbyte", "On your Airbyte server"),
+)
+PAGE_SIZE = 50
 
-    Every definition gets ``latest_install`` (the newest install or uninstall, or
-    None), ``installed_version`` (the version the last install put here, or ""),
-    ``installed_versions`` (every version installed now) and ``source_versions``
-    (``[(version, count)]`` of the sources ``user`` may see; None is everyone).
-    A fixed number of queries whatever the number of definitions.
-    """
+
+def _has_image() -> Q:
+    return ~Q(docker_repository="") & ~Q(docker_repository="None")
+
+
+def _runs_filter(runs: str) -> Q:
+    """Definitions whose runtime is ``runs`` (ConnectorRef.runtime's precedence:
+    builtin > manifest > package > image)."""
+    own = Q(builtin="")
+    if runs == "builtin":
+        return ~Q(builtin="")
+    if runs == "manifest":
+        return own & Q(manifest_only=True)
+    if runs == "pypi":
+        return own & Q(manifest_only=False) & ~Q(pypi_package="")
+    if runs == "docker":
+        return own & Q(manifest_only=False, pypi_package="") & _has_image()
+    if runs == "airbyte":
+        return _has_image()
+    return Q()
+
+
+def connector_definition_queryset(
+    *,
+    search: str = "",
+    stage: str = "",
+    kind: str = "",
+    runs: str = "",
+    support: str = "",
+) -> QuerySet[ConnectorDefinition]:
+    """The catalog's definitions matching the filters, in catalog order."""
     queryset = ConnectorDefinition.objects.all()
     if search:
         queryset = queryset.filter(
@@ -49,10 +91,126 @@ def connector_definition_list(
         queryset = queryset.filter(release_stage=stage)
     if kind:
         queryset = queryset.filter(kind=kind)
-    return _with_state(queryset, user)
+    if runs:
+        queryset = queryset.filter(_runs_filter(runs))
+    if support:
+        queryset = queryset.filter(support_level=support)
+    return queryset
 
 
-def _with_state(queryset: QuerySet, user: Any = None) -> list[ConnectorDefinition]:
+def connector_definition_list(
+    *,
+    search: str = "",
+    stage: str = "",
+    kind: str = "",
+    runs: str = "",
+    support: str = "",
+    user: Any = None,
+    workspace: Any = None,
+) -> list[ConnectorDefinition]:
+    """The catalog, filtered, each definition carrying its install state.
+
+    Every definition gets ``latest_install`` (the newest install or uninstall, or
+    None), ``installed_version`` (the version the last install put here, or ""),
+    ``installed_versions`` (every version installed now), ``source_versions``
+    (``[(version, count)]`` of the sources ``user`` may see; None is everyone),
+    ``upgrade_available`` and how it runs for ``workspace``'s engine
+    (``runtime_label``, ``runtime_note``; see ``how_it_runs``).
+    A fixed number of queries whatever the number of definitions.
+    """
+    queryset = connector_definition_queryset(
+        search=search, stage=stage, kind=kind, runs=runs, support=support
+    )
+    return _with_state(queryset, user, workspace)
+
+
+def connector_definition_page(
+    *,
+    search: str = "",
+    stage: str = "",
+    kind: str = "",
+    runs: str = "",
+    support: str = "",
+    user: Any = None,
+    workspace: Any = None,
+    page: Any = 1,
+    per_page: int = PAGE_SIZE,
+) -> tuple[Page, list[ConnectorDefinition]]:
+    """One page of the filtered catalog (Airbyte's has ~600 entries), with state."""
+    queryset = connector_definition_queryset(
+        search=search, stage=stage, kind=kind, runs=runs, support=support
+    )
+    found = Paginator(queryset, per_page).get_page(page)
+    definitions = _with_state(
+        ConnectorDefinition.objects.filter(pk__in=[d.pk for d in found]),
+        user,
+        workspace,
+    )
+    return found, definitions
+
+
+def how_it_runs(
+    definition: ConnectorDefinition, *, engine: Any, docker: tuple[bool, str]
+) -> tuple[str, str, str]:
+    """``(key, label, note)``: how this entry runs for a workspace on ``engine``.
+
+    On an engine that runs connectors elsewhere (the airbyte engine) that is its
+    server; on this host, the entry's runtime, with a note when the host lacks
+    what it needs (a Docker image without a Docker daemon).
+    """
+    if engine.remote:
+        if engine.name in (definition.engines or []):
+            return "airbyte", "On your Airbyte server", ""
+        return "", "Not on this engine", "The Airbyte server cannot run it."
+    runtime = definition.ref.runtime
+    if runtime == RUNTIME_BUILTIN:
+        return runtime, "Built into the console", ""
+    if runtime == RUNTIME_PYPI:
+        return runtime, "PyPI", ""
+    if runtime == RUNTIME_MANIFEST:
+        return runtime, "Manifest", ""
+    if runtime == RUNTIME_DOCKER:
+        ok, reason = docker
+        note = "" if ok else f"Needs Docker on the worker host. {reason}".strip()
+        return runtime, "Docker", note
+    return "", "Runs on an Airbyte server only", ""
+
+
+def _docker_state(engine: Any, definitions: list[ConnectorDefinition]) -> Any:
+    """Ask the engine about Docker once per page, and only if a row needs it."""
+    if engine.remote or not any(d.ref.runtime == RUNTIME_DOCKER for d in definitions):
+        return (True, "")
+    return type(engine).runtime_available(RUNTIME_DOCKER)
+
+
+def upgrade_available(definition: ConnectorDefinition) -> bool:
+    """The registry offers a newer version than the pinned one."""
+    latest, pinned = definition.latest_version, definition.pypi_version
+    if not latest or not pinned or latest == pinned:
+        return False
+    try:
+        return version_key(latest) > version_key(pinned)
+    except TypeError:
+        return False
+
+
+def registry_last_fetch() -> RegistryFetch | None:
+    """The newest fetch of the registry, good or failed."""
+    return RegistryFetch.objects.order_by("-created_at", "-id").first()
+
+
+def registry_last_good_fetch() -> RegistryFetch | None:
+    """The newest fetch that was merged: where the catalog comes from."""
+    return (
+        RegistryFetch.objects.filter(status=RegistryFetch.Status.SUCCEEDED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _with_state(
+    queryset: QuerySet, user: Any = None, workspace: Any = None
+) -> list[ConnectorDefinition]:
     definitions = list(
         queryset.annotate(
             latest_install_id=_latest(ConnectorInstall.objects.all()),
@@ -66,10 +224,18 @@ def _with_state(queryset: QuerySet, user: Any = None) -> list[ConnectorDefinitio
     _attach_installs(definitions)
     versions = _installed_versions_of(definitions)
     usage = _source_versions_of(definitions, user)
+    engine = get_engine(workspace)
+    docker = _docker_state(engine, definitions)
     for definition in definitions:
         definition.installed_versions = versions.get(definition.pk, [])
         definition.source_versions = usage.get(definition.pk, [])
         definition.source_count = sum(n for _, n in definition.source_versions)
+        definition.upgrade_available = upgrade_available(definition)
+        (
+            definition.runtime_key,
+            definition.runtime_label,
+            definition.runtime_note,
+        ) = how_it_runs(definition, engine=engine, docker=docker)
     return definitions
 
 
@@ -92,10 +258,12 @@ def _attach_installs(definitions: list[ConnectorDefinition]) -> None:
 
 
 def connector_definition_with_state(
-    *, definition: ConnectorDefinition, user: Any = None
+    *, definition: ConnectorDefinition, user: Any = None, workspace: Any = None
 ) -> ConnectorDefinition:
     """One definition with its install state attached (see the list above)."""
-    found = _with_state(ConnectorDefinition.objects.filter(pk=definition.pk), user)
+    found = _with_state(
+        ConnectorDefinition.objects.filter(pk=definition.pk), user, workspace
+    )
     return found[0] if found else definition
 
 

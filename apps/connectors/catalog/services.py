@@ -18,19 +18,25 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.connectors.catalog import icons
 from apps.connectors.catalog.access import (
     require_catalog_staff,
     sees_every_workspace,
 )
+from apps.connectors.catalog.fetch import is_url, label_of, read_registry
 from apps.connectors.catalog.registry import (
     VERSION_RE,
     MergeReport,
+    RegistryEntry,
+    RegistryError,
     merge_registry,
     parse_registry,
 )
@@ -44,8 +50,10 @@ from apps.connectors.models import (
     ConnectorInstall,
     ConnectorSpecCache,
     Destination,
+    RegistryFetch,
     Source,
 )
+from apps.core import netguard
 from apps.engines.base import EngineError
 from apps.engines.registry import get_engine
 
@@ -378,10 +386,56 @@ def _is_installed(definition: Any) -> bool:
     return bool(installed_version(definition=definition))
 
 
+def _installed_checker() -> Callable[[Any], bool]:
+    """``is_installed`` for a merge in one query: the definitions whose last
+    successful install or uninstall was an install."""
+    last: dict[int, str] = {}
+    rows = (
+        ConnectorInstall.objects.filter(status=ConnectorInstall.Status.SUCCEEDED)
+        .order_by("created_at", "id")
+        .values_list("definition_id", "operation")
+    )
+    for definition_id, operation in rows:
+        last[definition_id] = operation
+    installed = {
+        pk for pk, op in last.items() if op == ConnectorInstall.Operation.INSTALL
+    }
+    return lambda definition: definition.pk in installed
+
+
 def _is_in_use(definition: Any) -> bool:
     return (
         Source.objects.filter(definition=definition).exists()
         or Destination.objects.filter(definition=definition).exists()
+    )
+
+
+def _merge(entries: list[RegistryEntry], *, prune: bool) -> MergeReport:
+    return merge_registry(
+        entries,
+        model=ConnectorDefinition,
+        is_installed=_installed_checker(),
+        is_in_use=_is_in_use,
+        prune=prune,
+    )
+
+
+def _audit_refresh(
+    actor: AbstractBaseUser | None,
+    entries: list[RegistryEntry],
+    report: MergeReport,
+    location: str = "",
+) -> None:
+    changes: dict[str, Any] = {
+        key: len(names) for key, names in report.as_dict().items() if names
+    }
+    if location:
+        changes["from"] = location
+    audit_record(
+        actor=actor,
+        action="catalog.refresh",
+        target_label=f"{len(entries)} connectors",
+        changes=changes,
     )
 
 
@@ -392,26 +446,128 @@ def catalog_refresh(
     registry: dict[str, Any],
     prune: bool = False,
 ) -> MergeReport:
-    """Merge a registry document into the catalog (see catalog.registry); staff."""
+    """Merge a registry document into the catalog (see catalog.registry); staff.
+
+    A malformed entry is skipped and named in the report; a document with no
+    usable entry is refused.
+    """
     require_catalog_staff(actor)
+    skipped: list[str] = []
     try:
-        entries = parse_registry(registry)
+        entries = parse_registry(registry, skipped=skipped)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-    report = merge_registry(
-        entries,
-        model=ConnectorDefinition,
-        is_installed=_is_installed,
-        is_in_use=_is_in_use,
+    report = _merge(entries, prune=prune)
+    report.skipped = skipped
+    _audit_refresh(actor, entries, report)
+    return report
+
+
+def catalog_fetch(
+    *,
+    actor: AbstractBaseUser | None,
+    location: str | None = None,
+    prune: bool = False,
+) -> RegistryFetch:
+    """Read the registry (``CONNECTOR_REGISTRY_URL``, or a URL or file), merge it.
+
+    Staff or the console itself (``actor=None``: the daily task). The download
+    and the parse happen outside any transaction; the merge, the RegistryFetch row
+    and (for a person) the audit event are one transaction. Whatever goes wrong
+    before the merge (no answer, an error status, not JSON, not a registry) is
+    recorded as a failed fetch with its message and changes nothing: the catalog
+    stays the last good one. Returns the RegistryFetch row either way.
+    """
+    require_catalog_staff(actor)
+    where = (settings.CONNECTOR_REGISTRY_URL if location is None else location) or ""
+    where = where.strip()
+    if not where:
+        raise ValidationError(
+            "No registry to fetch: CONNECTOR_REGISTRY_URL is empty; pass a URL "
+            "or a file."
+        )
+    requested_by = actor if actor is not None and actor.is_authenticated else None
+    skipped: list[str] = []
+    try:
+        document = read_registry(where)
+        entries = parse_registry(document, skipped=skipped, label=label_of(where))
+    except RegistryError as exc:
+        return RegistryFetch.objects.create(
+            location=where[:500],
+            status=RegistryFetch.Status.FAILED,
+            error=str(exc),
+            requested_by=requested_by,
+        )
+    del document
+    fetch = _record_fetch(
+        actor=actor,
+        requested_by=requested_by,
+        location=where,
+        entries=entries,
+        skipped=skipped,
         prune=prune,
     )
-    audit_record(
-        actor=actor,
-        action="catalog.refresh",
-        target_label=f"{len(entries)} connectors",
-        changes={key: len(names) for key, names in report.as_dict().items() if names},
+    try:
+        # Local files only; a full disk must not undo a good merge.
+        icons.cache_inline(entries)
+    except OSError:
+        logger.exception("Could not write the registry's inline icons")
+    return fetch
+
+
+@transaction.atomic
+def _record_fetch(
+    *,
+    actor: AbstractBaseUser | None,
+    requested_by: Any,
+    location: str,
+    entries: list[RegistryEntry],
+    skipped: list[str],
+    prune: bool,
+) -> RegistryFetch:
+    report = _merge(entries, prune=prune)
+    report.skipped = skipped
+    fetch = RegistryFetch.objects.create(
+        location=location[:500],
+        status=RegistryFetch.Status.SUCCEEDED,
+        entries=len(entries),
+        report={
+            **{k: v for k, v in report.as_dict().items() if k != "unchanged"},
+            "unchanged": len(report.unchanged),
+            "summary": report.summary(),
+        },
+        requested_by=requested_by,
     )
-    return report
+    # The daily task's fetches are their own record (RegistryFetch); a person's
+    # refresh is also an audited change of what every workspace shares.
+    if requested_by is not None:
+        _audit_refresh(actor, entries, report, location)
+    return fetch
+
+
+def catalog_icons_fetch(*, location: str = "", limit: int = 0) -> dict[str, int]:
+    """Download the catalog's icons that are not cached yet (see catalog.icons).
+
+    Icons come from the addresses a registry names: private ones only when the
+    registry itself was read from one (a registry on the local network, or the
+    tests' server on 127.0.0.1), so a public registry cannot point the console at
+    its own network.
+    """
+    allow_private = _private_location(location or settings.CONNECTOR_REGISTRY_URL)
+    definitions = ConnectorDefinition.objects.exclude(icon_url="").only(
+        "definition_id", "icon_url", "name"
+    )
+    return icons.icons_fetch(definitions, allow_private=allow_private, limit=limit)
+
+
+def _private_location(location: str) -> bool:
+    if not is_url(location):
+        return True  # A file on this host: its administrator's choice.
+    host = (urlsplit(location).hostname or "").strip("[]")
+    try:
+        return netguard.classify(host) is not netguard.AddressClass.PUBLIC
+    except ValueError:
+        return host == "localhost"
 
 
 def sources_staying_message(

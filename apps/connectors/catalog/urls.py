@@ -14,6 +14,11 @@ urlpatterns = [
         name="catalog_row",
     ),
     path(
+        "catalog/<uuid:definition_id>/icon/",
+        views.catalog_icon,
+        name="catalog_icon",
+    ),
+    path(
         "catalog/<uuid:definition_id>/install/",
         views.catalog_install,
         name="catalog_install",

@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.connectors.catalog import selectors, services
+from apps.connectors.catalog import icons, selectors, services
 from apps.connectors.catalog.access import can_change_catalog, require_catalog_staff
 from apps.connectors.catalog.forms import CatalogFilterForm, InstallForm
 from apps.connectors.models import ConnectorDefinition
@@ -37,21 +37,64 @@ def catalog(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     membership = require_role(request, workspace_id)
     form = CatalogFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    definitions = selectors.connector_definition_list(
+    page, definitions = selectors.connector_definition_page(
         search=filters.get("q", ""),
         stage=filters.get("stage", ""),
         kind=filters.get("kind", ""),
+        runs=filters.get("runs", ""),
+        support=filters.get("support", ""),
         user=request.user,
+        workspace=membership.workspace,
+        page=request.GET.get("page") or 1,
     )
+    query = request.GET.copy()
+    query.pop("page", None)
+    last_fetch = selectors.registry_last_fetch()
     context = {
         "workspace": membership.workspace,
         "membership": membership,
         "can_change_catalog": can_change_catalog(request.user),
         "form": form,
         "definitions": definitions,
+        "page_obj": page,
+        "query": query.urlencode(),
         "filtered": any(filters.values()),
+        "last_fetch": last_fetch,
+        "last_good_fetch": (
+            last_fetch
+            if last_fetch is None or last_fetch.status == last_fetch.Status.SUCCEEDED
+            else selectors.registry_last_good_fetch()
+        ),
     }
     return render_page(request, TEMPLATE, context, partial="rows")
+
+
+@login_required
+@require_GET
+def catalog_icon(
+    request: HttpRequest, workspace_id: UUID, definition_id: UUID
+) -> HttpResponse:
+    """A connector's cached icon, or its initials; never fetched from here.
+
+    An SVG may carry script: it is served under a sandboxing CSP and ``nosniff``,
+    so opening it on its own runs nothing (as an ``<img>`` it never would).
+    """
+    require_role(request, workspace_id)
+    definition = _definition(definition_id)
+    found = icons.cached_icon(definition.definition_id, definition.icon_url)
+    if found is None:
+        response = HttpResponse(
+            icons.initials_svg(definition.name), content_type="image/svg+xml"
+        )
+        # Short: the refresh may cache the real icon soon.
+        response["Cache-Control"] = "private, max-age=300"
+    else:
+        path, content_type = found
+        response = HttpResponse(path.read_bytes(), content_type=content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Security-Policy"] = icons.SVG_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _definition(definition_id: UUID) -> ConnectorDefinition:
@@ -85,7 +128,7 @@ def _render_row(
         "membership": membership,
         "can_change_catalog": can_change_catalog(request.user),
         "d": selectors.connector_definition_with_state(
-            definition=definition, user=request.user
+            definition=definition, user=request.user, workspace=membership.workspace
         ),
     }
     return render_page(request, TEMPLATE, context, partial="row", status=status)
