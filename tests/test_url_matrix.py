@@ -61,6 +61,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "credentials:delete": ("GET", Role.EDITOR),
     "connectors:catalog": ("GET", Role.VIEWER),
     "connectors:catalog_row": ("GET", Role.VIEWER),
+    "connectors:catalog_icon": ("GET", Role.VIEWER),
     "connectors:catalog_install": ("POST", STAFF),
     "connectors:catalog_uninstall": ("POST", STAFF),
     "connectors:source_list": ("GET", Role.VIEWER),
