@@ -74,8 +74,9 @@ class ConnectorDefinition(BaseModel):
 
     @property
     def is_installable(self) -> bool:
-        """A package the embedded engine installs into its own virtualenv."""
-        return bool(self.pypi_package) and not self.builtin
+        """Something to install before it runs: a PyPI package, a manifest or a
+        Docker image (``ConnectorRef.installable``); built-ins have nothing."""
+        return self.ref.installable
 
     @property
     def is_declarative_manifest(self) -> bool:
