@@ -425,6 +425,23 @@ def test_a_swap_cut_short_is_finished_by_the_next_attempt(files_dir, monkeypatch
     assert [r["id"] for r in parquet_rows(data_files(root))] == [2]
 
 
+def test_staged_files_a_dead_worker_left_are_not_synced_twice(files_dir):
+    config = local_config(files_dir)
+    root = Path(config["storage"]["destination_path"])
+    sync(make_writer(config, users("overwrite")), [user(1)])
+    dead = make_writer(config, users("overwrite", generation=2))
+    dead.open()
+    dead.write("Users", None, user(2), 0)
+    dead.commit(stream_state(2))  # staged; then the worker dies: no finish, no abort
+    assert len(list((root / "_airbyte_staging").rglob("*.parquet"))) == 1
+
+    # The retry's source starts over (a full refresh) and sends 2 again.
+    sync(make_writer(config, users("overwrite", generation=2)), [user(2), user(3)])
+
+    assert sorted(r["id"] for r in parquet_rows(data_files(root))) == [2, 3]
+    assert not (root / "_airbyte_staging").exists()
+
+
 def test_a_failed_append_keeps_what_was_committed(files_dir):
     config = local_config(files_dir, "JSONL")
     root = Path(config["storage"]["destination_path"])

@@ -312,7 +312,7 @@ class FilesWriter:
     def _load_doc(self) -> dict[str, Any]:
         raw = self.storage.get_bytes(self.state_key)
         if raw is None:
-            return {"states": [], "staging": {}, "swap": {}}
+            return {"states": [], "swap": {}}
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -322,7 +322,6 @@ class FilesWriter:
                 failure_type="config_error",
             ) from None
         doc.setdefault("states", [])
-        doc.setdefault("staging", {})
         doc.setdefault("swap", {})
         return doc
 
@@ -403,28 +402,17 @@ class FilesWriter:
             plan.encode = build_encoder(
                 plan.columns, self.casts, generation_id=config.generation_id
             )
-        assert self._doc is not None
+        # Staged files an attempt left behind (its worker died) are never resumed:
+        # an overwrite stream is a full refresh, whose source starts over and would
+        # send those rows again. They go, whatever the stream's mode is now.
         staged = self.storage.list(plan.staging)
-        if plan.mode == "overwrite":
-            generation = self._doc["staging"].get(plan.folder)
-            if staged and not (
-                generation == config.generation_id and self._has_committed_state(plan)
-            ):
-                self.storage.delete(staged)
-                staged = []
-            if staged:
-                self.log(
-                    "INFO",
-                    f"Stream {config.name!r}: resuming the {len(staged)} staged "
-                    f"file(s) of generation {generation} from the last committed "
-                    "state.",
-                )
-            else:
-                self._doc["staging"].pop(plan.folder, None)
-        elif staged:
-            # Left by an overwrite sync before the stream's mode changed.
+        if staged:
             self.storage.delete(staged)
-            self._doc["staging"].pop(plan.folder, None)
+            self.log(
+                "INFO",
+                f"Stream {config.name!r}: deleted {len(staged)} staged file(s) an "
+                "earlier attempt left; the stream's folder is unchanged.",
+            )
 
     def _file_columns(self, plan: FilePlan) -> list[FileColumn]:
         if self.format == JSONL:
@@ -449,17 +437,6 @@ class FilesWriter:
                 kind = LogicalType.STRING
             data.append(FileColumn(column.name, kind))
         return head + data
-
-    def _has_committed_state(self, plan: FilePlan) -> bool:
-        key = (plan.config.namespace or "", plan.config.name)
-        for kind, namespace, name, state in self._doc_states():
-            if kind == STREAM and (namespace, name) == key:
-                return True
-            if kind == GLOBAL and any(
-                _descriptor_key(entry) == key for entry in _global_streams(state)
-            ):
-                return True
-        return False
 
     def __enter__(self) -> FilesWriter:
         self.open()
@@ -681,8 +658,6 @@ class FilesWriter:
                 plan.part = None
             if not plan.closed:
                 continue
-            if plan.mode == "overwrite":
-                self._doc["staging"][plan.folder] = plan.config.generation_id
             while plan.closed:
                 part = plan.closed[0]
                 self.storage.put_file(part.path, f"{plan.target}/{part.path.name}")
@@ -748,7 +723,6 @@ class FilesWriter:
             keep = set(names)
             old = [k for k in self.storage.list(folder) if _name(k) not in keep]
             self.storage.delete(old)
-            self._doc["staging"].pop(folder, None)
             done.append(folder)
             self.log(
                 "INFO",
@@ -773,7 +747,6 @@ class FilesWriter:
         try:
             for plan in plans:
                 self.storage.delete(self.storage.list(plan.staging))
-                self._doc["staging"].pop(plan.folder, None)
             self._delete_states(
                 {(p.config.namespace or "", p.config.name) for p in plans},
                 kinds=(STREAM,),
@@ -848,7 +821,6 @@ class FilesWriter:
             for plan in chosen if delete else []:
                 self.storage.delete(self.storage.list(plan.staging))
                 self.storage.delete(self.storage.list(plan.folder))
-                self._doc["staging"].pop(plan.folder, None)
             keys = {(p.config.namespace or "", p.config.name) for p in chosen}
             every = {p.config.key for p in chosen} == set(self._plans)
             kinds = (STREAM, GLOBAL, LEGACY) if every else (STREAM, GLOBAL)
