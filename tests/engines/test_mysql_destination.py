@@ -129,6 +129,70 @@ def test_dbt_profile_says_transforms_need_postgres_or_duckdb():
         mysql.dbt_profile(config("d"), workspace_id="w")
 
 
+@pytest.mark.django_db
+def test_a_transform_project_on_mysql_is_refused_with_the_supported_types(workspace):
+    from types import SimpleNamespace
+
+    from apps.transforms.profiles import ProfileError, adapter_for
+
+    destination = _destination(workspace, "shop", name="Shop DB")
+    project = SimpleNamespace(workspace=workspace, destination=destination)
+
+    with pytest.raises(ProfileError) as refused:
+        adapter_for(project)
+
+    assert "dbt cannot run against the destination “Shop DB”" in refused.value.message
+    assert "Supported destination types: PostgreSQL, DuckDB" in refused.value.message
+
+
+@pytest.mark.django_db
+def test_an_editor_saves_a_mysql_destination_and_its_check_runs(
+    editor, workspace, login, mysql_database
+):
+    from django.urls import reverse
+
+    from apps.connectors.services import connector_check_run
+
+    canary = "Canary-My-Secret-77"
+    client = login(editor)
+    form = client.get(
+        reverse("connectors:destination_create", args=[workspace.public_id]),
+        {"definition": definition(MYSQL_ID).public_id},
+    )
+    for field in ("cfg__host", "cfg__port", "cfg__database", "cfg__username"):
+        assert f'name="{field}"' in form.text
+    with mock.patch("apps.connectors.tasks.connector_check_task.delay_on_commit"):
+        response = client.post(
+            reverse("connectors:destination_create", args=[workspace.public_id]),
+            {
+                "definition": definition(MYSQL_ID).public_id,
+                "name": "Shop DB",
+                "cfg__host": "127.0.0.1",
+                "cfg__port": "3306",
+                "cfg__database": mysql_database,
+                "cfg__username": "root",
+                "cfg__password": canary,
+            },
+        )
+    assert response.status_code == 302, response.text[:2000]
+    destination = Destination.objects.get(name="Shop DB")
+    assert json.loads(destination.secrets) == {"/password": canary}
+    assert canary not in json.dumps(destination.config)
+
+    # root has no password here: the check fails, says why, and never shows it.
+    result = connector_check_run(kind="destination", pk=destination.pk)
+    assert not result.ok
+    assert "Access denied for user 'root'" in result.message
+    page = client.get(
+        reverse(
+            "connectors:destination_detail",
+            args=[workspace.public_id, destination.public_id],
+        )
+    )
+    assert "Access denied" in page.text
+    assert canary not in page.text
+
+
 # -- real syncs --------------------------------------------------------------------
 
 

@@ -5,12 +5,16 @@ tables go to; the connection's default namespace (``public``, or none) means the
 config's ``database``, which is what Airbyte's destination-mysql calls the
 destination default. The state table lives in that default database.
 
-Loading: each batch is one ``executemany`` of ``INSERT ... VALUES (...)``, which
-PyMySQL sends as multi-row statements of up to ~1 MB. ``LOAD DATA LOCAL INFILE``
-was measured too (see the README): it needs ``local_infile`` on the server (off
-by default in MySQL 8 and on most managed servers) and on the client, and it was
-not faster here, because building its text file in Python costs what escaping the
-INSERT does; so the writer always uses INSERT.
+Loading: each batch is sent as multi-row ``INSERT ... VALUES (...),(...)``
+statements of up to 4 MB, their SQL built here per column type
+(``row_formatter``: about three times faster than PyMySQL's generic escaping).
+``LOAD DATA LOCAL INFILE`` was measured too: on 100 k prebuilt product rows the
+server took 1.1-1.8 s against 2.8-3.0 s for the INSERTs, but building its file in
+Python costs what building the INSERTs does, it needs ``local_infile`` on the
+server (off by default in MySQL 8 and on most managed servers), and, decisively,
+a client that enables it lets the server ask for any file the worker can read
+(PyMySQL sends whatever file name the server requests): a user-entered host must
+never get that. So the writer always uses INSERT and never sets ``local_infile``.
 
 The session runs with ``ANSI_QUOTES`` (so the shared SQL's double-quoted
 identifiers work), ``STRICT_TRANS_TABLES`` (a value the casts let through but the
@@ -200,6 +204,7 @@ class MySQLWriter(BaseWriter):
         self._conn: pymysql.connections.Connection | None = None
         self._warned_null_keys: set[str] = set()
         self._databases: set[str] = set()
+        self._row_sql: dict[tuple[str | None, str], Any] = {}
         #: The server's version string, once ``check`` connected.
         self.server_version = ""
 
@@ -441,16 +446,34 @@ class MySQLWriter(BaseWriter):
     def _prepare_stream(self, plan: StreamPlan) -> None:
         super()._prepare_stream(plan)
         columns = ", ".join(quote(c) for c in plan.load_columns)
-        marks = ", ".join(["%s"] * len(plan.load_columns))
         if plan.mode == "append_dedup":
             into = quote(plan.batch_table)
         else:
             into = self._ref(plan.schema, plan.target)
-        plan.sql["insert"] = f"INSERT INTO {into} ({columns}) VALUES ({marks})"
+        plan.sql["insert"] = f"INSERT INTO {into} ({columns}) VALUES "
+        kinds = [c.type for c in plan.columns]
+        tail = [LogicalType.TIMESTAMP, LogicalType.JSON, LogicalType.INTEGER]
+        tail += [LogicalType.JSON, LogicalType.INTEGER]  # _airbyte_extra, _ab_seq
+        kinds += tail[: len(plan.load_columns) - len(kinds)]
+        self._row_sql[plan.config.key] = row_formatter(kinds, self.conn.literal)
 
     def _db_load(self, plan: StreamPlan, rows: list[tuple[Any, ...]]) -> None:
+        prefix = plan.sql["insert"]
+        row_sql = self._row_sql[plan.config.key]
         with self.conn.cursor() as cur:
-            cur.executemany(plan.sql["insert"], rows)
+            # Multi-row statements of up to STATEMENT_BYTES; the rows' SQL is built
+            # here, per column type, at about three times PyMySQL's generic pace.
+            values: list[str] = []
+            size = 0
+            for row in rows:
+                text = row_sql(row)
+                if size + len(text) > STATEMENT_BYTES and values:
+                    cur.execute(prefix + ",".join(values))
+                    values, size = [], 0
+                values.append(text)
+                size += len(text) + 1
+            if values:
+                cur.execute(prefix + ",".join(values))
             if plan.mode != "append_dedup":
                 return
             for step in ("winners", "replace", "lost", "merge"):
@@ -635,6 +658,88 @@ class MySQLWriter(BaseWriter):
 
 # MariaDB spells bigint "bigint(20)"; the width means nothing (tinyint(1) is kept).
 _DISPLAY_WIDTH = re.compile(r"^(bigint|int|mediumint|smallint)\(\d+\)")
+# A statement stays well under max_allowed_packet (16 MB by default in MariaDB).
+STATEMENT_BYTES = 4 * 1024 * 1024
+_ESCAPES = str.maketrans(
+    {
+        "\x00": "\\0",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\x1a": "\\Z",
+        "'": "\\'",
+        '"': '\\"',
+        "\\": "\\\\",
+    }
+)
+
+
+def _text(value: Any) -> str:
+    return "'" + value.translate(_ESCAPES) + "'"
+
+
+def row_formatter(kinds: Sequence[LogicalType], fallback: Any) -> Any:
+    """``row -> "(v1,v2,...)"``: the SQL literals of one encoded row.
+
+    The casts already gave each cell its column's Python type, so each column gets
+    the one conversion it needs; anything else goes through PyMySQL's ``literal``.
+    """
+    last: list[Any] = [None, ""]
+
+    def moment(value: Any) -> str:
+        # _airbyte_extracted_at repeats from row to row: format it once.
+        if value is last[0]:
+            return last[1]
+        if type(value) is not dt.datetime:
+            return fallback(value)
+        naive = value.replace(tzinfo=None) if value.tzinfo is not None else value
+        text = "'" + naive.isoformat(" ") + "'"
+        last[0], last[1] = value, text
+        return text
+
+    def number(value: Any) -> str:
+        if type(value) is int:
+            return str(value)
+        if isinstance(value, Decimal):
+            return format(value, "f")
+        return fallback(value)
+
+    def text(value: Any) -> str:
+        return _text(value) if type(value) is str else fallback(value)
+
+    def boolean(value: Any) -> str:
+        return "1" if value is True else "0" if value is False else fallback(value)
+
+    def isoformat(value: Any) -> str:
+        if isinstance(value, dt.date | dt.time):
+            return "'" + value.isoformat() + "'"
+        return fallback(value)
+
+    by_kind = {
+        LogicalType.STRING: text,
+        LogicalType.JSON: text,
+        LogicalType.INTEGER: number,
+        LogicalType.NUMBER: number,
+        LogicalType.BOOLEAN: boolean,
+        LogicalType.DATE: isoformat,
+        LogicalType.TIMESTAMPTZ: moment,
+        LogicalType.TIMESTAMP: moment,
+        LogicalType.TIME: isoformat,
+        LogicalType.TIMETZ: isoformat,
+    }
+    funcs = tuple(by_kind[kind] for kind in kinds)
+
+    def row_sql(row: Sequence[Any]) -> str:
+        return (
+            "("
+            + ",".join(
+                ["NULL" if c is None else f(c) for f, c in zip(funcs, row, strict=True)]
+            )
+            + ")"
+        )
+
+    return row_sql
+
+
 _CREATE_SCHEMA = re.compile(r'^CREATE SCHEMA IF NOT EXISTS "((?:[^"]|"")*)"$')
 
 
