@@ -531,6 +531,32 @@ def test_a_local_check_names_a_folder_it_cannot_write(files_dir):
 # S3 (moto)
 
 
+def test_check_says_which_field_of_the_chosen_option_is_wrong(files_dir):
+    s3 = {
+        "storage_type": "S3",
+        "access_key_id": "AKIAEXAMPLE",
+        "secret_access_key": SECRET,
+    }
+    no_bucket = files_destination.check(
+        {"storage": s3, "format": {"format_type": "CSV"}}, workspace_id=WS
+    )
+    bad_format = files_destination.check(
+        {
+            "storage": {**s3, "s3_bucket_name": "exports"},
+            "format": {"format_type": "XML"},
+        },
+        workspace_id=WS,
+    )
+
+    assert not no_bucket.ok
+    assert no_bucket.message == "storage: 's3_bucket_name' is a required property"
+    assert not bad_format.ok
+    assert bad_format.message == (
+        "format.format_type: choose one of Parquet, JSONL, CSV, not 'XML'."
+    )
+    assert SECRET not in no_bucket.message + bad_format.message
+
+
 def test_s3_check_writes_and_deletes_a_probe(s3_server):
     bucket = s3_server.bucket()
     config = {

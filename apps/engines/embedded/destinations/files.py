@@ -225,13 +225,13 @@ def check(config: dict[str, Any], *, workspace_id: str) -> CheckResult:
     but refuses writes (a policy, a read-only key) fails here, not at the first
     sync; the message names the bucket and S3's reason, never a secret.
     """
-    invalid = invalid_config(SPEC, config)
+    masker = SecretMasker(_secrets(config))
+    invalid = _invalid_option(config) or invalid_config(SPEC, config)
     if invalid is not None:
-        return invalid
+        return CheckResult(ok=False, message=masker.mask(invalid.message))
     from apps.engines.embedded.writers.base import DestinationError
     from apps.engines.embedded.writers.files import storage_for
 
-    masker = SecretMasker(secret_values(config))
     try:
         prepared = prepare_config(config, workspace_id=workspace_id)
         storage = storage_for(prepared)
@@ -241,6 +241,48 @@ def check(config: dict[str, Any], *, workspace_id: str) -> CheckResult:
     except DestinationError as exc:
         return CheckResult(ok=False, message=masker.mask(exc.message))
     return CheckResult(ok=True, message=f"{storage.where} is writable.")
+
+
+def _invalid_option(config: dict[str, Any]) -> CheckResult | None:
+    """The first error inside the chosen storage and format options, or None.
+
+    A failed ``oneOf`` alone says only "not valid under any of the given schemas";
+    the option the user picked (by its ``const``) says which field is wrong.
+    """
+    for name in ("storage", "format"):
+        value = config.get(name)
+        if not isinstance(value, dict):
+            continue
+        options = SPEC["properties"][name]["oneOf"]
+        key = "storage_type" if name == "storage" else "format_type"
+        chosen = value.get(key)
+        for option in options:
+            if option["properties"][key]["const"] == chosen:
+                found = invalid_config({"type": "object", **option}, value)
+                if found is not None:
+                    text = found.message.removeprefix("config: ")
+                    where = ": " if text != found.message else "."
+                    return CheckResult(ok=False, message=f"{name}{where}{text}")
+                break
+        else:
+            known = ", ".join(o["properties"][key]["const"] for o in options)
+            return CheckResult(
+                ok=False,
+                message=f"{name}.{key}: choose one of {known}, not {chosen!r}.",
+            )
+    return None
+
+
+def _secrets(config: dict[str, Any]) -> set[str]:
+    """Every value the spec marks secret, and whatever else looks like one."""
+    found = set(secret_values(config))
+    storage = config.get("storage")
+    if isinstance(storage, dict):
+        for field in ("access_key_id", "secret_access_key"):
+            value = storage.get(field)
+            if isinstance(value, str) and value:
+                found.add(value)
+    return found
 
 
 def prepare_config(config: dict[str, Any], *, workspace_id: str) -> dict[str, Any]:
