@@ -1,0 +1,451 @@
+"""Every write of the connector builder: drafts, Validate/Test runs, publishing.
+
+The page and ``airbyte cdk`` share these. Validating and test-reading run the
+CDK (a subprocess), so on the page they follow the house's request / run /
+record triad: the request is atomic and audited and enqueues a worker on commit,
+the run happens on the worker outside any transaction, the record is atomic
+again and only lands if the run is still the project's latest.
+
+Publishing makes the project's manifest a manifest-only connector in the
+catalog (``ConnectorDefinition`` + one ``ConnectorManifest`` per version),
+visible to the project's workspace only (``selectors.visible_definitions``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.connectors.builder import manifest_text
+from apps.connectors.builder.models import BuilderProject
+from apps.connectors.catalog.selectors import version_key
+from apps.connectors.manifest_store import manifest_digest
+from apps.connectors.models import (
+    ConnectorDefinition,
+    ConnectorManifest,
+    ConnectorSpecCache,
+)
+from apps.core.masking import MASK
+from apps.engines import declarative
+from apps.engines.base import (
+    ConnectorRef,
+    EngineError,
+    ManifestProblem,
+    ReadLimits,
+)
+from apps.engines.registry import get_engine
+from apps.workspaces.models import Workspace
+
+FIRST_VERSION = "0.1.0"
+MAX_NAME = 100
+
+
+def runner_ref(name: str) -> ConnectorRef:
+    """The CDK's declarative runner for a manifest that rides in the config.
+
+    ``cdk build`` checks a manifest that is not in any catalog yet: this is the
+    "Custom YAML manifest" connector at the console's pinned CDK version.
+    """
+    return ConnectorRef(
+        kind="source",
+        name=name,
+        package="airbyte-cdk",
+        version=str(settings.DECLARATIVE_CDK_VERSION),
+        entrypoint="source-declarative-manifest",
+        manifest=True,
+    )
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the connector a name."})
+    if len(name) > MAX_NAME:
+        raise ValidationError({"name": f"Keep the name under {MAX_NAME} characters."})
+    return name
+
+
+# -- drafts ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def builder_project_create(
+    *,
+    actor: AbstractBaseUser | None,
+    workspace: Workspace,
+    name: str,
+    manifest_text_value: str = "",
+) -> BuilderProject:
+    """A new connector project in the workspace (the scaffold when no text)."""
+    from apps.connectors.builder import scaffold
+
+    name = _clean_name(name)
+    if BuilderProject.objects.for_workspace(workspace).filter(name=name).exists():
+        raise ValidationError(
+            {"name": f"This workspace already has a connector called {name}."}
+        )
+    project = BuilderProject.objects.create(
+        workspace=workspace,
+        name=name,
+        manifest_text=manifest_text_value or scaffold.manifest_text(name),
+        updated_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action="connector_builder.created",
+        workspace=workspace,
+        target=project,
+    )
+    return project
+
+
+def project_test_config(project: BuilderProject) -> dict[str, Any]:
+    """The decrypted config the project's Test runs with ({} when none)."""
+    if not project.test_config:
+        return {}
+    try:
+        data = json.loads(project.test_config)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _keep_masked(new: Any, old: Any) -> Any:
+    """``new`` with every MASK replaced by the stored value at the same place.
+
+    The page shows secrets as MASK; sending the form back must not turn the
+    API key into ten asterisks.
+    """
+    if new == MASK:
+        return old
+    if isinstance(new, dict):
+        old = old if isinstance(old, dict) else {}
+        return {k: _keep_masked(v, old.get(k)) for k, v in new.items()}
+    if isinstance(new, list):
+        old = old if isinstance(old, list) else []
+        return [
+            _keep_masked(v, old[i] if i < len(old) else None) for i, v in enumerate(new)
+        ]
+    return new
+
+
+@transaction.atomic
+def builder_project_save(
+    *,
+    actor: AbstractBaseUser | None,
+    project: BuilderProject,
+    manifest_text_value: str,
+    test_config: dict[str, Any] | None = None,
+    stream: str | None = None,
+) -> BuilderProject:
+    """Save the draft as typed: invalid YAML too, so no edit is ever lost.
+
+    ``test_config`` None keeps the stored one; a value of MASK in it keeps the
+    stored secret at that place.
+    """
+    project = BuilderProject.objects.select_for_update().get(pk=project.pk)
+    changed = []
+    if manifest_text_value != project.manifest_text:
+        project.manifest_text = manifest_text_value
+        changed.append("manifest")
+    if test_config is not None:
+        if declarative.MANIFEST_KEY in test_config:
+            raise ValidationError(
+                {"test_config": f"`{declarative.MANIFEST_KEY}` is reserved."}
+            )
+        merged = _keep_masked(test_config, project_test_config(project))
+        if merged != project_test_config(project):
+            project.test_config = json.dumps(merged) if merged else ""
+            changed.append("test config")
+    if stream is not None and stream != project.stream:
+        project.stream = stream
+        changed.append("stream")
+    if not changed:
+        return project
+    project.updated_by = actor
+    project.full_clean()
+    project.save()
+    audit_record(
+        actor=actor,
+        action="connector_builder.saved",
+        workspace=project.workspace,
+        target=project,
+        # What changed, never the config itself (it holds the API key).
+        changes={"changed": [None, changed]},
+    )
+    return project
+
+
+# -- Validate / Test runs -------------------------------------------------------------
+
+
+@transaction.atomic
+def builder_run_request(
+    *,
+    actor: AbstractBaseUser | None,
+    project: BuilderProject,
+    kind: str,
+) -> BuilderProject:
+    """Ask a worker to Validate or Test the saved draft; the page polls the row.
+
+    A manifest that does not even parse is answered at once (failed, with its
+    line), without a worker.
+    """
+    from apps.connectors.builder.tasks import builder_run_task
+
+    if kind not in BuilderProject.RunKind.values:
+        raise ValidationError(f"Unknown run {kind!r}.")
+    project = BuilderProject.objects.select_for_update().get(pk=project.pk)
+    manifest, problems = manifest_text.parse(project.manifest_text)
+    now = timezone.now()
+    project.run_id = uuid.uuid4()
+    project.run_kind = kind
+    project.run_stream = (
+        project.stream if kind == BuilderProject.RunKind.TEST_READ else ""
+    )
+    project.run_requested_at = now
+    project.run_digest = manifest_digest(manifest) if manifest is not None else ""
+    if manifest is None:
+        project.run_status = BuilderProject.RunStatus.FAILED
+        project.run_result = {"problems": [p.as_dict() for p in problems]}
+        project.run_message = "The manifest cannot be read."
+        project.run_finished_at = now
+    elif kind == BuilderProject.RunKind.TEST_READ and (
+        project.stream not in manifest_text.stream_names(manifest)
+    ):
+        project.run_status = BuilderProject.RunStatus.FAILED
+        project.run_result = None
+        project.run_message = "Pick one of the manifest's streams to test."
+        project.run_finished_at = now
+    else:
+        project.run_status = BuilderProject.RunStatus.PENDING
+        project.run_result = None
+        project.run_message = ""
+        project.run_finished_at = None
+    project.save()
+    audit_record(
+        actor=actor,
+        action=f"connector_builder.{kind}_requested",
+        workspace=project.workspace,
+        target=project,
+        changes={"stream": [None, project.run_stream]} if project.run_stream else {},
+    )
+    if project.run_status == BuilderProject.RunStatus.PENDING:
+        builder_run_task.delay_on_commit(project.pk, str(project.run_id))
+    return project
+
+
+def validate(
+    *, workspace: Workspace | None, text: str, config: dict[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, list[manifest_text.LineProblem]]:
+    """The manifest in ``text`` and every problem with it, each on its line.
+
+    Runs the CDK (through the workspace's engine): call it outside transactions.
+    """
+    manifest, problems = manifest_text.parse(text)
+    if manifest is None:
+        return None, problems
+    found: list[ManifestProblem] = get_engine(workspace).validate_manifest(
+        manifest, config=config
+    )
+    return manifest, manifest_text.locate(text, found)
+
+
+def builder_run(*, project_pk: int, run_id: str) -> BuilderProject | None:
+    """Run a requested Validate or Test (on a worker) and record it.
+
+    None when the run is no longer pending (done already, or replaced by a newer
+    request): a second delivery of the task does nothing.
+    """
+    claimed = BuilderProject.objects.filter(
+        pk=project_pk, run_id=run_id, run_status=BuilderProject.RunStatus.PENDING
+    ).first()
+    if claimed is None:
+        return None
+    project = claimed
+    config = project_test_config(project)
+    ok = False
+    result: dict[str, Any] | None = None
+    try:
+        manifest, problems = validate(
+            workspace=project.workspace, text=project.manifest_text, config=config
+        )
+        if problems or manifest is None:
+            result = {"problems": [p.as_dict() for p in problems]}
+            message = f"{len(problems)} problem(s) in the manifest."
+        elif project.run_kind == BuilderProject.RunKind.VALIDATE:
+            ok = True
+            result = {"problems": []}
+            message = "The manifest is valid."
+        else:
+            read = get_engine(project.workspace).test_read(
+                manifest, config, stream=project.run_stream, limits=ReadLimits()
+            )
+            ok = True
+            result = read.as_dict()
+            message = (
+                f"Read {len(read.records)} record(s) in {len(read.pages)} page(s)"
+                f" of {project.run_stream}."
+            )
+    except EngineError as exc:
+        message = exc.message
+        if exc.logs:
+            result = {"logs": list(exc.logs)[-50:]}
+    return builder_run_record(
+        project=project, run_id=run_id, ok=ok, message=message, result=result
+    )
+
+
+@transaction.atomic
+def builder_run_record(
+    *,
+    project: BuilderProject,
+    run_id: str,
+    ok: bool,
+    message: str,
+    result: dict[str, Any] | None,
+) -> BuilderProject | None:
+    """Store a run's outcome on the project if it is still the latest, audited."""
+    updated = BuilderProject.objects.filter(
+        pk=project.pk, run_id=run_id, run_status=BuilderProject.RunStatus.PENDING
+    ).update(
+        run_status=(
+            BuilderProject.RunStatus.SUCCEEDED
+            if ok
+            else BuilderProject.RunStatus.FAILED
+        ),
+        run_message=message[:5000],
+        run_result=result,
+        run_finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return None
+    audit_record(
+        actor=None,
+        actor_label="worker",
+        action=f"connector_builder.{project.run_kind}_finished",
+        workspace=project.workspace,
+        target=project,
+        changes={"result": [None, "succeeded" if ok else "failed"]},
+        outcome=AuditEvent.Outcome.SUCCESS if ok else AuditEvent.Outcome.FAILURE,
+    )
+    return BuilderProject.objects.get(pk=project.pk)
+
+
+# -- publishing -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish did: the catalog entry, the version, and whether it is new."""
+
+    definition: ConnectorDefinition
+    manifest: ConnectorManifest
+    created: bool
+
+
+def next_version(previous: str | None) -> str:
+    """0.1.0 first, then the patch number bumps: 0.1.1, 0.1.2..."""
+    if not previous:
+        return FIRST_VERSION
+    parts = previous.split(".")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return f"{parts[0]}.{parts[1]}.{int(parts[2]) + 1}"
+    return f"{previous}.1"
+
+
+@transaction.atomic
+def connector_publish(
+    *,
+    actor: AbstractBaseUser | None,
+    project: BuilderProject,
+    manifest: dict[str, Any],
+) -> Published:
+    """Publish a validated manifest as the project's connector, a new version.
+
+    The first publish creates the catalog entry (a manifest-only source, release
+    stage custom, a fresh definition id, seen by this workspace only). The same
+    manifest as the latest version makes no new version. Sources keep the version
+    they were created on; new sources get this one. The CDK has validated the
+    manifest before this is called (``validate``): nothing slow runs here.
+    """
+    try:
+        spec = declarative.manifest_spec(manifest)
+    except declarative.ManifestError as exc:
+        raise ValidationError({"manifest": str(exc)}) from None
+    project = (
+        BuilderProject.objects.select_for_update(of=("self",))
+        .select_related("workspace", "definition")
+        .get(pk=project.pk)
+    )
+    digest = manifest_digest(manifest)
+    definition = project.definition
+    created_definition = definition is None
+    if definition is None:
+        definition = ConnectorDefinition(
+            kind=ConnectorDefinition.Kind.SOURCE,
+            definition_id=uuid.uuid4(),
+            name=manifest_text.title(manifest, project.name)[:200],
+            manifest_only=True,
+            release_stage=ConnectorDefinition.ReleaseStage.CUSTOM,
+            documentation_url=spec.documentation_url[:500],
+            engines=["embedded"],
+        )
+        definition.full_clean()
+        definition.save()
+        project.definition = definition
+        project.save(update_fields=["definition", "updated_at"])
+    versions = sorted(definition.manifests.all(), key=lambda m: version_key(m.version))
+    latest = versions[-1] if versions else None
+    if latest is not None and latest.digest == digest:
+        return Published(definition=definition, manifest=latest, created=False)
+    version = next_version(latest.version if latest else None)
+    row = ConnectorManifest.objects.create(
+        definition=definition,
+        version=version,
+        manifest=manifest,
+        components="",
+        digest=digest,
+        origin=ConnectorManifest.Origin.BUILDER,
+        created_by=actor,
+    )
+    # The form for a new source reads the spec from here: no install, no run.
+    ConnectorSpecCache.objects.get_or_create(
+        definition=definition,
+        version=version,
+        defaults={
+            "spec": {
+                "connectionSpecification": spec.connection_specification,
+                "documentationUrl": spec.documentation_url,
+            }
+        },
+    )
+    definition.pypi_version = version
+    definition.latest_version = version
+    definition.save(update_fields=["pypi_version", "latest_version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="connector_builder.published",
+        workspace=project.workspace,
+        target=project,
+        changes={
+            "version": [latest.version if latest else None, version],
+            **(
+                {"definition_id": [None, str(definition.definition_id)]}
+                if created_definition
+                else {}
+            ),
+        },
+    )
+    return Published(definition=definition, manifest=row, created=True)
