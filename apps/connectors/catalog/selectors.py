@@ -171,7 +171,11 @@ def how_it_runs(
         return runtime, "Manifest", ""
     if runtime == RUNTIME_DOCKER:
         ok, reason = docker
-        note = "" if ok else f"Needs Docker on the worker host. {reason}".strip()
+        note = ""
+        if not ok:
+            note = "Needs Docker on the worker host" + (
+                f" ({reason})." if reason else "."
+            )
         return runtime, "Docker", note
     return "", "Runs on an Airbyte server only", ""
 
