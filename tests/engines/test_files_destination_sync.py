@@ -295,3 +295,44 @@ def test_a_bucket_that_refuses_writes_fails_the_sync_with_the_reason(
     )
     assert s3_server.reader_key[1] not in job.failure_message
     assert s3_server.keys(bucket) == []
+
+
+def test_a_reset_deletes_the_streams_files_and_the_next_sync_starts_over(
+    admin, faker_source, local_files, make_connection
+):
+    from apps.connections.execution import connection_clear_tables
+    from apps.connections.services import connection_reset
+
+    destination, root = local_files("JSONL")
+    connection = make_connection(
+        faker_source(count=40, always_updated=False),
+        destination,
+        [
+            {
+                "name": "users",
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append",
+            }
+        ],
+        namespace="faker",
+    )
+    assert run_now(connection, admin).records_committed == 40
+    with mock.patch(
+        "apps.connections.tasks.connection_clear_tables_task.delay_on_commit"
+    ) as clear:
+        connection_reset(
+            actor=admin, connection=connection, streams=["users"], drop_tables=True
+        )
+    connection_clear_tables(
+        connection_id=clear.call_args.args[0],
+        streams=clear.call_args.args[1],
+        empty_tables=clear.call_args.args[2],
+    )
+
+    assert not (root / "faker" / "users").exists()
+    state_file = root / "_airbyte_state" / f"{connection.public_id}.json"
+    assert json.loads(state_file.read_text())["states"] == []
+    again = run_now(connection, admin)
+    assert again.records_committed == 40
+    lines = (root / "faker" / "users").glob("*.jsonl")
+    assert sum(len(path.read_bytes().splitlines()) for path in lines) == 40
