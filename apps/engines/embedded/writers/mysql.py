@@ -726,18 +726,35 @@ def row_formatter(kinds: Sequence[LogicalType], fallback: Any) -> Any:
         LogicalType.TIME: isoformat,
         LogicalType.TIMETZ: isoformat,
     }
-    funcs = tuple(by_kind[kind] for kind in kinds)
-
-    def row_sql(row: Sequence[Any]) -> str:
-        return (
-            "("
-            + ",".join(
-                ["NULL" if c is None else f(c) for f, c in zip(funcs, row, strict=True)]
-            )
-            + ")"
-        )
-
-    return row_sql
+    # One straight-line function per stream, like typing.build_encoder: it runs
+    # once per row, and a loop over the columns costs about twice as much.
+    namespace: dict[str, Any] = {"E": _ESCAPES}
+    cells = []
+    for index, kind in enumerate(kinds):
+        convert = f"f{index}"
+        namespace[convert] = by_kind[kind]
+        cell = f"c{index}"
+        if kind in (LogicalType.STRING, LogicalType.JSON):
+            fast = f'"\'" + {cell}.translate(E) + "\'" if type({cell}) is str'
+        elif kind == LogicalType.INTEGER:
+            fast = f"str({cell}) if type({cell}) is int"
+        else:
+            fast = ""
+        slow = f"{convert}({cell})"
+        value = f"{fast} else {slow}" if fast else slow
+        cells.append(f"        'NULL' if {cell} is None else {value},")
+    names = ", ".join(f"c{index}" for index in range(len(kinds)))
+    source = "\n".join(
+        [
+            "def row_sql(row):",
+            f"    {names}, = row",
+            "    return '(' + ','.join((",
+            *cells,
+            "    )) + ')'",
+        ]
+    )
+    exec(compile(source, "<writers.mysql.row_sql>", "exec"), namespace)  # noqa: S102
+    return namespace["row_sql"]
 
 
 _CREATE_SCHEMA = re.compile(r'^CREATE SCHEMA IF NOT EXISTS "((?:[^"]|"")*)"$')
