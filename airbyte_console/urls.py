@@ -27,6 +27,7 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/audit/", include("apps.workspaces.audit_urls")),
     path("w/<uuid:workspace_id>/credentials/", include("apps.credentials.urls")),
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
+    path("w/<uuid:workspace_id>/builder/", include("apps.connectors.builder.urls")),
     path("w/<uuid:workspace_id>/connections/", include("apps.connections.urls")),
     path("w/<uuid:workspace_id>/webhooks/", include("apps.webhooks.urls")),
     path("w/<uuid:workspace_id>/schedules/", include("apps.schedules.urls")),
