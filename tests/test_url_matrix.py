@@ -77,6 +77,12 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connectors:destination_edit": ("GET", Role.EDITOR),
     "connectors:destination_delete": ("POST", Role.EDITOR),
     "connectors:destination_check": ("GET", Role.VIEWER),
+    "connector_builder:list": ("GET", Role.EDITOR),
+    "connector_builder:create": ("POST", Role.EDITOR),
+    "connector_builder:detail": ("GET", Role.EDITOR),
+    "connector_builder:save": ("POST", Role.EDITOR),
+    "connector_builder:run": ("GET", Role.EDITOR),
+    "connector_builder:publish": ("POST", Role.EDITOR),
     "connections:list": ("GET", Role.VIEWER),
     "connections:create": ("GET", Role.EDITOR),
     "connections:streams": ("GET", Role.EDITOR),
@@ -223,6 +229,12 @@ def _kwargs(name: str, workspace, members: dict) -> dict:
                 trigger="manual",
                 status="succeeded",
             ).public_id
+    if ":project_id>" in route and name.startswith("connector_builder:"):
+        from apps.connectors.builder.services import builder_project_create
+
+        kwargs["project_id"] = builder_project_create(
+            actor=None, workspace=workspace, name=f"Matrix {uuid.uuid4().hex[:8]}"
+        ).public_id
     if ":endpoint_id>" in route:
         from apps.webhooks.services import endpoints as webhooks
 
