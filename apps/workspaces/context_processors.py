@@ -30,6 +30,7 @@ SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Sources", "connectors:source_list", "viewer", "connectors:source"),
     ("Destinations", "connectors:destination_list", "viewer", "connectors:destination"),
     ("Catalog", "connectors:catalog", "viewer", "connectors:catalog"),
+    ("Builder", "connector_builder:list", "editor", "connector_builder:"),
     ("Credentials", "credentials:list", "viewer", "credentials:"),
     ("Schedules", "schedules:list", "viewer", "schedules:"),
     ("Webhooks", "webhooks:list", "editor", "webhooks:"),
