@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from apps.connectors.builder.selectors import visible_definitions
 from apps.connectors.models import (
     ConnectorConfig,
     ConnectorDefinition,
@@ -77,7 +78,11 @@ def definition_choices(
     On the airbyte engine these are the definitions its server offers (refreshed
     with each test of the server); on the embedded one, the console's catalog.
     """
-    definitions = ConnectorDefinition.objects.filter(kind=kind).order_by("name")
+    # Connectors another workspace built in its connector builder are its own.
+    definitions = visible_definitions(
+        ConnectorDefinition.objects.filter(kind=kind).order_by("name"),
+        workspace=workspace,
+    )
     engine = get_engine(workspace)
     offered = engine.offered_definition_ids()
     if offered is not None:
