@@ -157,6 +157,17 @@ class ParquetCasts(Casts):
         return super().timetz(value).isoformat()
 
 
+class TextCasts(Casts):
+    """Cells for CSV: every number kept exact (it is written as text anyway)."""
+
+    fast_paths: ClassVar[dict[LogicalType, str]] = {
+        LogicalType.STRING: "type(v) is str and v.isascii()",
+        LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
+        LogicalType.NUMBER: "type(v) is float or type(v) is int",
+        LogicalType.BOOLEAN: "v is True or v is False",
+    }
+
+
 @dataclass
 class FilePlan:
     """One stream's folders, columns, encoder, buffer and part file this attempt."""
@@ -286,7 +297,7 @@ class FilesWriter:
             plan = FilePlan(config=stream, schema=target_schema, table=table)
             self._plans[stream.key] = plan
             self._by_name[stream.name] = None if stream.name in self._by_name else plan
-        self.casts: Casts = ParquetCasts() if self.format == PARQUET else Casts()
+        self.casts: Casts = ParquetCasts() if self.format == PARQUET else TextCasts()
         self._is_open = False
         self._buffered = 0
         self._doc: dict[str, Any] | None = None

@@ -153,6 +153,10 @@ def text_cell(value: Any) -> str:
     return dumps_json(value).decode("utf-8")
 
 
+# Columns whose cells are already text (or None) when they reach a part file.
+_TEXT_TYPES = frozenset({LogicalType.STRING, LogicalType.JSON})
+
+
 class CsvPart(PartFile):
     """A CSV file (RFC 4180, UTF-8, a header row, every field quoted when needed)."""
 
@@ -165,10 +169,15 @@ class CsvPart(PartFile):
         self._csv.writerow([c.name for c in self.columns])
 
     def write(self, columns: list[Sequence[Any]]) -> None:
-        cell = text_cell
-        self._csv.writerows(
-            [cell(value) for value in row] for row in zip(*columns, strict=True)
-        )
+        # Column by column: a text column (most of them) only needs its nulls
+        # blanked, which is several times cheaper than a type test per cell.
+        texts = []
+        for cells, column in zip(columns, self.columns, strict=True):
+            if column.type in _TEXT_TYPES:
+                texts.append(["" if v is None else v for v in cells])
+            else:
+                texts.append([text_cell(v) for v in cells])
+        self._csv.writerows(zip(*texts, strict=True))
         self.rows += len(columns[0]) if columns else 0
 
     def close(self) -> int:
