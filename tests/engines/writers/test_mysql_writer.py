@@ -567,3 +567,26 @@ def test_check_names_a_refused_privilege_and_never_the_password(mysql_dest):
     assert denied.value.failure_type == "config_error"
     for message in (refused.value.message, denied.value.message):
         assert password not in message and "Wrong-Canary-7" not in message
+
+
+def test_an_overwrite_whose_worker_died_is_resumed_by_the_next_attempt(mysql_dest):
+    users = stream(mode="overwrite", generation=3)
+    dying = mysql_dest.writer([users])
+    dying.open()
+    write_users(dying, range(1, 4), name="before")
+    dying.commit(stream_state("users", {"page": 1}))
+    # The worker is killed: no finish, no abort; the connection just goes away.
+    dying._db_close()
+    assert mysql_dest.tables() == {"_airbyte_tmp_users", "_airbyte_state"}
+
+    retry = mysql_dest.writer([users])
+    retry.open()
+    assert retry.read_state() == [stream_state("users", {"page": 1})]
+    write_users(retry, range(4, 6), name="after")
+    retry.commit(stream_state("users", {"page": 2}))
+    retry.finish(success=True)
+
+    assert mysql_dest.count("users") == 5
+    assert any("resuming the staging table" in m for _, m in mysql_dest.logs)
+    # A successful swap clears the stream's state: the next full refresh starts over.
+    assert retry.read_state() == []
