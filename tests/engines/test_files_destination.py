@@ -292,7 +292,10 @@ def test_parquet_files_have_typed_columns_and_record_what_did_not_fit(files_dir)
     config = local_config(files_dir)
     writer = make_writer(config, users(), logs=logs)
 
-    committed, _ = sync(writer, [user(1), user(2, id="two", score="lots")])
+    big = "12345678901234567890.123456789"
+    committed, _ = sync(
+        writer, [user(1), user(2, id="two", score="lots"), user(3, score=big)]
+    )
 
     root = Path(config["storage"]["destination_path"])
     assert root == (files_dir / WS / "exports").resolve()
@@ -312,7 +315,7 @@ def test_parquet_files_have_typed_columns_and_record_what_did_not_fit(files_dir)
     assert types["signed_up"] == "timestamp[us, tz=UTC]"
     assert types["opens_at"] == "string"  # Parquet has no time with a time zone
     assert types["tags"] == "string"
-    first, second = sorted(parquet_rows([path]), key=lambda r: r["name"])
+    first, second, third = sorted(parquet_rows([path]), key=lambda r: r["name"])
     assert first["id"] == 1 and first["score"] == 1.5
     assert first["signed_up"].isoformat() == "2026-01-02T01:04:05+00:00"
     assert first["opens_at"] == "09:30:00+01:00"
@@ -325,7 +328,15 @@ def test_parquet_files_have_typed_columns_and_record_what_did_not_fit(files_dir)
         ("id", "NULLED", "two"),
         ("score", "NULLED", "lots"),
     }
-    assert committed.records == 2
+    assert third["score"] == float(big)
+    [rounded] = json.loads(third["_airbyte_meta"])["changes"]
+    assert rounded == {
+        "field": "score",
+        "change": "TRUNCATED",
+        "reason": "DESTINATION_FIELD_SIZE_LIMITATION",
+        "value": big,
+    }
+    assert committed.records == 3
     assert any("'opens_at' is a time of day with a time zone" in line for line in logs)
 
 
@@ -350,7 +361,11 @@ def test_json_lines_carry_each_record_whole(files_dir):
 
 def test_csv_files_have_a_header_and_text_cells(files_dir):
     config = local_config(files_dir, "CSV")
-    sync(make_writer(config, users()), [user(1, name='say "hi", then\nleave')])
+    exact = "12345678901234567890.123456789"
+    sync(
+        make_writer(config, users()),
+        [user(1, name='say "hi", then\nleave', score=exact)],
+    )
 
     [path] = data_files(Path(config["storage"]["destination_path"]))
     with open(path, newline="", encoding="utf-8") as handle:
@@ -358,7 +373,7 @@ def test_csv_files_have_a_header_and_text_cells(files_dir):
     assert row["id"] == "1"
     assert row["name"] == 'say "hi", then\nleave'
     assert row["signed_up"] == "2026-01-02T03:04:05+02:00"
-    assert row["score"] == "1.5"
+    assert row["score"] == exact  # CSV is text: every digit is kept
     assert json.loads(row["tags"]) == ["a", 1]
     assert row["_airbyte_extra"] == ""
 
