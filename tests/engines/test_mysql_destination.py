@@ -124,6 +124,23 @@ def test_check_refuses_a_config_without_a_host_before_connecting():
     assert result.message == "config: 'host' is a required property"
 
 
+def test_airbyte_configs_are_accepted_but_an_ssh_tunnel_is_refused(mysql_database):
+    airbyte_config = config(
+        mysql_database,
+        ssl=False,
+        jdbc_url_params="connectTimeout=5000",
+        tunnel_method={"tunnel_method": "NO_TUNNEL"},
+        disable_type_dedupe=False,
+        raw_data_schema="airbyte_internal",
+    )
+    assert mysql.check(airbyte_config, workspace_id="w").ok
+
+    tunnel = dict(airbyte_config, tunnel_method={"tunnel_method": "SSH_KEY_AUTH"})
+    refused = mysql.check(tunnel, workspace_id="w")
+    assert not refused.ok
+    assert "SSH tunnels are not supported" in refused.message
+
+
 def test_dbt_profile_says_transforms_need_postgres_or_duckdb():
     with pytest.raises(ValueError, match="PostgreSQL or DuckDB"):
         mysql.dbt_profile(config("d"), workspace_id="w")
