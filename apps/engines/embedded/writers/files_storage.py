@@ -288,7 +288,10 @@ class S3Storage:
     def probe(self) -> None:
         """Write, list and delete one small object: what every sync does."""
         key = f"_airbyte_console_check_{uuid.uuid4().hex[:12]}"
-        self.put_bytes(key, b"ok")
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=b"ok")
+        except Exception as exc:
+            raise self.error(exc, "writing a test file") from None
         try:
             self._client.list_objects_v2(
                 Bucket=self.bucket, Prefix=self._key(key), MaxKeys=1
