@@ -63,7 +63,16 @@ def _run_context(project: BuilderProject) -> dict[str, Any]:
         "problems": problems,
         "unplaced": [p for p in problems if not p.get("line")],
         "listing": _listing(project.manifest_text, problems) if problems else [],
-        "pages": result.get("pages") or [],
+        "pages": [
+            {
+                **page,
+                "record_lines": [
+                    json.dumps(r, sort_keys=True, default=str)
+                    for r in page.get("records") or []
+                ],
+            }
+            for page in result.get("pages") or []
+        ],
         "records": result.get("records") or [],
         "inferred_schema": (
             json.dumps(result["inferred_schema"], indent=2, sort_keys=True)
