@@ -316,7 +316,7 @@ def connector_install_run(
             removed = get_engine().uninstall(definition.ref)
             progress(
                 f"Removed {removed} install{'s' if removed != 1 else ''} "
-                f"of {definition.pypi_package}."
+                f"of {definition.pypi_package or definition.name}."
             )
         else:
             spec = get_engine().install(
