@@ -14,6 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.connectors.catalog.services import (
     connector_install_request,
     connector_install_run,
+    connector_uninstall_request,
 )
 from apps.connectors.models import (
     ConnectorInstall,
@@ -113,3 +114,23 @@ def test_changing_version_installs_the_second_beside_the_first(
             "version", flat=True
         )
     ) == {"1.0.0", "2.0.0"}
+
+
+def test_uninstall_keeps_the_stored_versions_and_a_reinstall_downloads_nothing(
+    staff, real_connectors, cdk_installed, cdn, tiny_api
+):
+    cdn.publish_manifest("1.0.0")
+    _install(staff, tiny_api)
+    removal = connector_uninstall_request(
+        actor=staff, definition=tiny_api, enqueue=False
+    )
+    removed = connector_install_run(install_id=removal.pk)
+    cdn.server.requests.clear()
+
+    again = _install(staff, tiny_api)
+
+    assert removed.status == ConnectorInstall.Status.SUCCEEDED, removed.error
+    assert "Removed 0 installs of Tiny API." in removed.log
+    assert ConnectorManifest.objects.filter(definition=tiny_api).count() == 1
+    assert again.status == ConnectorInstall.Status.SUCCEEDED, again.error
+    assert cdn.server.requests == []

@@ -8,12 +8,14 @@ for real, sandboxed like any connector.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 
 from apps.connectors.models import ConnectorManifest, ConnectorSpecCache
-from apps.engines import declarative
+from apps.engines import declarative, sandbox
 from apps.engines.base import EngineError
 from apps.engines.embedded import launch, manifests
 from apps.engines.embedded.engine import EmbeddedEngine
@@ -338,3 +340,20 @@ def test_the_cdk_refusing_a_stored_manifest_at_check_is_a_failed_check(
     assert result.message
     assert "nope is not part of the catalog" in "".join(result.logs)
     assert API_KEY not in result.message + "".join(result.logs)
+
+
+@pytest.mark.skipif(not sandbox.enabled(), reason="needs the bwrap sandbox")
+def test_components_run_in_the_sandbox_away_from_the_console_files(
+    real_connectors, cdk_installed, cdn, tiny_api
+):
+    console_file = Path(settings.BASE_DIR) / "manage.py"
+    assert console_file.is_file()
+    cdn.publish(
+        "2.0.0",
+        yaml.safe_dump(manifest(cdn.api_url, version="2.0.0")),
+        f"open({str(console_file)!r}).read()\n",
+    )
+
+    message = _refused(replace(tiny_api.ref, version="2.0.0"))
+
+    assert "No such file or directory" in message
