@@ -232,10 +232,12 @@ class MySQLWriter(BaseWriter):
             "connect_timeout": int(config.get("connect_timeout") or 10),
             "autocommit": False,
             "client_flag": CLIENT.FOUND_ROWS,
-            # ANSI_QUOTES: identifiers in double quotes, like the shared SQL.
+            # ANSI_QUOTES: identifiers in double quotes, like the shared SQL. A
+            # reader holding a table must not stall a swap or a new column
+            # forever (MySQL's default metadata lock wait is a year).
             "init_command": "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,"
             "ANSI_QUOTES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
-            "time_zone = '+00:00'",
+            "time_zone = '+00:00', lock_wait_timeout = 120",
         }
         if config.get("ssl") is True:
             # Airbyte's ssl: encrypt, without verifying the server's certificate.
