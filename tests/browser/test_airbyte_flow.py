@@ -57,7 +57,9 @@ def test_switch_to_airbyte_import_build_sync_and_cancel(
     page.locator("#server-form").get_by_role("button", name="Save").click()
     expect(page.locator("#server-form")).to_contain_text("Stored")
     page.get_by_role("button", name="Test connection").click()
-    expect(page.locator("#probe")).to_contain_text("Connected to Airbyte 1.8.0")
+    expect(page.locator("#probe")).to_contain_text(
+        "Connected to Airbyte 1.8.0", timeout=30_000
+    )
     expect(page.locator("#probe")).to_contain_text("simple")
     page.locator("#id_remote_workspace_id").select_option(label="Default Workspace")
     page.get_by_role("button", name="Use this workspace").click()
