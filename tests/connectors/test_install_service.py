@@ -203,8 +203,10 @@ def test_cli_list_shows_installed_state(staff, tiny_definition, capsys):
         "NAME",
         "KIND",
         "STAGE",
+        "RUNS",
         "PACKAGE",
         "VERSION",
         "INSTALLED",
     ]
+    assert rows["Tiny"]["runs"] == "PyPI"
     assert "DuckDB" in text and "Faker" not in text
