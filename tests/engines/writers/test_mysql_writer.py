@@ -590,3 +590,35 @@ def test_an_overwrite_whose_worker_died_is_resumed_by_the_next_attempt(mysql_des
     assert any("resuming the staging table" in m for _, m in mysql_dest.logs)
     # A successful swap clears the stream's state: the next full refresh starts over.
     assert retry.read_state() == []
+
+
+def test_a_table_made_by_hand_with_other_column_types_is_appended_to(mysql_dest):
+    root_query(
+        f"CREATE TABLE `{mysql_dest.database}`.`users` (id int(11), name text, "
+        "updated_at datetime, score double)"
+    )
+    properties = {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "score": {"type": "number"},
+    }
+    writer = mysql_dest.writer([stream("users", properties)])
+    writer.open()
+    writer.write(
+        "users",
+        None,
+        {"id": 7, "name": "Ann", "updated_at": "2024-01-01T10:00:00Z", "score": 1.5},
+        0,
+    )
+    writer.finish(success=True)
+
+    assert mysql_dest.query("SELECT id, name, score FROM {s}.users") == [
+        (7, "Ann", 1.5)
+    ]
+    # The console's columns were added; the user's kept their types, with a warning
+    # for the one that holds another kind of value than the schema asks.
+    assert "_airbyte_raw_id" in mysql_dest.columns("users")
+    warnings = [m for level, m in mysql_dest.logs if level == "WARN"]
+    assert len(warnings) == 1
+    assert "'updated_at' a timestamp_with_timezone" in warnings[0]

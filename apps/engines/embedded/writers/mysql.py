@@ -176,12 +176,19 @@ class MySQLWriter(BaseWriter):
         LogicalType.TIMETZ: "time(6)" + UTC_COMMENT,
         LogicalType.JSON: "json",
     }
+    # Column types a table made elsewhere (or by hand) may have, that the casts
+    # above still fill correctly.
     type_aliases: ClassVar[dict[str, LogicalType]] = {
         "text": LogicalType.STRING,
         "mediumtext": LogicalType.STRING,
+        "int": LogicalType.INTEGER,
+        "mediumint": LogicalType.INTEGER,
+        "smallint": LogicalType.INTEGER,
         "boolean": LogicalType.BOOLEAN,
         "double": LogicalType.NUMBER,
+        "float": LogicalType.NUMBER,
         "datetime": LogicalType.TIMESTAMP,
+        "time": LogicalType.TIME,
     }
     airbyte_types: ClassVar[dict[str, str]] = {
         RAW_ID: "char(36) NOT NULL DEFAULT (uuid())",
