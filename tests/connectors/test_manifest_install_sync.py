@@ -1,7 +1,8 @@
 """A manifest-only connector installed from the catalog syncs into DuckDB.
 
-End to end, as a user meets it: staff install the connector (the manifest and
-its components.py come from a FileServer playing the registry's CDN), an admin
+End to end, as a user meets it: the catalog fetches a registry file that lists
+the connector, staff install it (the manifest and its components.py come from
+the same FileServer, playing the registry's CDN), an admin
 creates a source whose form comes from the manifest's spec, discovers it, and a
 sync through the embedded engine writes the API's records into DuckDB, with the
 field the custom component adds. A source pinned to 1.0.0 keeps running 1.0.0
@@ -17,16 +18,24 @@ import pytest
 from apps.connections import services as connection_services
 from apps.connectors import services
 from apps.connectors.catalog.services import (
+    catalog_fetch,
     connector_install_request,
     connector_install_run,
 )
-from apps.connectors.models import ConnectorInstall, Destination, Source
+from apps.connectors.models import (
+    ConnectorDefinition,
+    ConnectorInstall,
+    Destination,
+    RegistryFetch,
+    Source,
+)
 from apps.connectors.services import source_discover_run
 from tests.connections.test_sync_embedded import duck_rows, run_now
 from tests.engines.fixtures import DUCKDB_ID, definition
 from tests.engines.manifest_only_cdn import (
     ACCOUNT,
     API_KEY,
+    DEFINITION_ID,
     ITEMS,
     cdn_fixture,  # noqa: F401 (the cdn fixture)
     tiny_api_fixture,  # noqa: F401 (the tiny_api fixture)
@@ -90,14 +99,23 @@ def _connection(admin, workspace, source, destination, namespace: str):
 
 
 def test_a_manifest_only_connector_installs_and_syncs_into_duckdb(
-    staff, admin, workspace, real_connectors, cdk_installed, cdn, tiny_api, duck
+    staff, admin, workspace, real_connectors, cdk_installed, cdn, duck
 ):
     cdn.publish_manifest("1.0.0")
     cdn.publish_manifest("2.0.0")
+    fetch = catalog_fetch(actor=staff, location=cdn.publish_registry("1.0.0"))
+    assert fetch.status == RegistryFetch.Status.SUCCEEDED, fetch.error
+    tiny_api = ConnectorDefinition.objects.get(definition_id=DEFINITION_ID)
+    assert tiny_api.manifest_only
+    assert tiny_api.pypi_version == "1.0.0"
     _install(staff, tiny_api)
     old = _source(admin, workspace, tiny_api)
-    # 2.0.0 (a second stream, and components.py stamping every item) goes in
-    # beside 1.0.0; the source that existed stays pinned where it was.
+    # The registry moves on to 2.0.0 (a second stream, and components.py stamping
+    # every item): staff install it beside 1.0.0, and the source that existed
+    # stays pinned where it was.
+    catalog_fetch(actor=staff, location=cdn.publish_registry("2.0.0"))
+    tiny_api.refresh_from_db()
+    assert (tiny_api.pypi_version, tiny_api.latest_version) == ("1.0.0", "2.0.0")
     _install(staff, tiny_api, version="2.0.0")
     old.refresh_from_db()
     tiny_api.refresh_from_db()

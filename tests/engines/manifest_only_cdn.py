@@ -22,6 +22,8 @@ from apps.connectors.models import ConnectorDefinition
 from tests.http_files import FileServer
 
 CONNECTOR = "source-tiny-api"
+DEFINITION_ID = uuid.UUID("7d3f0c1e-5a2b-4c8d-9e6f-0a1b2c3d4e5f")
+REGISTRY_PATH = "/files/registries/v0/oss_registry.json"
 ACCOUNT = "acme"
 API_KEY = "Canary-key-4242"
 ITEMS = [{"id": i, "name": f"item {i}", "price": i * 1.5} for i in range(1, 6)]
@@ -143,6 +145,28 @@ class Cdn:
             COMPONENTS if version != "1.0.0" else 404,
         )
         return doc
+
+    def publish_registry(self, tag: str) -> str:
+        """A registry whose one source is this connector at ``tag``; its URL."""
+        self.server.files[REGISTRY_PATH] = json.dumps(
+            {
+                "sources": [
+                    {
+                        "sourceDefinitionId": str(DEFINITION_ID),
+                        "name": "Tiny API",
+                        "dockerRepository": f"airbyte/{CONNECTOR}",
+                        "dockerImageTag": tag,
+                        "documentationUrl": "https://docs.example.test/tiny-api",
+                        "releaseStage": "beta",
+                        "supportLevel": "community",
+                        "language": "manifest-only",
+                        "tags": ["language:manifest-only", "cdk:low-code"],
+                    }
+                ],
+                "destinations": [],
+            }
+        )
+        return self.server.url(REGISTRY_PATH)
 
     def serve_api(self, account: str = ACCOUNT) -> None:
         for name, rows in (("items", ITEMS), ("users", USERS)):
