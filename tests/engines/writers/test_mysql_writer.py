@@ -622,3 +622,31 @@ def test_a_table_made_by_hand_with_other_column_types_is_appended_to(mysql_dest)
     warnings = [m for level, m in mysql_dest.logs if level == "WARN"]
     assert len(warnings) == 1
     assert "'updated_at' a timestamp_with_timezone" in warnings[0]
+
+
+def test_dedup_on_a_key_inside_an_object(mysql_dest):
+    properties = {
+        "ref": {"type": "object"},
+        "v": {"type": "integer"},
+        "seen": {"type": "string", "format": "date"},
+    }
+    events = stream(
+        "events",
+        properties,
+        mode="append_dedup",
+        primary_key=[["ref", "id"]],
+        cursor=["seen"],
+    )
+    writer = mysql_dest.writer([events])
+    writer.open()
+    for ref, v, seen in [
+        ({"id": "a"}, 1, "2024-01-02"),
+        ({"id": "a"}, 2, "2024-01-01"),
+        ({"id": "b"}, 3, "2024-01-01"),
+    ]:
+        writer.write("events", None, {"ref": ref, "v": v, "seen": seen}, 0)
+    writer.commit()
+    writer.write("events", None, {"ref": {"id": "b"}, "v": 4, "seen": "2024-02-01"}, 0)
+    writer.finish(success=True)
+
+    assert mysql_dest.query("SELECT v FROM {s}.events ORDER BY v") == [(1,), (4,)]
