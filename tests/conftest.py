@@ -37,7 +37,7 @@ from tests.engines.fixtures import (  # noqa: F401 - shared fixtures for every a
     tiny_wheels,
 )
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
-from tests.services_plugin import port_open, redis_url, skip_or_fail
+from tests.services_plugin import mariadb_url, port_open, redis_url, skip_or_fail
 
 # Fixtures whose tests end with a flush of every table (Django's TransactionTestCase).
 _FLUSHING = {"transactional_db", "live_server", "django_db_reset_sequences"}
@@ -173,6 +173,15 @@ def require_redis() -> str:
     url = redis_url()
     if not port_open(url, 6379):
         skip_or_fail(f"needs Redis at {url}")
+    return url
+
+
+@pytest.fixture
+def require_mariadb() -> str:
+    """The test writes to MariaDB at MARIADB_URL (default root@127.0.0.1:3306)."""
+    url = mariadb_url()
+    if not port_open(url, 3306):
+        skip_or_fail(f"needs MariaDB at {url}")
     return url
 
 

@@ -77,6 +77,11 @@ def redis_url() -> str:
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def mariadb_url() -> str:
+    """The MariaDB (or MySQL) server the MySQL destination's tests write to."""
+    return os.environ.get("MARIADB_URL", "mysql://root@127.0.0.1:3306")
+
+
 # A second guard for CI: any skip whose reason says a service is needed fails the
 # run when REQUIRE_SERVICES=1, even if a test skipped without ``skip_or_fail``.
 _service_skips: list[str] = []
