@@ -440,6 +440,38 @@ def test_a_swap_cut_short_is_finished_by_the_next_attempt(files_dir, monkeypatch
     assert [r["id"] for r in parquet_rows(data_files(root))] == [2]
 
 
+def test_a_swap_that_fails_midway_is_finished_not_undone(files_dir, monkeypatch):
+    from apps.engines.embedded.writers.files_storage import LocalStorage
+
+    config = local_config(files_dir)
+    root = Path(config["storage"]["destination_path"])
+    sync(make_writer(config, users("overwrite")), [user(1)])
+    writer = make_writer(config, users("overwrite", generation=2))
+    writer.open()
+    writer.write("Users", None, user(2), 0)
+    writer.commit(stream_state(2))
+    writer.write("Users", None, user(3), 0)  # a second staged file
+    moves = []
+    real_move = LocalStorage.move
+
+    def flaky_move(self, source, target):
+        if moves:
+            raise OSError(5, "Input/output error")
+        moves.append(source)
+        real_move(self, source, target)
+
+    monkeypatch.setattr(LocalStorage, "move", flaky_move)
+    with pytest.raises(DestinationError, match="Input/output error"):
+        writer.finish(success=True)
+    monkeypatch.undo()
+    assert sorted(r["id"] for r in parquet_rows(data_files(root))) == [1, 2]
+
+    make_writer(config, users("overwrite", generation=3)).open()
+
+    assert sorted(r["id"] for r in parquet_rows(data_files(root))) == [2, 3]
+    assert not (root / "_airbyte_staging").exists()
+
+
 def test_staged_files_a_dead_worker_left_are_not_synced_twice(files_dir):
     config = local_config(files_dir)
     root = Path(config["storage"]["destination_path"])

@@ -538,6 +538,7 @@ class FilesWriter:
             self.abort()
             return CommitResult()
         swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
+        swap_started = False
         try:
             self._put_parts()
             if swapped:
@@ -550,11 +551,22 @@ class FilesWriter:
                 }
             self._save_doc()
             if swapped:
+                swap_started = True
                 self._finish_swaps()
                 self._save_doc()
         except Exception as exc:
             self._fail_batch()
-            self._discard_staging()
+            if swap_started:
+                # Some staged files may be in place already: they are the sync's
+                # whole result, so the next attempt finishes the swap; deleting
+                # them now would leave the folder half replaced.
+                self.log(
+                    "WARN",
+                    "Replacing the streams' files was cut short; the next attempt "
+                    "finishes it before it starts.",
+                )
+            else:
+                self._discard_staging()
             self._close()
             if isinstance(exc, DestinationError):
                 raise
