@@ -499,14 +499,24 @@ def catalog_fetch(
             requested_by=requested_by,
         )
     del document
-    fetch = _record_fetch(
-        actor=actor,
-        requested_by=requested_by,
-        location=where,
-        entries=entries,
-        skipped=skipped,
-        prune=prune,
-    )
+    try:
+        fetch = _record_fetch(
+            actor=actor,
+            requested_by=requested_by,
+            location=where,
+            entries=entries,
+            skipped=skipped,
+            prune=prune,
+        )
+    except IntegrityError:
+        # Two refreshes (the daily task and a person) added the same new
+        # connector at once: this one rolled back whole; the other one won.
+        return RegistryFetch.objects.create(
+            location=where[:500],
+            status=RegistryFetch.Status.FAILED,
+            error="Another refresh of the catalog ran at the same time; try again.",
+            requested_by=requested_by,
+        )
     try:
         # Local files only; a full disk must not undo a good merge.
         icons.cache_inline(entries)
