@@ -2,7 +2,7 @@
 
 Real connectors (source-hardcoded-records, source-faker from PyPI) sync through the
 console's own path (``sync_request`` then ``sync_run``, as a worker runs it) into
-the real MariaDB at 127.0.0.1:3306, each test in a database of its own.
+the real MariaDB (``MARIADB_URL``), each test in a database of its own.
 """
 
 from __future__ import annotations
@@ -20,18 +20,15 @@ from apps.connectors.models import Destination, Source
 from apps.engines import registry
 from apps.engines.embedded.destinations import mysql
 from tests.engines.fixtures import FAKER_ID, HARDCODED_ID, definition
-from tests.engines.writers.test_mysql_writer import mariadb_available, root_query
+from tests.engines.writers.test_mysql_writer import root_query, server
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
-from tests.services_plugin import skip_or_fail
 
 MYSQL_ID = uuid.UUID("ca81ee7c-3163-4246-af40-094cc31e5e42")
 
 
 @pytest.fixture
-def mysql_database():
+def mysql_database(require_mariadb):
     """A database of this test's own in the real MariaDB, dropped afterwards."""
-    if not mariadb_available():
-        skip_or_fail("needs MariaDB at 127.0.0.1:3306")
     name = f"abe_{uuid.uuid4().hex[:12]}"
     root_query(f"CREATE DATABASE `{name}`")
     yield name
@@ -39,12 +36,13 @@ def mysql_database():
 
 
 def config(database: str, **changes) -> dict:
+    found = server()
     return {
-        "host": "127.0.0.1",
-        "port": 3306,
+        "host": found["host"],
+        "port": found["port"],
         "database": database,
-        "username": "root",
-        "password": "",
+        "username": found["user"],
+        "password": found["password"],
         **changes,
     }
 
@@ -184,8 +182,8 @@ def test_an_editor_saves_a_mysql_destination_and_its_check_runs(
             {
                 "definition": definition(MYSQL_ID).public_id,
                 "name": "Shop DB",
-                "cfg__host": "127.0.0.1",
-                "cfg__port": "3306",
+                "cfg__host": server()["host"],
+                "cfg__port": str(server()["port"]),
                 "cfg__database": mysql_database,
                 "cfg__username": "root",
                 "cfg__password": canary,

@@ -1,4 +1,4 @@
-"""The MySQL / MariaDB writer against the real server at 127.0.0.1:3306.
+"""The MySQL / MariaDB writer against the real server (``MARIADB_URL``).
 
 Each test gets a database of its own (created here, dropped afterwards), so
 parallel xdist workers never share a table. The four modes, the types and casts,
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pymysql
 import pytest
@@ -20,18 +21,23 @@ import pytest
 from apps.engines.embedded.writers import DestinationError, writer_for
 from apps.engines.embedded.writers.base import BaseWriter
 from tests.engines.writers.conftest import stream, stream_state, write_users
-from tests.services_plugin import port_open, skip_or_fail
-
-ROOT = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+from tests.services_plugin import mariadb_url
 
 
-def mariadb_available() -> bool:
-    return port_open("mysql://127.0.0.1:3306", 3306)
+def server() -> dict[str, Any]:
+    """Where the tests' MariaDB is, as PyMySQL takes it (``MARIADB_URL``)."""
+    parts = urlsplit(mariadb_url())
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+    }
 
 
 def root_query(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Run ``sql`` as root on a fresh autocommit connection: committed data only."""
-    conn = pymysql.connect(**ROOT, autocommit=True, charset="utf8mb4")
+    conn = pymysql.connect(**server(), autocommit=True, charset="utf8mb4")
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params or None)
@@ -51,12 +57,13 @@ class MySQLDestination:
 
     @property
     def config(self) -> dict[str, Any]:
+        found = server()
         return {
-            "host": "127.0.0.1",
-            "port": 3306,
+            "host": found["host"],
+            "port": found["port"],
             "database": self.database,
-            "username": "root",
-            "password": "",
+            "username": found["user"],
+            "password": found["password"],
         }
 
     def writer(
@@ -106,9 +113,7 @@ class MySQLDestination:
 
 
 @pytest.fixture
-def mysql_dest() -> Iterator[MySQLDestination]:
-    if not mariadb_available():
-        skip_or_fail("needs MariaDB at 127.0.0.1:3306")
+def mysql_dest(require_mariadb) -> Iterator[MySQLDestination]:
     database = f"abt_{uuid.uuid4().hex[:12]}"
     root_query(f"CREATE DATABASE `{database}`")
     destination = MySQLDestination(database)
