@@ -357,3 +357,15 @@ def test_components_run_in_the_sandbox_away_from_the_console_files(
     message = _refused(replace(tiny_api.ref, version="2.0.0"))
 
     assert "No such file or directory" in message
+
+
+def test_manifest_yaml_keeps_dates_as_the_text_they_were():
+    data = declarative.load_yaml("start: 2024-01-01\nat: 2024-01-01T00:00:00Z\n")
+
+    assert data == {"start": "2024-01-01", "at": "2024-01-01T00:00:00Z"}
+
+
+def test_custom_code_is_any_class_name_or_a_components_file():
+    assert not declarative.uses_custom_code({"streams": [{"name": "x"}]})
+    assert declarative.uses_custom_code({"streams": [{"a": {"class_name": "x.Y"}}]})
+    assert declarative.uses_custom_code({}, "class Y: ...\n")
