@@ -65,7 +65,7 @@ def test_s3_files_destination_refused_then_saved(
     saved = Destination.objects.get(name="Lake files")
     assert saved.last_check_status == "succeeded"
     assert saved.config["storage"]["s3_bucket_name"] == bucket
-    assert saved.config["format"] == {"format_type": "JSONL"}
+    assert saved.config["format"]["format_type"] == "JSONL"
     assert "secret_access_key" not in saved.config["storage"]
     assert s3_server.keys(bucket) == []  # the probe was deleted
     screenshot("71-files-destination-saved")

@@ -359,6 +359,20 @@ def test_json_lines_carry_each_record_whole(files_dir):
     }
 
 
+@pytest.mark.parametrize("fmt", ["JSONL", "CSV"])
+def test_text_files_can_be_gzipped(files_dir, fmt):
+    import gzip
+
+    config = local_config(files_dir, fmt)
+    config["format"]["compression_codec"] = "GZIP"
+    sync(make_writer(config, users()), [user(1), user(2)])
+
+    [path] = data_files(Path(config["storage"]["destination_path"]))
+    assert path.name.endswith(f".{fmt.lower()}.gz")
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    assert len(lines) == (2 if fmt == "JSONL" else 3)  # CSV has a header row
+
+
 def test_csv_files_have_a_header_and_text_cells(files_dir):
     config = local_config(files_dir, "CSV")
     exact = "12345678901234567890.123456789"

@@ -60,6 +60,13 @@ _FORMAT = {
             "required": ["format_type"],
             "properties": {
                 "format_type": {"title": "Format", "type": "string", "const": "JSONL"},
+                "compression_codec": {
+                    "title": "Compression",
+                    "description": "GZIP compresses each whole file (.gz).",
+                    "type": "string",
+                    "enum": ["No Compression", "GZIP"],
+                    "default": "No Compression",
+                },
             },
         },
         {
@@ -67,6 +74,13 @@ _FORMAT = {
             "required": ["format_type"],
             "properties": {
                 "format_type": {"title": "Format", "type": "string", "const": "CSV"},
+                "compression_codec": {
+                    "title": "Compression",
+                    "description": "GZIP compresses each whole file (.gz).",
+                    "type": "string",
+                    "enum": ["No Compression", "GZIP"],
+                    "default": "No Compression",
+                },
             },
         },
     ],

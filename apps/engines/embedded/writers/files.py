@@ -83,6 +83,7 @@ from apps.engines.embedded.writers.files_formats import (
     PARQUET,
     FileColumn,
     PartFile,
+    file_extension,
     part_class,
 )
 from apps.engines.embedded.writers.files_storage import (
@@ -239,7 +240,11 @@ def storage_for(config: dict[str, Any]) -> Storage:
 
 
 def format_of(config: dict[str, Any]) -> tuple[str, str]:
-    """``(format_type, Parquet compression codec)`` of a config."""
+    """``(format_type, compression codec)`` of a config.
+
+    Parquet compresses inside the file (SNAPPY unless the config says); JSON lines
+    and CSV are whole-file gzip or nothing ("" here).
+    """
     chosen = config.get("format") or {}
     kind = str(chosen.get("format_type") or PARQUET)
     if kind not in EXTENSIONS:
@@ -247,7 +252,10 @@ def format_of(config: dict[str, Any]) -> tuple[str, str]:
             f"Unknown file format {kind!r} (Parquet, JSONL or CSV).",
             failure_type="config_error",
         )
-    return kind, str(chosen.get("compression_codec") or "SNAPPY").upper()
+    codec = str(chosen.get("compression_codec") or "").upper()
+    if kind == PARQUET:
+        return kind, codec or "SNAPPY"
+    return kind, "GZIP" if codec == "GZIP" else ""
 
 
 class FilesWriter:
@@ -618,15 +626,11 @@ class FilesWriter:
                 assert self._scratch is not None
                 name = (
                     f"{self._stamp}_{self._token}_{plan.part_number:05d}."
-                    f"{EXTENSIONS[self.format]}"
+                    f"{file_extension(self.format, self.codec)}"
                 )
                 cls = part_class(self.format)
                 path = self._scratch / name
-                plan.part = (
-                    cls(path, plan.file_columns, codec=self.codec)  # type: ignore[call-arg]
-                    if self.format == PARQUET
-                    else cls(path, plan.file_columns)
-                )
+                plan.part = cls(path, plan.file_columns, codec=self.codec)
                 plan.part_bytes = 0
             plan.part.write(self._columns(plan, rows))
             plan.part_bytes += size

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,16 @@ PARQUET, JSONL, CSV = "Parquet", "JSONL", "CSV"
 FORMATS = (PARQUET, JSONL, CSV)
 EXTENSIONS = {PARQUET: "parquet", JSONL: "jsonl", CSV: "csv"}
 PARQUET_CODECS = ("SNAPPY", "ZSTD", "GZIP", "UNCOMPRESSED")
+# JSON lines and CSV: whole-file gzip (``.jsonl.gz``, ``.csv.gz``) or none.
+TEXT_CODECS = ("No Compression", "GZIP")
+
+
+def file_extension(format_type: str, codec: str) -> str:
+    """The file name extension of a format and codec: parquet, csv, jsonl.gz..."""
+    extension = EXTENSIONS[format_type]
+    if format_type != PARQUET and codec.upper() == "GZIP":
+        extension += ".gz"
+    return extension
 
 
 @dataclass(frozen=True)
@@ -162,9 +173,11 @@ class CsvPart(PartFile):
 
     extension = "csv"
 
-    def __init__(self, path: Path, columns: Sequence[FileColumn]) -> None:
+    def __init__(
+        self, path: Path, columns: Sequence[FileColumn], *, codec: str = ""
+    ) -> None:
         super().__init__(path, columns)
-        self._handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._handle = _open_text(path, codec)
         self._csv = csv.writer(self._handle, lineterminator="\r\n")
         self._csv.writerow([c.name for c in self.columns])
 
@@ -194,9 +207,15 @@ class JsonLinesPart(PartFile):
 
     extension = "jsonl"
 
-    def __init__(self, path: Path, columns: Sequence[FileColumn]) -> None:
+    def __init__(
+        self, path: Path, columns: Sequence[FileColumn], *, codec: str = ""
+    ) -> None:
         super().__init__(path, columns)
-        self._handle = open(path, "wb")  # noqa: SIM115
+        self._handle = (
+            gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed in close()
+            if codec.upper() == "GZIP"
+            else open(path, "wb")  # noqa: SIM115
+        )
 
     def write(self, columns: list[Sequence[Any]]) -> None:
         # JSON lines take their records whole: ``columns`` is one column of dicts.
@@ -213,6 +232,12 @@ class JsonLinesPart(PartFile):
     def discard(self) -> None:
         self._handle.close()
         super().discard()
+
+
+def _open_text(path: Path, codec: str) -> Any:
+    if codec.upper() == "GZIP":
+        return gzip.open(path, "wt", encoding="utf-8", newline="", compresslevel=6)
+    return open(path, "w", encoding="utf-8", newline="")
 
 
 def part_class(format_type: str) -> type[PartFile]:
