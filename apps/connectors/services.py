@@ -30,7 +30,7 @@ from apps.connectors.models import (
     ConnectorDraftCheck,
     Source,
 )
-from apps.connectors.selectors import MODELS, stored_secrets
+from apps.connectors.selectors import MODELS, stored_secrets, visible_definitions
 from apps.connectors.spec.config import (
     config_hosts,
     secret_retarget_errors,
@@ -197,6 +197,13 @@ def connector_create(
     model = MODELS[kind]
     if definition.kind != kind:
         raise ValidationError({"definition": f"{definition.name} is not a {kind}."})
+    if not visible_definitions(
+        ConnectorDefinition.objects.filter(pk=definition.pk), workspace=workspace
+    ).exists():
+        # A connector another workspace built in its connector builder.
+        raise ValidationError(
+            {"definition": "That connector is not in this workspace's catalog."}
+        )
     name = _clean_name(name)
     _check_name_free(model, workspace, name)
     secrets = secrets or {}

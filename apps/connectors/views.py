@@ -96,7 +96,9 @@ def connector_list(request: HttpRequest, workspace_id: UUID, kind: str) -> HttpR
     )
 
 
-def _definition_from(request: HttpRequest, kind: str) -> ConnectorDefinition | None:
+def _definition_from(
+    request: HttpRequest, kind: str, workspace: Any
+) -> ConnectorDefinition | None:
     raw = request.POST.get("definition") or request.GET.get("definition")
     if not raw:
         return None
@@ -104,7 +106,11 @@ def _definition_from(request: HttpRequest, kind: str) -> ConnectorDefinition | N
         UUID(str(raw))
     except ValueError:
         return None
-    return ConnectorDefinition.objects.filter(public_id=raw, kind=kind).first()
+    # Not another workspace's connector from its connector builder.
+    return selectors.visible_definitions(
+        ConnectorDefinition.objects.filter(public_id=raw, kind=kind),
+        workspace=workspace,
+    ).first()
 
 
 def _manifest_from(
@@ -477,7 +483,7 @@ def connector_create(
 ) -> HttpResponse:
     """Pick a connector, then fill in the form its spec generates."""
     membership = require_role(request, workspace_id, Role.EDITOR)
-    definition = _definition_from(request, kind)
+    definition = _definition_from(request, kind, membership.workspace)
     inline = _inline(request)
     if definition is None:
         context = {
