@@ -230,3 +230,35 @@ def test_publishing_a_changed_manifest_makes_the_next_version(editor, project):
     second.definition.refresh_from_db()
     assert second.definition.pypi_version == "0.1.1"
     assert second.manifest.origin == ConnectorManifest.Origin.BUILDER
+
+
+def test_another_workspace_cannot_use_a_connector_built_here(
+    editor, project, outsider, login
+):
+    from django.core.exceptions import ValidationError
+
+    from apps.connectors.services import connector_create
+
+    published = services.connector_publish(
+        actor=editor, project=project, manifest=yaml.safe_load(project.manifest_text)
+    )
+    other = outsider.memberships.get().workspace
+    client = login(outsider)
+
+    # Its id typed into the new-source URL gets the picker, not the form...
+    page = client.get(
+        reverse("connectors:source_create", args=[other.public_id]),
+        {"definition": published.definition.public_id},
+    )
+    assert page.status_code == 200
+    assert "Items API" not in page.text
+    # ...and the service refuses it whatever the caller.
+    with pytest.raises(ValidationError, match="not in this workspace's catalog"):
+        connector_create(
+            actor=outsider,
+            workspace=other,
+            kind="source",
+            name="Stolen",
+            definition=published.definition,
+            config={"base_url": "http://127.0.0.1:9"},
+        )
