@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint format migrations bench screenshots clean help
+.PHONY: run test lint format migrations bench bench-compare screenshots clean help
 
 help:
 	@echo "make run    set up everything and serve the console on http://$(HOST):$(PORT)"
@@ -53,6 +53,11 @@ bench: $(VENV)/.dev
 	$(MANAGE) bench_sync
 	$(MANAGE) bench_pages
 	$(MANAGE) bench_transforms
+
+# The sync benchmark and the same cases through PyAirbyte (installed once into a
+# scratch virtualenv, offline), side by side. BENCH_ARGS=--quick for a short run.
+bench-compare: $(VENV)/.dev
+	$(MANAGE) bench_compare $(BENCH_ARGS)
 
 # The browser tests' screenshots of the flows the README describes, kept in
 # docs/screenshots/ (the accessibility checks' a11y-*.png stay in tests/artifacts/).
