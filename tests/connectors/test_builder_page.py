@@ -262,3 +262,23 @@ def test_another_workspace_cannot_use_a_connector_built_here(
             definition=published.definition,
             config={"base_url": "http://127.0.0.1:9"},
         )
+
+
+def test_a_run_whose_worker_was_lost_stops_the_polling_and_says_so(
+    editor, workspace, project, login, queued
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    client = login(editor)
+    _save(client, workspace, project, action="validate", text=project.manifest_text)
+    polling = client.get(url("run", workspace, project.public_id), headers=HX)
+    assert 'hx-trigger="every 1s"' in polling.text
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=20)):
+        lost = client.get(url("run", workspace, project.public_id), headers=HX)
+
+    assert "the worker running it was lost" in lost.text
+    assert "hx-trigger" not in lost.text

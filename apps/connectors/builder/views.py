@@ -9,6 +9,7 @@ the manifest exactly as it is now.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.connectors.builder import manifest_text, selectors, services
@@ -30,6 +32,9 @@ from apps.core.roles import Role
 from apps.workspaces.access import require_role
 
 DETAIL = "connectors/builder/builder_detail.html"
+# A run still pending after its task's time limit lost its worker: the page
+# stops polling and says so instead of waiting forever.
+RUN_LOST_AFTER = timedelta(seconds=900 + 60)
 
 
 def _masked_config(config: dict[str, Any], manifest: dict[str, Any] | None) -> str:
@@ -58,8 +63,14 @@ def _run_context(project: BuilderProject) -> dict[str, Any]:
     result = project.run_result or {}
     problems = result.get("problems") or []
     current = bool(digest) and digest == project.run_digest
+    lost = bool(
+        project.run_pending
+        and project.run_requested_at
+        and project.run_requested_at < timezone.now() - RUN_LOST_AFTER
+    )
     return {
         "run_current": current,
+        "run_lost": lost,
         "problems": problems,
         "unplaced": [p for p in problems if not p.get("line")],
         "listing": _listing(project.manifest_text, problems) if problems else [],
