@@ -192,3 +192,16 @@ def test_a_failing_check_fails_the_build(project, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "check: FAILED" in out
     assert "Canary-wrong-key-3321" not in out
+
+
+def test_deploy_to_a_workspace_on_an_airbyte_server_says_it_cannot_run_there(
+    project, tmp_path, capsys, editor, workspace
+):
+    workspace.engine = "airbyte"
+    workspace.save(update_fields=["engine"])
+    who = ["--as", editor.email, "--workspace", str(workspace.public_id)]
+
+    out = cdk(capsys, "deploy", "items_api", "--dir", str(tmp_path), *who)
+
+    assert "Published items_api 0.1.0" in out
+    assert "runs on the airbyte engine, which cannot run it" in out

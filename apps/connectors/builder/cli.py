@@ -280,4 +280,8 @@ def cdk_deploy(options: dict[str, Any]) -> CliResult:
         text_out = (
             f"Unchanged: {definition.name} {version} already holds this manifest."
         )
+    note = services.engine_note(workspace)
+    if note:
+        data["note"] = note
+        text_out += f"\n{note}"
     return CliResult(data=data, text=text_out)

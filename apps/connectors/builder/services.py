@@ -355,6 +355,25 @@ class Published:
     created: bool
 
 
+def engine_note(workspace: Workspace) -> str:
+    """What a publish cannot do yet for this workspace's engine ("" if nothing).
+
+    A workspace on an Airbyte server runs only what its server offers; the
+    console does not create the connector there yet (Config API
+    ``connector_builder_projects/publish``, then
+    ``declarative_source_definitions/create_manifest`` per version).
+    """
+    engine = get_engine(workspace)
+    if engine.runs_catalog_entry(
+        package="", builtin="", docker_repository="", manifest_only=True
+    ):
+        return ""
+    return (
+        f"This workspace runs on the {engine.name} engine, which cannot run it: "
+        "publishing to an Airbyte server is not supported yet."
+    )
+
+
 def next_version(previous: str | None) -> str:
     """0.1.0 first, then the patch number bumps: 0.1.1, 0.1.2..."""
     if not previous:

@@ -283,6 +283,9 @@ def builder_publish(
             messages.error(request, " ".join(exc.messages))
         else:
             version = published.manifest.version
+            note = services.engine_note(membership.workspace)
+            if note:
+                messages.warning(request, note)
             if published.created:
                 messages.success(
                     request,
