@@ -48,6 +48,9 @@ from apps.workspaces.models import Workspace
 
 FIRST_VERSION = "0.1.0"
 MAX_NAME = 100
+# Far above any real manifest (Airbyte's largest are ~200 KB); a draft is text
+# kept on a row and parsed on every page view.
+MAX_MANIFEST_CHARS = 1_000_000
 
 
 def runner_ref(name: str) -> ConnectorRef:
@@ -153,6 +156,13 @@ def builder_project_save(
     ``test_config`` None keeps the stored one; a value of MASK in it keeps the
     stored secret at that place.
     """
+    if len(manifest_text_value) > MAX_MANIFEST_CHARS:
+        raise ValidationError(
+            {
+                "manifest": f"The manifest is over {MAX_MANIFEST_CHARS:,} characters; "
+                "nothing was saved."
+            }
+        )
     project = BuilderProject.objects.select_for_update().get(pk=project.pk)
     changed = []
     if manifest_text_value != project.manifest_text:
