@@ -65,17 +65,39 @@ def workspace_running_work(*, workspace: Workspace) -> list[str]:
     return running
 
 
-def workspace_duckdb_folder(workspace: Workspace) -> Path | None:
-    """The workspace's own DuckDB folder, ``DUCKDB_DIR/<public id>/``, if it is one.
+# The settings naming folders that keep one subfolder per workspace, named after
+# its public id, with what the delete page calls them.
+WORKSPACE_FOLDER_ROOTS = (
+    (
+        "DUCKDB_DIR",
+        "The workspace's DuckDB files (its folder under the console's "
+        "DuckDB directory)",
+    ),
+    (
+        "FILES_DIR",
+        "The workspace's files destinations' local files (its folder "
+        "under the console's files directory)",
+    ),
+)
 
-    Only a real folder right inside DUCKDB_DIR counts: never DUCKDB_DIR itself, a
+
+def workspace_folders(workspace: Workspace) -> list[tuple[Path, str]]:
+    """The workspace's own data folders (DuckDB, files), with what each holds.
+
+    Only a real folder right inside its root counts: never the root itself, a
     link, or anything a changed setting could point elsewhere.
     """
-    root = Path(settings.DUCKDB_DIR).resolve()
-    folder = root / str(workspace.public_id)
-    if folder.is_symlink() or not folder.is_dir() or folder.parent != root:
-        return None
-    return folder
+    found = []
+    for setting, label in WORKSPACE_FOLDER_ROOTS:
+        configured = getattr(settings, setting, None)
+        if not configured:
+            continue
+        root = Path(configured).resolve()
+        folder = root / str(workspace.public_id)
+        if folder.is_symlink() or not folder.is_dir() or folder.parent != root:
+            continue
+        found.append((folder, label))
+    return found
 
 
 def _remove_folder(folder: Path) -> None:
@@ -97,9 +119,9 @@ def workspace_delete(
     """Delete a workspace with everything in it; audited console-wide.
 
     The typed name must match. Refused while a sync or a transform run is still
-    going (cancel it or let it end first). Its DuckDB folder is removed after the
-    commit; files elsewhere belong to other apps, which remove theirs with their
-    rows.
+    going (cancel it or let it end first). Its DuckDB and files folders are
+    removed after the commit; files elsewhere belong to other apps, which remove
+    theirs with their rows.
     """
     if " ".join(confirm_name.split()) != workspace.name:
         raise ValidationError(
@@ -122,7 +144,7 @@ def workspace_delete(
         workspace=workspace,
         delete_on_server=bool(delete_on_server and is_airbyte),
     )
-    folder = workspace_duckdb_folder(workspace)
+    folders = [folder for folder, _ in workspace_folders(workspace)]
     audit_record(
         actor=actor,
         action="workspace.deleted",
@@ -139,8 +161,8 @@ def workspace_delete(
     # rest follows the workspace by cascade.
     Connection.objects.filter(workspace=workspace).delete()
     workspace.delete()
-    if folder is not None:
-        transaction.on_commit(lambda: _remove_folder(folder))
+    for folder in folders:
+        transaction.on_commit(lambda folder=folder: _remove_folder(folder))
     return summary
 
 
@@ -173,7 +195,7 @@ def workspace_delete_view(request: HttpRequest, workspace_id: UUID) -> HttpRespo
         "form": form,
         "summary": workspace_delete_summary(workspace=workspace),
         "running": workspace_running_work(workspace=workspace),
-        "duckdb_folder": workspace_duckdb_folder(workspace),
+        "folders": [label for _, label in workspace_folders(workspace)],
     }
     return render_page(
         request,

@@ -18,8 +18,9 @@ from tests.factories import ConnectionFactory, WorkspaceFactory
 
 @pytest.fixture
 def filled(workspace, settings, tmp_path):
-    """The workspace with a connection, a schedule and a DuckDB folder."""
+    """The workspace with a connection, a schedule, a DuckDB and a files folder."""
     settings.DUCKDB_DIR = tmp_path / "duckdb"
+    settings.FILES_DIR = tmp_path / "files"
     connection = ConnectionFactory(workspace=workspace, name="Faker to DuckDB")
     schedule_create(
         actor=None,
@@ -35,7 +36,15 @@ def filled(workspace, settings, tmp_path):
     other = settings.DUCKDB_DIR / str(uuid.uuid4())
     other.mkdir()
     (other / "theirs.duckdb").write_bytes(b"y")
-    return {"connection": connection, "folder": folder, "other": other}
+    files = settings.FILES_DIR / str(workspace.public_id)
+    (files / "public" / "users").mkdir(parents=True)
+    (files / "public" / "users" / "part-0.parquet").write_bytes(b"p")
+    return {
+        "connection": connection,
+        "folder": folder,
+        "other": other,
+        "files": files,
+    }
 
 
 def _url(workspace):
@@ -54,6 +63,7 @@ def test_admin_sees_what_goes_and_the_settings_page_links_it(
     assert "1 connection, with jobs" in page.text
     assert "1 schedule" in page.text
     assert "DuckDB files" in page.text
+    assert "files destinations' local files" in page.text
     assert "On the Airbyte server" not in page.text  # embedded engine
 
 
@@ -70,6 +80,7 @@ def test_admin_deletes_the_workspace_with_its_objects_and_files(
     assert not Source.objects.exists() and not Destination.objects.exists()
     assert not Membership.objects.filter(user=admin).exists()
     assert not filled["folder"].exists()
+    assert not filled["files"].exists()
     assert (filled["other"] / "theirs.duckdb").exists()  # another workspace's
     event = AuditEvent.objects.get(action="workspace.deleted")
     assert event.workspace is None
