@@ -79,9 +79,13 @@ def test_each_entry_says_how_it_runs_on_this_host(
 
     assert _runs(html, _d(PYPI_ID)) == ["PyPI"]
     assert _runs(html, _d(MANIFEST_ID)) == ["Manifest"]
-    gamma = " ".join(_runs(html, _d(DOCKER_ID)))
-    assert gamma.startswith("Docker Needs Docker on the worker host")
-    assert "CONNECTOR_DOCKER=off" in gamma
+    assert " ".join(_runs(html, _d(DOCKER_ID))) == (
+        "Docker Needs Docker on the worker host."
+    )
+    assert (
+        "Connectors that run as a Docker image need Docker on the worker host: "
+        "turned off (CONNECTOR_DOCKER=off)." in html
+    )
     assert "Certified" in _row(html, _d(PYPI_ID))
     assert "Archived" in _row(html, _d(DEST_ID))
     assert 'href="https://docs.airbyte.com/integrations/sources/alpha"' in html

@@ -33,6 +33,8 @@ AS_USER = arg(
     help="Act as this user (default: the first admin).",
 )
 WAIT_SECONDS = 2 * 60 * 60
+# How many connector names a refresh report lists per change before counting.
+NAMES_SHOWN = 10
 
 
 def _row(d: ConnectorDefinition) -> dict[str, Any]:
@@ -292,8 +294,14 @@ def connectors_refresh(options: dict[str, Any]) -> CliResult:
         data["icons"] = services.catalog_icons_fetch(location=fetch.location)
     lines = [f"Catalog refreshed from {fetch.location}: {report['summary']}."]
     for label in ("added", "updated", "removed", "kept_in_use"):
-        if report.get(label):
-            lines.append(f"  {label.replace('_', ' ')}: {', '.join(report[label])}")
+        names = report.get(label) or []
+        if names:
+            # Airbyte's registry adds ~600 at once: name a few, count the rest
+            # (--json has them all).
+            shown = ", ".join(names[:NAMES_SHOWN])
+            if len(names) > NAMES_SHOWN:
+                shown += f" and {len(names) - NAMES_SHOWN} more"
+            lines.append(f"  {label.replace('_', ' ')}: {shown}")
     for problem in report.get("skipped", []):
         lines.append(f"  skipped {problem}")
     if data.get("icons", {}).get("failed"):

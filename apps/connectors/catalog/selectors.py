@@ -115,7 +115,8 @@ def connector_definition_list(
     ``installed_versions`` (every version installed now), ``source_versions``
     (``[(version, count)]`` of the sources ``user`` may see; None is everyone),
     ``upgrade_available`` and how it runs for ``workspace``'s engine
-    (``runtime_label``, ``runtime_note``; see ``how_it_runs``).
+    (``runtime_label``, ``runtime_note``, ``runtime_reason``; see
+    ``how_it_runs``).
     A fixed number of queries whatever the number of definitions.
     """
     queryset = connector_definition_queryset(
@@ -170,13 +171,8 @@ def how_it_runs(
     if runtime == RUNTIME_MANIFEST:
         return runtime, "Manifest", ""
     if runtime == RUNTIME_DOCKER:
-        ok, reason = docker
-        note = ""
-        if not ok:
-            note = "Needs Docker on the worker host" + (
-                f" ({reason})." if reason else "."
-            )
-        return runtime, "Docker", note
+        missing = "" if docker[0] else "Needs Docker on the worker host."
+        return runtime, "Docker", missing
     return "", "Runs on an Airbyte server only", ""
 
 
@@ -240,6 +236,10 @@ def _with_state(
             definition.runtime_label,
             definition.runtime_note,
         ) = how_it_runs(definition, engine=engine, docker=docker)
+        # Why Docker is missing is the same for every row: the page says it once.
+        definition.runtime_reason = (
+            docker[1].rstrip(".") if definition.runtime_note else ""
+        )
     return definitions
 
 

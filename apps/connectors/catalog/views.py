@@ -59,6 +59,9 @@ def catalog(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
         "page_obj": page,
         "query": query.urlencode(),
         "filtered": any(filters.values()),
+        "docker_reason": next(
+            (d.runtime_reason for d in definitions if d.runtime_reason), ""
+        ),
         "last_fetch": last_fetch,
         "last_good_fetch": (
             last_fetch
