@@ -159,3 +159,25 @@ def test_missing_executable_is_reported_not_raised(tmp_path):
 
     assert result.returncode == 127
     assert "Could not start the connector" in result.failure_message("spec")
+
+
+def test_the_cdks_catch_all_error_message_gains_its_internal_reason():
+    """ "See the logs" alone helps nobody: the internal message says what broke."""
+    generic = "Something went wrong in the connector. See the logs for more details."
+    trace = {
+        "type": "TRACE",
+        "trace": {
+            "type": "ERROR",
+            "error": {
+                "message": generic,
+                "internal_message": "Stream 'users' is not defined in the manifest",
+                "failure_type": "config_error",
+            },
+        },
+    }
+    text, failure_type = protocol.trace_error(trace)
+    assert text == f"{generic} Stream 'users' is not defined in the manifest"
+    assert failure_type == "config_error"
+    # A specific message stays as the connector wrote it.
+    trace["trace"]["error"]["message"] = "The API key was refused."
+    assert protocol.trace_error(trace)[0] == "The API key was refused."

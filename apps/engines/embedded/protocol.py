@@ -53,10 +53,22 @@ def trace_error(message: dict[str, Any]) -> tuple[str, str] | None:
     if trace.get("type") != "ERROR":
         return None
     error = trace.get("error") or {}
-    text = str(error.get("message") or error.get("internal_message") or "").strip()
+    text = str(error.get("message") or "").strip()
+    internal = str(error.get("internal_message") or "").strip()
+    if internal and (not text or text in GENERIC_ERROR_MESSAGES):
+        # The CDK's catch-all says only "see the logs"; its internal message
+        # says what went wrong (a manifest the CDK refused, a bad field).
+        text = f"{text} {internal}".strip() if text else internal
     return text or "The connector reported an error.", str(
         error.get("failure_type") or "system_error"
     )
+
+
+# What the CDK says when it has nothing better for the user (airbyte_cdk's
+# AirbyteTracedException default): the internal message is worth adding.
+GENERIC_ERROR_MESSAGES = frozenset(
+    {"Something went wrong in the connector. See the logs for more details."}
+)
 
 
 def log_text(message: dict[str, Any]) -> str:
