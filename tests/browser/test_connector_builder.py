@@ -63,6 +63,13 @@ def test_edit_validate_test_and_publish_a_connector(
     expect(problems).to_contain_text(f"line {line}", timeout=WAIT)
     expect(problems).to_contain_text("check.stream_names")
     expect(page.get_by_label("Manifest (YAML)")).to_have_value(broken)
+    # Line numbers beside the editor; "line N" puts the cursor on that line.
+    expect(page.locator(".line-gutter")).to_contain_text(str(line))
+    problems.get_by_role("link", name=f"line {line}").click()
+    selected = page.get_by_label("Manifest (YAML)").evaluate(
+        "area => area.value.slice(area.selectionStart, area.selectionEnd)"
+    )
+    assert selected == "  stream_names: items"
     screenshot("connector-builder-validate")
 
     with ItemsApi() as api:

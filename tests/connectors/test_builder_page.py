@@ -134,7 +134,9 @@ def test_validate_lists_each_schema_error_on_its_line(
     line = text.splitlines().index("  stream_names: items") + 1
     partial = client.get(url("run", workspace, project.public_id), headers=HX)
     assert "<html" not in partial.text
-    assert f'href="#line-{line}">line {line}</a>' in partial.text
+    assert f'href="#line-{line}" data-goto-line="{line}">line {line}</a>' in (
+        partial.text
+    )
     assert "check.stream_names" in partial.text
     assert "is not of type" in partial.text
     assert 'data-testid="publish"' not in partial.text

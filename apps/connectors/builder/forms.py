@@ -31,6 +31,9 @@ class ProjectEditForm(forms.Form):
                 "spellcheck": "false",
                 "autocapitalize": "off",
                 "data-testid": "manifest",
+                "data-line-numbers": "true",
+                # Lines never wrap, so each stays beside its number.
+                "wrap": "off",
             }
         ),
     )

@@ -35,6 +35,8 @@ DETAIL = "connectors/builder/builder_detail.html"
 # A run still pending after its task's time limit lost its worker: the page
 # stops polling and says so instead of waiting forever.
 RUN_LOST_AFTER = timedelta(seconds=900 + 60)
+# Lines shown around a problem in the listing under the problems.
+CONTEXT_LINES = 3
 
 
 def _masked_config(config: dict[str, Any], manifest: dict[str, Any] | None) -> str:
@@ -47,14 +49,34 @@ def _masked_config(config: dict[str, Any], manifest: dict[str, Any] | None) -> s
 
 
 def _listing(text: str, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The manifest's lines, each with the problems placed on it."""
+    """The lines around each problem (3 either side), each with its problems.
+
+    A gap between two stretches is one ``gap`` entry; the editor itself shows
+    the whole manifest.
+    """
     by_line: dict[int, list[dict[str, Any]]] = {}
     for problem in problems:
         by_line.setdefault(int(problem.get("line") or 0), []).append(problem)
-    return [
-        {"number": number, "text": line, "problems": by_line.get(number, [])}
-        for number, line in enumerate(text.splitlines() or [""], 1)
-    ]
+    lines = text.splitlines() or [""]
+    shown = {
+        n
+        for line in by_line
+        if line
+        for n in range(max(1, line - CONTEXT_LINES), line + CONTEXT_LINES + 1)
+        if n <= len(lines)
+    }
+    listing: list[dict[str, Any]] = []
+    for number in sorted(shown):
+        if listing and listing[-1].get("number", 0) != number - 1:
+            listing.append({"gap": True})
+        listing.append(
+            {
+                "number": number,
+                "text": lines[number - 1],
+                "problems": by_line.get(number, []),
+            }
+        )
+    return listing
 
 
 def _run_context(project: BuilderProject) -> dict[str, Any]:
