@@ -33,17 +33,25 @@ def connector_install_task(install_id: int) -> None:
     time_limit=30 * 60,
     soft_time_limit=29 * 60,
 )
-def registry_fetch_task() -> None:
-    """The daily fetch of CONNECTOR_REGISTRY_URL, then the icons not cached yet.
+def registry_fetch_task(user_id: int | None = None) -> None:
+    """The daily fetch of CONNECTOR_REGISTRY_URL, then the icons not cached yet;
+    with ``user_id``, the fetch a staff user asked for on the catalog page.
 
     Safe to run twice: a second merge finds nothing to change, and icons already
     cached (or failed before) are not fetched again. A failed fetch is recorded
     (RegistryFetch) and shown on the catalog page; it is not an error here, so an
     offline laptop's worker logs one line instead of a traceback.
     """
+    from django.contrib.auth import get_user_model
+
     if not settings.CONNECTOR_REGISTRY_URL:
         return
-    fetch = catalog_services.catalog_fetch(actor=None)
+    actor = None
+    if user_id is not None:
+        actor = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        if actor is None or not actor.is_staff:
+            return  # Left, or no longer staff, since asking: nothing to do.
+    fetch = catalog_services.catalog_fetch(actor=actor)
     if fetch.status != fetch.Status.SUCCEEDED:
         logger.warning("Connector registry fetch failed: %s", fetch.error)
         return

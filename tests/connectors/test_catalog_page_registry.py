@@ -292,3 +292,60 @@ def test_a_long_catalog_is_paginated(viewer, workspace, login, server, htmx_head
     assert "?q=extra&page=2" in first.text
     assert second.text.count('data-testid="connector-row"') == 10
     assert "Extra 059" in second.text and "Extra 000" not in second.text
+
+
+def test_staff_fetch_the_registry_now_on_a_worker(
+    staff,
+    workspace,
+    login,
+    server,
+    settings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    from apps.audit.models import AuditEvent
+    from apps.connectors.models import RegistryFetch
+    from apps.connectors.tasks import registry_fetch_task
+
+    settings.CONNECTOR_REGISTRY_URL = serve_registry(server)
+    queued: list[dict] = []
+    monkeypatch.setattr(registry_fetch_task, "delay", lambda **kw: queued.append(kw))
+    client = login(staff)
+
+    page = client.get(url("catalog", workspace))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url("catalog_refresh", workspace), follow=True)
+
+    assert "Fetch the registry now" in page.text
+    assert queued == [{"user_id": staff.pk}]
+    assert "Fetching the registry from" in response.text
+    assert settings.CONNECTOR_REGISTRY_URL in response.text
+    # What the worker then does, in the name of whoever asked.
+    registry_fetch_task(**queued[0])
+    fetch = RegistryFetch.objects.get()
+    assert (fetch.status, fetch.requested_by) == ("succeeded", staff)
+    assert AuditEvent.objects.get(action="catalog.refresh").actor == staff
+    assert "Last fetched" in client.get(url("catalog", workspace)).text
+
+
+def test_fetch_now_without_a_registry_url_says_what_to_set(
+    staff, workspace, login, monkeypatch
+):
+    from apps.connectors.tasks import registry_fetch_task
+
+    queued: list[dict] = []
+    monkeypatch.setattr(registry_fetch_task, "delay", lambda **kw: queued.append(kw))
+
+    response = login(staff).post(url("catalog_refresh", workspace), follow=True)
+
+    assert "CONNECTOR_REGISTRY_URL is empty" in response.text
+    assert queued == []
+
+
+def test_members_who_are_not_staff_see_no_fetch_button(viewer, admin, workspace, login):
+    for user in (viewer, admin):
+        client = login(user)
+        assert (
+            "Fetch the registry now" not in client.get(url("catalog", workspace)).text
+        )
+        assert client.post(url("catalog_refresh", workspace)).status_code == 403

@@ -555,6 +555,29 @@ def _record_fetch(
     return fetch
 
 
+@transaction.atomic
+def catalog_fetch_request(*, actor: AbstractBaseUser) -> str:
+    """Ask a worker to fetch CONNECTOR_REGISTRY_URL now (staff); the URL.
+
+    The fetch itself (a download of ~600 entries, then icons) runs on a worker:
+    nothing slow happens in the web request. Its outcome is a RegistryFetch row the
+    catalog page shows, and, when it succeeds, the ``catalog.refresh`` audit event
+    in the name of whoever asked.
+    """
+    require_catalog_staff(actor)
+    location = (settings.CONNECTOR_REGISTRY_URL or "").strip()
+    if not location:
+        raise ValidationError(
+            "No registry to fetch: CONNECTOR_REGISTRY_URL is empty. An "
+            "administrator sets it, or runs `airbyte connectors refresh --from "
+            "URL|FILE`."
+        )
+    from apps.connectors.tasks import registry_fetch_task
+
+    registry_fetch_task.delay_on_commit(user_id=actor.pk)
+    return location
+
+
 def catalog_icons_fetch(*, location: str = "", limit: int = 0) -> dict[str, int]:
     """Download the catalog's icons that are not cached yet (see catalog.icons).
 

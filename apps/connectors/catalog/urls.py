@@ -8,6 +8,7 @@ from apps.connectors.catalog import views
 
 urlpatterns = [
     path("catalog/", views.catalog, name="catalog"),
+    path("catalog/refresh/", views.catalog_refresh, name="catalog_refresh"),
     path(
         "catalog/<uuid:definition_id>/row/",
         views.catalog_row,

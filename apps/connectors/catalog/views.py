@@ -208,3 +208,21 @@ def catalog_uninstall(
     else:
         messages.success(request, f"Uninstalling {definition.name}.")
     return _row(request, membership, definition, status)
+
+
+@login_required
+@require_POST
+def catalog_refresh(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """Fetch the registry now, on a worker (staff); the page shows the outcome."""
+    membership = _staff_only(request, workspace_id)
+    try:
+        location = services.catalog_fetch_request(actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"Fetching the registry from {location}; reload the catalog in a "
+            "minute to see the result.",
+        )
+    return redirect("connectors:catalog", workspace_id=membership.workspace.public_id)
