@@ -62,6 +62,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "connectors:catalog": ("GET", Role.VIEWER),
     "connectors:catalog_row": ("GET", Role.VIEWER),
     "connectors:catalog_icon": ("GET", Role.VIEWER),
+    "connectors:catalog_refresh": ("POST", STAFF),
     "connectors:catalog_install": ("POST", STAFF),
     "connectors:catalog_uninstall": ("POST", STAFF),
     "connectors:source_list": ("GET", Role.VIEWER),
