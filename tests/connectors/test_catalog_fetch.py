@@ -309,3 +309,19 @@ def test_the_beat_schedule_runs_the_fetch_daily_unless_turned_off():
     assert [entry["schedule"] for entry in default.values()] == [24 * 3600]
     assert schedule(CONNECTOR_REGISTRY_REFRESH_HOURS="0") == {}
     assert schedule(CONNECTOR_REGISTRY_URL="") == {}
+
+
+def test_the_cli_lists_how_each_connector_runs_and_filters_by_it(server, capsys):
+    services.catalog_fetch(actor=None, location=serve_registry(server))
+
+    call_command("airbyte", "connectors", "list", "--runs", "manifest", "--json")
+    manifests = json.loads(capsys.readouterr().out)
+    call_command("airbyte", "connectors", "list", "--support", "archived")
+    archived = capsys.readouterr().out
+
+    assert [(r["name"], r["runs"]) for r in manifests] == [
+        ("Beta Manifest", "Manifest")
+    ]
+    assert archived.splitlines()[0].split()[3] == "RUNS"
+    assert "Delta Destination" in archived and "Docker" in archived
+    assert "Alpha Pypi" not in archived

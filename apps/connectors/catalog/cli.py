@@ -69,6 +69,18 @@ def _row(d: ConnectorDefinition) -> dict[str, Any]:
     arg("--stage", default="", choices=["", *ConnectorDefinition.ReleaseStage.values]),
     arg("--kind", default="", choices=["", *ConnectorDefinition.Kind.values]),
     arg(
+        "--runs",
+        default="",
+        choices=["", *(value for value, _ in selectors.RUNS_CHOICES)],
+        help="Only those that run this way (airbyte: on an Airbyte server).",
+    ),
+    arg(
+        "--support",
+        default="",
+        choices=["", "certified", "community", "archived"],
+        help="Only this support level.",
+    ),
+    arg(
         "--as",
         dest="as_user",
         metavar="EMAIL",
@@ -83,6 +95,8 @@ def connectors_list(options: dict[str, Any]) -> CliResult:
             search=options["search"],
             stage=options["stage"],
             kind=options["kind"],
+            runs=options.get("runs", ""),
+            support=options.get("support", ""),
             user=user,
         )
     ]
