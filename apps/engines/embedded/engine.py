@@ -235,14 +235,27 @@ class EmbeddedEngine(Engine):
 
     # -- after a worker died ----------------------------------------------------
     def stop_lost_attempt(self, *, worker: str, process_group: int | None) -> None:
-        """Kill the connector a dead worker on this host left running."""
-        if process_group and scratch.on_this_host(worker):
+        """Kill the connector a dead worker on this host left running.
+
+        A Docker connector's container outlives its ``docker run`` process group:
+        it is removed by the worker's label.
+        """
+        if not scratch.on_this_host(worker):
+            return
+        if process_group:
             scratch.stop_group(process_group)
+        from apps.engines.embedded import docker
+
+        docker.stop_worker_containers(worker)
 
     @classmethod
     def recover_lost_jobs(cls) -> None:
-        """Remove the private files (plaintext configs) dead workers left here."""
+        """Remove the private files (plaintext configs) and containers dead workers
+        left here."""
+        from apps.engines.embedded import docker
+
         scratch.sweep()
+        docker.sweep()
 
     # -- operations -------------------------------------------------------------
     @classmethod
