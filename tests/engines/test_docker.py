@@ -291,23 +291,32 @@ def test_the_sweep_removes_containers_of_dead_workers_only(stand_in_docker):
     dead = f"{host}:{_dead_pid()}"
     alive = f"{host}:{os.getpid()}"
     elsewhere = f"another-host:{_dead_pid()}"
-    folder = stand_in_docker.state / "containers"
-    folder.mkdir(parents=True)
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        for name, worker, pid in (
-            ("left-by-dead", dead, sleeper.pid),
-            ("still-running", alive, NO_PID),
-            ("other-host", elsewhere, NO_PID),
-        ):
-            (folder / name).write_text(
-                f'{{"pid": {pid}, "labels": {{"airbyte-console.worker": "{worker}"}}}}'
-            )
+        stand_in_docker.add_container("left-by-dead", pid=sleeper.pid, worker=dead)
+        stand_in_docker.add_container("still-running", pid=NO_PID, worker=alive)
+        stand_in_docker.add_container("other-host", pid=NO_PID, worker=elsewhere)
 
-        assert docker.sweep() == 1
+        EmbeddedEngine.recover_lost_jobs()  # the reaper, every minute
+
         assert sorted(stand_in_docker.containers()) == ["other-host", "still-running"]
         assert sleeper.wait(timeout=10) == -9  # the "container" was stopped
         assert docker.stop_worker_containers(alive) == 0
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+
+
+def test_the_reaper_stops_the_container_of_a_lost_attempt(stand_in_docker):
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        stand_in_docker.add_container("lost", pid=sleeper.pid, worker=dead)
+
+        EmbeddedEngine().stop_lost_attempt(worker=dead, process_group=None)
+
+        assert stand_in_docker.containers() == {}
+        assert sleeper.wait(timeout=10) == -9
     finally:
         if sleeper.poll() is None:
             sleeper.kill()

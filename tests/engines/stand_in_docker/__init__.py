@@ -54,6 +54,13 @@ class StandIn:
             return {}
         return {p.name: json.loads(p.read_text()) for p in folder.iterdir()}
 
+    def add_container(self, name: str, *, pid: int, worker: str) -> None:
+        """A container the "daemon" runs, as a console worker labels it."""
+        folder = self.state / "containers"
+        folder.mkdir(parents=True, exist_ok=True)
+        labels = {"airbyte-console.worker": worker}
+        (folder / name).write_text(json.dumps({"pid": pid, "labels": labels}))
+
     def daemon(self, up: bool) -> None:
         from apps.engines.embedded import docker
 
