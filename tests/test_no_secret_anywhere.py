@@ -88,7 +88,14 @@ def secrets_everywhere(admin, workspace, settings):
 
     application, application_secret = application_create(actor=admin, name="Canary")
     token, raw_token = token_create(actor=admin, name="Canary")
+    from apps.connectors.builder.services import builder_project_create
+
+    # A connector builder draft whose test config holds the canary as its key.
+    builder = builder_project_create(actor=admin, workspace=workspace, name="Built")
+    builder.test_config = json.dumps({"base_url": "http://x.test", "api_key": CANARY})
+    builder.save()
     return {
+        "builder": builder,
         "application": application,
         "token": token,
         "api_secrets": (application_secret, raw_token),
@@ -195,6 +202,8 @@ def _kwargs(name: str, workspace, objects) -> dict:
             kind="test",
             status="failed",
         ).public_id
+    if name.startswith("connector_builder:") and ":project_id>" in route:
+        kwargs["project_id"] = objects["builder"].public_id
     if name.startswith("transforms:"):
         project = objects["project"]
         transforms = {
