@@ -34,6 +34,7 @@ from tests.connectors.registry_fixtures import (
     serve_registry,
     silent_server,
 )
+from tests.engines.fixtures import POSTGRES_ID
 from tests.http_files import FileServer
 
 pytestmark = pytest.mark.django_db
@@ -325,3 +326,32 @@ def test_the_cli_lists_how_each_connector_runs_and_filters_by_it(server, capsys)
     assert archived.splitlines()[0].split()[3] == "RUNS"
     assert "Delta Destination" in archived and "Docker" in archived
     assert "Alpha Pypi" not in archived
+
+
+def test_airbytes_entry_for_a_builtin_destination_stays_built_in(server):
+    document = airbyte_registry(server)
+    document["destinations"].append(
+        {
+            "destinationDefinitionId": str(POSTGRES_ID),
+            "name": "Postgres",
+            "dockerRepository": "airbyte/destination-postgres",
+            "dockerImageTag": "3.0.0",
+            "supportLevel": "certified",
+            "remoteRegistries": {
+                "pypi": {"enabled": True, "packageName": "airbyte-destination-pg"}
+            },
+        }
+    )
+    server.files["/with-postgres.json"] = json.dumps(document)
+
+    fetch = services.catalog_fetch(
+        actor=None, location=server.url("/with-postgres.json")
+    )
+
+    postgres = ConnectorDefinition.objects.get(definition_id=POSTGRES_ID)
+    assert fetch.status == "succeeded"
+    assert (postgres.name, postgres.builtin) == ("PostgreSQL", "postgres")
+    assert (postgres.pypi_package, postgres.pypi_version) == ("", "")
+    assert postgres.ref.runtime == "builtin" and not postgres.is_installable
+    assert postgres.docker_image_tag == "3.0.0"  # The airbyte engine's image.
+    assert postgres.support_level == "certified"

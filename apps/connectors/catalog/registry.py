@@ -251,6 +251,11 @@ def _with_builtin_destinations(
             "documentation_url": descriptor.docs_url,
             "builtin": descriptor.name,
             "icon": descriptor.icon,
+            # The console writes it itself: no package or version to pin, whatever
+            # Airbyte publishes for its own image of the same destination.
+            "pypi_package": "",
+            "pypi_version": "",
+            "manifest_only": False,
         }
         found = index.get(definition_id)
         if found is None:
