@@ -155,6 +155,21 @@ def test_an_image_that_does_not_exist_says_so_and_installs_nothing(stand_in_dock
     assert run_calls(stand_in_docker) == []
 
 
+def test_testing_a_source_whose_image_does_not_exist_says_why(stand_in_docker):
+    nope = ref("airbyte/source-nope", "1.0")
+
+    result = EmbeddedEngine().check(nope, {"api_key": SECRET})
+    with pytest.raises(EngineError) as caught:
+        EmbeddedEngine().discover(nope, {"api_key": SECRET})
+
+    assert not result.ok
+    assert result.message.startswith(
+        "The image airbyte/source-nope:1.0 does not exist or is private"
+    )
+    assert caught.value.message == result.message
+    assert stand_in_docker.images() == []
+
+
 def test_an_image_whose_spec_fails_is_removed_again(stand_in_docker):
     broken = ref("airbyte/source-broken", "2.0")
 
