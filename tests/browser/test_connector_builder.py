@@ -14,6 +14,7 @@ import pytest
 
 from apps.connectors.builder.models import BuilderProject
 from apps.core.roles import Role
+from tests.browser.test_accessibility import _violations, axe_script  # noqa: F401
 from tests.connectors.builder_api import API_KEY, ItemsApi
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
@@ -23,10 +24,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT = 60_000
 
 
+def _serious(page) -> list[dict]:
+    return [v for v in _violations(page) if v["impact"] in ("serious", "critical")]
+
+
 def test_edit_validate_test_and_publish_a_connector(
-    live_server, page, screenshot, worker, workspace, real_connectors, cdk_installed
+    live_server,
+    page,
+    screenshot,
+    worker,
+    workspace,
+    real_connectors,
+    cdk_installed,
+    axe_script,  # noqa: F811
 ):
     from playwright.sync_api import expect
+
+    page.context.add_init_script(path=str(axe_script))
 
     user = UserFactory(email="bo@acme.test")
     MembershipFactory(user=user, workspace=workspace, role=Role.EDITOR)
@@ -71,6 +85,7 @@ def test_edit_validate_test_and_publish_a_connector(
     )
     assert selected == "  stream_names: items"
     screenshot("connector-builder-validate")
+    assert _serious(page) == []
 
     with ItemsApi() as api:
         page.get_by_label("Manifest (YAML)").fill(text)
@@ -88,6 +103,7 @@ def test_edit_validate_test_and_publish_a_connector(
     expect(page.get_by_test_id("page-records").first).to_contain_text('"second"')
     assert API_KEY not in page.content()
     screenshot("connector-builder-test")
+    assert _serious(page) == []
 
     page.get_by_test_id("publish").click()
     expect(page.locator(".flash-success, .toast").first).to_contain_text(
