@@ -355,3 +355,15 @@ def test_airbytes_entry_for_a_builtin_destination_stays_built_in(server):
     assert postgres.ref.runtime == "builtin" and not postgres.is_installable
     assert postgres.docker_image_tag == "3.0.0"  # The airbyte engine's image.
     assert postgres.support_level == "certified"
+
+
+def test_a_public_registry_cannot_point_icon_downloads_at_the_local_network(server):
+    services.catalog_fetch(actor=None, location=serve_registry(server))
+
+    counts = services.catalog_icons_fetch(
+        location="https://connectors.airbyte.com/files/registries/v0/oss_registry.json"
+    )
+
+    # The icons live on 127.0.0.1: refused before any request, shown as initials.
+    assert counts["fetched"] == 0 and counts["failed"] == 2
+    assert not [path for path in server.requests if path.startswith("/icons/")]

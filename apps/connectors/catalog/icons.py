@@ -119,28 +119,49 @@ def _sniff(data: bytes) -> str:
     return ""
 
 
-def download(url: str, *, allow_private: bool) -> tuple[bytes, str]:
-    """One icon's bytes and extension; ValueError says why not."""
+ICON_REDIRECTS = 3
+
+
+def _check_address(url: str, *, allow_private: bool) -> None:
     if not url.startswith(("https://", "http://")):
         raise ValueError("not an http or https URL")
-    host = httpx.URL(url).host
+    parsed = httpx.URL(url)
     try:
-        netguard.resolve(host, httpx.URL(url).port or 443, allow_private=allow_private)
+        netguard.resolve(
+            parsed.host,
+            parsed.port or (443 if parsed.scheme == "https" else 80),
+            allow_private=allow_private,
+        )
     except (netguard.BlockedAddress, OSError) as exc:
         raise ValueError(str(exc)) from None
+
+
+def download(url: str, *, allow_private: bool) -> tuple[bytes, str]:
+    """One icon's bytes and extension; ValueError says why not.
+
+    Every hop (redirects are followed by hand, at most three) is checked against
+    ``netguard`` first: a registry names these addresses, so a public one must not
+    point the console at its own network.
+    """
     limit = int(settings.CONNECTOR_ICON_MAX_BYTES)
     try:
-        with (
-            httpx.Client(timeout=ICON_TIMEOUT, follow_redirects=False) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise ValueError(f"answered {response.status_code}")
-            data = b""
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > limit:
-                    raise ValueError(f"larger than {limit // 1024} kB")
+        with httpx.Client(timeout=ICON_TIMEOUT, follow_redirects=False) as client:
+            for _hop in range(ICON_REDIRECTS + 1):
+                _check_address(url, allow_private=allow_private)
+                with client.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = str(response.url.join(response.headers["location"]))
+                        continue
+                    if response.status_code != 200:
+                        raise ValueError(f"answered {response.status_code}")
+                    data = b""
+                    for chunk in response.iter_bytes():
+                        data += chunk
+                        if len(data) > limit:
+                            raise ValueError(f"larger than {limit // 1024} kB")
+                    break
+            else:
+                raise ValueError(f"redirected more than {ICON_REDIRECTS} times")
     except httpx.HTTPError as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     ext = _sniff(data)
