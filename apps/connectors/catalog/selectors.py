@@ -15,6 +15,7 @@ from uuid import UUID
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from apps.connectors.builder.selectors import visible_definitions
 from apps.connectors.catalog.access import sees_every_workspace
 from apps.connectors.models import (
     ConnectorDefinition,
@@ -80,7 +81,9 @@ def connector_definition_queryset(
     support: str = "",
 ) -> QuerySet[ConnectorDefinition]:
     """The catalog's definitions matching the filters, in catalog order."""
-    queryset = ConnectorDefinition.objects.all()
+    # Connectors made in a workspace's connector builder are that workspace's
+    # (its Builder page lists them), not the shared catalog's.
+    queryset = visible_definitions(ConnectorDefinition.objects.all(), workspace=None)
     if search:
         queryset = queryset.filter(
             Q(name__icontains=search)
