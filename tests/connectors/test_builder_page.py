@@ -284,3 +284,19 @@ def test_a_run_whose_worker_was_lost_stops_the_polling_and_says_so(
 
     assert "the worker running it was lost" in lost.text
     assert "hx-trigger" not in lost.text
+
+
+def test_the_shared_catalog_does_not_list_connectors_built_in_a_workspace(
+    editor, project, outsider, login
+):
+    services.connector_publish(
+        actor=editor, project=project, manifest=yaml.safe_load(project.manifest_text)
+    )
+    other = outsider.memberships.get().workspace
+
+    page = login(outsider).get(
+        reverse("connectors:catalog", args=[other.public_id]), {"q": "Items API"}
+    )
+
+    assert page.status_code == 200
+    assert "Items API" not in page.text.replace('value="Items API"', "")
