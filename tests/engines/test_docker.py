@@ -102,6 +102,12 @@ def test_daemon_down_then_up(stand_in_docker):
         False,
         "no Docker daemon answers at unix:///var/run/docker.sock",
     )
+    stand_in_docker.daemon(up=False, denied=True)
+    assert docker.available() == (
+        False,
+        "the Docker daemon at unix:///var/run/docker.sock refused the console's user "
+        "(permission denied: add it to the docker group)",
+    )
     stand_in_docker.daemon(up=True)
     assert docker.available() == (True, "")
 

@@ -61,10 +61,11 @@ class StandIn:
         labels = {"airbyte-console.worker": worker}
         (folder / name).write_text(json.dumps({"pid": pid, "labels": labels}))
 
-    def daemon(self, up: bool) -> None:
+    def daemon(self, up: bool, *, denied: bool = False) -> None:
         from apps.engines.embedded import docker
 
-        self.monkeypatch.setenv("DOCKER_STANDIN_DAEMON", "up" if up else "down")
+        state = "denied" if denied else "up" if up else "down"
+        self.monkeypatch.setenv("DOCKER_STANDIN_DAEMON", state)
         docker.forget()
 
 
