@@ -34,6 +34,14 @@ class EngineError(Exception):
         self.logs = logs
 
 
+class ConnectorStartError(EngineError):
+    """The connector installed, but its ``spec`` failed on this host.
+
+    A package that needs another Python, a manifest the CDK refuses: the catalog
+    marks the connector with this message instead of hiding it.
+    """
+
+
 # What a connector reference may name: checked before a name reaches pip.
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,49}$")

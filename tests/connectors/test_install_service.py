@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 import apps.connectors.catalog.cli  # noqa: F401  (registers the connectors group)
 from apps.audit.models import AuditEvent
@@ -115,6 +116,31 @@ def test_change_version_moves_the_pin_only_when_it_succeeds(
     )
     assert state.installed_version == "1.1.0"
     assert state.latest_install.status == "failed"
+
+
+def test_a_version_that_installs_but_does_not_start_marks_the_catalog(
+    staff, workspace, tiny_definition, offline_connectors, login
+):
+    """3.0.0's ``spec`` crashes: the catalog keeps it, with the reason, until a
+    version that starts is installed."""
+    crash = catalog_services.connector_install_request(
+        actor=staff, definition=tiny_definition, version="3.0.0", enqueue=False
+    )
+    catalog_services.connector_install_run(install_id=crash.pk)
+
+    tiny_definition.refresh_from_db()
+    assert tiny_definition.pypi_version == "1.0.0"  # the pin stays
+    assert "`source-tiny spec` failed" in tiny_definition.spec_error
+    catalog = reverse("connectors:catalog", args=[workspace.public_id])
+    page = login(staff).get(catalog, {"q": tiny_definition.name})
+    assert "Installs, but does not start on this host" in page.text
+
+    good = catalog_services.connector_install_request(
+        actor=staff, definition=tiny_definition, version="1.1.0", enqueue=False
+    )
+    catalog_services.connector_install_run(install_id=good.pk)
+    tiny_definition.refresh_from_db()
+    assert tiny_definition.spec_error == ""
 
 
 def test_uninstall_removes_the_venv_and_is_refused_while_in_use(

@@ -54,7 +54,7 @@ from apps.connectors.models import (
     Source,
 )
 from apps.core import netguard
-from apps.engines.base import EngineError
+from apps.engines.base import ConnectorStartError, EngineError
 from apps.engines.registry import get_engine
 
 if TYPE_CHECKING:
@@ -322,6 +322,11 @@ def connector_install_run(
             spec = get_engine().install(
                 replace(definition.ref, version=install.version), on_output=progress
             )
+    except ConnectorStartError as exc:
+        # Installed, but it does not start here: the catalog says so and why.
+        error = exc.message
+        progress(f"Failed: {error}")
+        return _finish(install, progress, error, spec, spec_failed=True)
     except EngineError as exc:
         error = exc.message
         progress(f"Failed: {error}")
@@ -338,11 +343,23 @@ def _finish(
     progress: _Progress,
     error: str,
     spec: dict[str, Any] | None,
+    *,
+    spec_failed: bool = False,
 ) -> ConnectorInstall:
-    """Record the outcome; a successful version change moves the pinned version."""
+    """Record the outcome; a successful version change moves the pinned version.
+
+    An install whose ``spec`` failed marks the definition with the reason
+    (``spec_error``, shown on the catalog); one that starts clears it.
+    """
     definition = ConnectorDefinition.objects.select_for_update().get(
         pk=install.definition_id
     )
+    if install.operation == ConnectorInstall.Operation.INSTALL:
+        # Another failure (pip, the network) says nothing about starting.
+        marked = error if spec_failed else ""
+        if (spec_failed or not error) and definition.spec_error != marked:
+            definition.spec_error = marked
+            definition.save(update_fields=["spec_error", "updated_at"])
     install.status = (
         ConnectorInstall.Status.FAILED if error else ConnectorInstall.Status.SUCCEEDED
     )

@@ -37,7 +37,12 @@ import orjson
 from django.conf import settings
 from filelock import FileLock, Timeout
 
-from apps.engines.base import PACKAGE_RE, VERSION_RE, EngineError
+from apps.engines.base import (
+    PACKAGE_RE,
+    VERSION_RE,
+    ConnectorStartError,
+    EngineError,
+)
 from apps.engines.embedded import protocol
 from apps.engines.embedded.runner import connector_env, run_connector
 from apps.engines.masking import SecretMasker
@@ -55,6 +60,10 @@ OutputCallback = Callable[[str], None]
 
 class InstallError(EngineError):
     """An install failed; ``message`` says why in words a user can act on."""
+
+
+class SpecProbeError(InstallError, ConnectorStartError):
+    """The package installed, but its ``spec`` smoke test failed on this host."""
 
 
 @dataclass(frozen=True)
@@ -395,7 +404,7 @@ def _smoke_spec(venv: Path, script: str, package: str, version: str) -> dict[str
     )
     message = result.first(protocol.SPEC)
     if message is None or not isinstance(message.get("spec"), dict):
-        raise InstallError(
+        raise SpecProbeError(
             f"{package} {version} installed, but `{script} spec` failed: "
             + result.failure_message("spec", spec_timeout()),
             logs=tuple(result.logs),
