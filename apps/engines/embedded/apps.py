@@ -14,11 +14,21 @@ class EmbeddedEngineConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.engines import registry
-        from apps.engines.embedded import checks  # noqa: F401 (registers them)
+        from apps.engines.base import RUNTIME_DOCKER, RUNTIME_MANIFEST, RUNTIME_PYPI
+        from apps.engines.embedded import (
+            checks,  # noqa: F401 (registers them)
+            docker,
+            launch,
+            manifests,
+        )
         from apps.engines.embedded.destinations import BUILTIN
         from apps.engines.embedded.engine import EmbeddedEngine
 
         registry.register("embedded", EmbeddedEngine)
+        # How connectors reach this host (launch.py): one module per way.
+        launch.register_runtime(RUNTIME_PYPI, launch.PyPIRuntime())
+        launch.register_runtime(RUNTIME_MANIFEST, manifests)
+        launch.register_runtime(RUNTIME_DOCKER, docker)
         for descriptor in BUILTIN:
             registry.register_destination(descriptor)
         # A worker process that starts removes what dead workers on this host left.

@@ -23,15 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from apps.engines.base import (
-    RUNTIME_DOCKER,
-    RUNTIME_MANIFEST,
-    RUNTIME_PYPI,
-    ConnectorRef,
-    EngineError,
-)
+from apps.engines.base import RUNTIME_PYPI, ConnectorRef, EngineError
 from apps.engines.embedded import installer
 
 OutputCallback = Callable[[str], None]
@@ -86,22 +80,42 @@ def from_installation(installation: installer.Installation) -> Launch:
     )
 
 
-def _module(ref: ConnectorRef) -> Any:
-    runtime = ref.runtime
-    if runtime == RUNTIME_MANIFEST:
-        from apps.engines.embedded import manifests
+class Runtime(Protocol):
+    """One way connectors reach this host: the four verbs above."""
 
-        return manifests
-    if runtime == RUNTIME_DOCKER:
-        from apps.engines.embedded import docker
+    def launch(
+        self, ref: ConnectorRef, *, on_output: OutputCallback | None = None
+    ) -> Launch: ...
 
-        return docker
-    if runtime == RUNTIME_PYPI:
-        return _pypi
-    raise EngineError(
-        f"{ref.name} has no PyPI package, manifest or image, so the embedded "
-        "engine cannot run it."
-    )
+    def install(
+        self, ref: ConnectorRef, *, on_output: OutputCallback
+    ) -> dict[str, Any] | None: ...
+
+    def installed(self, ref: ConnectorRef) -> bool: ...
+
+    def uninstall(self, ref: ConnectorRef) -> int: ...
+
+
+_runtimes: dict[str, Runtime] = {}
+
+
+def register_runtime(name: str, runtime: Runtime) -> None:
+    """Make ``runtime`` start connectors whose ``ConnectorRef.runtime`` is ``name``.
+
+    The app's ``ready()`` registers PyPI, manifests and Docker; a new way of
+    running connectors is a module with the four verbs and one call here.
+    """
+    _runtimes[name] = runtime
+
+
+def _module(ref: ConnectorRef) -> Runtime:
+    found = _runtimes.get(ref.runtime)
+    if found is None:
+        raise EngineError(
+            f"{ref.name} has no PyPI package, manifest or image, so the embedded "
+            "engine cannot run it."
+        )
+    return found
 
 
 def launch(ref: ConnectorRef, *, on_output: OutputCallback | None = None) -> Launch:
@@ -128,7 +142,7 @@ def uninstall(ref: ConnectorRef) -> int:
     return _module(ref).uninstall(ref)
 
 
-class _pypi:
+class PyPIRuntime:
     """PyPI packages, one virtualenv per version (``installer.py``)."""
 
     @staticmethod
@@ -144,7 +158,7 @@ class _pypi:
     def launch(ref: ConnectorRef, *, on_output: OutputCallback | None = None) -> Launch:
         installation = installer.ensure_installed(
             ref.package,
-            _pypi._version(ref),
+            PyPIRuntime._version(ref),
             entrypoint=ref.entrypoint,
             on_output=on_output,
         )
