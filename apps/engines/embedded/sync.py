@@ -249,7 +249,10 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
     definition = connector_ref(request.source_definition)
     masker = SecretMasker(request.secret_values)
     try:
-        ready = launch.launch(definition)
+        # Installing on demand (a new host, an image to pull) shows in the log.
+        ready = launch.launch(
+            definition, on_output=lambda line: reporter.log(f"INFO install: {line}")
+        )
     except EngineError as exc:
         return _failed(
             "system_error", "console", f"Installing the source: {exc.message}"
@@ -444,11 +447,13 @@ class _Run:
                     "source",
                     f"Could not start the source: {exc.strerror or exc}",
                 )
-            # Its own process group: the reaper kills it if this worker dies.
-            reporter.connector_started(process.process.pid)
-            watchdog.process = process.process
-            watchdog.start()
             try:
+                # Its own process group: the reaper kills it if this worker dies.
+                # Inside the try: should recording it fail, the process (and a
+                # container) is still stopped below.
+                reporter.connector_started(process.process.pid)
+                watchdog.process = process.process
+                watchdog.start()
                 self._consume(process.process.stdout, watchdog)
             except DestinationError as exc:
                 kill_group(process.process)
