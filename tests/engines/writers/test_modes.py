@@ -110,13 +110,15 @@ def test_overwrite_that_fails_midway_leaves_the_previous_table_whole(dest):
     ]
 
 
-def test_overwrite_retry_of_the_same_generation_resumes_its_staging_table(dest):
+def test_an_overwrite_whose_worker_died_starts_over_and_loads_each_record_once(dest):
+    # The generation changes on a reset only: the dead attempt, its retry and any
+    # later job all share it.
     users = stream(mode="overwrite", generation=4)
     attempt1 = dest.writer([users])
     attempt1.open()
-    write_users(attempt1, range(1, 6))
+    write_users(attempt1, range(1, 6), name="dead")
     attempt1.commit(stream_state("users", {"page": 1}))
-    write_users(attempt1, range(6, 9))  # never committed
+    write_users(attempt1, range(6, 9), name="dead")  # never committed
     # The worker dies: the attempt never ends, its connection just goes away (a
     # failure that ends properly drops the staging table, see
     # test_overwrite_failure.py).
@@ -125,14 +127,18 @@ def test_overwrite_retry_of_the_same_generation_resumes_its_staging_table(dest):
 
     attempt2 = dest.writer([users])
     attempt2.open()
-    assert attempt2.read_state() == [stream_state("users", {"page": 1})]
-    write_users(attempt2, range(6, 11))
+    # No state to resume from: a full refresh source starts over from the first
+    # record, so nothing staged by the dead attempt may stay.
+    assert attempt2.read_state() == []
+    write_users(attempt2, range(1, 11), name="fresh")
     attempt2.commit(stream_state("users", {"page": 2}))
-    attempt2.finish(success=True)
+    result = attempt2.finish(success=True)
 
-    assert [r[0] for r in dest.query("SELECT id FROM {s}.users ORDER BY id")] == list(
-        range(1, 11)
-    )
+    rows = dest.query("SELECT id, name FROM {s}.users ORDER BY id")
+    assert rows == [(i, f"fresh-{i}") for i in range(1, 11)]
+    assert result.records == 10
+    assert any("dropped the staging table" in m for _, m in dest.logs)
+    assert not any(t.startswith("_airbyte_tmp_") for t in dest.tables())
     # The full refresh is complete: its state must not make the next one resume.
     assert attempt2.read_state() == []
 

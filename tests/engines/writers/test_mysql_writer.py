@@ -574,25 +574,35 @@ def test_check_names_a_refused_privilege_and_never_the_password(mysql_dest):
         assert password not in message and "Wrong-Canary-7" not in message
 
 
-def test_an_overwrite_whose_worker_died_is_resumed_by_the_next_attempt(mysql_dest):
+def test_an_overwrite_whose_worker_died_starts_over_and_loads_each_record_once(
+    mysql_dest,
+):
     users = stream(mode="overwrite", generation=3)
     dying = mysql_dest.writer([users])
     dying.open()
-    write_users(dying, range(1, 4), name="before")
+    write_users(dying, range(1, 4), name="dead")
     dying.commit(stream_state("users", {"page": 1}))
     # The worker is killed: no finish, no abort; the connection just goes away.
     dying._db_close()
-    assert mysql_dest.tables() == {"_airbyte_tmp_users", "_airbyte_state"}
+    dying._is_open = False
+    assert mysql_dest.tables() == {
+        dying._plans[(None, "users")].staging,
+        "_airbyte_state",
+    }
 
+    # The next attempt has the same generation (it changes on reset only) and no
+    # state: a full refresh source starts over from the first record.
     retry = mysql_dest.writer([users])
     retry.open()
-    assert retry.read_state() == [stream_state("users", {"page": 1})]
-    write_users(retry, range(4, 6), name="after")
+    assert retry.read_state() == []
+    write_users(retry, range(1, 6), name="fresh")
     retry.commit(stream_state("users", {"page": 2}))
     retry.finish(success=True)
 
-    assert mysql_dest.count("users") == 5
-    assert any("resuming the staging table" in m for _, m in mysql_dest.logs)
+    rows = mysql_dest.query("SELECT id, name FROM {s}.users ORDER BY id")
+    assert rows == [(i, f"fresh-{i}") for i in range(1, 6)]
+    assert any("dropped the staging table" in m for _, m in mysql_dest.logs)
+    assert mysql_dest.tables() == {"users", "_airbyte_state"}
     # A successful swap clears the stream's state: the next full refresh starts over.
     assert retry.read_state() == []
 

@@ -30,17 +30,17 @@ Guarantees:
   transaction at ``batch_rows`` rows or ``batch_bytes`` bytes, and the largest
   buffer is flushed when all buffers together hold ``max_buffered_rows``: memory is
   bounded whatever the record count.
-- ``overwrite`` streams load ``<schema>._airbyte_tmp_<table>``; only a successful
-  ``finish`` swaps it in (drop + rename, one transaction), so a failed or cancelled
-  sync leaves the previous table whole. A failed or cancelled attempt
-  (``finish(success=False)``, ``abort``) drops its staging tables and their STREAM
-  states: nothing is left behind, and the retry starts the stream over (a full
-  refresh source starts over anyway; rows kept from the failed attempt would be
-  loaded twice). Only an attempt that never ended (its worker died) leaves its
-  staging table, which the next attempt of the same generation resumes when the
-  destination holds a committed state for the stream; otherwise it is recreated.
-  A successful swap also clears the stream's STREAM state: the next full refresh
-  starts over.
+- ``overwrite`` streams load ``<schema>._airbyte_tmp_<connection>_<table>``
+  (``<connection>``: a short hash of the connection id, so two connections that
+  sync a stream of the same name into one schema never share, or drop, each
+  other's staging table); only a successful ``finish`` swaps it in (drop + rename,
+  one transaction), so a failed or cancelled sync leaves the previous table whole.
+  Staging is never resumed: the runner gives a full refresh source no state, so the
+  source starts over and rows kept from an earlier attempt would be loaded twice.
+  A failed or cancelled attempt (``finish(success=False)``, ``abort``) drops its
+  staging tables and their STREAM states; an attempt that never ended (its worker
+  died) leaves them, and the connection's next attempt drops them when it opens.
+  A successful swap also clears the stream's STREAM state.
 - Rows of an ``overwrite`` stream are reported as committed (``CommitResult``)
   only by the ``finish`` that swaps them into the final table: until then no
   reader can see them, and a failed attempt reports none.
@@ -154,8 +154,9 @@ class StreamConfig:
     primary_key: Sequence[Sequence[str]] = ()
     #: A field path, e.g. ``["updated_at"]``; empty: the latest record wins.
     cursor_field: Sequence[str] = ()
-    #: Bumps with each overwrite job and each refresh (Airbyte's generations);
-    #: the retries of one job share it.
+    #: Airbyte's generation: the console bumps it when the stream is reset (or
+    #: refreshed), not per job; every job and retry between two resets shares it,
+    #: so it cannot tell a dead attempt's staging table from this one's.
     generation_id: int = 0
     #: The schema this stream's table goes to; None: the writer's ``schema``.
     destination_schema: str | None = None
@@ -368,8 +369,15 @@ def table_names(
     return result
 
 
-def staging_name(table: str) -> str:
-    return fit_identifier(f"{STAGING_PREFIX}{table}")
+def staging_name(table: str, connection_id: str) -> str:
+    """``_airbyte_tmp_<hash of the connection>_<table>``, at most 63 bytes.
+
+    Keyed by connection: two connections syncing a stream of the same name into
+    one schema would otherwise load, and drop, one staging table. A name too long
+    keeps its head plus a hash of the whole (``fit_identifier``), so two long
+    tables of two connections stay distinct too.
+    """
+    return fit_identifier(f"{STAGING_PREFIX}{short_hash(connection_id)}_{table}")
 
 
 def quote(identifier: str) -> str:
@@ -432,7 +440,7 @@ class BaseWriter:
                 config=stream,
                 schema=target_schema,
                 table=table,
-                staging=staging_name(table),
+                staging=staging_name(table, self.connection_id),
             )
             self._plans[stream.key] = plan
             # A record without a namespace still finds a stream that has one, as
@@ -441,7 +449,6 @@ class BaseWriter:
         self._is_open = False
         self._buffered = 0
         self._stored_kinds: set[str] = set()
-        self._committed_states: list[tuple[str, str, str, dict[str, Any]]] = []
         self._last_ms: int | None = None
         self._last_ts: dt.datetime | None = None
         self._unknown_streams: set[tuple[str | None, str]] = set()
@@ -733,10 +740,20 @@ class BaseWriter:
         for schema in sorted(schemas):
             self._db_execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema_ref(schema)}")
         self._db_create_state_table()
-        self._committed_states = self._db_read_states()
-        self._stored_kinds = {kind for kind, _, _, _ in self._committed_states}
+        committed = self._db_read_states()
+        self._stored_kinds = {kind for kind, _, _, _ in committed}
         for plan in self._plans.values():
             self._prepare_stream(plan)
+        # An overwrite stream starts over (see _prepare_stream): a STREAM state a
+        # dead attempt committed would describe rows that are gone now.
+        overwrite = {
+            (p.config.namespace or "", p.config.name)
+            for p in self._plans.values()
+            if p.mode == "overwrite"
+        }
+        stale = {(ns, name) for kind, ns, name, _ in committed if kind == STREAM}
+        if overwrite & stale:
+            self._delete_states(overwrite & stale, kinds=(STREAM,))
         self._db_commit()
 
     def _prepare_stream(self, plan: StreamPlan) -> None:
@@ -744,10 +761,20 @@ class BaseWriter:
         config = plan.config
         if config.destination_sync_mode == "overwrite":
             plan.target = plan.staging
-            existing = self._db_columns(plan.schema, plan.staging)
-            if existing is not None and not self._resume_staging(plan, existing):
+            existing = None
+            if self._db_columns(plan.schema, plan.staging) is not None:
+                # Only this connection's attempt whose worker died leaves one (an
+                # attempt that ends drops it). It is never resumed: the runner gives
+                # a full refresh source no state, so the source starts over, and its
+                # rows on top of these would be swapped in twice. The generation
+                # cannot tell this job from a later one (it changes on reset only).
                 self._db_execute(f"DROP TABLE {self._ref(plan.schema, plan.staging)}")
-                existing = None
+                self.log(
+                    "INFO",
+                    f"Stream {config.name!r}: dropped the staging table "
+                    f"{plan.staging} an earlier attempt left; the stream starts "
+                    "over and the final table is unchanged until the swap.",
+                )
         else:
             plan.target = plan.table
             existing = self._db_columns(plan.schema, plan.table)
@@ -769,33 +796,6 @@ class BaseWriter:
             generation_id=config.generation_id,
             with_sequence=config.destination_sync_mode == "append_dedup",
         )
-
-    def _resume_staging(self, plan: StreamPlan, existing: dict[str, str]) -> bool:
-        """Keep a staging table the next attempt of the same generation resumes."""
-        if GENERATION_ID not in existing:
-            return False
-        generation = self._db_staging_generation(plan)
-        if generation is None or generation != plan.config.generation_id:
-            return False
-        if not self._has_committed_state(plan.config):
-            return False
-        self.log(
-            "INFO",
-            f"Stream {plan.config.name!r}: resuming the staging table of generation "
-            f"{generation} from the last committed state.",
-        )
-        return True
-
-    def _has_committed_state(self, stream: StreamConfig) -> bool:
-        key = (stream.namespace or "", stream.name)
-        for kind, namespace, name, state in self._committed_states:
-            if kind == STREAM and (namespace, name) == key:
-                return True
-            if kind == GLOBAL and any(
-                _descriptor_key(entry) == key for entry in _global_streams(state)
-            ):
-                return True
-        return False
 
     def _column_sql(self, column: Column) -> str:
         return f"{quote(column.name)} {self.type_names[column.type]}"
@@ -1086,9 +1086,6 @@ class BaseWriter:
 
     def _db_truncate(self, ref: str) -> None:
         self._db_execute(f"DELETE FROM {ref}")
-
-    def _db_staging_generation(self, plan: StreamPlan) -> int | None:
-        raise NotImplementedError
 
     def _db_create_state_table(self) -> None:
         raise NotImplementedError

@@ -12,8 +12,9 @@ apps.engines.embedded.writers.bench``).
 Modes:
 
 - append: COPY straight into the table.
-- overwrite: COPY into ``_airbyte_tmp_<table>``; ``finish(success=True)`` drops the
-  table and renames the staging table in the commit's transaction.
+- overwrite: COPY into ``_airbyte_tmp_<connection>_<table>`` (``staging_name``);
+  ``finish(success=True)`` drops the table and renames the staging table in the
+  commit's transaction.
 - append_dedup: COPY into a session temp table, then ``INSERT ... SELECT DISTINCT ON
   (pk) ... ORDER BY pk, cursor DESC NULLS LAST, arrival DESC ON CONFLICT (pk) DO
   UPDATE ... WHERE excluded.cursor >= table.cursor`` against a unique index on the
@@ -329,13 +330,6 @@ class PostgresWriter(BaseWriter):
                 failure_type="config_error",
             )
         return None
-
-    def _db_staging_generation(self, plan: StreamPlan) -> int | None:
-        rows = self._fetch(
-            f"SELECT {quote(GENERATION_ID)} FROM "
-            f"{self._ref(plan.schema, plan.staging)} LIMIT 1"
-        )
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _db_truncate(self, ref: str) -> None:
         self._db_execute(f"TRUNCATE {ref}")
