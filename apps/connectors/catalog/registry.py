@@ -29,10 +29,11 @@ same destination, so the airbyte engine can run it too.
 The merge is shared by the data migration that loads the shipped file and by
 the registry fetch (``services.catalog_fetch``, the daily task and ``manage.py
 airbyte connectors refresh``): existing definitions are updated by definition id,
-new ones added, and nothing in use is ever deleted. It writes in bulk (one
-``bulk_create`` and one ``bulk_update``), so a 600-entry registry is a handful of
-queries, and it sets only the fields the model has (the migration's historical
-model predates the registry's newer fields). Measured on PostgreSQL with a
+new ones added, and nothing in use, installed or made in the console's connector
+builder is ever deleted. It writes in bulk (one ``bulk_create`` and one
+``bulk_update``), so a 600-entry registry is a handful of queries, and it sets
+only the fields the model has (the migration's historical model predates the
+registry's newer fields). Measured on PostgreSQL with a
 synthetic 600-entry registry in Airbyte's shape (6.4 MB with inline SVGs and
 specs), on a loaded 2-core machine: parse 35-50 ms; merge 100 ms / 7 queries
 (all new), 32 ms / 4 queries (unchanged), 500 ms / 6 queries (all updated).
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.engines import registry as engine_registry
@@ -494,15 +496,43 @@ def merge_registry(
         )
     if prune:
         wanted = {e.definition_id for e in entries}
+        made_here = _made_here(model)
         for definition_id, definition in existing.items():
             if definition_id in wanted:
                 continue
-            if is_in_use(definition) or is_installed(definition):
+            if (
+                definition.pk in made_here
+                or is_in_use(definition)
+                or is_installed(definition)
+            ):
                 report.kept_in_use.append(definition.name)
             else:
                 definition.delete()
                 report.removed.append(definition.name)
     return report
+
+
+def _made_here(model: Any) -> set[Any]:
+    """The pks of definitions made in this console, which no registry lists.
+
+    A connector published from the connector builder (or ``airbyte cdk deploy``)
+    has a fresh definition id and is never installed through the catalog, so it
+    looks unused to a prune; deleting it would take every published version (its
+    ``ConnectorManifest`` rows) with it and start the project over at 0.1.0 under
+    a new id. Such a definition has builder-made manifests, a builder project or
+    the ``custom`` release stage the builder gives it; any of the three keeps it.
+    Only relations the model has are asked for (the migration's historical model
+    has fewer).
+    """
+    names = {f.name for f in model._meta.get_fields()}
+    made = Q(release_stage="custom") if "release_stage" in names else Q()
+    if "manifests" in names:
+        made |= Q(manifests__origin="builder")
+    if "builder_project" in names:
+        made |= Q(builder_project__isnull=False)
+    if not made:
+        return set()
+    return set(model.objects.filter(made).values_list("pk", flat=True))
 
 
 def _runs_something(definition: Any) -> bool:
