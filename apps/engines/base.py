@@ -544,6 +544,25 @@ class Engine(ABC):
         """
         raise EngineError(f"The {self.name} engine cannot test-read manifests.")
 
+    def publish_declarative_source(
+        self,
+        *,
+        name: str,
+        manifest: dict[str, Any],
+        spec: ConnectorSpec,
+        number: int,
+        definition_id: str = "",
+    ) -> str:
+        """Make a manifest published from the connector builder runnable here.
+
+        ``number`` counts the connector's versions (1 for the first publish);
+        ``definition_id`` is the one an earlier publish got here ("" the first
+        time). Returns the connector's definition id where this engine runs it,
+        or "" when the engine runs the console's catalog itself (nothing to do).
+        Raises EngineError with a message for the user.
+        """
+        return ""
+
     # -- connector installs (engines that run connectors on this host) -----------
     def install(
         self, definition: ConnectorRef, *, on_output: Callable[[str], None]
