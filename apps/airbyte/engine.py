@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 
-from apps.airbyte import health, jobs
+from apps.airbyte import declarative_sources, health, jobs
 from apps.airbyte.client import AirbyteClient, AirbyteError
 from apps.airbyte.mirror import connector_push, server_for
 from apps.airbyte.shapes import ConnectorSpecification, RemoteStream
@@ -172,6 +172,43 @@ class AirbyteEngine(Engine):
         return health.process_note()
 
     # -- the catalog's questions ------------------------------------------------------
+    def publish_declarative_source(
+        self,
+        *,
+        name: str,
+        manifest: dict[str, Any],
+        spec: ConnectorSpec,
+        number: int,
+        definition_id: str = "",
+    ) -> str:
+        """Create the connector on the server as a custom declarative source (or
+        a new active version of it), and offer it in this workspace's pickers."""
+        from apps.airbyte.models import AirbyteServer
+
+        client, remote_workspace = self._client()
+        with client:
+            try:
+                found = declarative_sources.publish(
+                    client,
+                    workspace_id=remote_workspace,
+                    name=name,
+                    manifest=manifest,
+                    spec=spec,
+                    number=number,
+                    definition_id=definition_id,
+                )
+            except AirbyteError as exc:
+                raise EngineError(
+                    f"The Airbyte server refused {name}: {exc.message}"
+                ) from None
+        # The server offers it from now on; the next test of the server would
+        # find it too (a cache of the server's list, not a change to audit).
+        server = AirbyteServer.objects.filter(workspace=self.workspace).first()
+        if server is not None and found not in server.definition_ids:
+            server.definition_ids = [*server.definition_ids, found]
+            server.save(update_fields=["definition_ids", "updated_at"])
+        return found
+
     def offered_definition_ids(self) -> list[str] | None:
         """The definitions the server offers (refreshed with each test of it)."""
         from apps.airbyte.models import AirbyteServer
