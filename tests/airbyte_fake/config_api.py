@@ -33,6 +33,7 @@ from tests.airbyte_fake.state import (
     DEFAULT_USER_ID,
     DEFAULT_WORKSPACE_ID,
     Definition,
+    StreamDef,
     contains_value,
     keep_masked_secrets,
     new_id,
@@ -88,11 +89,99 @@ def _definition_read(definition: Definition) -> dict[str, Any]:
 
 
 def list_definitions(call: Call, kind: str) -> Reply:
-    workspace_or_404(call, call.field("workspaceId"))
+    workspace = workspace_or_404(call, call.field("workspaceId"))
     definitions = [
-        _definition_read(d) for d in call.state.definitions.values() if d.kind == kind
+        _definition_read(d)
+        for d in call.state.definitions.values()
+        if d.kind == kind and d.visible_to(workspace.id)
     ]
     return Reply(body={f"{kind}Definitions": definitions})
+
+
+# --- connector builder projects and declarative sources ---------------------------
+
+
+def _streams_of(manifest: dict[str, Any]) -> list[StreamDef]:
+    """What discover answers for a declarative source: its manifest's streams."""
+    found = []
+    for stream in manifest.get("streams") or []:
+        loader = stream.get("schema_loader") or {}
+        schema = loader.get("schema") if isinstance(loader, dict) else None
+        found.append(
+            StreamDef(
+                name=str(stream.get("name")),
+                json_schema=schema or {"type": "object", "properties": {}},
+                supported_sync_modes=["full_refresh"],
+            )
+        )
+    return found
+
+
+def create_builder_project(call: Call) -> Reply:
+    workspace = workspace_or_404(call, call.field("workspaceId"))
+    details = call.field("builderProject") or {}
+    project_id = new_id()
+    call.state.builder_projects[project_id] = {
+        "workspaceId": workspace.id,
+        "name": details.get("name"),
+        "definitionId": None,
+    }
+    return Reply(
+        status=201, body={"workspaceId": workspace.id, "builderProjectId": project_id}
+    )
+
+
+def publish_builder_project(call: Call) -> Reply:
+    workspace = workspace_or_404(call, call.field("workspaceId"))
+    project_id = call.field("builderProjectId")
+    project = call.state.builder_projects.get(project_id or "")
+    if project is None or project["workspaceId"] != workspace.id:
+        raise not_found("connector_builder_project", project_id)
+    declarative = call.field("initialDeclarativeManifest") or {}
+    spec = declarative.get("spec") or {}
+    definition = Definition(
+        id=new_id(),
+        kind="source",
+        name=str(call.field("name")),
+        docker_repository="airbyte/source-declarative-manifest",
+        docker_image_tag="latest",
+        documentation_url=str(spec.get("documentationUrl") or ""),
+        connection_specification=copy.deepcopy(spec.get("connectionSpecification")),
+        streams=_streams_of(declarative.get("manifest") or {}),
+        workspace_id=workspace.id,
+    )
+    version = int(declarative.get("version") or 1)
+    definition.manifests[version] = copy.deepcopy(declarative)
+    definition.active_manifest = version
+    call.state.definitions[definition.id] = definition
+    project["definitionId"] = definition.id
+    return Reply(body={"sourceDefinitionId": definition.id})
+
+
+def create_declarative_manifest(call: Call) -> Reply:
+    workspace = workspace_or_404(call, call.field("workspaceId"))
+    definition = definition_or_404(call, call.field("sourceDefinitionId"), "source")
+    if definition.workspace_id != workspace.id:
+        raise ApiError(
+            400,
+            "bad-request",
+            f"{definition.name} is not a declarative source of this workspace.",
+        )
+    declarative = call.field("declarativeManifest") or {}
+    version = int(declarative.get("version") or 0)
+    if version in definition.manifests:
+        raise ApiError(
+            409, "conflict", f"Version {version} already exists for {definition.id}."
+        )
+    definition.manifests[version] = copy.deepcopy(declarative)
+    if call.field("setAsActiveManifest"):
+        spec = declarative.get("spec") or {}
+        definition.active_manifest = version
+        definition.connection_specification = copy.deepcopy(
+            spec.get("connectionSpecification")
+        )
+        definition.streams = _streams_of(declarative.get("manifest") or {})
+    return Reply(status=201)
 
 
 def _specification(definition: Definition) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def list_connector_definitions(call: Call) -> Reply:
 
 
 def workspace_definitions(call: Call, kind: str) -> Reply:
-    workspace_or_404(call, call.params["workspaceId"])
+    workspace = workspace_or_404(call, call.params["workspaceId"])
     data = [
         {
             "id": d.id,
@@ -153,7 +153,7 @@ def workspace_definitions(call: Call, kind: str) -> Reply:
             "documentationUrl": d.documentation_url,
         }
         for d in call.state.definitions.values()
-        if d.kind == kind
+        if d.kind == kind and d.visible_to(workspace.id)
     ]
     return Reply(body={"data": data})
 

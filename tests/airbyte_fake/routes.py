@@ -17,11 +17,14 @@ from tests.airbyte_fake.config_api import (
     config_get_job_without_logs,
     config_health,
     config_token,
+    create_builder_project,
+    create_declarative_manifest,
     discover_schema,
     get_specification,
     get_specification_for_actor,
     instance_configuration,
     list_definitions,
+    publish_builder_project,
     scheduler_check,
 )
 from tests.airbyte_fake.core import (
@@ -164,6 +167,11 @@ ROUTES: tuple[Route, ...] = (
     _config("/jobs/cancel", config_cancel_job),
     _config("/attempt/get_for_job", attempt_for_job),
     _config("/connections/clear/stream", clear_connection_streams),
+    _config("/connector_builder_projects/create", create_builder_project),
+    _config("/connector_builder_projects/publish", publish_builder_project),
+    _config(
+        "/declarative_source_definitions/create_manifest", create_declarative_manifest
+    ),
 )
 
 

@@ -82,6 +82,14 @@ class Definition:
     streams: list[StreamDef] = field(default_factory=list)
     supported_destination_sync_modes: list[str] = field(default_factory=list)
     source_type: str = "api"  # Config API SourceDefinitionRead.sourceType
+    # A custom declarative source published from a connector builder project:
+    # the one workspace that sees it, and its manifests by version number.
+    workspace_id: str = ""
+    manifests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    active_manifest: int = 0
+
+    def visible_to(self, workspace_id: str) -> bool:
+        return not self.workspace_id or self.workspace_id == workspace_id
 
     @property
     def type_name(self) -> str:
@@ -612,6 +620,8 @@ class State:
     tokens: dict[str, float] = field(default_factory=dict)  # token -> monotonic expiry
     scripts: list[JobScript] = field(default_factory=list)
     connection_scripts: dict[str, list[JobScript]] = field(default_factory=dict)
+    # Connector builder projects: id -> {workspaceId, name, definitionId}.
+    builder_projects: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.workspaces:
