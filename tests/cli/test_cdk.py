@@ -194,14 +194,16 @@ def test_a_failing_check_fails_the_build(project, tmp_path, capsys):
     assert "Canary-wrong-key-3321" not in out
 
 
-def test_deploy_to_a_workspace_on_an_airbyte_server_says_it_cannot_run_there(
-    project, tmp_path, capsys, editor, workspace
+def test_deploy_to_a_workspace_whose_server_is_not_set_up_says_so(
+    project, tmp_path, editor, workspace
 ):
     workspace.engine = "airbyte"
     workspace.save(update_fields=["engine"])
     who = ["--as", editor.email, "--workspace", str(workspace.public_id)]
 
-    out = cdk(capsys, "deploy", "items_api", "--dir", str(tmp_path), *who)
+    with pytest.raises(CommandError, match="none is set up"):
+        call_command(
+            "airbyte", "cdk", "deploy", "items_api", "--dir", str(tmp_path), *who
+        )
 
-    assert "Published items_api 0.1.0" in out
-    assert "runs on the airbyte engine, which cannot run it" in out
+    assert not ConnectorManifest.objects.exists()

@@ -257,7 +257,7 @@ def cdk_deploy(options: dict[str, Any]) -> CliResult:
             project = services.builder_project_save(
                 actor=membership.user, project=project, manifest_text_value=text
             )
-        published = services.connector_publish(
+        published = services.builder_publish(
             actor=membership.user, project=project, manifest=manifest
         )
     except ValidationError as exc:
@@ -280,7 +280,7 @@ def cdk_deploy(options: dict[str, Any]) -> CliResult:
         text_out = (
             f"Unchanged: {definition.name} {version} already holds this manifest."
         )
-    note = services.engine_note(workspace)
+    note = services.engine_note(workspace, definition)
     if note:
         data["note"] = note
         text_out += f"\n{note}"

@@ -47,6 +47,8 @@ from apps.engines.registry import get_engine
 from apps.workspaces.models import Workspace
 
 FIRST_VERSION = "0.1.0"
+# The image an Airbyte server runs every declarative source on.
+DECLARATIVE_IMAGE = "airbyte/source-declarative-manifest"
 MAX_NAME = 100
 # Far above any real manifest (Airbyte's largest are ~200 KB); a draft is text
 # kept on a row and parsed on every page view.
@@ -365,7 +367,7 @@ class Published:
     created: bool
 
 
-def engine_note(workspace: Workspace) -> str:
+def engine_note(workspace: Workspace, definition: ConnectorDefinition) -> str:
     """What a publish cannot do yet for this workspace's engine ("" if nothing).
 
     A workspace on an Airbyte server runs only what its server offers; the
@@ -375,7 +377,10 @@ def engine_note(workspace: Workspace) -> str:
     """
     engine = get_engine(workspace)
     if engine.runs_catalog_entry(
-        package="", builtin="", docker_repository="", manifest_only=True
+        package="",
+        builtin="",
+        docker_repository=definition.docker_repository,
+        manifest_only=True,
     ):
         return ""
     return (
@@ -394,12 +399,64 @@ def next_version(previous: str | None) -> str:
     return f"{previous}.1"
 
 
+def builder_publish(
+    *,
+    actor: AbstractBaseUser | None,
+    project: BuilderProject,
+    manifest: dict[str, Any],
+) -> Published:
+    """Publish where the workspace's engine runs it, then in the catalog.
+
+    An engine that runs connectors elsewhere (an Airbyte server) gets the
+    manifest first, outside any transaction (an HTTP call): it answers the
+    connector's id there, which becomes the catalog entry's definition id so
+    sources made of it find it on the server. The same manifest as the latest
+    version calls nobody and makes nothing.
+    """
+    try:
+        spec = declarative.manifest_spec(manifest)
+    except declarative.ManifestError as exc:
+        raise ValidationError({"manifest": str(exc)}) from None
+    # As it is now: the caller's copy may predate an earlier publish.
+    project = BuilderProject.objects.select_related("definition", "workspace").get(
+        pk=project.pk
+    )
+    definition = project.definition
+    versions = list(definition.manifests.all()) if definition is not None else []
+    digest = manifest_digest(manifest)
+    if versions:
+        latest = max(versions, key=lambda m: version_key(m.version))
+        if latest.digest == digest:
+            return Published(definition=definition, manifest=latest, created=False)
+    on_server = (
+        str(definition.definition_id)
+        if definition is not None and definition.docker_repository == DECLARATIVE_IMAGE
+        else ""
+    )
+    try:
+        remote_id = get_engine(project.workspace).publish_declarative_source(
+            name=definition.name
+            if definition is not None
+            else manifest_text.title(manifest, project.name),
+            manifest=manifest,
+            spec=spec,
+            number=len(versions) + 1,
+            definition_id=on_server,
+        )
+    except EngineError as exc:
+        raise ValidationError({"manifest": exc.message}) from None
+    return connector_publish(
+        actor=actor, project=project, manifest=manifest, remote_definition_id=remote_id
+    )
+
+
 @transaction.atomic
 def connector_publish(
     *,
     actor: AbstractBaseUser | None,
     project: BuilderProject,
     manifest: dict[str, Any],
+    remote_definition_id: str = "",
 ) -> Published:
     """Publish a validated manifest as the project's connector, a new version.
 
@@ -431,8 +488,19 @@ def connector_publish(
             documentation_url=spec.documentation_url[:500],
             engines=["embedded"],
         )
+    moved = bool(remote_definition_id) and (
+        str(definition.definition_id) != remote_definition_id
+    )
+    if moved:
+        # Made on an Airbyte server too: the server's id is the connector's id,
+        # and the server runs it on the declarative manifest image.
+        definition.definition_id = uuid.UUID(remote_definition_id)
+        definition.docker_repository = DECLARATIVE_IMAGE
+        definition.engines = sorted({*definition.engines, "embedded", "airbyte"})
+    if created_definition or moved:
         definition.full_clean()
         definition.save()
+    if created_definition:
         project.definition = definition
         project.save(update_fields=["definition", "updated_at"])
     versions = sorted(definition.manifests.all(), key=lambda m: version_key(m.version))

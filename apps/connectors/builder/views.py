@@ -298,14 +298,14 @@ def builder_publish(
         )
     else:
         try:
-            published = services.connector_publish(
+            published = services.builder_publish(
                 actor=request.user, project=project, manifest=manifest
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
             version = published.manifest.version
-            note = services.engine_note(membership.workspace)
+            note = services.engine_note(membership.workspace, published.definition)
             if note:
                 messages.warning(request, note)
             if published.created:
