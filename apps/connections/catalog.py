@@ -95,8 +95,24 @@ def default_choice(stream: dict[str, Any]) -> StreamChoice:
     )
 
 
-def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[str]:
-    """Every problem with the choices, each naming its stream; empty when valid."""
+DESTINATION_MODE_WORDS = {
+    DestinationSyncMode.OVERWRITE: "overwrite",
+    DestinationSyncMode.APPEND: "append",
+    DestinationSyncMode.APPEND_DEDUP: "append + deduped",
+}
+
+
+def validate_choices(
+    catalog: dict | None,
+    choices: list[StreamChoice],
+    *,
+    destination_modes: tuple[str, str] | None = None,
+) -> list[str]:
+    """Every problem with the choices, each naming its stream; empty when valid.
+
+    ``destination_modes`` is ``(destination name, modes)`` when the destination
+    says which it supports (a files destination cannot deduplicate), else None.
+    """
     streams = catalog_streams(catalog)
     problems: list[str] = []
     if not streams:
@@ -124,6 +140,20 @@ def validate_choices(catalog: dict | None, choices: list[StreamChoice]) -> list[
                 f"{choice.destination_sync_mode}."
             )
             continue
+        if destination_modes is not None:
+            destination, supported_modes = destination_modes
+            if choice.destination_sync_mode not in supported_modes:
+                words = ", ".join(
+                    DESTINATION_MODE_WORDS.get(m, m) for m in supported_modes
+                )
+                mode = DESTINATION_MODE_WORDS.get(
+                    choice.destination_sync_mode, choice.destination_sync_mode
+                )
+                problems.append(
+                    f"Stream {label}: {destination} does not support the {mode} "
+                    f"mode (it supports {words}): choose another."
+                )
+                continue
         schema = stream.get("json_schema") or {}
         if choice.sync_mode == SyncMode.INCREMENTAL:
             if stream.get("source_defined_cursor"):

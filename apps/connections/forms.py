@@ -81,6 +81,8 @@ class StreamRow:
     index: int
     catalog: dict[str, Any]
     choice: StreamChoice
+    # The destination modes the destination supports, when it limits them.
+    destination_modes: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -96,6 +98,9 @@ class StreamRow:
             (f"{sync}:{dest}", MODE_LABELS[(sync, dest)])
             for sync in supported
             for dest in ALLOWED_MODES.get(sync, ())
+            if self.destination_modes is None
+            or dest in self.destination_modes
+            or self.mode == f"{sync}:{dest}"  # a saved choice stays visible
         ]
 
     @property
@@ -239,9 +244,11 @@ def stream_rows(
     *,
     data: QueryDict | None = None,
     existing: list[dict[str, Any]] | None = None,
+    destination_modes: tuple[str, ...] | None = None,
 ) -> list[StreamRow]:
     """The stream table: from a POST (what the user chose), else the saved streams,
-    else the best default each stream supports."""
+    else the best default each stream supports (among ``destination_modes``, the
+    modes the destination supports, when it limits them)."""
     saved = {(s.get("namespace") or "", s["name"]): s for s in existing or []}
     rows = []
     for index, stream in enumerate((catalog or {}).get("streams", [])):
@@ -252,9 +259,25 @@ def stream_rows(
             choice = StreamChoice.from_dict(saved[key])
         else:
             choice = default_choice(stream)
+            if (
+                destination_modes is not None
+                and choice.destination_sync_mode not in destination_modes
+            ):
+                allowed = ALLOWED_MODES.get(choice.sync_mode, ())
+                choice.destination_sync_mode = next(
+                    (m for m in allowed if m in destination_modes),
+                    choice.destination_sync_mode,
+                )
             # A new connection starts with every stream selected, like Airbyte's.
             choice.selected = True
-        rows.append(StreamRow(index=index, catalog=stream, choice=choice))
+        rows.append(
+            StreamRow(
+                index=index,
+                catalog=stream,
+                choice=choice,
+                destination_modes=destination_modes,
+            )
+        )
     return rows
 
 

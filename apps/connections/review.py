@@ -214,15 +214,23 @@ def review_problems(
     name: str,
     source: Source,
     choices: list[StreamChoice],
+    destination: Destination | None = None,
 ) -> dict[str, list[str]]:
     """What would make the save refuse, found before the review is shown."""
     from apps.connections.catalog import validate_choices
+    from apps.connections.selectors import destination_modes
 
     problems: dict[str, list[str]] = {}
     name = " ".join(name.split())
     if Connection.objects.for_workspace(workspace).filter(name__iexact=name).exists():
         problems["name"] = [f"A connection named “{name}” already exists."]
-    streams = validate_choices(source.catalog, choices)
+    streams = validate_choices(
+        source.catalog,
+        choices,
+        destination_modes=(
+            destination_modes(destination=destination) if destination else None
+        ),
+    )
     if streams:
         problems["streams"] = streams
     return problems

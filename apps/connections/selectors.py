@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 from uuid import UUID
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
 from apps.connections.models import Connection, SyncAttempt, SyncJob
+from apps.engines.base import EngineError
+from apps.engines.registry import get_engine
 from apps.workspaces.models import Workspace
 
 
@@ -215,3 +218,20 @@ def dashboard(*, workspace: Workspace, now: datetime | None = None) -> dict:
             .order_by("-created_at")[:10]
         ),
     }
+
+
+def destination_modes(*, destination: Any) -> tuple[str, tuple[str, ...]] | None:
+    """``(name, modes)`` when the destination's spec limits its sync modes.
+
+    A files destination cannot deduplicate; most destinations say nothing (or
+    list all three), and an unreadable spec never blocks a save: the sync says
+    what went wrong instead.
+    """
+    try:
+        spec = get_engine(destination.workspace).spec(destination.connector_ref)
+    except EngineError:
+        return None
+    modes = tuple(spec.supported_destination_sync_modes)
+    if not modes or {"overwrite", "append", "append_dedup"} <= set(modes):
+        return None
+    return destination.name, modes

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
-from apps.connections import signals
+from apps.connections import selectors, signals
 from apps.connections.catalog import (
     SchemaDiff,
     StreamChoice,
@@ -97,10 +97,14 @@ def _stream_summary(connection: Connection) -> list[dict[str, Any]]:
 
 
 def _validated_choices(
-    source: Source, streams: list[dict[str, Any]]
+    source: Source, destination: Destination, streams: list[dict[str, Any]]
 ) -> list[StreamChoice]:
     choices = [StreamChoice.from_dict(item) for item in streams]
-    problems = validate_choices(source.catalog, choices)
+    problems = validate_choices(
+        source.catalog,
+        choices,
+        destination_modes=selectors.destination_modes(destination=destination),
+    )
     if problems:
         raise ValidationError({"streams": problems})
     return choices
@@ -124,7 +128,7 @@ def connection_create(
     name = " ".join(name.split())
     if Connection.objects.for_workspace(workspace).filter(name__iexact=name).exists():
         raise ValidationError({"name": f"A connection named “{name}” already exists."})
-    choices = _validated_choices(source, streams)
+    choices = _validated_choices(source, destination, streams)
     connection = Connection(
         workspace=workspace,
         name=name,
@@ -195,7 +199,7 @@ def connection_update(
         _save_streams(
             connection,
             connection.source,
-            _validated_choices(connection.source, streams),
+            _validated_choices(connection.source, connection.destination, streams),
         )
     signals.connection_saved.send(sender=Connection, connection=connection)
     after = {

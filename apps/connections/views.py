@@ -116,6 +116,7 @@ def connection_create(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
             name=form.cleaned_data["name"],
             source=form.cleaned_data["source"],
             choices=choices,
+            destination=form.cleaned_data["destination"],
         )
         if problems:
             apply_validation_error(form, ValidationError(problems))
@@ -377,10 +378,12 @@ def connection_settings(
             "schema_change_policy": connection.schema_change_policy,
         },
     )
+    limits = selectors.destination_modes(destination=connection.destination)
     rows = stream_rows(
         connection.source.catalog,
         data=request.POST if posted else None,
         existing=services.stream_choices_for(connection),
+        destination_modes=limits[1] if limits else None,
     )
     if posted and form.is_valid():
         try:

@@ -335,3 +335,58 @@ def test_outsider_cannot_see_a_job(outsider, workspace, login):
         reverse("connections:job", args=[workspace.public_id, job.public_id])
     )
     assert response.status_code == 404
+
+
+def test_a_destination_that_cannot_deduplicate_is_not_offered_it(
+    editor, workspace, login, settings, tmp_path
+):
+    """A files destination writes files and never rewrites them: the form says so
+    before the first sync would."""
+    from apps.engines.embedded.destinations import files as files_destination
+    from tests.engines.fixtures import definition
+
+    settings.FILES_DIR = tmp_path
+    source = SourceFactory(workspace=workspace, name="Faker")
+    files = DestinationFactory(
+        workspace=workspace,
+        name="Exports",
+        definition=definition(uuid.UUID(files_destination.DESCRIPTOR.definition_id)),
+        config={
+            "storage": {"storage_type": "Local", "destination_path": "exports"},
+            "format": {"format_type": "JSONL"},
+        },
+    )
+    client = login(editor)
+    refused = client.post(
+        url("create", workspace),
+        {
+            "name": "Faker to files",
+            "source": source.pk,
+            "destination": files.pk,
+            "namespace": "faker",
+            "table_prefix": "",
+            "schema_change_policy": "ignore",
+            **stream_post(),
+        },
+    )
+    assert refused.status_code == 400
+    assert "Exports does not support the append + deduped mode" in refused.text
+    assert not Connection.objects.filter(name="Faker to files").exists()
+
+    saved = client.post(
+        url("create", workspace),
+        {
+            "name": "Faker to files",
+            "source": source.pk,
+            "destination": files.pk,
+            "namespace": "faker",
+            "table_prefix": "",
+            "schema_change_policy": "ignore",
+            **stream_post(**{"stream-0-mode": "incremental:append"}),
+        },
+    )
+    assert saved.status_code == 302
+    connection = Connection.objects.get(name="Faker to files")
+    page = client.get(url("settings", workspace, connection.public_id))
+    assert "Incremental | Append<" in page.text
+    assert "Append + Deduped" not in page.text

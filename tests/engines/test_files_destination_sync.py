@@ -15,6 +15,7 @@ from unittest import mock
 
 import orjson
 import pytest
+from django.core.exceptions import ValidationError
 
 from apps.connections.execution import sync_run
 from apps.connections.models import SyncJob
@@ -158,23 +159,34 @@ def test_faker_into_local_csv_incremental_append_reads_only_new(
     assert {row["id"] for row in rows} == {str(i) for i in range(1, 121)}
 
 
-def test_dedup_into_files_fails_with_the_reason_and_writes_nothing(
+def test_dedup_into_files_is_refused_at_save_and_at_sync_with_the_reason(
     admin, faker_source, local_files, make_connection
 ):
     destination, root = local_files("JSONL")
+    source = faker_source(count=10)
+    dedup = [
+        {
+            "name": "users",
+            "sync_mode": "incremental",
+            "destination_sync_mode": "append_dedup",
+        }
+    ]
+
+    with pytest.raises(ValidationError) as refused:
+        make_connection(source, destination, dedup, namespace="faker")
+    assert (
+        "Stream users: Files JSONL does not support the append + deduped mode "
+        "(it supports overwrite, append): choose another."
+    ) in refused.value.message_dict["streams"]
+
+    # A connection saved before the destination said so fails at its sync.
     connection = make_connection(
-        faker_source(count=10),
+        source,
         destination,
-        [
-            {
-                "name": "users",
-                "sync_mode": "incremental",
-                "destination_sync_mode": "append_dedup",
-            }
-        ],
+        [{**dedup[0], "destination_sync_mode": "append"}],
         namespace="faker",
     )
-
+    connection.streams.update(destination_sync_mode="append_dedup")
     job = run_now(connection, admin)
 
     assert job.status == SyncJob.Status.FAILED
