@@ -75,6 +75,7 @@ from apps.engines.embedded.writers.base import (
     STATE_TABLE,
     BaseWriter,
     DestinationError,
+    FieldRef,
     StreamPlan,
     quote,
 )
@@ -82,10 +83,14 @@ from apps.engines.embedded.writers.typing import (
     FIELD_SIZE_LIMITATION,
     INT64_MAX,
     INT64_MIN,
+    NULLED,
+    SERIALIZATION_ERROR,
     CastAdjusted,
     CastFailed,
     Casts,
     LogicalType,
+    decode_json,
+    dumps_json,
     fit_identifier,
     short_hash,
 )
@@ -107,10 +112,41 @@ _CONFIG_ERRORS = {1044, 1045, 1049, 1142, 1143, 1227, 1290, 1370, 1836, 2005}
 # Errors worth a retry: lost connection, server gone, lock waits, deadlocks,
 # too many connections.
 _TRANSIENT_ERRORS = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
+# A value the column refuses: NULL in a NOT NULL column (1048), out of range
+# (1264), an incorrect value (1292, 1366), too long (1406), JSON MySQL refuses
+# (3140, 3157: too deep) or a failed CHECK (4025: MariaDB's JSON is one). The casts
+# keep such values out; one that still gets through fails again on every retry
+# with the same rows, so it is a config error (a person fixes the table), never
+# a retried one.
+_DATA_ERRORS = {1048, 1264, 1292, 1366, 1406, 3140, 3157, 4025}
+# JSON nesting the server accepts: MariaDB's json_valid() refuses 32 nested
+# arrays or objects (measured on 10.11: 31 pass), MySQL refuses more than 100.
+MARIADB_JSON_NESTING = 31
+MYSQL_JSON_NESTING = 100
+# Room the meta's own shape takes around a change's value: {"changes":[{"value":
+_META_LEVELS = 3
+# What a hand-made table's narrower column types hold; anything else of the
+# column's logical type fits (or is refused by the casts already). Text limits
+# are in bytes: utf8mb4 needs up to 4 per character.
+_INTEGER_RANGES = {
+    "int": (-(2**31), 2**31 - 1),
+    "mediumint": (-(2**23), 2**23 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+}
+_TEXT_BYTES = {"text": 65_535, "mediumtext": 16_777_215}
 
 
 class MySQLCasts(Casts):
-    """Cells for PyMySQL: UTC-naive datetimes, DECIMAL(38,9) numbers, JSON text."""
+    """Cells for PyMySQL: UTC-naive datetimes, DECIMAL(38,9) numbers, JSON text.
+
+    ``json_nesting``: how many nested arrays and objects the server accepts in a
+    JSON column. A deeper value is NULL with DESTINATION_SERIALIZATION_ERROR; in
+    ``_airbyte_meta`` and ``_airbyte_extra`` (which must stay valid JSON too) a
+    value too deep to fit is kept as its JSON text, a string.
+    """
+
+    def __init__(self, json_nesting: int = MARIADB_JSON_NESTING) -> None:
+        self.json_nesting = json_nesting
 
     fast_paths: ClassVar[dict[LogicalType, str]] = {
         LogicalType.STRING: "type(v) is str and v.isascii()",
@@ -155,6 +191,62 @@ class MySQLCasts(Casts):
         offset = parsed.utcoffset() or dt.timedelta()
         moment = dt.datetime.combine(dt.date(2000, 1, 1), parsed.replace(tzinfo=None))
         return (moment - offset).time()
+
+    def json(self, value: Any) -> Any:
+        data = dumps_json(value)
+        if _may_nest(data, self.json_nesting) and (nesting(value) > self.json_nesting):
+            raise CastFailed(SERIALIZATION_ERROR)
+        return data.decode("utf-8")
+
+    def json_cell(self, data: bytes) -> Any:
+        limit = self.json_nesting
+        if not _may_nest(data, limit):
+            return data.decode("utf-8")
+        document = decode_json(data)
+        if not isinstance(document, dict) or nesting(document) <= limit:
+            return data.decode("utf-8")
+        changes = document.get("changes")
+        if set(document) == {"changes"} and isinstance(changes, list):
+            # _airbyte_meta: each change's value, where the original is kept.
+            room = limit - _META_LEVELS
+            for index, change in enumerate(changes):
+                if isinstance(change, dict):
+                    if nesting(change.get("value")) > room:
+                        change["value"] = _json_text(change["value"])
+                elif nesting(change) > room + 1:
+                    changes[index] = _json_text(change)
+        else:
+            # _airbyte_extra: each field that is not in the schema.
+            for key, item in document.items():
+                if nesting(item) > limit - 1:
+                    document[key] = _json_text(item)
+        return dumps_json(document).decode("utf-8")
+
+
+def nesting(value: Any) -> int:
+    """How many arrays and objects nest in ``value`` at its deepest (scalar: 0)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _json_text(value: Any) -> str:
+    return dumps_json(value).decode("utf-8")
+
+
+def _may_nest(data: bytes, limit: int) -> bool:
+    """False when JSON text cannot nest deeper than ``limit`` (C-speed counts)."""
+    return data.count(b"[") + data.count(b"{") > limit
 
 
 class MySQLWriter(BaseWriter):
@@ -261,6 +353,11 @@ class MySQLWriter(BaseWriter):
                 f"Could not connect to MySQL{self._where()}: {mysql_message(exc)}",
                 failure_type=self._failure_type(exc),
             ) from exc
+        # The handshake names the server: MariaDB's JSON nests less than MySQL's.
+        flavour = str(getattr(self._conn, "server_version", "") or "")
+        self.casts = MySQLCasts(
+            MARIADB_JSON_NESTING if "mariadb" in flavour.lower() else MYSQL_JSON_NESTING
+        )
 
     def _where(self) -> str:
         host = self.config.get("host") or "127.0.0.1"
@@ -328,11 +425,25 @@ class MySQLWriter(BaseWriter):
 
     def _failure_type(self, exc: Exception) -> str:
         code = _error_code(exc)
-        if code in _CONFIG_ERRORS:
+        if code in _CONFIG_ERRORS or code in _DATA_ERRORS:
             return "config_error"
         if code in _TRANSIENT_ERRORS or isinstance(exc, pymysql.OperationalError):
             return "transient_error"
         return "system_error"
+
+    def _wrap(self, exc: Exception, doing: str) -> DestinationError:
+        """The server's own words (not PyMySQL's tuple); a refused value names its
+        column and what to do, and is not retried (see ``_DATA_ERRORS``)."""
+        message = f"{self.backend} failed while {doing}: {mysql_message(exc)}"
+        if _error_code(exc) in _DATA_ERRORS:
+            column = _refused_column(mysql_message(exc))
+            what = f"column {column!r}" if column else "a column"
+            message += (
+                f". The table refuses a value of {what}; make the column accept "
+                "it (the type the console makes for it, nullable), or reset the "
+                "stream so the table is made again."
+            )
+        return DestinationError(message, failure_type=self._failure_type(exc))
 
     # -- catalog -----------------------------------------------------------------
 
@@ -409,16 +520,34 @@ class MySQLWriter(BaseWriter):
         return self._ref(self.schema, STATE_TABLE)
 
     def _db_create_state_table(self) -> None:
+        """The state table; its stream names are bytes (``varbinary``).
+
+        A PAD SPACE collation would make streams ``users`` and ``users `` one
+        key, so one stream's state would overwrite the other's; bytes compare
+        exactly on every server. A table an earlier version made with ``varchar``
+        names is converted once (the bytes stay the same).
+        """
         self._ensure_database(self.schema)
         self._db_execute(
             f"CREATE TABLE IF NOT EXISTS {self._state_ref()} ("
             "connection_id varchar(64) NOT NULL, kind varchar(16) NOT NULL, "
-            "stream_namespace varchar(255) NOT NULL DEFAULT '', "
-            "stream_name varchar(255) NOT NULL DEFAULT '', state longtext NOT NULL, "
+            f"stream_namespace {_STATE_NAME_TYPE}, stream_name {_STATE_NAME_TYPE}, "
+            "state longtext NOT NULL, "
             "updated_at datetime(6) NOT NULL DEFAULT current_timestamp(6), "
             "PRIMARY KEY (connection_id, kind, stream_namespace, stream_name)) "
             f"{TABLE_OPTIONS}"
         )
+        kinds = self._fetch(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = %s AND column_name = 'stream_name'",
+            (self.schema, STATE_TABLE),
+        )
+        if kinds and str(kinds[0][0]).lower() != "varbinary":
+            self._db_execute(
+                f"ALTER TABLE {self._state_ref()} "
+                f"MODIFY stream_namespace {_STATE_NAME_TYPE}, "
+                f"MODIFY stream_name {_STATE_NAME_TYPE}"
+            )
 
     def _db_read_states(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         exists = self._fetch(
@@ -434,7 +563,10 @@ class MySQLWriter(BaseWriter):
             "ORDER BY kind, stream_namespace, stream_name",
             (self.connection_id,),
         )
-        return [(k, ns, name, orjson.loads(state)) for k, ns, name, state in rows]
+        return [
+            (k, _name_text(ns), _name_text(name), orjson.loads(state))
+            for k, ns, name, state in rows
+        ]
 
     def _db_write_states(self, rows: list[tuple[str, str, str, str]]) -> None:
         with self.conn.cursor() as cur:
@@ -454,6 +586,7 @@ class MySQLWriter(BaseWriter):
 
     def _prepare_stream(self, plan: StreamPlan) -> None:
         super()._prepare_stream(plan)
+        self._limit_narrow_columns(plan)
         columns = ", ".join(quote(c) for c in plan.load_columns)
         if plan.mode == "append_dedup":
             into = quote(plan.batch_table)
@@ -465,6 +598,70 @@ class MySQLWriter(BaseWriter):
         tail += [LogicalType.JSON, LogicalType.INTEGER]  # _airbyte_extra, _ab_seq
         kinds += tail[: len(plan.load_columns) - len(kinds)]
         self._row_sql[plan.config.key] = row_formatter(kinds, self.conn.literal)
+
+    def _limit_narrow_columns(self, plan: StreamPlan) -> None:
+        """Keep values out of a hand-made table's narrower columns that they
+        cannot hold (``int``, ``smallint``, ``mediumint``, ``text``,
+        ``mediumtext``): NULL and DESTINATION_FIELD_SIZE_LIMITATION in the meta,
+        with the original, like any value that does not fit its column.
+
+        The session is STRICT, so such a value would otherwise fail the whole
+        batch, and every retry with it. Only streams with such a column pay for
+        the check (one comparison per cell of those columns).
+        """
+        actual = self._db_columns(plan.schema, plan.target) or {}
+        limits: list[tuple[int, str, str, Any]] = []
+        for index, column in enumerate(plan.columns):
+            spelled = actual.get(column.name, "")
+            if spelled in _INTEGER_RANGES and column.type == LogicalType.INTEGER:
+                low, high = _INTEGER_RANGES[spelled]
+                limits.append((index, column.field, spelled, _int_fits(low, high)))
+            elif spelled in _TEXT_BYTES and column.type == LogicalType.STRING:
+                limit = _TEXT_BYTES[spelled]
+                limits.append((index, column.field, spelled, _text_fits(limit)))
+        if limits:
+            plan.encode = self._limited_encoder(plan, plan.encode, limits)
+
+    def _limited_encoder(
+        self, plan: StreamPlan, encode: Any, limits: list[tuple[int, str, str, Any]]
+    ) -> Any:
+        warned: set[str] = set()
+        name = plan.config.name
+
+        def limited(data: Any, ts: Any, seq: int, changes: Any) -> tuple[Any, ...]:
+            row = encode(data, ts, seq, None if changes is None else list(changes))
+            refused = [
+                (field, spelled)
+                for index, field, spelled, fits in limits
+                if row[index] is not None and not fits(row[index])
+            ]
+            if not refused:
+                return row
+            # Encoded again with those fields NULL, their originals in the meta
+            # ahead of any change the casts record.
+            data = dict(data)
+            noted = list(changes or ())
+            for field, spelled in refused:
+                noted.append(
+                    {
+                        "field": field,
+                        "change": NULLED,
+                        "reason": FIELD_SIZE_LIMITATION,
+                        "value": data[field],
+                    }
+                )
+                data[field] = None
+                if field not in warned:
+                    warned.add(field)
+                    self.log(
+                        "WARN",
+                        f"Stream {name!r}: a value of {field!r} does not fit the "
+                        f"column's type ({spelled}); it is stored as NULL and kept "
+                        "in _airbyte_meta. Widen the column to keep such values.",
+                    )
+            return encode(data, ts, seq, noted)
+
+        return limited
 
     def _db_load(self, plan: StreamPlan, rows: list[tuple[Any, ...]]) -> None:
         prefix = plan.sql["insert"]
@@ -544,13 +741,8 @@ class MySQLWriter(BaseWriter):
         everything = ", ".join(quote(c) for c in [RAW_ID, *plan.load_columns])
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
         any_null = " OR ".join(f"{k} IS NULL" for k in keys)
-        batch_keys = ", ".join(self._keys_sql(plan, "b"))
-        joined = " AND ".join(
-            f"{t} = {w}"
-            for t, w in zip(
-                self._keys_sql(plan, "t"), self._keys_sql(plan, "w"), strict=True
-            )
-        )
+        batch_keys = ", ".join(self._exact_keys_sql(plan, "b"))
+        joined = self._keys_match(plan, "t", "w")
         # Each statement names a temporary table once: MySQL cannot reopen one.
         plan.sql["winners"] = (
             f"INSERT INTO {winners} ({everything}) SELECT {everything} FROM ("
@@ -572,6 +764,42 @@ class MySQLWriter(BaseWriter):
             f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {batch} "
             f"WHERE {any_null}"
         )
+
+    def _exact_keys_sql(self, plan: StreamPlan, alias: str = "") -> list[str]:
+        """The key parts as they must compare: text byte for byte.
+
+        utf8mb4_bin, like every collation of MySQL 5.7 and MariaDB's ``_bin``
+        ones, is PAD SPACE: ``'a' = 'a '`` is true, so two keys that differ only by
+        trailing spaces would be merged into one row. ``CAST(... AS BINARY)``
+        compares the bytes on MySQL and MariaDB alike, whatever collation the
+        column has (a table made by hand may have a case-insensitive one), where
+        a NO PAD collation would differ by server (``utf8mb4_nopad_bin``,
+        ``utf8mb4_0900_bin``, none in MySQL 5.7) and leave older tables as they
+        are. Numbers, dates and times already compare exactly.
+        """
+        return [
+            f"CAST({sql} AS BINARY)" if _is_text_key(ref) else sql
+            for ref, sql in zip(plan.key_refs, self._keys_sql(plan, alias), strict=True)
+        ]
+
+    def _keys_match(self, plan: StreamPlan, left: str, right: str) -> str:
+        """``left``'s key equals ``right``'s, exactly (see ``_exact_keys_sql``).
+
+        The plain equality stays in front of the byte comparison: it is the one
+        the key's index can serve.
+        """
+        parts = []
+        pairs = zip(
+            plan.key_refs,
+            self._keys_sql(plan, left),
+            self._keys_sql(plan, right),
+            strict=True,
+        )
+        for ref, one, other in pairs:
+            parts.append(f"{one} = {other}")
+            if _is_text_key(ref):
+                parts.append(f"CAST({one} AS BINARY) = CAST({other} AS BINARY)")
+        return " AND ".join(parts)
 
     def _index_keys(self, plan: StreamPlan, target: str) -> None:
         """Index the primary key; on its first creation, drop older duplicates."""
@@ -612,7 +840,7 @@ class MySQLWriter(BaseWriter):
         self._db_execute(
             f"CREATE TEMPORARY TABLE {losers} ENGINE=InnoDB AS SELECT raw_id FROM ("
             f"SELECT {quote(RAW_ID)} AS raw_id, ROW_NUMBER() OVER (PARTITION BY "
-            f"{', '.join(keys)} ORDER BY "
+            f"{', '.join(self._exact_keys_sql(plan))} ORDER BY "
             f"{self._latest(plan, '', tiebreak=quote(EXTRACTED_AT))}) AS rn "
             f"FROM {target} WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)}"
             ") ranked WHERE rn > 1"
@@ -772,6 +1000,46 @@ _CREATE_SCHEMA = re.compile(r'^CREATE SCHEMA IF NOT EXISTS "((?:[^"]|"")*)"$')
 def _string(text: str) -> str:
     """A MySQL string literal (backslashes escape in MySQL's default mode)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _int_fits(low: int, high: int) -> Any:
+    return lambda value: low <= value <= high
+
+
+def _text_fits(limit: int) -> Any:
+    # Up to 4 bytes a character: a short text fits without being encoded.
+    short = limit // 4
+
+    def fits(value: Any) -> bool:
+        if not isinstance(value, str) or len(value) <= short:
+            return True
+        return len(value.encode("utf-8", "surrogatepass")) <= limit
+
+    return fits
+
+
+# 255 characters of utf8mb4, as the varchar these replaced.
+_STATE_NAME_TYPE = "varbinary(1020) NOT NULL DEFAULT ''"
+
+
+def _name_text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes | bytearray) else value
+
+
+def _is_text_key(ref: FieldRef) -> bool:
+    """A key part that compares as text: a string column or a path into JSON."""
+    return bool(ref.subpath) or ref.column.type == LogicalType.STRING
+
+
+_REFUSED_COLUMN = re.compile(
+    r"column '([^']+)'|CONSTRAINT `(?:[^`]*\.)?([^`]+)`", re.IGNORECASE
+)
+
+
+def _refused_column(message: str) -> str:
+    """The column a MySQL / MariaDB data error names, or ''."""
+    found = _REFUSED_COLUMN.search(message)
+    return (found.group(1) or found.group(2)) if found else ""
 
 
 def _error_code(exc: Exception) -> int | None:
