@@ -20,8 +20,10 @@ where they have tables:
   because its part was still local. ``abort`` and a failed ``finish`` delete the
   local parts.
 - **Modes.** ``append`` adds files and keeps the older ones. ``overwrite`` writes
-  to ``<root>/_airbyte_staging/<schema>/<table>/`` and only a successful
-  ``finish`` replaces the stream's folder with it: the new file names are written
+  to ``<root>/_airbyte_staging/<connection id>/<schema>/<table>/`` (per connection:
+  two connections syncing a stream of the same name into one root never delete
+  each other's staged files) and only a successful ``finish`` replaces the
+  stream's folder with it: the new file names are written
   in the state file first, then the files moved in, then the old ones deleted, so
   a worker that dies midway leaves a swap the next attempt finishes (rolls
   forward). A failed or cancelled sync deletes its staging files and leaves the
@@ -192,6 +194,8 @@ class FilePlan:
     staged_bytes: int = 0
     seq: int = 0
     warned_extra: bool = False
+    #: The connection's own staging folder (``staging_folder``).
+    staging_root: str = STAGING_FOLDER
 
     @property
     def mode(self) -> str:
@@ -205,11 +209,17 @@ class FilePlan:
     @property
     def staging(self) -> str:
         """Where an overwrite sync's files wait for the swap."""
-        return f"{STAGING_FOLDER}/{self.schema}/{self.table}"
+        return f"{self.staging_root}/{self.folder}"
 
     @property
     def target(self) -> str:
         return self.staging if self.mode == "overwrite" else self.folder
+
+
+def staging_folder(connection_id: str) -> str:
+    """``_airbyte_staging/<connection id>``: the one staging folder a connection
+    writes, cleans and swaps from (dots stripped: never ``..``)."""
+    return f"{STAGING_FOLDER}/{_SAFE.sub('_', connection_id).strip('.') or '_'}"
 
 
 def storage_for(config: dict[str, Any]) -> Storage:
@@ -298,11 +308,17 @@ class FilesWriter:
         names = table_names(self.streams, schema=self.schema, prefix=self.table_prefix)
         self._plans: dict[tuple[str | None, str], FilePlan] = {}
         self._by_name: dict[str, FilePlan | None] = {}
+        self._staging_root = staging_folder(self.connection_id)
         for stream in self.streams:
             target_schema, table = names[stream.key]
             if target_schema in RESERVED:
                 target_schema = f"{target_schema}_"
-            plan = FilePlan(config=stream, schema=target_schema, table=table)
+            plan = FilePlan(
+                config=stream,
+                schema=target_schema,
+                table=table,
+                staging_root=self._staging_root,
+            )
             self._plans[stream.key] = plan
             self._by_name[stream.name] = None if stream.name in self._by_name else plan
         self.casts: Casts = ParquetCasts() if self.format == PARQUET else TextCasts()
@@ -744,11 +760,22 @@ class FilesWriter:
             return
         done = []
         for folder, names in swaps.items():
-            staging = f"{STAGING_FOLDER}/{folder}"
+            staging = f"{self._staging_root}/{folder}"
             for key in self.storage.list(staging):
                 self.storage.move(key, f"{folder}/{_name(key)}")
             keep = set(names)
-            old = [k for k in self.storage.list(folder) if _name(k) not in keep]
+            present = self.storage.list(folder)
+            missing = keep - {_name(k) for k in present}
+            if missing:
+                # A swap written down before staging was kept per connection: its
+                # files wait in the shared staging folder. Exactly those move in
+                # (their names carry this connection's attempt token), nothing of
+                # another connection's.
+                for key in self.storage.list(f"{STAGING_FOLDER}/{folder}"):
+                    if _name(key) in missing:
+                        self.storage.move(key, f"{folder}/{_name(key)}")
+                present = self.storage.list(folder)
+            old = [k for k in present if _name(k) not in keep]
             self.storage.delete(old)
             done.append(folder)
             self.log(
