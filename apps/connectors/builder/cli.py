@@ -13,6 +13,7 @@ command exit non-zero.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def cdk_init(options: dict[str, Any]) -> CliResult:
         raise CommandError(
             f"{folder} already exists and is not empty: nothing written."
         )
-    (folder / "secrets").mkdir(parents=True, exist_ok=True)
+    (folder / "secrets").mkdir(mode=0o700, parents=True, exist_ok=True)
     files = {
         MANIFEST: scaffold.manifest_text(name),
         str(CONFIG): scaffold.sample_config(options["base_url"]),
@@ -126,8 +127,12 @@ def cdk_init(options: dict[str, Any]) -> CliResult:
         ".gitignore": scaffold.GITIGNORE,
     }
     for relative, content in files.items():
-        (folder / relative).write_text(content)
-    (folder / CONFIG).chmod(0o600)
+        # The config will hold an API key: readable by its owner only, from the
+        # moment it exists.
+        mode = 0o600 if relative == str(CONFIG) else 0o644
+        fd = os.open(folder / relative, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
     listed = "\n".join(f"  {folder / f}" for f in files)
     return CliResult(
         data={"folder": str(folder), "files": sorted(files)},
