@@ -40,7 +40,11 @@ class Storage(Protocol):
         """Store a finished local file at ``key``; the local file is consumed."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        """Store a small object atomically (a reader sees the old or the new)."""
+        """Store a small object atomically (a reader sees the old or the new).
+
+        What was put, moved or deleted before is durable first: the writer's
+        state file, written last, never covers data a crash could still lose.
+        """
 
     def get_bytes(self, key: str) -> bytes | None:
         """A small object's content, None when there is none."""
@@ -67,11 +71,22 @@ class Storage(Protocol):
 
 
 class LocalStorage:
-    """A folder on this host (already confined to its workspace by the caller)."""
+    """A folder on this host (already confined to its workspace by the caller).
+
+    Durability: a part is fsynced before it is renamed into place, and the
+    folders whose entries changed (a part put, moved or deleted, a folder made)
+    are fsynced before the next small object (the state file) is written, which
+    is itself fsynced, renamed, and its folder fsynced. Without that a host crash
+    could keep a state file whose parts were still in the page cache, and the next
+    sync would resume past data that is gone. The cost is one fsync per part and
+    one per changed folder per commit, never one per row.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.where = str(self.root)
+        #: Folders whose entries changed since the last put_bytes.
+        self._unsynced: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         # Keys are built by the writer from normalized names; this is the last
@@ -83,24 +98,52 @@ class LocalStorage:
 
     def put_file(self, path: Path, key: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(target.parent)
+        _fsync_path(path)
         try:
             os.replace(path, target)
         except OSError as exc:
             if exc.errno != 18:  # EXDEV: another filesystem, copy instead
                 raise
             shutil.copyfile(path, target)
+            _fsync_path(target)
             path.unlink()
+        self._unsynced.add(target.parent)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(target.parent)
+        self.sync()
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
         with open(temporary, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
+        _fsync_path(target.parent)
+
+    def sync(self) -> None:
+        """Make the folder entries changed since the last call durable."""
+        pending, self._unsynced = self._unsynced, set()
+        root = self.root.resolve()
+        for folder in sorted(pending, key=lambda p: len(p.parts), reverse=True):
+            # A folder pruned since has gone: its parent holds the change now.
+            while not folder.is_dir() and folder != root and folder != folder.parent:
+                folder = folder.parent
+            _fsync_path(folder)
+
+    def _make_folder(self, folder: Path) -> None:
+        """mkdir -p; each folder made is an entry of its parent to sync."""
+        missing = []
+        current = folder
+        while not current.is_dir():
+            missing.append(current)
+            if current == current.parent:
+                break
+            current = current.parent
+        if missing:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._unsynced.update(made.parent for made in missing)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -121,9 +164,10 @@ class LocalStorage:
 
     def move(self, source: str, target: str) -> None:
         destination = self._path(target)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(destination.parent)
         origin = self._path(source)
         os.replace(origin, destination)
+        self._unsynced.update((origin.parent, destination.parent))
         self._prune([origin.parent])
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -133,6 +177,7 @@ class LocalStorage:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             folders.add(path.parent)
+        self._unsynced.update(folders)
         self._prune(folders)
 
     def _prune(self, folders: Iterable[Path]) -> None:
@@ -162,6 +207,15 @@ class LocalStorage:
                 f"{exc.strerror or type(exc).__name__}.",
                 failure_type="config_error",
             ) from None
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder by its path (a folder: its entries)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 # ---------------------------------------------------------------------------
