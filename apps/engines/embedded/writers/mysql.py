@@ -18,9 +18,16 @@ never get that. So the writer always uses INSERT and never sets ``local_infile``
 
 The session runs with ``ANSI_QUOTES`` (so the shared SQL's double-quoted
 identifiers work), ``STRICT_TRANS_TABLES`` (a value the casts let through but the
-column refuses fails the batch instead of being silently mangled) and time zone
-UTC. Tables are InnoDB (transactions), ``utf8mb4`` with a binary collation (keys
-compare exactly, as in PostgreSQL).
+column refuses fails the batch, as a config error naming the column, instead of
+being silently mangled) and time zone UTC. Tables are InnoDB (transactions),
+``utf8mb4`` with a binary collation; as every ``_bin`` collation is PAD SPACE
+(``'a' = 'a '``), dedup compares key text as bytes and the state table keeps
+stream names as ``varbinary``, so keys compare exactly, as in PostgreSQL.
+
+What a column holds is enforced before the server sees it: JSON nested deeper
+than the server accepts (``MySQLCasts``) and values beyond a hand-made table's
+narrower ``int``/``smallint``/``mediumint``/``text``/``mediumtext`` columns
+(``_limit_narrow_columns``) are NULL with the reason in ``_airbyte_meta``.
 
 Modes:
 
