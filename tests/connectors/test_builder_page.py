@@ -300,3 +300,22 @@ def test_the_shared_catalog_does_not_list_connectors_built_in_a_workspace(
 
     assert page.status_code == 200
     assert "Items API" not in page.text.replace('value="Items API"', "")
+
+
+def test_staff_see_projects_in_the_admin_but_never_the_test_config(
+    admin, project, login
+):
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    project.test_config = '{"api_key": "Canary-admin-key-99"}'
+    project.save()
+    client = login(admin)
+
+    listing = client.get(reverse("admin:connector_builder_builderproject_changelist"))
+    detail = client.get(
+        reverse("admin:connector_builder_builderproject_change", args=[project.pk])
+    )
+
+    assert "Items API" in listing.text
+    assert detail.status_code == 200
+    assert "Canary-admin-key-99" not in detail.text
