@@ -32,12 +32,12 @@ narrower ``int``/``smallint``/``mediumint``/``text``/``mediumtext`` columns
 Modes:
 
 - append: INSERT straight into the table.
-- overwrite: INSERT into ``_airbyte_tmp_<table>``; ``finish(success=True)`` swaps it
-  in with one ``RENAME TABLE table TO old, staging TO table`` (atomic for readers)
-  and drops the old table. MySQL commits implicitly around DDL, so the swap and the
-  clearing of the stream's state that follows are two commits, not one: a crash
-  between them leaves the new table in place and a stale state a full refresh
-  ignores.
+- overwrite: INSERT into ``_airbyte_tmp_<connection>_<table>``;
+  ``finish(success=True)`` swaps it in with one ``RENAME TABLE table TO old,
+  staging TO table`` (atomic for readers) and drops the old table. MySQL commits
+  implicitly around DDL, so the swap and the clearing of the stream's state that
+  follows are two commits, not one: a crash between them leaves the new table in
+  place and a stale state a full refresh ignores.
 - append_dedup: MySQL has no MERGE and ``ON DUPLICATE KEY UPDATE`` needs a unique
   key, which a LONGTEXT key column cannot have in MySQL; so each batch goes into a
   session temporary table and, in the batch's transaction, its latest row per
@@ -513,13 +513,6 @@ class MySQLWriter(BaseWriter):
             f"CREATE TABLE IF NOT EXISTS {self._ref(schema, table)} "
             f"({', '.join(parts)}) {TABLE_OPTIONS}"
         )
-
-    def _db_staging_generation(self, plan: StreamPlan) -> int | None:
-        rows = self._fetch(
-            f"SELECT {quote(GENERATION_ID)} FROM "
-            f"{self._ref(plan.schema, plan.staging)} LIMIT 1"
-        )
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     # -- states --------------------------------------------------------------
 
