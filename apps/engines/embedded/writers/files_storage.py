@@ -130,7 +130,8 @@ class LocalStorage:
             # A folder pruned since has gone: its parent holds the change now.
             while not folder.is_dir() and folder != root and folder != folder.parent:
                 folder = folder.parent
-            _fsync_path(folder)
+            with contextlib.suppress(FileNotFoundError):  # removed by someone else
+                _fsync_path(folder)
 
     def _make_folder(self, folder: Path) -> None:
         """mkdir -p; each folder made is an entry of its parent to sync."""
