@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from django.conf import settings
@@ -27,6 +28,7 @@ from tests.engines.manifest_only_cdn import (
     manifest,
     tiny_api_fixture,  # noqa: F401 (the tiny_api fixture)
 )
+from tests.http_files import FileServer
 
 pytestmark = pytest.mark.django_db
 
@@ -296,6 +298,102 @@ def test_a_huge_file_is_not_a_manifest(cdn, tiny_api, monkeypatch):
     message = _refused(tiny_api.ref)
 
     assert message == "manifest.yaml is larger than 1000 bytes; that is no manifest."
+
+
+def test_a_huge_file_without_a_content_length_is_cut_off_as_it_arrives(
+    cdn, tiny_api, monkeypatch
+):
+    monkeypatch.setattr(manifests, "MAX_FILE_BYTES", 1000)
+    cdn.publish("1.0.0", "# " + "x" * 2000 + "\n")
+    # No Content-Length: only counting the bytes as they come can refuse it.
+    cdn.server.no_length.add(cdn.path("1.0.0"))
+
+    message = _refused(tiny_api.ref)
+
+    assert message == "manifest.yaml is larger than 1000 bytes; that is no manifest."
+
+
+def test_a_cdn_that_drips_the_manifest_is_given_up_on_at_the_deadline(
+    cdn, tiny_api, monkeypatch
+):
+    # A byte every 50 ms never trips the 60 s read timeout; the whole download
+    # (a few KB, minutes at this pace) must still end at the deadline.
+    monkeypatch.setattr(manifests, "DOWNLOAD_DEADLINE", 1.0)
+    cdn.publish_manifest("1.0.0")
+    cdn.server.drip[cdn.path("1.0.0")] = 0.05
+
+    message = _refused(tiny_api.ref)
+
+    assert message == (
+        "manifest.yaml did not finish downloading within 1 s "
+        f"({cdn.server.url(cdn.path('1.0.0'))}): the registry's CDN sends it too "
+        "slowly. Try again later."
+    )
+    assert cdn.requested("1.0.0") == ["manifest.yaml"]
+
+
+def test_a_redirect_within_the_cdn_is_followed(
+    real_connectors, cdk_installed, cdn, tiny_api
+):
+    doc = cdn.publish_manifest("1.0.0")
+    moved = "/files/moved/manifest.yaml"
+    cdn.server.files[moved] = cdn.server.files[cdn.path("1.0.0")]
+    cdn.server.files[cdn.path("1.0.0")] = ("redirect", cdn.server.url(moved))
+
+    _install(tiny_api.ref)
+
+    assert ConnectorManifest.objects.get(definition=tiny_api).manifest == doc
+    assert moved in cdn.server.requests
+
+
+def test_a_redirect_to_another_host_is_refused_without_going_there(cdn, tiny_api):
+    cdn.publish_manifest("1.0.0")
+    with FileServer() as elsewhere:
+        elsewhere.files["/evil/manifest.yaml"] = cdn.server.files[cdn.path("1.0.0")]
+        cdn.server.files[cdn.path("1.0.0")] = (
+            "redirect",
+            elsewhere.url("/evil/manifest.yaml?token=sig"),
+        )
+
+        message = _refused(tiny_api.ref)
+
+        assert elsewhere.requests == []
+    assert message == (
+        f"Downloading manifest.yaml from {cdn.server.url(cdn.path('1.0.0'))} "
+        f"failed: it redirected to {elsewhere.url('/evil/manifest.yaml')}, which is "
+        f"not the registry's CDN ({cdn.server.url()}). The console follows "
+        "redirects only within the CDN."
+    )
+
+
+def test_a_redirect_from_https_to_http_on_the_same_host_is_refused(settings):
+    settings.CONNECTOR_CDN_URL = "https://cdn.example.test/files"
+
+    with pytest.raises(manifests.ManifestInstallError) as caught:
+        manifests._check_redirect(
+            "manifest.yaml",
+            "https://cdn.example.test/files/m.yaml",
+            httpx.URL("http://cdn.example.test/files/m.yaml"),
+        )
+
+    assert "redirected to http://cdn.example.test/files/m.yaml" in (
+        caught.value.message
+    )
+    manifests._check_redirect(
+        "manifest.yaml",
+        "https://cdn.example.test/files/m.yaml",
+        httpx.URL("https://cdn.example.test:443/elsewhere/m.yaml"),
+    )
+
+
+def test_a_redirect_loop_on_the_cdn_gives_up(cdn, tiny_api):
+    here = cdn.path("1.0.0")
+    cdn.server.files[here] = ("redirect", cdn.server.url(here))
+
+    message = _refused(tiny_api.ref)
+
+    assert message.endswith("failed: it redirected more than 3 times.")
+    assert cdn.requested("1.0.0") == ["manifest.yaml"] * 4
 
 
 def test_a_connector_without_a_repository_has_nothing_to_download(cdn, tiny_api):

@@ -19,7 +19,9 @@ The four verbs of ``launch.py``:
 
 - ``install``: download ``manifest.yaml`` and ``components.py`` (a 404 means none)
   for the version from ``<CONNECTOR_CDN_URL>/metadata/airbyte/<connector>/
-  <version>/``, parse and validate it (the console's own checks, then the CDK's:
+  <version>/`` (the whole download within ``DOWNLOAD_DEADLINE``, redirects only
+  within the CDN's own scheme, host and port), parse and validate it (the
+  console's own checks, then the CDK's:
   the manifest is built by the CDK in the sandbox, which validates it against the
   CDK's component schema and compiles its components), make sure the CDK is
   installed, and only then store it. Anything that fails stores nothing. A version
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -72,6 +75,15 @@ CONNECTOR_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$", re.IGNORECASE)
 # not a manifest.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# Seconds for a version's whole download (manifest.yaml and components.py).
+# DOWNLOAD_TIMEOUT bounds each read only: a CDN that drips a byte a minute would
+# keep an install going for months, and so a sync whose worker installs the
+# version before the sync's watchdog exists, which no cancel can then stop.
+DOWNLOAD_DEADLINE = 120.0
+# Redirects are followed by hand, and only to the CDN's own scheme, host and
+# port: a CDN (or whoever answers for it) must not send the console to plain
+# http, to another host or into its own network.
+MAX_REDIRECTS = 3
 # How much of the CDK's complaint about a manifest a message quotes.
 MAX_REASON_CHARS = 600
 
@@ -178,8 +190,9 @@ def manifest_url(ref: ConnectorRef, filename: str = "manifest.yaml") -> str:
 def _download(ref: ConnectorRef, emit: OutputCallback) -> StoredManifest:
     """The version's manifest and components from the CDN, parsed and validated."""
     what = f"The manifest of {ref.name} {ref.version}"
-    with httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as client:
-        text = _fetch(client, manifest_url(ref), "manifest.yaml", emit)
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE
+    with httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False) as client:
+        text = _fetch(client, manifest_url(ref), "manifest.yaml", emit, deadline)
         if text is None:
             raise ManifestInstallError(
                 f"Version {ref.version} of {ref.name} has no manifest on the "
@@ -187,7 +200,13 @@ def _download(ref: ConnectorRef, emit: OutputCallback) -> StoredManifest:
                 "Pick a version the registry lists."
             )
         components = (
-            _fetch(client, manifest_url(ref, "components.py"), "components.py", emit)
+            _fetch(
+                client,
+                manifest_url(ref, "components.py"),
+                "components.py",
+                emit,
+                deadline,
+            )
             or ""
         )
     try:
@@ -214,40 +233,126 @@ def _download(ref: ConnectorRef, emit: OutputCallback) -> StoredManifest:
 
 
 def _fetch(
-    client: httpx.Client, url: str, filename: str, emit: OutputCallback
+    client: httpx.Client,
+    url: str,
+    filename: str,
+    emit: OutputCallback,
+    deadline: float,
 ) -> str | None:
-    """The text at ``url``; None on a 404; ManifestInstallError on anything else."""
-    try:
-        with client.stream("GET", url) as response:
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise ManifestInstallError(
-                    f"Downloading {filename} failed: {url} answered "
-                    f"{response.status_code} {response.reason_phrase}."
-                )
-            length = response.headers.get("content-length", "")
-            size = int(length) if length.isdigit() else None
-            if size is not None and size > MAX_FILE_BYTES:
-                raise _too_big(filename)
-            emit(
-                f"Downloading {filename}"
-                + (f" ({_size(size)})" if size is not None else "")
-                + "."
+    """The text at ``url``; None on a 404; ManifestInstallError on anything else.
+
+    Redirects are followed by hand (at most ``MAX_REDIRECTS``), each only if it
+    stays on the CDN's origin; the download must end by ``deadline``
+    (``time.monotonic()``).
+    """
+    first = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        try:
+            got = _get(client, url, filename, emit, deadline)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline:
+                raise _too_slow(filename, first) from None
+            raise ManifestInstallError(
+                f"Downloading {filename} from {url} failed: "
+                f"{exc or type(exc).__name__}."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ManifestInstallError(
+                f"Downloading {filename} from {url} failed: "
+                f"{exc or type(exc).__name__}."
+            ) from None
+        if isinstance(got, httpx.URL):
+            _check_redirect(filename, url, got)
+            url = str(got)
+            continue
+        if got is None:
+            return None
+        try:
+            return got.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ManifestInstallError(f"{filename} is not UTF-8 text.") from None
+    raise ManifestInstallError(
+        f"Downloading {filename} from {first} failed: it redirected more than "
+        f"{MAX_REDIRECTS} times."
+    )
+
+
+def _get(
+    client: httpx.Client,
+    url: str,
+    filename: str,
+    emit: OutputCallback,
+    deadline: float,
+) -> bytes | httpx.URL | None:
+    """One GET: the body, where a redirect points, or None on a 404."""
+    timeout = _timeout(filename, url, deadline)
+    with client.stream("GET", url, timeout=timeout) as response:
+        if response.is_redirect:
+            return response.url.join(response.headers["location"])
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ManifestInstallError(
+                f"Downloading {filename} failed: {url} answered "
+                f"{response.status_code} {response.reason_phrase}."
             )
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data.extend(chunk)
-                if len(data) > MAX_FILE_BYTES:
-                    raise _too_big(filename)
-    except httpx.HTTPError as exc:
-        raise ManifestInstallError(
-            f"Downloading {filename} from {url} failed: {exc or type(exc).__name__}."
-        ) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ManifestInstallError(f"{filename} is not UTF-8 text.") from None
+        length = response.headers.get("content-length", "")
+        size = int(length) if length.isdigit() else None
+        if size is not None and size > MAX_FILE_BYTES:
+            raise _too_big(filename)
+        emit(
+            f"Downloading {filename}"
+            + (f" ({_size(size)})" if size is not None else "")
+            + "."
+        )
+        data = bytearray()
+        # Counted as it arrives: without a Content-Length (or with a false one)
+        # only this count caps what the CDN sends.
+        for chunk in response.iter_bytes():
+            data.extend(chunk)
+            if len(data) > MAX_FILE_BYTES:
+                raise _too_big(filename)
+            if time.monotonic() > deadline:
+                raise _too_slow(filename, url)
+    return bytes(data)
+
+
+def _timeout(filename: str, url: str, deadline: float) -> httpx.Timeout:
+    """DOWNLOAD_TIMEOUT, cut to what is left before the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _too_slow(filename, url)
+    return httpx.Timeout(
+        min(float(DOWNLOAD_TIMEOUT.read or left), left),
+        connect=min(float(DOWNLOAD_TIMEOUT.connect or left), left),
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
+
+
+def _check_redirect(filename: str, url: str, target: httpx.URL) -> None:
+    """ManifestInstallError unless ``target`` is on the CDN's own origin."""
+    cdn = httpx.URL(str(settings.CONNECTOR_CDN_URL))
+    if _origin(target) == _origin(cdn):
+        return
+    # The target without its query string, which may carry a signature.
+    shown = f"{target.scheme}://{target.netloc.decode('ascii')}{target.path}"
+    origin = f"{cdn.scheme}://{cdn.netloc.decode('ascii')}"
+    raise ManifestInstallError(
+        f"Downloading {filename} from {url} failed: it redirected to {shown}, "
+        f"which is not the registry's CDN ({origin}). The console follows "
+        "redirects only within the CDN."
+    )
+
+
+def _too_slow(filename: str, url: str) -> ManifestInstallError:
+    return ManifestInstallError(
+        f"{filename} did not finish downloading within {DOWNLOAD_DEADLINE:g} s "
+        f"({url}): the registry's CDN sends it too slowly. Try again later."
+    )
 
 
 def _too_big(filename: str) -> ManifestInstallError:
