@@ -107,7 +107,7 @@ class ConnectionStream(models.Model):
     remote_sync_mode = models.CharField(max_length=40, blank=True)
     # The stream's JSON schema as discovered when the connection was last saved.
     json_schema = models.JSONField(default=dict, blank=True)
-    # Bumped by every overwrite and reset, like Airbyte's generation id.
+    # Bumped by every reset (not by each overwrite job), like Airbyte's generation id.
     generation_id = models.PositiveIntegerField(default=0)
     # Field selection: the top-level fields synced; empty means every field (new
     # ones included). The primary key and cursor fields are always among them.
