@@ -25,7 +25,8 @@ from django.views.decorators.http import require_http_methods
 
 from apps.audit.services import audit_record
 from apps.connections.models import Connection, SyncJob
-from apps.connectors.models import Destination, Source
+from apps.connectors.builder.models import BuilderProject
+from apps.connectors.models import ConnectorDefinition, Destination, Source
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
 from apps.core.roles import Role
@@ -145,6 +146,13 @@ def workspace_delete(
         delete_on_server=bool(delete_on_server and is_airbyte),
     )
     folders = [folder for folder, _ in workspace_folders(workspace)]
+    # Connectors its builder published are its own (no other workspace can pick
+    # them): they go with it, with their versions, once its sources are gone.
+    custom = list(
+        BuilderProject.objects.filter(
+            workspace=workspace, definition__isnull=False
+        ).values_list("definition_id", flat=True)
+    )
     audit_record(
         actor=actor,
         action="workspace.deleted",
@@ -153,7 +161,10 @@ def workspace_delete(
         changes={
             "name": [workspace.name, None],
             "engine": workspace.engine,
-            "removed": summary,
+            "removed": {
+                **summary,
+                **({"custom_connectors": len(custom)} if custom else {}),
+            },
             **({"delete_on_server": bool(delete_on_server)} if is_airbyte else {}),
         },
     )
@@ -161,6 +172,7 @@ def workspace_delete(
     # rest follows the workspace by cascade.
     Connection.objects.filter(workspace=workspace).delete()
     workspace.delete()
+    ConnectorDefinition.objects.filter(pk__in=custom).delete()
     for folder in folders:
         transaction.on_commit(lambda folder=folder: _remove_folder(folder))
     return summary

@@ -197,3 +197,40 @@ def test_delete_is_refused_while_a_transform_runs(admin, workspace, filled, logi
     assert response.status_code == 400
     assert "1 transform run still running" in response.text
     assert DbtProject.objects.filter(pk=project.pk).exists()
+
+
+def test_connectors_its_builder_published_go_with_the_workspace(
+    admin, workspace, login
+):
+    from apps.connectors.builder.models import BuilderProject
+    from apps.connectors.models import ConnectorDefinition, ConnectorManifest
+
+    def published(owner, name):
+        definition = ConnectorDefinition.objects.create(
+            kind="source",
+            definition_id=uuid.uuid4(),
+            name=name,
+            manifest_only=True,
+            release_stage="custom",
+            pypi_version="0.1.0",
+        )
+        ConnectorManifest.objects.create(
+            definition=definition,
+            version="0.1.0",
+            manifest={"streams": []},
+            digest="d",
+            origin="builder",
+        )
+        BuilderProject.objects.create(workspace=owner, name=name, definition=definition)
+        return definition
+
+    ours = published(workspace, "Our API")
+    theirs = published(WorkspaceFactory(name="Other"), "Their API")
+
+    login(admin).post(_url(workspace), {"confirm_name": "Acme Data"})
+
+    assert not ConnectorDefinition.objects.filter(pk=ours.pk).exists()
+    assert not ConnectorManifest.objects.filter(definition_id=ours.pk).exists()
+    assert ConnectorDefinition.objects.filter(pk=theirs.pk).exists()
+    event = AuditEvent.objects.get(action="workspace.deleted")
+    assert event.changes["removed"]["custom_connectors"] == 1
