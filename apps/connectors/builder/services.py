@@ -521,12 +521,7 @@ def connector_publish(
     ConnectorSpecCache.objects.get_or_create(
         definition=definition,
         version=version,
-        defaults={
-            "spec": {
-                "connectionSpecification": spec.connection_specification,
-                "documentationUrl": spec.documentation_url,
-            }
-        },
+        defaults={"spec": declarative.manifest_raw_spec(manifest)},
     )
     definition.pypi_version = version
     definition.latest_version = version
