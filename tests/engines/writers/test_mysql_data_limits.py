@@ -280,3 +280,28 @@ def test_a_check_constraint_the_value_fails_is_a_config_error(mysql_dest):
     assert "stream 'users'" in refused.value.message
     assert "positive_id" in refused.value.message
     assert "(4025" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "deep"),
+    [
+        (_nested(31), False),
+        (_nested(32), True),
+        # Brackets and escaped quotes inside strings are text, not nesting.
+        ({"s": "[" * 40 + '\\"{' * 40, "t": ["\\", "]" * 40]}, False),
+        ([[[{'k\\"[[[': '"' * 5}]]] * 30, False),
+        # Wide is not deep: 100 small objects side by side.
+        ([{"a": [1, {"b": 2}]} for _ in range(100)], False),
+        ([[{"x": '"]]]'}]] * 3 + [_nested(31)], True),
+    ],
+)
+def test_the_json_depth_check_counts_nesting_not_brackets(value, deep):
+    from apps.engines.embedded.writers.mysql import (
+        MARIADB_JSON_NESTING,
+        nesting,
+        too_deep,
+    )
+    from apps.engines.embedded.writers.typing import dumps_json
+
+    assert too_deep(dumps_json(value), MARIADB_JSON_NESTING) is deep
+    assert (nesting(value) > MARIADB_JSON_NESTING) is deep
