@@ -251,26 +251,29 @@ def _json_text(value: Any) -> str:
     return dumps_json(value).decode("utf-8")
 
 
-# too_deep(): every bracket as "[" or "]", everything else dropped.
+# too_deep(): every bracket as "[" or "]", quotes kept, everything else dropped.
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_SKELETON = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 def too_deep(data: bytes, limit: int) -> bool:
     """Whether JSON text nests more than ``limit`` arrays and objects.
 
     It runs for every JSON cell, so it stays in C (bytes methods, no regex, no
-    walk of the decoded value). Text this deep has more than ``limit`` brackets
-    opened and as many closed, which rules out most documents at once. Otherwise
-    escaped backslashes and quotes are dropped, so splitting at the quotes
-    leaves what is outside strings at the even places; its brackets' skeleton
-    then loses its innermost pairs once per level, at most ``limit`` times.
+    walk of the decoded value, which cost several times the dump). Text this
+    deep has more than ``limit`` brackets opened and as many closed, which rules
+    out most documents at once. Otherwise, escaped backslashes and quotes gone,
+    the skeleton of brackets and quotes loses its empty strings; the rare string
+    that holds brackets is cut out at the quotes. The brackets left then lose
+    their innermost pairs once per level, at most ``limit`` times.
     """
     if len(data) <= 2 * limit + 1 or data.count(b"[") + data.count(b"{") <= limit:
         return False
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b"".join(unescaped.split(b'"')[::2])
-    skeleton = outside.translate(_BRACKETS, _NOT_BRACKETS)
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = data.translate(_BRACKETS, _NOT_SKELETON).replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = b"".join(skeleton.split(b'"')[::2])
     for _ in range(limit):
         skeleton = skeleton.replace(b"[]", b"")
         if not skeleton:
