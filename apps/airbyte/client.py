@@ -23,11 +23,12 @@ following the server's own behaviour (see Airbyte's API notes, §2-§7):
   ``AirbyteApiError``: the server understood and said no (a Public API
   ``unexpected-problem`` 500 included); it carries the problem's ``title`` and
   reason for the user and is never retried.
-* An SSRF guard at connect time (``GuardedTransport``): the host is resolved, every
-  address it has is checked by ``apps.core.netguard`` (loopback and private ones
-  only with ``AIRBYTE_ALLOW_PRIVATE``; link-local and metadata never), and the
-  request goes to that checked address, so a DNS answer that changes after the
-  check cannot steer it elsewhere.
+* An SSRF guard at connect time (``apps.core.pinned_transport``, shared with the
+  catalog's icon downloads): the host is resolved, every address it has is
+  checked by ``apps.core.netguard`` (loopback and private ones only with
+  ``AIRBYTE_ALLOW_PRIVATE``; link-local and metadata never), and the request goes
+  to that checked address, so a DNS answer that changes after the check cannot
+  steer it elsewhere.
 * Other servers' words are not echoed: an error carries the status, its standard
   reason, and only the ``title`` and reason of a JSON answer, cut short (a
   problem's ``data.message``, else its ``detail``; Micronaut's
@@ -74,6 +75,7 @@ from apps.airbyte.shapes import (
     attempts_from_api,
 )
 from apps.core import netguard
+from apps.core.pinned_transport import PinnedTransport
 
 if TYPE_CHECKING:
     from apps.airbyte.models import AirbyteServer
@@ -186,32 +188,6 @@ def _refused_words(reason: str) -> str:
     return f"The console does not call this address: {reason}{hint}"
 
 
-class GuardedTransport(httpx.BaseTransport):
-    """Connect only to a checked address of the request's host (see netguard).
-
-    The request keeps its ``Host`` header and, for HTTPS, the name as the TLS server
-    name (SNI and the certificate check); only the address connected to changes.
-    """
-
-    def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport(retries=0)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        port = request.url.port or (443 if request.url.scheme == "https" else 80)
-        try:
-            address = netguard.resolve(host, port, allow_private=allow_private())
-        except OSError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from None
-        request.url = request.url.copy_with(host=address)
-        if request.url.scheme == "https":
-            request.extensions = {**request.extensions, "sni_hostname": host}
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3  # retries after the first try
@@ -312,7 +288,11 @@ class AirbyteClient:
             follow_redirects=False,
             # The tests' mock transports stand in for a server; everything else
             # connects through the address guard.
-            transport=transport if transport is not None else GuardedTransport(),
+            transport=(
+                transport
+                if transport is not None
+                else PinnedTransport(allow_private=allow_private)
+            ),
         )
 
     @classmethod

@@ -8,7 +8,10 @@ the others are downloaded by the refresh (the daily task, ``airbyte connectors
 refresh``), once. The file name carries a hash of the icon's URL, so a new URL is a
 new download and an unchanged one is never fetched again; a download that failed
 leaves a ``.failed`` marker, so a broken icon is not retried every day either
-(the page shows initials instead).
+(the page shows initials instead). A slow server counts as broken: each icon
+must arrive within ``ICON_DEADLINE``, and a pass stops starting downloads after
+``ICON_PASS_SECONDS``, so one server cannot hold the refresh, or block the icons
+after its own, for longer than that.
 
 The icon view serves these files. An SVG can carry script, so it is served with a
 Content-Security-Policy ``sandbox`` and ``nosniff``: opened on its own it runs
@@ -21,7 +24,9 @@ import hashlib
 import html
 import logging
 import os
+import random
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ import httpx
 from django.conf import settings
 
 from apps.core import netguard
+from apps.core.pinned_transport import PinnedTransport
 
 logger = logging.getLogger(__name__)
 
@@ -120,35 +126,48 @@ def _sniff(data: bytes) -> str:
 
 
 ICON_REDIRECTS = 3
+# The whole download of one icon, redirects included, must end within this many
+# seconds: the per-read timeout alone lets a server that sends a byte every few
+# seconds hold the worker for days (an icon is at most a few hundred kB).
+ICON_DEADLINE = 30.0
+# One pass downloads icons for at most this long, well inside the registry task's
+# time limit; the icons it did not reach are tried by the next pass.
+ICON_PASS_SECONDS = 10 * 60.0
 
 
-def _check_address(url: str, *, allow_private: bool) -> None:
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("not an http or https URL")
-    parsed = httpx.URL(url)
-    try:
-        netguard.resolve(
-            parsed.host,
-            parsed.port or (443 if parsed.scheme == "https" else 80),
-            allow_private=allow_private,
-        )
-    except (netguard.BlockedAddress, OSError) as exc:
-        raise ValueError(str(exc)) from None
+def _timeout(deadline: float) -> httpx.Timeout:
+    """ICON_TIMEOUT, cut to what is left before ``deadline``."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ValueError(f"did not finish within {ICON_DEADLINE:g} s")
+    return httpx.Timeout(
+        min(float(ICON_TIMEOUT.read or left), left),
+        connect=min(float(ICON_TIMEOUT.connect or left), left),
+    )
 
 
 def download(url: str, *, allow_private: bool) -> tuple[bytes, str]:
     """One icon's bytes and extension; ValueError says why not.
 
-    Every hop (redirects are followed by hand, at most three) is checked against
-    ``netguard`` first: a registry names these addresses, so a public one must not
-    point the console at its own network.
+    Every hop (redirects are followed by hand, at most three) goes through the
+    pinned transport (``apps.core.pinned_transport``): its host is resolved once,
+    every address checked against ``netguard``, and the connection made to the
+    address checked, so a DNS answer that changes between the check and the
+    connect (rebinding) cannot point the console at its own network. A registry
+    names these addresses; a public one must not reach inside.
+
+    The whole download ends within ``ICON_DEADLINE``, checked as bytes arrive
+    and by cutting each request's timeouts to what is left.
     """
     limit = int(settings.CONNECTOR_ICON_MAX_BYTES)
+    deadline = time.monotonic() + ICON_DEADLINE
+    transport = PinnedTransport(allow_private=allow_private)
     try:
-        with httpx.Client(timeout=ICON_TIMEOUT, follow_redirects=False) as client:
+        with httpx.Client(transport=transport, follow_redirects=False) as client:
             for _hop in range(ICON_REDIRECTS + 1):
-                _check_address(url, allow_private=allow_private)
-                with client.stream("GET", url) as response:
+                if not url.startswith(("https://", "http://")):
+                    raise ValueError("not an http or https URL")
+                with client.stream("GET", url, timeout=_timeout(deadline)) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = str(response.url.join(response.headers["location"]))
                         continue
@@ -159,9 +178,19 @@ def download(url: str, *, allow_private: bool) -> tuple[bytes, str]:
                         data += chunk
                         if len(data) > limit:
                             raise ValueError(f"larger than {limit // 1024} kB")
+                        if time.monotonic() > deadline:
+                            raise ValueError(
+                                f"did not finish within {ICON_DEADLINE:g} s"
+                            )
                     break
             else:
                 raise ValueError(f"redirected more than {ICON_REDIRECTS} times")
+    except netguard.BlockedAddress as exc:
+        raise ValueError(str(exc)) from None
+    except httpx.TimeoutException as exc:
+        if time.monotonic() >= deadline:
+            raise ValueError(f"did not finish within {ICON_DEADLINE:g} s") from None
+        raise ValueError(str(exc) or type(exc).__name__) from None
     except httpx.HTTPError as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     ext = _sniff(data)
@@ -171,14 +200,25 @@ def download(url: str, *, allow_private: bool) -> tuple[bytes, str]:
 
 
 def icons_fetch(
-    definitions: Iterable[Any], *, allow_private: bool = False, limit: int = 0
+    definitions: Iterable[Any],
+    *,
+    allow_private: bool = False,
+    limit: int = 0,
+    seconds: float | None = None,
 ) -> dict[str, int]:
     """Download the icons not cached yet (nor failed before); counts by outcome.
 
     Runs on a worker or in the CLI (never in a web request). ``limit`` caps the
-    downloads of one run (0: no cap).
+    downloads of one run (0: no cap); ``seconds`` caps its time
+    (``ICON_PASS_SECONDS`` by default). An icon is either stored or leaves a
+    ``.failed`` marker, so the next pass starts with those no pass reached; they
+    are taken in a random order, so an icon that somehow outlives the pass (a
+    worker killed mid-download) cannot be the first of every later pass.
     """
-    counts = {"fetched": 0, "failed": 0, "cached": 0}
+    budget = ICON_PASS_SECONDS if seconds is None else seconds
+    ends = time.monotonic() + budget
+    counts = {"fetched": 0, "failed": 0, "cached": 0, "deferred": 0}
+    pending = []
     for definition in definitions:
         url = definition.icon_url
         if not url:
@@ -189,8 +229,16 @@ def icons_fetch(
         ):
             counts["cached"] += 1
             continue
-        if limit and counts["fetched"] + counts["failed"] >= limit:
+        pending.append(definition)
+    # Not cryptography: only an order that differs from pass to pass.
+    random.shuffle(pending)
+    for index, definition in enumerate(pending):
+        if (limit and counts["fetched"] + counts["failed"] >= limit) or (
+            time.monotonic() >= ends
+        ):
+            counts["deferred"] = len(pending) - index
             break
+        url = definition.icon_url
         try:
             data, ext = download(url, allow_private=allow_private)
         except ValueError as exc:
@@ -200,6 +248,13 @@ def icons_fetch(
             continue
         _write(icon_dir() / f"{_key(definition.definition_id, url)}.{ext}", data)
         counts["fetched"] += 1
+    if counts["deferred"]:
+        logger.info(
+            "Icons: %d left for the next pass (this one's %g s are up or its "
+            "limit reached).",
+            counts["deferred"],
+            budget,
+        )
     return counts
 
 
