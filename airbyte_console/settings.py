@@ -337,8 +337,12 @@ CONNECTOR_REGISTRY_REFRESH_HOURS = env.number("CONNECTOR_REGISTRY_REFRESH_HOURS"
 CONNECTOR_REGISTRY_TIMEOUT_SECONDS = env.number(
     "CONNECTOR_REGISTRY_TIMEOUT_SECONDS", 30
 )
+# Airbyte's oss_registry.json, specs included, is some 30-60 MB; 100 MB leaves
+# room for its growth. The whole document is parsed in memory (a realistic one costs
+# about its own size again; a hostile one of tiny objects ~20x), so the cap is also
+# the worker's memory bound.
 CONNECTOR_REGISTRY_MAX_BYTES = env.integer(
-    "CONNECTOR_REGISTRY_MAX_BYTES", 200 * 1024 * 1024
+    "CONNECTOR_REGISTRY_MAX_BYTES", 100 * 1024 * 1024
 )
 CONNECTOR_ICON_MAX_BYTES = env.integer("CONNECTOR_ICON_MAX_BYTES", 256 * 1024)
 if CONNECTOR_REGISTRY_URL and CONNECTOR_REGISTRY_REFRESH_HOURS > 0:
