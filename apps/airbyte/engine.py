@@ -145,9 +145,11 @@ class AirbyteEngine(Engine):
         builtin: str,
         docker_repository: str,
         manifest_only: bool = False,
+        kind: str = "",
     ) -> bool:
-        """Anything with a Docker image: the server runs connectors as containers
-        (a manifest-only connector's image is the manifest on Airbyte's runner)."""
+        """Anything with a Docker image, of either kind: the server runs
+        connectors as containers (a manifest-only connector's image is the
+        manifest on Airbyte's runner)."""
         return bool(docker_repository) and docker_repository != "None"
 
     # -- operations -------------------------------------------------------------------
