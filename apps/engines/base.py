@@ -514,9 +514,14 @@ class Engine(ABC):
         builtin: str,
         docker_repository: str,
         manifest_only: bool = False,
+        kind: str = "",
     ) -> bool:
         """Can this engine run a catalog entry offered this way (a PyPI package,
-        a destination the console writes, a manifest, a Docker image)?"""
+        a destination the console writes, a manifest, a Docker image)?
+
+        ``kind`` is "source" or "destination" ("" when unknown): an engine may
+        run sources some way it cannot write destinations.
+        """
         return False
 
     # -- the connector builder ------------------------------------------------------

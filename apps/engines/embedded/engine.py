@@ -191,7 +191,7 @@ class EmbeddedEngine(Engine):
         store = registry.spec_store()
         return bool(
             (store is not None and store.get(definition) is not None)
-            or launch.installed(definition)
+            or _installed_here(connector_ref(definition))
         )
 
     @classmethod
@@ -202,20 +202,51 @@ class EmbeddedEngine(Engine):
         builtin: str,
         docker_repository: str,
         manifest_only: bool = False,
+        kind: str = "",
     ) -> bool:
-        """A package from PyPI, a manifest, an image for a Docker daemon on the
-        worker host, or a destination the console writes itself."""
+        """A source from PyPI, a manifest or an image for a Docker daemon on the
+        worker host; a destination only if the console writes it itself.
+
+        A sync here writes through the console's own writers (``make_writer``),
+        never through a destination connector, so a PyPI or Docker destination
+        would be offered only to fail at its first sync.
+        """
+        if kind == "destination":
+            return bool(builtin)
         image = bool(docker_repository) and docker_repository != "None"
         return bool(package or builtin or manifest_only or image)
 
     @classmethod
     def runtime_available(cls, runtime: str) -> tuple[bool, str]:
-        """Docker connectors need a Docker daemon on this host; the rest run here."""
-        if runtime == RUNTIME_DOCKER:
-            from apps.engines.embedded import docker
+        """Docker connectors need a Docker daemon on the worker hosts; the rest run
+        anywhere.
 
-            return docker.available()
-        return True, ""
+        The web asks this, so it never asks the daemon (a process, and the web host
+        may have no Docker): it reads what the workers last recorded
+        (``runtime_status``), with when and where. ``CONNECTOR_DOCKER=off`` is a
+        setting, answered without asking anyone.
+        """
+        if runtime != RUNTIME_DOCKER:
+            return True, ""
+        from apps.engines.embedded import docker
+
+        if getattr(settings, "CONNECTOR_DOCKER", "auto") == "off":
+            return docker.available()  # The setting's answer; no process.
+        from apps.engines import runtime_status
+
+        return runtime_status.runtime_answer(runtime=RUNTIME_DOCKER)
+
+    @classmethod
+    def record_runtime_status(cls) -> None:
+        """On a worker: ask this host's Docker daemon and record the answer for the
+        web to read (see ``runtime_available``)."""
+        from apps.engines import runtime_status
+        from apps.engines.embedded import docker
+
+        ok, reason = docker.available()
+        runtime_status.runtime_status_record(
+            runtime=RUNTIME_DOCKER, available=ok, reason=reason
+        )
 
     # -- installs -----------------------------------------------------------------
     def install(
@@ -231,7 +262,7 @@ class EmbeddedEngine(Engine):
         return installer.install_timeout()
 
     def installed(self, definition: ConnectorRef) -> bool:
-        return launch.installed(connector_ref(definition))
+        return _installed_here(connector_ref(definition))
 
     # -- after a worker died ----------------------------------------------------
     def stop_lost_attempt(self, *, worker: str, process_group: int | None) -> None:
@@ -251,11 +282,17 @@ class EmbeddedEngine(Engine):
     @classmethod
     def recover_lost_jobs(cls) -> None:
         """Remove the private files (plaintext configs) and containers dead workers
-        left here."""
+        left here; record whether Docker answers here.
+
+        The reaper runs this on a worker every minute, which is what keeps the
+        catalog's "Needs Docker on the worker host" current; the sweep has just
+        asked the daemon (cached), so the record costs one small write.
+        """
         from apps.engines.embedded import docker
 
         scratch.sweep()
         docker.sweep()
+        cls.record_runtime_status()
 
     # -- operations -------------------------------------------------------------
     @classmethod
@@ -397,3 +434,17 @@ class EmbeddedEngine(Engine):
                 " (timed out)" if result.timed_out else "",
             )
         return result
+
+
+def _installed_here(ref: ConnectorRef) -> bool:
+    """Is this connector version ready here, as far as a web request may ask.
+
+    A Docker image lives on the worker hosts' daemons: the web cannot see it
+    without starting a process (on a host that may have no Docker), so for an
+    image the answer is no, and the callers go by the console's install rows
+    (``ConnectorInstall``), which they read anyway. A launch on a worker asks the
+    daemon itself and pulls what is missing.
+    """
+    if ref.runtime == RUNTIME_DOCKER:
+        return False
+    return launch.installed(ref)
