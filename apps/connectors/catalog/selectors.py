@@ -180,7 +180,11 @@ def how_it_runs(
 
 
 def _docker_state(engine: Any, definitions: list[ConnectorDefinition]) -> Any:
-    """Ask the engine about Docker once per page, and only if a row needs it."""
+    """Ask the engine about Docker once per page, and only if a row needs it.
+
+    The engine answers from what its workers recorded (when and on which host),
+    never by starting ``docker`` in this request: the web host may have none.
+    """
     if engine.remote or not any(d.ref.runtime == RUNTIME_DOCKER for d in definitions):
         return (True, "")
     return type(engine).runtime_available(RUNTIME_DOCKER)

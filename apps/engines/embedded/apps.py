@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddedEngineConfig(AppConfig):
@@ -35,9 +38,27 @@ class EmbeddedEngineConfig(AppConfig):
         worker_process_init.connect(
             _sweep_scratch, weak=False, dispatch_uid="embedded.sweep_scratch"
         )
+        # A worker that starts says whether Docker answers on its host, so the
+        # catalog need not wait for the reaper (which repeats it every minute).
+        worker_ready.connect(
+            _record_runtime_status,
+            weak=False,
+            dispatch_uid="embedded.record_runtime_status",
+        )
 
 
 def _sweep_scratch(**kwargs: Any) -> None:
     from apps.engines.embedded import scratch
 
     scratch.sweep()
+
+
+def _record_runtime_status(**kwargs: Any) -> None:
+    # In the worker's main process; Celery's Django fixup drops the connection
+    # this opens in each pool process it forks later.
+    from apps.engines.embedded.engine import EmbeddedEngine
+
+    try:
+        EmbeddedEngine.record_runtime_status()
+    except Exception:  # The worker serves syncs whatever this finds.
+        logger.exception("Could not record whether Docker answers on this host")
