@@ -202,9 +202,17 @@ class EmbeddedEngine(Engine):
         builtin: str,
         docker_repository: str,
         manifest_only: bool = False,
+        kind: str = "",
     ) -> bool:
-        """A package from PyPI, a manifest, an image for a Docker daemon on the
-        worker host, or a destination the console writes itself."""
+        """A source from PyPI, a manifest or an image for a Docker daemon on the
+        worker host; a destination only if the console writes it itself.
+
+        A sync here writes through the console's own writers (``make_writer``),
+        never through a destination connector, so a PyPI or Docker destination
+        would be offered only to fail at its first sync.
+        """
+        if kind == "destination":
+            return bool(builtin)
         image = bool(docker_repository) and docker_repository != "None"
         return bool(package or builtin or manifest_only or image)
 
