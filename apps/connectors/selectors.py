@@ -91,6 +91,25 @@ def definition_choices(
     for other in engine_names():
         if other != engine.name:
             definitions = definitions.exclude(engines=[other])
+    if kind == "destination":
+        # A row's ``engines`` is as old as its last registry merge; the engine is
+        # asked again so a destination it cannot write (a PyPI or Docker one on
+        # the embedded engine, whose syncs write only its own destinations) is
+        # never offered only to fail at the first sync.
+        cannot = [
+            d.pk
+            for d in definitions.only(
+                "pk", "pypi_package", "builtin", "docker_repository", "manifest_only"
+            )
+            if not engine.runs_catalog_entry(
+                kind=kind,
+                package=d.pypi_package,
+                builtin=d.builtin,
+                docker_repository=d.docker_repository,
+                manifest_only=d.manifest_only,
+            )
+        ]
+        definitions = definitions.exclude(pk__in=cannot)
     return definitions
 
 

@@ -25,10 +25,23 @@ pytestmark = pytest.mark.django_db
 AS = ("--as", "staff@acme.test")
 
 
-def _registry_without_xkcd(tmp_path) -> str:
-    """The shipped registry less one unused connector, which a prune removes."""
+def _registry_without_one(tmp_path) -> str:
+    """The shipped registry less one unused connector, which a prune removes.
+
+    The shipped file's own entries are never pruned (it is the offline
+    fallback), so the one that goes is one an earlier registry added.
+    """
+    ConnectorDefinition.objects.get_or_create(
+        definition_id="0b1c2d3e-4f50-4617-8283-000000000001",
+        defaults={
+            "kind": "source",
+            "name": "Withdrawn API",
+            "pypi_package": "airbyte-source-withdrawn-api",
+            "pypi_version": "0.1.0",
+            "engines": ["embedded"],
+        },
+    )
     data = json.loads(SHIPPED_REGISTRY.read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] != "xkcd"]
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(data))
     return str(path)
@@ -42,7 +55,7 @@ def _prune(tmp_path, capsys) -> dict:
         "refresh",
         *AS,
         "--from",
-        _registry_without_xkcd(tmp_path),
+        _registry_without_one(tmp_path),
         "--prune",
         "--json",
     )
@@ -67,7 +80,7 @@ def test_prune_keeps_a_builder_published_connector_and_its_versions(
     report = _prune(tmp_path, capsys)
 
     # The prune itself still works: the unused registry connector went.
-    assert report["removed"] == ["xkcd"]
+    assert report["removed"] == ["Withdrawn API"]
     assert built.name in report["kept_in_use"]
     assert ConnectorDefinition.objects.filter(pk=built.pk).exists()
     assert list(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -141,26 +140,40 @@ def test_refresh_twice_changes_nothing_the_second_time(staff, tmp_path, capsys):
     assert report["added"] == report["updated"] == []
 
 
+def _withdrawn(name: str) -> ConnectorDefinition:
+    """A connector an earlier registry listed and the shipped file does not."""
+    return ConnectorDefinition.objects.create(
+        kind="source",
+        definition_id=uuid.uuid4(),
+        name=name,
+        pypi_package=f"airbyte-source-{name.lower().replace(' ', '-')}",
+        pypi_version="1.0.0",
+        engines=["embedded"],
+    )
+
+
 def test_prune_never_deletes_a_connector_in_use(staff, workspace, tmp_path, capsys):
+    used = _withdrawn("Still Used")
+    Source.objects.create(workspace=workspace, name="In use", definition=used)
+    gone = _withdrawn("Gone Upstream")
     hardcoded = ConnectorDefinition.objects.get(
         pypi_package="airbyte-source-hardcoded-records"
     )
-    Source.objects.create(workspace=workspace, name="In use", definition=hardcoded)
-    xkcd = ConnectorDefinition.objects.get(pypi_package="airbyte-source-xkcd")
     path = _registry(tmp_path, drop_hardcoded=True)
-    data = json.loads(Path(path).read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] != "xkcd"]
-    Path(path).write_text(json.dumps(data))
 
     call_command(
         "airbyte", "connectors", "refresh", *AS, "--from", path, "--prune", "--json"
     )
 
     report = json.loads(capsys.readouterr().out)
-    assert report["kept_in_use"] == ["Hardcoded Records"]
-    assert report["removed"] == ["xkcd"]
+    assert report["kept_in_use"] == ["Still Used"]
+    assert report["removed"] == ["Gone Upstream"]
+    assert ConnectorDefinition.objects.filter(pk=used.pk).exists()
+    assert not ConnectorDefinition.objects.filter(pk=gone.pk).exists()
+    # The shipped file is the offline fallback: what it lists is never pruned,
+    # even when a registry leaves it out.
     assert ConnectorDefinition.objects.filter(pk=hardcoded.pk).exists()
-    assert not ConnectorDefinition.objects.filter(pk=xkcd.pk).exists()
+    assert "Hardcoded Records" not in report["removed"]
 
 
 def test_without_prune_nothing_is_removed(staff, tmp_path, capsys):

@@ -316,7 +316,11 @@ def connectors_refresh(options: dict[str, Any]) -> CliResult:
             if len(names) > NAMES_SHOWN:
                 shown += f" and {len(names) - NAMES_SHOWN} more"
             lines.append(f"  {label.replace('_', ' ')}: {shown}")
-    for problem in report.get("skipped", []):
+    for kept in report.get("kept_runtime") or []:
+        lines.append(f"  kept as it runs: {kept}")
+    # The report keeps the first few skip messages and "and N more" (see
+    # registry.Skipped): a thousand broken entries print two dozen lines.
+    for problem in report.get("skipped") or []:
         lines.append(f"  skipped {problem}")
     if data.get("icons", {}).get("failed"):
         lines.append(

@@ -18,7 +18,11 @@ the CDN) and a Docker-only one.
 Two ways to parse. The shipped file is parsed strictly (``skipped=None``): any bad
 entry is an error, since it is ours. A fetched registry is Airbyte's (~600 entries):
 one malformed entry must not sink the others, so a ``skipped`` list collects what
-was left out and why, and only a document with no usable entry is refused.
+was left out and why, and only a document with no usable entry is refused. The
+skip messages kept are capped (``Skipped``: the first 20 and a count), and a
+document listing more than ``MAX_ENTRIES`` sources or destinations is refused
+outright: a few megabytes of ``{}`` would otherwise become a million messages held
+in memory, stored in the fetch's report and printed.
 
 The destinations the console writes itself need no entry: each registered
 ``DestinationDescriptor`` (``apps.engines.registry.destinations()``) becomes one, with
@@ -29,18 +33,22 @@ same destination, so the airbyte engine can run it too.
 The merge is shared by the data migration that loads the shipped file and by
 the registry fetch (``services.catalog_fetch``, the daily task and ``manage.py
 airbyte connectors refresh``): existing definitions are updated by definition id,
-new ones added, and nothing in use, installed or made in the console's connector
-builder is ever deleted. It writes in bulk (one ``bulk_create`` and one
-``bulk_update``), so a 600-entry registry is a handful of queries, and it sets
-only the fields the model has (the migration's historical model predates the
-registry's newer fields). Measured on PostgreSQL with a
-synthetic 600-entry registry in Airbyte's shape (6.4 MB with inline SVGs and
+new ones added, and nothing in use, installed, made in the console's connector
+builder, listed in the shipped file or merely malformed today is ever deleted.
+What runs an installed or in-use connector (its package, image, manifest,
+entrypoint and pinned version) and what kind it is never change under it: a
+registry that names another image for it is recorded, not obeyed. It writes in
+bulk (one ``bulk_create`` and one ``bulk_update``), so a 600-entry registry is a
+handful of queries, and it sets only the fields the model has (the migration's
+historical model predates the registry's newer fields). Measured on PostgreSQL
+with a synthetic 600-entry registry in Airbyte's shape (6.4 MB with inline SVGs and
 specs), on a loaded 2-core machine: parse 35-50 ms; merge 100 ms / 7 queries
 (all new), 32 ms / 4 queries (unchanged), 500 ms / 6 queries (all updated).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable
@@ -82,6 +90,22 @@ MERGED_FIELDS = (
 )
 
 SUPPORT_LEVELS = ("certified", "community", "archived")
+# Airbyte's registry lists ~600 sources and ~100 destinations; a document with more
+# than this in one list is not a registry (a few MB of ``{}`` would be a million).
+MAX_ENTRIES = 10_000
+# Skip messages kept in a report and printed; the rest are only counted.
+SKIPPED_SHOWN = 20
+# What defines how an installed or in-use connector runs (see merge_registry).
+RUNTIME_FIELDS = (
+    "pypi_package",
+    "docker_repository",
+    "docker_image_tag",
+    "manifest_only",
+    "entrypoint",
+    "pypi_version",
+)
+# The ones whose change means another connector, not a newer version of it.
+IDENTITY_FIELDS = ("pypi_package", "docker_repository", "manifest_only")
 # An inline SVG icon larger than this is not kept (Airbyte's are a few kB).
 INLINE_ICON_MAX_CHARS = 256 * 1024
 
@@ -115,6 +139,33 @@ class RegistryEntry:
 
 
 @dataclass
+class Skipped:
+    """Entries of a registry left out: the first few messages, a count, the ids.
+
+    Only ``SKIPPED_SHOWN`` messages are kept (``lines()`` adds "and N more"), so a
+    document of a million broken entries costs a counter, not a million strings.
+    ``ids`` are the definition ids of skipped entries that had a readable one: a
+    prune must not take an entry that is merely malformed today for one Airbyte
+    withdrew.
+    """
+
+    messages: list[str] = field(default_factory=list)
+    count: int = 0
+    ids: set[uuid.UUID] = field(default_factory=set)
+
+    def add(self, message: str, definition_id: uuid.UUID | None = None) -> None:
+        self.count += 1
+        if len(self.messages) < SKIPPED_SHOWN:
+            self.messages.append(message)
+        if definition_id is not None:
+            self.ids.add(definition_id)
+
+    def lines(self) -> list[str]:
+        more = self.count - len(self.messages)
+        return [*self.messages, *([f"and {more} more"] if more else [])]
+
+
+@dataclass
 class MergeReport:
     """What a merge did, by definition name."""
 
@@ -123,8 +174,13 @@ class MergeReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept_in_use: list[str] = field(default_factory=list)
-    # Entries of the registry left out, each "where (name): why".
+    # Installed or in-use connectors the registry would have changed how they run:
+    # "name: kept X (the registry now says Y)".
+    kept_runtime: list[str] = field(default_factory=list)
+    # Entries of the registry left out, each "where (name): why" (capped: see
+    # Skipped), and how many there were in all.
     skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
@@ -133,6 +189,7 @@ class MergeReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "kept_in_use": self.kept_in_use,
+            "kept_runtime": self.kept_runtime,
             "skipped": self.skipped,
         }
 
@@ -142,8 +199,10 @@ class MergeReport:
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
             f"{len(self.kept_in_use)} kept (in use)"
         )
-        if self.skipped:
-            text += f", {len(self.skipped)} skipped (malformed)"
+        if self.kept_runtime:
+            text += f", {len(self.kept_runtime)} kept as they run"
+        if self.skipped_count:
+            text += f", {self.skipped_count} skipped"
         return text
 
 
@@ -167,31 +226,40 @@ def load_registry_file(path: Path | str) -> dict[str, Any]:
 def parse_registry(
     data: dict[str, Any],
     *,
-    skipped: list[str] | None = None,
+    skipped: Skipped | None = None,
     label: str = "The document",
 ) -> list[RegistryEntry]:
     """Every entry of a registry document, validated; errors name the entry.
 
-    Strict when ``skipped`` is None (the first bad entry raises). Given a list,
-    a bad entry is left out and described there instead; a document that is not a
-    registry, or has no usable entry at all, still raises.
+    Strict when ``skipped`` is None (the first bad entry raises). Given a
+    ``Skipped``, a bad entry is left out and described there instead; a document
+    that is not a registry, lists more than ``MAX_ENTRIES`` in a list, or has no
+    usable entry at all, still raises.
     """
     if not isinstance(data, dict) or not ("sources" in data or "destinations" in data):
         raise RegistryError(
             f"{label} is not a registry: no `sources` or `destinations` list."
         )
-    entries: list[RegistryEntry] = []
-    seen: set[uuid.UUID] = set()
-    problems: list[str] = []
-    total = 0
-    for kind, key, id_key in (
+    lists = (
         ("source", "sources", "sourceDefinitionId"),
         ("destination", "destinations", "destinationDefinitionId"),
-    ):
+    )
+    for _kind, key, _id_key in lists:
         items = data.get(key, [])
         if not isinstance(items, list):
             raise RegistryError(f"{label} is not a registry: `{key}` must be a list.")
-        for index, item in enumerate(items):
+        if len(items) > MAX_ENTRIES:
+            raise RegistryError(
+                f"{label} is not a registry: it lists {len(items):,} {key}, more "
+                f"than the {MAX_ENTRIES:,} the console accepts (Airbyte's lists "
+                "under a thousand)."
+            )
+    entries: list[RegistryEntry] = []
+    seen: set[uuid.UUID] = set()
+    problems = skipped if skipped is not None else Skipped()
+    total = 0
+    for kind, key, id_key in lists:
+        for index, item in enumerate(data.get(key, [])):
             where = f"{key}[{index}]"
             if isinstance(item, dict) and item.get("tombstone") is True:
                 continue  # Withdrawn by Airbyte: not an entry, not a mistake.
@@ -206,24 +274,30 @@ def parse_registry(
             except RegistryError as exc:
                 if skipped is None:
                     raise
-                problems.append(str(exc))
+                problems.add(str(exc), _readable_id(item, id_key))
                 continue
             seen.add(entry.definition_id)
             entries.append(entry)
     if total and not entries:
         raise RegistryError(
-            f"{label} has no usable entry among {total}: " + "; ".join(problems[:3])
+            f"{label} has no usable entry among {total}: "
+            + "; ".join(problems.messages[:3])
         )
-    result = _with_builtin_destinations(
-        entries, problems if skipped is not None else None
-    )
-    if skipped is not None:
-        skipped.extend(problems)
-    return result
+    return _with_builtin_destinations(entries, skipped)
+
+
+def _readable_id(item: Any, id_key: str) -> uuid.UUID | None:
+    """The definition id of a malformed entry, if it has a readable one."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        return uuid.UUID(str(item.get(id_key, "")))
+    except ValueError:
+        return None
 
 
 def _with_builtin_destinations(
-    entries: list[RegistryEntry], problems: list[str] | None = None
+    entries: list[RegistryEntry], problems: Skipped | None = None
 ) -> list[RegistryEntry]:
     """The entries with every registered built-in destination in its own terms.
 
@@ -239,7 +313,7 @@ def _with_builtin_destinations(
             try:
                 _with_builtin_destinations([entry])
             except RegistryError as exc:
-                problems.append(str(exc))
+                problems.add(str(exc), entry.definition_id)
             else:
                 kept.append(entry)
         entries = kept
@@ -264,7 +338,9 @@ def _with_builtin_destinations(
             result.append(
                 RegistryEntry(
                     definition_id=definition_id,
-                    engines=tuple(engines_for(builtin=descriptor.name)),
+                    engines=tuple(
+                        engines_for(kind="destination", builtin=descriptor.name)
+                    ),
                     **own,
                 )
             )
@@ -281,7 +357,9 @@ def _with_builtin_destinations(
                 f"destination {descriptor.name!r}, not {entry.builtin!r}."
             )
         writers = [
-            e for e in engines_for(builtin=descriptor.name) if e not in entry.engines
+            e
+            for e in engines_for(kind="destination", builtin=descriptor.name)
+            if e not in entry.engines
         ]
         result[found] = replace(entry, engines=(*writers, *entry.engines), **own)
     for entry in result:
@@ -354,6 +432,7 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
     engines = console.get("engines")
     if engines is None:
         engines = engines_for(
+            kind=kind,
             package=package,
             builtin=builtin,
             docker_repository=docker_repository,
@@ -362,6 +441,11 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
     known = engine_registry.engine_names()
     if not isinstance(engines, list) or not set(engines) <= set(known):
         raise RegistryError(f"{where}: engines must be a list drawn from {known}.")
+    # Rendered as a link on the catalog and the connector form: a ``javascript:``
+    # or ``data:`` URL there would run in the console's origin when clicked.
+    docs_url = _text(item, "documentationUrl", 501)
+    if len(docs_url) > 500 or not docs_url.startswith(("https://", "http://")):
+        docs_url = ""
     stage = _text(item, "releaseStage", 30) or "alpha"
     support = _text(item, "supportLevel", 20)
     icon_url = _text(item, "iconUrl", 501)
@@ -379,7 +463,7 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
         name=name,
         docker_repository=docker_repository,
         docker_image_tag=tag,
-        documentation_url=_text(item, "documentationUrl", 500),
+        documentation_url=docs_url,
         release_stage=stage if stage in RELEASE_STAGES else "alpha",
         pypi_package=package,
         pypi_version=version,
@@ -398,16 +482,19 @@ def _parse_entry(item: Any, kind: str, id_key: str, where: str) -> RegistryEntry
 
 def engines_for(
     *,
+    kind: str = "",
     package: str = "",
     builtin: str = "",
     docker_repository: str = "",
     manifest_only: bool = False,
 ) -> list[str]:
-    """The registered engines that can run an entry with these means of running."""
+    """The registered engines that can run an entry of this kind with these means
+    of running (``kind`` "" when unknown: only the means count)."""
     return [
         name
         for name in engine_registry.engine_names()
         if engine_registry.engine_class(name).runs_catalog_entry(
+            kind=kind,
             package=package,
             builtin=builtin,
             docker_repository=docker_repository,
@@ -423,16 +510,27 @@ def merge_registry(
     is_installed: Callable[[Any], bool] = lambda definition: False,
     is_in_use: Callable[[Any], bool] = lambda definition: False,
     prune: bool = False,
+    skipped: Skipped | None = None,
 ) -> MergeReport:
     """Update definitions by id, add new ones; with ``prune``, drop unused missing ones.
 
     ``model`` is the ConnectorDefinition class (the historical one in a migration,
-    whose older fields are all it sets). An installed connector keeps how it runs
-    and its pinned version: the refresh only records the registry's version as
-    ``latest_version`` ("upgrade available"), and "Change version" moves the pin
-    when the user chooses to.
+    whose older fields are all it sets). A connector installed here or used by a
+    source or destination keeps how it runs (``RUNTIME_FIELDS``: its package,
+    image, manifest, entrypoint and pinned version): a Docker connector a sync
+    pulls on demand has no install row, and a registry that names another image
+    for it would otherwise have the next sync pull and run that image. The
+    refresh only records the registry's version as ``latest_version`` ("upgrade
+    available") when it is the same package or image, and names what it kept in
+    ``kept_runtime``; "Change version" moves the pin when the user chooses to. An
+    existing definition never changes kind (a source in use would become a
+    destination): such an entry is skipped and said so.
+
+    ``skipped`` (from ``parse_registry``) receives the entries skipped here and
+    keeps every skipped entry's id out of a prune, as does the shipped file.
     """
     report = MergeReport()
+    skipped = skipped if skipped is not None else Skipped()
     has = {f.name for f in model._meta.concrete_fields}
     fields = [name for name in MERGED_FIELDS if name in has]
     existing = {d.definition_id: d for d in model.objects.all()}
@@ -464,19 +562,22 @@ def merge_registry(
             created.append(model(definition_id=entry.definition_id, **values))
             report.added.append(entry.name)
             continue
+        if definition.kind != entry.kind:
+            skipped.add(
+                f"{entry.kind}s ({entry.name}): definition id "
+                f"{entry.definition_id} is a {definition.kind} here "
+                f"({definition.name}); its kind never changes.",
+                entry.definition_id,
+            )
+            continue
         # A file from Airbyte knows nothing of the console's own fields: keep ours.
         for name in ("entrypoint", "builtin", "icon"):
             if not values[name]:
                 values[name] = getattr(definition, name)
-        if _runs_something(definition) and is_installed(definition):
-            runtime = [n for n in ("pypi_package", "manifest_only") if n in values]
-            moved = any(getattr(definition, n) != values[n] for n in runtime)
-            for name in (*runtime, "pypi_version"):
-                values[name] = getattr(definition, name)
-            if moved:
-                # Another package (or a move to a manifest): not an upgrade of
-                # what is installed, so it is not offered as one.
-                values["latest_version"] = definition.latest_version
+        if _runs_something(definition) and (
+            is_installed(definition) or is_in_use(definition)
+        ):
+            _keep_runtime(definition, values, report)
         changed = [n for n in fields if getattr(definition, n) != values[n]]
         if not changed:
             report.unchanged.append(definition.name)
@@ -495,7 +596,8 @@ def merge_registry(
             updated, [*sorted(changed_fields), "updated_at"], batch_size=500
         )
     if prune:
-        wanted = {e.definition_id for e in entries}
+        wanted = {e.definition_id for e in entries} | skipped.ids
+        wanted |= shipped_definition_ids()
         made_here = _made_here(model)
         for definition_id, definition in existing.items():
             if definition_id in wanted:
@@ -509,7 +611,59 @@ def merge_registry(
             else:
                 definition.delete()
                 report.removed.append(definition.name)
+    report.skipped = skipped.lines()
+    report.skipped_count = skipped.count
     return report
+
+
+def _keep_runtime(definition: Any, values: dict[str, Any], report: MergeReport) -> None:
+    """Keep how an installed or in-use connector runs; the registry's offer is
+    only ``latest_version``, and only when it is the same package or image."""
+    offered = {
+        n: values[n]
+        for n in IDENTITY_FIELDS
+        if n in values and getattr(definition, n) != values[n]
+    }
+    for name in RUNTIME_FIELDS:
+        if name in values:
+            values[name] = getattr(definition, name)
+    if offered:
+        # Another package, image or a move to a manifest: not an upgrade of what
+        # runs, so it is not offered as one.
+        values["latest_version"] = definition.latest_version
+        kept = "; ".join(
+            f"kept {_RUNTIME_LABELS[n]} {getattr(definition, n)!r} (the registry "
+            f"now says {value!r})"
+            for n, value in offered.items()
+        )
+        report.kept_runtime.append(f"{definition.name}: {kept}")
+
+
+_RUNTIME_LABELS = {
+    "pypi_package": "package",
+    "docker_repository": "image",
+    "manifest_only": "manifest-only",
+}
+
+
+@functools.cache
+def shipped_definition_ids() -> frozenset[uuid.UUID]:
+    """The definition ids the shipped registry.json lists (the offline fallback).
+
+    Read as plain JSON, not parsed: a prune must keep them even if a later
+    release's parser would refuse an entry.
+    """
+    ids: set[uuid.UUID] = set()
+    data = load_registry_file(SHIPPED_REGISTRY)
+    for key, id_key in (
+        ("sources", "sourceDefinitionId"),
+        ("destinations", "destinationDefinitionId"),
+    ):
+        for item in data.get(key) or []:
+            found = _readable_id(item, id_key)
+            if found is not None:
+                ids.add(found)
+    return frozenset(ids)
 
 
 def _made_here(model: Any) -> set[Any]:

@@ -37,6 +37,7 @@ from apps.connectors.catalog.registry import (
     MergeReport,
     RegistryEntry,
     RegistryError,
+    Skipped,
     merge_registry,
     parse_registry,
 )
@@ -420,20 +421,25 @@ def _installed_checker() -> Callable[[Any], bool]:
     return lambda definition: definition.pk in installed
 
 
-def _is_in_use(definition: Any) -> bool:
-    return (
-        Source.objects.filter(definition=definition).exists()
-        or Destination.objects.filter(definition=definition).exists()
-    )
+def _in_use_checker() -> Callable[[Any], bool]:
+    """``is_in_use`` for a merge in two queries: the definitions some source or
+    destination of any workspace uses (a Docker connector a sync pulls on demand
+    has no install row, yet it runs)."""
+    used = set(Source.objects.values_list("definition_id", flat=True).distinct())
+    used |= set(Destination.objects.values_list("definition_id", flat=True).distinct())
+    return lambda definition: definition.pk in used
 
 
-def _merge(entries: list[RegistryEntry], *, prune: bool) -> MergeReport:
+def _merge(
+    entries: list[RegistryEntry], *, prune: bool, skipped: Skipped
+) -> MergeReport:
     return merge_registry(
         entries,
         model=ConnectorDefinition,
         is_installed=_installed_checker(),
-        is_in_use=_is_in_use,
+        is_in_use=_in_use_checker(),
         prune=prune,
+        skipped=skipped,
     )
 
 
@@ -446,6 +452,8 @@ def _audit_refresh(
     changes: dict[str, Any] = {
         key: len(names) for key, names in report.as_dict().items() if names
     }
+    if report.skipped_count:
+        changes["skipped"] = report.skipped_count
     if location:
         changes["from"] = location
     audit_record(
@@ -469,13 +477,12 @@ def catalog_refresh(
     usable entry is refused.
     """
     require_catalog_staff(actor)
-    skipped: list[str] = []
+    skipped = Skipped()
     try:
         entries = parse_registry(registry, skipped=skipped)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-    report = _merge(entries, prune=prune)
-    report.skipped = skipped
+    report = _merge(entries, prune=prune, skipped=skipped)
     _audit_refresh(actor, entries, report)
     return report
 
@@ -504,7 +511,7 @@ def catalog_fetch(
             "or a file."
         )
     requested_by = actor if actor is not None and actor.is_authenticated else None
-    skipped: list[str] = []
+    skipped = Skipped()
     try:
         document = read_registry(where)
         entries = parse_registry(document, skipped=skipped, label=label_of(where))
@@ -549,11 +556,10 @@ def _record_fetch(
     requested_by: Any,
     location: str,
     entries: list[RegistryEntry],
-    skipped: list[str],
+    skipped: Skipped,
     prune: bool,
 ) -> RegistryFetch:
-    report = _merge(entries, prune=prune)
-    report.skipped = skipped
+    report = _merge(entries, prune=prune, skipped=skipped)
     fetch = RegistryFetch.objects.create(
         location=location[:500],
         status=RegistryFetch.Status.SUCCEEDED,
@@ -561,6 +567,8 @@ def _record_fetch(
         report={
             **{k: v for k, v in report.as_dict().items() if k != "unchanged"},
             "unchanged": len(report.unchanged),
+            # ``skipped`` holds the first few messages only (see Skipped).
+            "skipped_count": report.skipped_count,
             "summary": report.summary(),
         },
         requested_by=requested_by,

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.connectors.builder.selectors import visible_definitions
 from apps.connectors.catalog import icons, selectors, services
 from apps.connectors.catalog.access import can_change_catalog, require_catalog_staff
 from apps.connectors.catalog.forms import CatalogFilterForm, InstallForm
@@ -82,8 +83,8 @@ def catalog_icon(
     An SVG may carry script: it is served under a sandboxing CSP and ``nosniff``,
     so opening it on its own runs nothing (as an ``<img>`` it never would).
     """
-    require_role(request, workspace_id)
-    definition = _definition(definition_id)
+    membership = require_role(request, workspace_id)
+    definition = _definition(definition_id, membership)
     found = icons.cached_icon(definition.definition_id, definition.icon_url)
     if found is None:
         response = HttpResponse(
@@ -100,8 +101,17 @@ def catalog_icon(
     return response
 
 
-def _definition(definition_id: UUID) -> ConnectorDefinition:
-    definition = selectors.connector_definition_get(public_id=definition_id)
+def _definition(definition_id: UUID, membership: Membership) -> ConnectorDefinition:
+    """A definition the workspace may see; 404 otherwise.
+
+    A connector another workspace published from its connector builder is that
+    workspace's own: its name, icon and versions are not shown to anyone who
+    learns its UUID (``visible_definitions``).
+    """
+    definition = visible_definitions(
+        ConnectorDefinition.objects.filter(public_id=definition_id),
+        workspace=membership.workspace,
+    ).first()
     if definition is None:
         raise Http404("No such connector.")
     return definition
@@ -144,7 +154,7 @@ def catalog_row(
 ) -> HttpResponse:
     """One connector's row; polled every 2 s while an install runs."""
     membership = require_role(request, workspace_id)
-    return _render_row(request, membership, _definition(definition_id))
+    return _render_row(request, membership, _definition(definition_id, membership))
 
 
 def _staff_only(request: HttpRequest, workspace_id: UUID) -> Membership:
@@ -161,7 +171,7 @@ def catalog_install(
 ) -> HttpResponse:
     """Install a connector, at the pinned version or the one typed (staff)."""
     membership = _staff_only(request, workspace_id)
-    definition = _definition(definition_id)
+    definition = _definition(definition_id, membership)
     form = InstallForm(request.POST)
     status = 200
     if not form.is_valid():
@@ -198,7 +208,7 @@ def catalog_uninstall(
 ) -> HttpResponse:
     """Remove a connector's virtualenvs (staff); refused while any source uses it."""
     membership = _staff_only(request, workspace_id)
-    definition = _definition(definition_id)
+    definition = _definition(definition_id, membership)
     status = 200
     try:
         services.connector_uninstall_request(actor=request.user, definition=definition)
