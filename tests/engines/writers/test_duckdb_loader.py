@@ -58,14 +58,18 @@ LINES = [
 ]
 
 
-def _write(dest, *, columnar: bool, monkeypatch) -> list[tuple[Any, ...]]:
+def _write(
+    dest, *, columnar: bool, monkeypatch, statements: list[str] | None = None
+) -> list[tuple[Any, ...]]:
     used: list[bool] = []
+    statements = [] if statements is None else statements
     original = duckdb_writer._json_chunks
 
-    def spy(rows, doubles):
-        params = original(rows, doubles) if columnar else None
-        used.append(params is not None)
-        return params
+    def spy(rows, load):
+        chunks = original(rows, load) if columnar else None
+        used.append(chunks is not None)
+        statements.extend(sql for sql, _ in chunks or [])
+        return chunks
 
     monkeypatch.setattr(duckdb_writer, "_json_chunks", spy)
     writer = dest.writer([stream("edge", PROPERTIES)], batch_rows=2)
@@ -84,8 +88,16 @@ def _write(dest, *, columnar: bool, monkeypatch) -> list[tuple[Any, ...]]:
 def test_the_columnar_load_stores_exactly_what_the_appender_stores(duck, monkeypatch):
     by_appender = _write(duck, columnar=False, monkeypatch=monkeypatch)
     duck.writers[-1].drop_tables()
-    by_columns = _write(duck, columnar=True, monkeypatch=monkeypatch)
+    statements: list[str] = []
+    by_columns = _write(
+        duck, columnar=True, monkeypatch=monkeypatch, statements=statements
+    )
     assert len(by_columns) == len(LINES)
+    # Two rows a batch: the first pair has no changes and no extra fields, so its
+    # _airbyte_meta, generation and _airbyte_extra travel as one scalar each; the
+    # last pair has different metas and extras, so they travel as JSON columns.
+    assert statements[0].endswith("?::VARCHAR, ?::BIGINT, ?::VARCHAR")
+    assert statements[2].count("?::") == statements[2].count("unnest") + 1
     for appended, loaded in zip(by_appender, by_columns, strict=True):
         assert loaded == appended
     first = by_columns[0]
@@ -123,7 +135,7 @@ def test_a_failed_load_is_reported_at_commit_and_keeps_nothing(duck, monkeypatch
     writer.write("users", None, {"id": 1, "name": "kept"}, 0)
     writer.commit(stream_state("users", {"id": 1}))
 
-    def broken(self, plan, sql, params):
+    def broken(self, plan, chunks):
         raise OSError("disk full")
 
     monkeypatch.setattr(DuckDBWriter, "_insert_batch", broken)

@@ -48,7 +48,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -94,10 +94,35 @@ _TAIL_TYPES = {
 
 @dataclass(frozen=True)
 class _ColumnarLoad:
-    """A stream's batch INSERT and which of its columns are doubles."""
+    """A stream's batch INSERT: its columns' types and which of them are doubles.
 
-    sql: str
+    ``repeated`` are the columns that usually hold one value through a whole
+    batch (``_airbyte_meta`` without changes, the generation, an empty
+    ``_airbyte_extra``): a chunk where they do sends that value once, as a scalar
+    DuckDB repeats on every row, instead of a JSON array DuckDB parses row by row.
+    """
+
+    target: str
+    columns: str
+    types: tuple[str, ...]
     doubles: frozenset[int]
+    repeated: frozenset[int]
+    statements: dict[frozenset[int], str] = field(default_factory=dict)
+
+    def sql(self, scalars: frozenset[int]) -> str:
+        """The INSERT whose ``scalars`` columns take one value for every row."""
+        text = self.statements.get(scalars)
+        if text is None:
+            cells = ", ".join(
+                f"?::{kind}"
+                if index in scalars
+                else "unnest(from_json(?::VARCHAR, "
+                f"{literal(orjson.dumps([kind]).decode())}))"
+                for index, kind in enumerate(self.types)
+            )
+            text = f"INSERT INTO {self.target} ({self.columns}) SELECT {cells}"
+            self.statements[scalars] = text
+        return text
 
 
 #: Rows per INSERT of the columnar load: DuckDB's parse of a JSON column holds
@@ -410,7 +435,7 @@ class DuckDBWriter(BaseWriter):
         """
         target = self._load_target(plan)
         load = self._columnar(plan, target)
-        chunks = _json_chunks(rows, load.doubles)
+        chunks = _json_chunks(rows, load)
         self._drain()
         self._begin()
         if chunks is None:
@@ -421,7 +446,7 @@ class DuckDBWriter(BaseWriter):
             return
         if self._loader is None:
             self._loader = ThreadPoolExecutor(1, thread_name_prefix="duckdb-load")
-        future = self._loader.submit(self._insert_batch, plan, load.sql, chunks)
+        future = self._loader.submit(self._insert_batch, plan, chunks)
         self._loading = (future, plan)
 
     def _load_target(self, plan: StreamPlan) -> str:
@@ -430,10 +455,10 @@ class DuckDBWriter(BaseWriter):
         return self._ref(plan.schema, plan.target)
 
     def _insert_batch(
-        self, plan: StreamPlan, sql: str, chunks: list[list[str]]
+        self, plan: StreamPlan, chunks: list[tuple[str, list[Any]]]
     ) -> None:
         """On the loader thread: the batch's INSERTs, then the dedup merge."""
-        for params in chunks:
+        for sql, params in chunks:
             self._run(sql, params)
         self._after_load(plan)
 
@@ -472,14 +497,17 @@ class DuckDBWriter(BaseWriter):
             # JSON cells travel as text and become JSON on insert, as they did
             # through the appender; every other cell is read as its column's type.
             types = ["VARCHAR" if t == "JSON" else t for t in types]
-            cells = ", ".join(
-                f"unnest(from_json(?::VARCHAR, {literal(orjson.dumps([t]).decode())}))"
-                for t in types
-            )
-            listed = ", ".join(quote(c) for c in plan.load_columns)
+            tail = len(plan.columns)
             load = _ColumnarLoad(
-                sql=f"INSERT INTO {target} ({listed}) SELECT {cells}",
+                target=target,
+                columns=", ".join(quote(c) for c in plan.load_columns),
+                types=tuple(types),
                 doubles=frozenset(i for i, t in enumerate(types) if t == "DOUBLE"),
+                repeated=frozenset(
+                    tail + i
+                    for i, name in enumerate(plan.load_columns[tail:])
+                    if name in (META, GENERATION_ID, EXTRA)
+                ),
             )
             self._columnar_loads[target] = load
         return load
@@ -592,29 +620,41 @@ class DuckDBWriter(BaseWriter):
 
 
 def _json_chunks(
-    rows: list[tuple[Any, ...]], doubles: frozenset[int]
-) -> list[list[str]] | None:
-    """The batch as one JSON array per column and ``INSERT_ROWS`` rows, or None
-    when JSON cannot carry it.
+    rows: list[tuple[Any, ...]], load: _ColumnarLoad
+) -> list[tuple[str, list[Any]]] | None:
+    """The batch as ``(INSERT, parameters)`` per ``INSERT_ROWS`` rows: one JSON
+    array per column, or one scalar for a ``load.repeated`` column that holds a
+    single value through the chunk; None when JSON cannot carry the batch.
 
     The cells are the casts' output, already final: orjson writes each column in
     C (datetimes in ISO 8601 with their offset, doubles in their shortest exact
     form) and DuckDB reads it back vectorised. What JSON cannot carry exactly is
     left to the appender: a NaN or an infinity (orjson writes null for them), a
-    time with a time zone or a lone surrogate (orjson refuses them).
+    time with a time zone or a lone surrogate (orjson refuses them; a scalar is
+    put through the same test).
     """
     chunks = []
     dumps = orjson.dumps
+    doubles = load.doubles
+    repeated = load.repeated
     try:
         for start in range(0, len(rows), INSERT_ROWS):
-            params = []
+            params: list[Any] = []
+            scalars = []
             columns = zip(*rows[start : start + INSERT_ROWS], strict=True)
             for index, values in enumerate(columns):
+                if index in repeated:
+                    first = values[0]
+                    if values.count(first) == len(values):
+                        dumps(first)
+                        params.append(first)
+                        scalars.append(index)
+                        continue
                 text = dumps(values)
                 if index in doubles and text.count(b"null") != values.count(None):
                     return None
                 params.append(text.decode("utf-8"))
-            chunks.append(params)
+            chunks.append((load.sql(frozenset(scalars)), params))
     except TypeError:
         return None
     return chunks
