@@ -38,7 +38,11 @@ def registry_fetch_task(user_id: int | None = None) -> None:
     with ``user_id``, the fetch a staff user asked for on the catalog page.
 
     Safe to run twice: a second merge finds nothing to change, and icons already
-    cached (or failed before) are not fetched again. A failed fetch is recorded
+    cached (or failed before) are not fetched again. The icon pass stays well
+    inside the time limit (each icon within ``icons.ICON_DEADLINE``, the pass
+    within ``icons.ICON_PASS_SECONDS``; see ``catalog.icons``): a slow icon server
+    gets a ``.failed`` marker like a broken one, and icons a pass did not reach
+    are taken by the next. A failed fetch is recorded
     (RegistryFetch) and shown on the catalog page; it is not an error here, so an
     offline laptop's worker logs one line instead of a traceback.
     """
