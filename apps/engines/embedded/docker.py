@@ -22,7 +22,9 @@ the daemon only through the ``docker`` command, as a person would:
   a label, so the reaper removes what a worker killed outright left running.
 
 Answers that cost a process (is the daemon up, which images are here) are kept
-for ``CACHE_SECONDS``, so a catalog page does not start one per row.
+for ``CACHE_SECONDS``. They are asked on worker hosts only: workers record whether
+the daemon answers (``EmbeddedEngine.record_runtime_status``), and the catalog
+page and forms read that record instead of starting ``docker`` in a web request.
 """
 
 from __future__ import annotations
