@@ -166,6 +166,17 @@ def how_it_runs(
         if engine.name in (definition.engines or []):
             return "airbyte", "On your Airbyte server", ""
         return "", "Not on this engine", "The Airbyte server cannot run it."
+    # Asked of the engine, not read from ``engines`` (as old as the row's last
+    # merge): the embedded engine writes only its own destinations, so a Docker
+    # destination's image is not how it runs here.
+    if not type(engine).runs_catalog_entry(
+        kind=definition.kind,
+        package=definition.pypi_package,
+        builtin=definition.builtin,
+        docker_repository=definition.docker_repository,
+        manifest_only=definition.manifest_only,
+    ):
+        return "", "Runs on an Airbyte server only", ""
     runtime = definition.ref.runtime
     if runtime == RUNTIME_BUILTIN:
         return runtime, "Built into the console", ""
