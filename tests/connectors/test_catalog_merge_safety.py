@@ -11,6 +11,7 @@ shipped catalog lists. And another workspace's builder-made connector stays its 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -284,6 +285,38 @@ def test_a_docker_destination_is_not_offered_in_an_embedded_workspace(
     html = page.content.decode()
     assert "Delta Destination" not in html
     assert "PostgreSQL" in html
+
+
+def test_the_catalog_says_a_docker_destination_runs_on_an_airbyte_server_only(
+    registry, viewer, workspace, login
+):
+    _document, write = registry
+    _fetch(write())
+    # Even a row whose ``engines`` an older release computed.
+    ConnectorDefinition.objects.filter(definition_id=DEST_ID).update(
+        engines=["embedded", "airbyte"]
+    )
+    delta = ConnectorDefinition.objects.get(definition_id=DEST_ID)
+
+    html = (
+        login(viewer)
+        .get(
+            reverse("connectors:catalog", args=[workspace.public_id]),
+            {"kind": "destination"},
+        )
+        .content.decode()
+    )
+
+    row = re.search(rf'<tr id="connector-{delta.public_id}".*?</tr>', html, re.S)
+    cell = re.search(r'data-testid="how-it-runs">(.*?)</td>', row.group(0), re.S)
+    assert re.sub(r"<[^>]+>", " ", cell.group(1)).split() == [
+        "Runs",
+        "on",
+        "an",
+        "Airbyte",
+        "server",
+        "only",
+    ]
 
 
 def test_a_row_merged_before_the_fix_is_not_offered_either(registry, workspace):
