@@ -15,6 +15,7 @@ import html
 import re
 import socket
 import tempfile
+import time
 
 import pytest
 import time_machine
@@ -241,3 +242,26 @@ def test_turned_off_is_said_without_any_worker(
         "turned off (CONNECTOR_DOCKER=off)."
     )
     assert stand_in_docker.calls() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_records_docker_when_it_starts(
+    worker, viewer, workspace, login, gamma, stand_in_docker
+):
+    """A Celery worker process (the stand-in docker on its PATH) reports at start."""
+    before = catalog(login(viewer), workspace)
+    assert "not checked yet" in docker_notice(before)
+
+    process = worker("docker-reporter")
+    deadline = time.monotonic() + 90
+    while not RuntimeStatus.objects.exists():
+        assert process.poll() is None, "the worker exited"
+        assert time.monotonic() < deadline, "no worker reported within 90 s"
+        time.sleep(0.5)
+
+    row = RuntimeStatus.objects.get()
+    assert (row.runtime, row.available, row.reason) == ("docker", True, "")
+    assert stand_in_docker.calls_of("version")  # asked by the worker
+    page = catalog(login(viewer), workspace)
+    assert docker_notice(page) == ""
+    assert "Needs Docker on the worker host" not in page
