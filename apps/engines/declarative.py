@@ -31,6 +31,13 @@ class ManifestError(ValueError):
     """The manifest cannot be used; the message says what to fix."""
 
 
+class YamlTooLarge(ManifestError):
+    """YAML whose aliases expand past MAX_YAML_NODES values (or into themselves).
+
+    It is about the whole document, so it is reported on line 1.
+    """
+
+
 def parse_manifest_text(text: str) -> dict[str, Any]:
     """A manifest from pasted or uploaded YAML (or JSON) text."""
     data = load_yaml(text)
@@ -53,12 +60,79 @@ def load_yaml(text: str, *, what: str = "The manifest") -> Any:
         except ValueError as exc:
             raise ManifestError(f"{what} is not valid YAML: {exc}") from None
     try:
-        return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader)
+        return guarded_load(text)
+    except YamlTooLarge as exc:
+        raise ManifestError(f"{what} is too large at line 1: {exc}.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ManifestError(f"{what} is not valid YAML{where}: {problem}.") from None
+
+
+# Nodes a YAML document may expand to once its aliases are followed. Real
+# manifests hold a few thousand (Airbyte's largest, ~200 KB, under 50,000); an
+# alias bomb of 355 characters holds millions and took 14 s to turn into JSON.
+MAX_YAML_NODES = 100_000
+
+
+def guarded_load(text: str) -> Any:
+    """``text`` parsed by the manifest loader, refusing alias bombs.
+
+    PyYAML keeps an alias as one shared object, so ``safe_load`` itself is
+    quick; but everything after it (JSON, the digest, the CDK) copies each
+    alias out in full, exponentially. The composed node graph is counted as it
+    would be expanded (memoised per node, so the count is linear) before
+    anything is built from it. Raises ``yaml.YAMLError`` (with its mark) for
+    bad YAML, and :class:`YamlTooLarge` for a bomb.
+    """
+    loader = _loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: Any, limit: int = MAX_YAML_NODES) -> None:
+    """Raise YamlTooLarge when ``root`` expands to more than ``limit`` nodes."""
+    import yaml
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        return []
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children(node))
+            if sizes[key] > limit:
+                raise YamlTooLarge(
+                    f"the document expands to more than {limit:,} values once its "
+                    "aliases (*name) are followed; write the repeated parts out or "
+                    "use $ref"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise YamlTooLarge("an alias (*name) refers to a value that contains it")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend(
+            (child, False) for child in children(node) if id(child) not in sizes
+        )
 
 
 _LOADER: list[type] = []

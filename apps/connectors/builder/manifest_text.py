@@ -58,7 +58,11 @@ def parse(text: str) -> tuple[dict[str, Any] | None, list[LineProblem]]:
     if not text.strip():
         return None, [LineProblem(1, "The manifest is empty.")]
     try:
-        data = yaml.safe_load(text)
+        # Guarded: an alias bomb would otherwise take seconds to minutes in the
+        # JSON below, on every page view of the draft.
+        data = declarative.guarded_load(text)
+    except declarative.YamlTooLarge as exc:
+        return None, [LineProblem(1, f"The manifest is too large: {exc}.")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -67,7 +71,8 @@ def parse(text: str) -> tuple[dict[str, Any] | None, list[LineProblem]]:
         if mark is None:
             return None, [LineProblem(0, message)]
         return None, [LineProblem(mark.line + 1, message, column=mark.column + 1)]
-    # Timestamps and other YAML-only types become text, as JSON has them.
+    # YAML-only types (binary, sets) become text, as JSON has them; the loader
+    # keeps timestamps as the text they were.
     data = json.loads(json.dumps(data, default=str))
     try:
         declarative.validate_manifest(data)
