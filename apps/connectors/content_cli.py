@@ -28,12 +28,14 @@ from django.core.management.base import CommandError
 from django.http import Http404
 
 from apps.connectors import selectors, services
+from apps.connectors.builder.selectors import visible_definitions
 from apps.connectors.models import ConnectorDefinition, Destination, Source
 from apps.connectors.spec.config import mask_config
 from apps.core.clikit import CliResult, arg, group, table
 from apps.core.roles import Role
 from apps.engines.base import EngineError
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
+from apps.workspaces.models import Workspace
 
 content = group("content", "Sources, destinations and connections from scripts.")
 
@@ -88,8 +90,16 @@ def _row(obj: Source | Destination) -> dict[str, Any]:
     }
 
 
-def _definition(kind: str, wanted: str) -> ConnectorDefinition:
-    candidates = ConnectorDefinition.objects.filter(kind=kind)
+def _definition(kind: str, wanted: str, workspace: Workspace) -> ConnectorDefinition:
+    """The connector ``wanted`` names (id, name or package) that ``workspace`` sees.
+
+    Connectors another workspace built in its connector builder are its own: a
+    name shared with one of them must never pick it.
+    """
+    candidates = visible_definitions(
+        ConnectorDefinition.objects.filter(kind=kind).order_by("name", "pk"),
+        workspace=workspace,
+    )
     try:
         found = candidates.filter(definition_id=UUID(wanted)).first()
     except ValueError:
@@ -146,7 +156,9 @@ def content_add(options: dict[str, Any]) -> CliResult:
         raise CommandError(
             'The file needs {"name": ..., "connector": ..., "config": {...}}.'
         )
-    definition = _definition(kind, str(document.get("connector") or ""))
+    definition = _definition(
+        kind, str(document.get("connector") or ""), membership.workspace
+    )
     try:
         config, secrets = services.validate_config(
             definition, document["config"], workspace=membership.workspace

@@ -26,7 +26,10 @@ class BuilderProject(BaseModel):
         TEST_READ = "test_read", "Test"
 
     class RunStatus(models.TextChoices):
-        PENDING = "pending", "Running"
+        PENDING = "pending", "Queued"
+        # Claimed by one worker (a conditional UPDATE from pending): a second
+        # delivery of the same task finds nothing to claim.
+        RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -64,6 +67,9 @@ class BuilderProject(BaseModel):
     run_message = models.TextField(blank=True)
     run_requested_at = models.DateTimeField(null=True, blank=True)
     run_finished_at = models.DateTimeField(null=True, blank=True)
+    # Set while a publish runs (claimed with a conditional UPDATE before the
+    # Airbyte server is called): a second tab's publish is refused, not doubled.
+    publishing_at = models.DateTimeField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -80,4 +86,5 @@ class BuilderProject(BaseModel):
 
     @property
     def run_pending(self) -> bool:
-        return self.run_status == self.RunStatus.PENDING
+        """Queued or running: the page keeps polling."""
+        return self.run_status in (self.RunStatus.PENDING, self.RunStatus.RUNNING)

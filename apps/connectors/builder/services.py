@@ -13,15 +13,18 @@ visible to the project's workspace only (``selectors.visible_definitions``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -35,10 +38,14 @@ from apps.connectors.models import (
     ConnectorManifest,
     ConnectorSpecCache,
 )
-from apps.core.masking import MASK
+from apps.connectors.spec.config import mask_config, secret_retarget_errors
+from apps.connectors.spec.pointers import to_pointer
+from apps.core.masking import MASK, mask_secrets
 from apps.engines import declarative
 from apps.engines.base import (
     ConnectorRef,
+    ConnectorSpec,
+    Engine,
     EngineError,
     ManifestProblem,
     ReadLimits,
@@ -53,6 +60,9 @@ MAX_NAME = 100
 # Far above any real manifest (Airbyte's largest are ~200 KB); a draft is text
 # kept on a row and parsed on every page view.
 MAX_MANIFEST_CHARS = 1_000_000
+# A publish claim older than this lost its process (the Airbyte client's own
+# timeouts are far shorter): the next publish may take it over.
+PUBLISH_CLAIM_EXPIRES = timedelta(minutes=10)
 
 
 def runner_ref(name: str) -> ConnectorRef:
@@ -95,16 +105,24 @@ def builder_project_create(
     from apps.connectors.builder import scaffold
 
     name = _clean_name(name)
-    if BuilderProject.objects.for_workspace(workspace).filter(name=name).exists():
-        raise ValidationError(
-            {"name": f"This workspace already has a connector called {name}."}
-        )
-    project = BuilderProject.objects.create(
-        workspace=workspace,
-        name=name,
-        manifest_text=manifest_text_value or scaffold.manifest_text(name),
-        updated_by=actor,
+    taken = ValidationError(
+        {"name": f"This workspace already has a connector called {name}."}
     )
+    if BuilderProject.objects.for_workspace(workspace).filter(name=name).exists():
+        raise taken
+    try:
+        # A savepoint: another tab's create of the same name may commit between
+        # the check above and this insert; the unique constraint then answers,
+        # and the caller's transaction stays usable.
+        with transaction.atomic():
+            project = BuilderProject.objects.create(
+                workspace=workspace,
+                name=name,
+                manifest_text=manifest_text_value or scaffold.manifest_text(name),
+                updated_by=actor,
+            )
+    except IntegrityError:
+        raise taken from None
     audit_record(
         actor=actor,
         action="connector_builder.created",
@@ -125,23 +143,125 @@ def project_test_config(project: BuilderProject) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _keep_masked(new: Any, old: Any) -> Any:
+def masked_test_config(
+    config: dict[str, Any], manifest: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The test config as the page shows it: every secret as MASK.
+
+    Secrets are the fields the manifest's spec marks ``airbyte_secret`` and any
+    key that looks like one (password, token, api_key...).
+    """
+    spec = (manifest or {}).get("spec") or {}
+    schema = spec.get("connection_specification") if isinstance(spec, dict) else None
+    masked = mask_config(config, schema) if isinstance(schema, dict) else config
+    return mask_secrets(masked)
+
+
+def _mask_pointers(masked: Any, original: Any, path: tuple[str, ...] = ()) -> set[str]:
+    """Pointers where ``masked`` holds MASK and ``original`` a stored value."""
+    if masked == MASK and original not in (MASK, None, ""):
+        return {to_pointer(path)}
+    found: set[str] = set()
+    if isinstance(masked, dict) and isinstance(original, dict):
+        for key, value in masked.items():
+            found |= _mask_pointers(value, original.get(key), (*path, str(key)))
+    elif isinstance(masked, list) and isinstance(original, list):
+        for index, value in enumerate(masked[: len(original)]):
+            found |= _mask_pointers(value, original[index], (*path, str(index)))
+    return found
+
+
+def _keep_masked(new: Any, old: Any, kept: set[str], path: tuple[str, ...] = ()) -> Any:
     """``new`` with every MASK replaced by the stored value at the same place.
 
     The page shows secrets as MASK; sending the form back must not turn the
-    API key into ten asterisks.
+    API key into ten asterisks. Each place a stored value was kept so is added
+    to ``kept`` (as a JSON pointer).
     """
     if new == MASK:
+        if old not in (None, "", MASK):
+            kept.add(to_pointer(path))
         return old
     if isinstance(new, dict):
         old = old if isinstance(old, dict) else {}
-        return {k: _keep_masked(v, old.get(k)) for k, v in new.items()}
+        return {
+            k: _keep_masked(v, old.get(k), kept, (*path, str(k)))
+            for k, v in new.items()
+        }
     if isinstance(new, list):
         old = old if isinstance(old, list) else []
         return [
-            _keep_masked(v, old[i] if i < len(old) else None) for i, v in enumerate(new)
+            _keep_masked(v, old[i] if i < len(old) else None, kept, (*path, str(i)))
+            for i, v in enumerate(new)
         ]
     return new
+
+
+def _without(config: Any, pointers: set[str], path: tuple[str, ...] = ()) -> Any:
+    """``config`` less the values at ``pointers``."""
+    if isinstance(config, dict):
+        return {
+            k: _without(v, pointers, (*path, str(k)))
+            for k, v in config.items()
+            if to_pointer((*path, str(k))) not in pointers
+        }
+    if isinstance(config, list):
+        return [
+            None
+            if to_pointer((*path, str(i))) in pointers
+            else _without(v, pointers, (*path, str(i)))
+            for i, v in enumerate(config)
+        ]
+    return config
+
+
+def _manifest_identity(text: str, manifest: dict[str, Any] | None) -> str:
+    """What "the manifest changed" compares: its digest, or its text's."""
+    if manifest is not None:
+        return manifest_digest(manifest)
+    return "text:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _retarget_errors(
+    *,
+    old_text: str,
+    old_config: dict[str, Any],
+    new_text: str,
+    new_config: dict[str, Any],
+    kept: set[str],
+) -> dict[str, str]:
+    """``{pointer: message}`` for each kept secret the new draft sends elsewhere.
+
+    The house rule for sources (``secret_retarget_errors``): a stored secret is
+    only sent where it was entered for. The manifest says where every request
+    goes, so any change of it counts, as does any place-naming field of the
+    config (base URL, host...). Without it an editor who sees only the mask
+    could point the project at their own server, press Test, and receive the
+    key another member typed.
+    """
+    if not kept:
+        return {}
+    old_manifest, _ = manifest_text.parse(old_text)
+    new_manifest, _ = manifest_text.parse(new_text)
+
+    def schema(manifest: dict[str, Any] | None) -> dict[str, Any]:
+        spec = (manifest or {}).get("spec") or {}
+        found = spec.get("connection_specification") if isinstance(spec, dict) else {}
+        return found if isinstance(found, dict) else {}
+
+    return secret_retarget_errors(
+        {
+            **old_config,
+            declarative.MANIFEST_KEY: _manifest_identity(old_text, old_manifest),
+        },
+        {
+            **new_config,
+            declarative.MANIFEST_KEY: _manifest_identity(new_text, new_manifest),
+        },
+        schema(new_manifest),
+        kept,
+        old_schema=schema(old_manifest),
+    )
 
 
 @transaction.atomic
@@ -166,19 +286,47 @@ def builder_project_save(
             }
         )
     project = BuilderProject.objects.select_for_update().get(pk=project.pk)
+    old_text, old_config = project.manifest_text, project_test_config(project)
     changed = []
-    if manifest_text_value != project.manifest_text:
-        project.manifest_text = manifest_text_value
-        changed.append("manifest")
     if test_config is not None:
         if declarative.MANIFEST_KEY in test_config:
             raise ValidationError(
-                {"test_config": f"`{declarative.MANIFEST_KEY}` is reserved."}
+                {"config": f"`{declarative.MANIFEST_KEY}` is reserved."}
             )
-        merged = _keep_masked(test_config, project_test_config(project))
-        if merged != project_test_config(project):
-            project.test_config = json.dumps(merged) if merged else ""
-            changed.append("test config")
+        kept: set[str] = set()
+        merged = _keep_masked(test_config, old_config, kept)
+        errors = _retarget_errors(
+            old_text=old_text,
+            old_config=old_config,
+            new_text=manifest_text_value,
+            new_config=merged,
+            kept=kept,
+        )
+        if errors:
+            raise ValidationError({"config": sorted(set(errors.values()))})
+    else:
+        # The config was not sent (``airbyte cdk deploy``, a form that did not
+        # validate): its stored secrets count as kept. A manifest change forgets
+        # them rather than send them wherever the new manifest points.
+        merged = old_config
+        stored = _mask_pointers(
+            masked_test_config(old_config, manifest_text.parse(old_text)[0]),
+            old_config,
+        )
+        if _retarget_errors(
+            old_text=old_text,
+            old_config=old_config,
+            new_text=manifest_text_value,
+            new_config=old_config,
+            kept=stored,
+        ):
+            merged = _without(old_config, stored)
+    if manifest_text_value != project.manifest_text:
+        project.manifest_text = manifest_text_value
+        changed.append("manifest")
+    if merged != old_config:
+        project.test_config = json.dumps(merged) if merged else ""
+        changed.append("test config")
     if stream is not None and stream != project.stream:
         project.stream = stream
         changed.append("stream")
@@ -262,32 +410,55 @@ def validate(
 ) -> tuple[dict[str, Any] | None, list[manifest_text.LineProblem]]:
     """The manifest in ``text`` and every problem with it, each on its line.
 
-    Runs the CDK (through the workspace's engine): call it outside transactions.
+    Runs the CDK (``builder_engine``, whatever ``workspace`` runs on): call it
+    outside transactions.
     """
     manifest, problems = manifest_text.parse(text)
     if manifest is None:
         return None, problems
-    found: list[ManifestProblem] = get_engine(workspace).validate_manifest(
+    found: list[ManifestProblem] = builder_engine().validate_manifest(
         manifest, config=config
     )
     return manifest, manifest_text.locate(text, found)
 
 
+def builder_engine() -> Engine:
+    """The engine that Validates and Tests drafts: the default one, everywhere.
+
+    Validating and test-reading run the CDK on this machine, for every
+    workspace, as ``airbyte cdk`` does: an Airbyte server has no verb for either,
+    and a workspace on one still builds its connectors here before publishing
+    them there. ``workspace`` is not asked which engine it runs.
+    """
+    return get_engine(None)
+
+
 def builder_run(*, project_pk: int, run_id: str) -> BuilderProject | None:
     """Run a requested Validate or Test (on a worker) and record it.
 
-    None when the run is no longer pending (done already, or replaced by a newer
-    request): a second delivery of the task does nothing.
+    The run is claimed with a conditional UPDATE (pending -> running) keyed on
+    its id: a second delivery of the task, or a run replaced by a newer request,
+    claims nothing and does nothing (None). A manifest saved since the request
+    is not run in its place: the run's digest is what Publish trusts.
     """
     claimed = BuilderProject.objects.filter(
         pk=project_pk, run_id=run_id, run_status=BuilderProject.RunStatus.PENDING
-    ).first()
-    if claimed is None:
+    ).update(run_status=BuilderProject.RunStatus.RUNNING, updated_at=timezone.now())
+    if not claimed:
         return None
-    project = claimed
+    project = BuilderProject.objects.select_related("workspace").get(pk=project_pk)
     config = project_test_config(project)
     ok = False
     result: dict[str, Any] | None = None
+    current, _ = manifest_text.parse(project.manifest_text)
+    if current is None or manifest_digest(current) != project.run_digest:
+        return builder_run_record(
+            project=project,
+            run_id=run_id,
+            ok=False,
+            message="The manifest changed since you asked: run it again.",
+            result=None,
+        )
     try:
         manifest, problems = validate(
             workspace=project.workspace, text=project.manifest_text, config=config
@@ -300,7 +471,7 @@ def builder_run(*, project_pk: int, run_id: str) -> BuilderProject | None:
             result = {"problems": []}
             message = "The manifest is valid."
         else:
-            read = get_engine(project.workspace).test_read(
+            read = builder_engine().test_read(
                 manifest, config, stream=project.run_stream, limits=ReadLimits()
             )
             ok = True
@@ -327,9 +498,12 @@ def builder_run_record(
     message: str,
     result: dict[str, Any] | None,
 ) -> BuilderProject | None:
-    """Store a run's outcome on the project if it is still the latest, audited."""
+    """Store a run's outcome on the project if it is still the latest, audited.
+
+    Only the worker that claimed the run (status running) records it.
+    """
     updated = BuilderProject.objects.filter(
-        pk=project.pk, run_id=run_id, run_status=BuilderProject.RunStatus.PENDING
+        pk=project.pk, run_id=run_id, run_status=BuilderProject.RunStatus.RUNNING
     ).update(
         run_status=(
             BuilderProject.RunStatus.SUCCEEDED
@@ -417,6 +591,44 @@ def builder_publish(
         spec = declarative.manifest_spec(manifest)
     except declarative.ManifestError as exc:
         raise ValidationError({"manifest": str(exc)}) from None
+    # Claimed on the row before anything is read or sent: two tabs publishing
+    # the first version would otherwise both find no definition and make two
+    # connectors on the Airbyte server. The claim commits at once (no
+    # transaction here), so the other tab's UPDATE sees it.
+    now = timezone.now()
+    claimed = (
+        BuilderProject.objects.filter(pk=project.pk)
+        .filter(
+            Q(publishing_at__isnull=True)
+            | Q(publishing_at__lt=now - PUBLISH_CLAIM_EXPIRES)
+        )
+        .update(publishing_at=now)
+    )
+    if not claimed:
+        raise ValidationError(
+            {
+                "manifest": "A publish of this connector is already running: "
+                "reload the page in a moment to see its version."
+            }
+        )
+    try:
+        return _publish_claimed(
+            actor=actor, project=project, manifest=manifest, spec=spec
+        )
+    finally:
+        BuilderProject.objects.filter(pk=project.pk, publishing_at=now).update(
+            publishing_at=None
+        )
+
+
+def _publish_claimed(
+    *,
+    actor: AbstractBaseUser | None,
+    project: BuilderProject,
+    manifest: dict[str, Any],
+    spec: ConnectorSpec,
+) -> Published:
+    """``builder_publish`` once this caller holds the project's publish claim."""
     # As it is now: the caller's copy may predate an earlier publish.
     project = BuilderProject.objects.select_related("definition", "workspace").get(
         pk=project.pk

@@ -24,10 +24,8 @@ from apps.connectors.builder import manifest_text, selectors, services
 from apps.connectors.builder.forms import ProjectCreateForm, ProjectEditForm
 from apps.connectors.builder.models import BuilderProject
 from apps.connectors.manifest_store import manifest_digest
-from apps.connectors.spec.config import mask_config
 from apps.core.forms import apply_validation_error
 from apps.core.htmx import redirect, render_page
-from apps.core.masking import mask_secrets
 from apps.core.roles import Role
 from apps.workspaces.access import require_role
 
@@ -41,10 +39,7 @@ CONTEXT_LINES = 3
 
 def _masked_config(config: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     """The test config for the textarea: secrets as MASK (the spec's and by name)."""
-    spec = (manifest or {}).get("spec") or {}
-    schema = spec.get("connection_specification") or {}
-    masked = mask_config(config, schema) if isinstance(schema, dict) else config
-    masked = mask_secrets(masked)
+    masked = services.masked_test_config(config, manifest)
     return json.dumps(masked, indent=2) if masked else ""
 
 
