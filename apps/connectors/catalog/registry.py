@@ -17,7 +17,7 @@ the CDN) and a Docker-only one.
 
 Two ways to parse. The shipped file is parsed strictly (``skipped=None``): any bad
 entry is an error, since it is ours. A fetched registry is Airbyte's (~600 entries):
-one malformed entry must not sink the others, so a ``skipped`` list collects what
+one malformed entry must not sink the others, so a ``Skipped`` collects what
 was left out and why, and only a document with no usable entry is refused. The
 skip messages kept are capped (``Skipped``: the first 20 and a count), and a
 document listing more than ``MAX_ENTRIES`` sources or destinations is refused
