@@ -14,6 +14,8 @@ import base64
 import json
 import threading
 import time
+import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
@@ -24,11 +26,13 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.connectors.builder import services
 from apps.connectors.builder.models import BuilderProject
 from apps.connectors.content_cli import _definition
+from apps.connectors.manifest_store import manifest_digest
 from apps.connectors.models import ConnectorManifest
 from apps.core.masking import MASK
 from apps.engines import declarative
@@ -579,3 +583,38 @@ def test_a_failed_publish_releases_its_claim(
     assert services.builder_publish(
         actor=admin, project=project, manifest=manifest
     ).created
+
+
+def _passed(project: BuilderProject) -> None:
+    """The draft as if a Validate of it had just passed."""
+    manifest = yaml.safe_load(project.manifest_text)
+    BuilderProject.objects.filter(pk=project.pk).update(
+        run_id=uuid.uuid4(),
+        run_kind="validate",
+        run_status="succeeded",
+        run_digest=manifest_digest(manifest),
+    )
+
+
+def test_the_page_says_a_publish_is_already_running_and_an_old_claim_expires(
+    editor, workspace, project, login
+):
+    _passed(project)
+    client = login(editor)
+    BuilderProject.objects.filter(pk=project.pk).update(publishing_at=timezone.now())
+
+    page = client.get(
+        client.post(url("publish", workspace, project.public_id))["Location"]
+    )
+
+    assert "A publish of this connector is already running" in page.text
+    assert not BuilderProject.objects.get(pk=project.pk).definition_id
+    # A claim older than the expiry lost its process: the next publish takes it.
+    BuilderProject.objects.filter(pk=project.pk).update(
+        publishing_at=timezone.now() - timedelta(minutes=11)
+    )
+    page = client.get(
+        client.post(url("publish", workspace, project.public_id))["Location"]
+    )
+    assert "Published Items API 0.1.0" in page.text
+    assert BuilderProject.objects.get(pk=project.pk).publishing_at is None
