@@ -79,6 +79,13 @@ class ConnectorDefinition(BaseModel):
         return self.ref.installable
 
     @property
+    def docs_link(self) -> str:
+        """The documentation URL if it is a web address, else "" (never a link
+        to ``javascript:`` or another scheme a registry or a manifest supplied)."""
+        url = self.documentation_url or ""
+        return url if url.startswith(("https://", "http://")) else ""
+
+    @property
     def is_declarative_manifest(self) -> bool:
         """The low-code source whose streams come from a user's YAML manifest."""
         return self.entrypoint == DECLARATIVE_MANIFEST_ENTRYPOINT

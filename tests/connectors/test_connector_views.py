@@ -278,3 +278,18 @@ def test_inline_create_from_the_connection_flow_selects_the_new_source(
     check_task, discover_task = no_tasks
     check_task.assert_called_once_with("source", source.pk)
     discover_task.assert_called_once_with(source.pk)
+
+
+def test_the_form_links_the_docs_only_when_they_are_a_web_address(
+    editor, workspace, login
+):
+    duckdb = definition(DUCKDB_ID)
+    client = login(editor)
+    form = url("destination_create", workspace)
+    page = client.get(form, {"definition": duckdb.public_id})
+    assert f'href="{duckdb.documentation_url}"' in page.text
+
+    duckdb.documentation_url = "javascript:alert(1)"
+    duckdb.save(update_fields=["documentation_url"])
+    page = client.get(form, {"definition": duckdb.public_id})
+    assert "javascript:" not in page.text
