@@ -377,6 +377,27 @@ def test_a_document_listing_an_absurd_number_of_entries_is_refused(registry):
     assert after == before
 
 
+def test_a_document_of_millions_of_objects_is_refused_before_it_is_parsed(
+    registry, monkeypatch
+):
+    """Memory goes by the object: a small file of `{}` must not reach json.loads."""
+    from apps.connectors.catalog import fetch
+
+    _, write = registry
+    path = write()
+    monkeypatch.setattr(fetch, "MAX_OBJECTS", 1000)
+    with open(path, "a") as extra:  # objects after the JSON's end: never parsed
+        extra.write("{}" * 1001)
+    parsed: list[bytes] = []
+    monkeypatch.setattr(fetch.json, "loads", lambda body: parsed.append(body))
+
+    result = services.catalog_fetch(actor=None, location=path)
+
+    assert result.status == RegistryFetch.Status.FAILED
+    assert "JSON objects, more than the 1,000 any registry needs" in result.error
+    assert parsed == []
+
+
 def test_skipped_keeps_a_count_and_the_ids_it_could_read():
     skipped = Skipped()
     good = {"sourceDefinitionId": PYPI_ID, "name": "A", "dockerImageTag": "1.0.0"}

@@ -22,6 +22,8 @@ from django.conf import settings
 from apps.connectors.catalog.registry import RegistryError
 
 MAX_REDIRECTS = 3
+# How many JSON objects a registry document may hold (see read_registry).
+MAX_OBJECTS = 3_000_000
 
 
 def is_url(location: str) -> bool:
@@ -55,6 +57,15 @@ def read_registry(location: str) -> dict[str, Any]:
     body = _download(location, label, limit) if is_url(location) else None
     if body is None:
         body = _read_file(location, label, limit)
+    # Parsing costs memory by the object, not by the byte: 100 MB of `{}` would
+    # be some 33 million dicts (GBs). Airbyte's registry holds a few hundred
+    # thousand objects (entries and their specs).
+    objects = body.count(b"{")
+    if objects > MAX_OBJECTS:
+        raise RegistryError(
+            f"{label} is not a registry: it holds {objects:,} JSON objects, more "
+            f"than the {MAX_OBJECTS:,} any registry needs."
+        )
     try:
         data = json.loads(body)
     except UnicodeDecodeError:
