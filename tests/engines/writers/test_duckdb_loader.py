@@ -16,8 +16,12 @@ import pytest
 
 from apps.engines.embedded.writers import duckdb as duckdb_writer
 from apps.engines.embedded.writers.base import DestinationError
-from apps.engines.embedded.writers.duckdb import DuckDBWriter
-from apps.engines.embedded.writers.typing import decode_json
+from apps.engines.embedded.writers.duckdb import DuckDBCasts, DuckDBWriter
+from apps.engines.embedded.writers.typing import (
+    build_encoder,
+    columns_for_schema,
+    decode_json,
+)
 from tests.engines.writers.conftest import stream, stream_state
 
 PROPERTIES: dict[str, Any] = {
@@ -171,3 +175,45 @@ def test_dedup_batches_load_in_order_on_the_loader_thread(duck):
     writer.finish(success=True)
     rows = duck.query('SELECT id, name FROM {s}."users" ORDER BY id')
     assert rows == [(key, "round-3") for key in range(5)]
+
+
+class _CastEveryValue(DuckDBCasts):
+    """DuckDB's casts with no fast path: every value goes through its cast."""
+
+    fast_paths = {}
+
+
+# Text the fast paths must pass as is, or leave to the cast: ASCII, accents, the
+# minus sign faker writes, emoji, NUL (DuckDB keeps it), lone surrogates (replaced
+# and recorded), and non-strings a string column turns into text.
+TEXTS = [
+    "plain",
+    "Z\u00fcrich",
+    "O\u2212",
+    "\U0001f600 end",
+    "nul \x00 byte",
+    "lone \ud800 high",
+    "\udfff",
+    "",
+    12,
+    2.5,
+    True,
+    {"a": "\u00e9"},
+]
+
+
+def test_the_fast_paths_give_exactly_what_the_casts_give():
+    columns = columns_for_schema(
+        {"type": "object", "properties": PROPERTIES}, reserved=()
+    )
+    fast = build_encoder(columns, DuckDBCasts(), generation_id=3)
+    slow = build_encoder(columns, _CastEveryValue(), generation_id=3)
+    records = [decode_json(line) for line in LINES]
+    records += [{"id": 7, "s": text} for text in TEXTS]
+    records += [{"id": 8, "s": "x", "n": n, "i": n, "b": n} for n in TEXTS]
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    for data in records:
+        assert fast(data, at, 1, None) == slow(data, at, 1, None), data
+    replaced = fast({"id": 9, "s": "lone \ud800 high"}, at, 1, None)
+    assert replaced[1] == "lone \ufffd high"
+    assert '"field":"s","change":"TRUNCATED"' in replaced[len(columns) + 1]

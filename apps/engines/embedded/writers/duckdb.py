@@ -135,7 +135,10 @@ class DuckDBCasts(Casts):
     """Cells for the appender: doubles for numbers, JSON as text."""
 
     fast_paths: ClassVar[dict[LogicalType, str]] = {
-        LogicalType.STRING: "type(v) is str and v.isascii()",
+        # Text DuckDB stores as is: anything but a lone surrogate (clean_text).
+        LogicalType.STRING: (
+            "type(v) is str and (v.isascii() or has_surrogate(v) is None)"
+        ),
         LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
         LogicalType.NUMBER: (
             "type(v) is float or "

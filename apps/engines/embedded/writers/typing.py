@@ -558,6 +558,9 @@ def build_encoder(
         "dumps": dumps_json,
         "json_cell": casts.json_cell,
         "META_EMPTY": casts.json_cell(b'{"changes":[]}'),
+        # For fast paths that take non-ASCII text as is when it holds no lone
+        # surrogate (what ``Casts.clean_text`` would replace).
+        "has_surrogate": _SURROGATE.search,
         "GEN": int(generation_id),
     }
     lines = ["def encode(data, ts, seq, changes):", "    get = data.get", "    n = 0"]
