@@ -10,12 +10,13 @@ away, which is the baseline the "ratio" compares with.
 
 Cases (in this order, a baseline before the syncs it is compared with):
 
-- faker alone, faker -> PostgreSQL, faker -> DuckDB: source-faker, stream ``users``
-  only (so the records are exactly ``count``), ``parallelism`` 2,
-  ``records_per_slice`` 1000, full refresh | overwrite;
+- faker alone, faker -> PostgreSQL, -> DuckDB, -> files (Parquet in a local
+  folder): source-faker, stream ``users`` only (so the records are exactly
+  ``count``), ``parallelism`` 2, ``records_per_slice`` 1000, full refresh |
+  overwrite;
 - faker at count/5 alone and -> DuckDB, to see whether memory stays flat;
-- hardcoded alone, -> PostgreSQL, -> DuckDB: source-hardcoded-records, stream
-  ``products`` only, full refresh | overwrite.
+- hardcoded alone, -> PostgreSQL, -> DuckDB, -> files: source-hardcoded-records,
+  stream ``products`` only, full refresh | overwrite.
 
 How it keeps away from the developer's data: the two-process scratch harness of
 ``apps.ops.bench``. The outer process (what ``make bench`` starts) makes a scratch
@@ -95,6 +96,9 @@ FAKER_RATIO_TARGET = 0.9
 HARDCODED_RATIO_TARGET = 0.6
 # Issue #16: DuckDB keeps up with the source for both connectors.
 DUCKDB_RATIO_TARGET = 0.9
+# Parquet files in a local folder (#16): the writer casts like DuckDB's, and
+# closes a file per commit; held to the same bar.
+FILES_RATIO_TARGET = 0.9
 PEAK_RSS_TARGET_MB = 250.0
 FLATNESS_TOLERANCE = 0.10
 
@@ -428,6 +432,7 @@ class Command(ScratchBenchCommand):
                 extra={
                     "CONNECTORS_DIR": str(connectors_dir),
                     "DUCKDB_DIR": str(scratch / "duckdb"),
+                    "FILES_DIR": str(scratch / "files"),
                 },
             )
             self.stdout.write(f"Connectors from:     {connectors_dir}")
@@ -504,7 +509,8 @@ class Bench:
 
     def _plans(self) -> list[SourcePlan]:
         faker, hardcoded = self.options["faker_count"], self.options["hardcoded_count"]
-        full = ["postgres", "duckdb"] if self.pg_problem is None else ["duckdb"]
+        local = ["duckdb", "files"]
+        full = ["postgres", *local] if self.pg_problem is None else local
         return [
             SourcePlan("faker", "faker", faker, full),
             SourcePlan("faker/5", "faker", faker // 5, ["duckdb"]),
@@ -528,6 +534,7 @@ class Bench:
             ),
             "postgres": ConnectorDefinition.objects.get(builtin="postgres"),
             "duckdb": ConnectorDefinition.objects.get(builtin="duckdb"),
+            "files": ConnectorDefinition.objects.get(builtin="files"),
         }
         for key in ("faker", "hardcoded"):
             definition = definitions[key]
@@ -607,6 +614,16 @@ class Bench:
                     "ssl_mode": "disable",
                 }
                 namespace = self.pg_schema
+            elif kind == "files":
+                slug = plan.key.replace("/", "_")
+                destination_config = {
+                    "storage": {
+                        "storage_type": "Local",
+                        "destination_path": f"bench_{slug}",
+                    },
+                    "format": {"format_type": "Parquet"},
+                }
+                namespace = "bench"
             else:
                 slug = plan.key.replace("/", "_")
                 destination_config = {"destination_path": f"bench_{slug}.duckdb"}
@@ -925,6 +942,8 @@ def ratio_target(result: CaseResult) -> float:
     """The lowest ratio to the connector alone a sync may reach (#4, #16)."""
     if result.destination == "duckdb":
         return DUCKDB_RATIO_TARGET
+    if result.destination == "files":
+        return FILES_RATIO_TARGET
     if result.connector == "faker":
         return FAKER_RATIO_TARGET
     return HARDCODED_RATIO_TARGET
