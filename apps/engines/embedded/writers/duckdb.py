@@ -6,17 +6,25 @@ written as one JSON array per column (orjson, in C) and inserted with one
 ``INSERT ... SELECT unnest(from_json(?, '["T"]')), ...`` per 2,048 rows. DuckDB
 parses and inserts without the GIL, on a loader thread, while the read loop
 decodes and casts the next batch: the same split PostgreSQL's server process
-gives its writer. A batch that JSON cannot carry exactly (a NaN or infinity, a
-time with a time zone) goes through DuckDB's row appender instead, which stores
-the same cells (``tests/engines/writers/test_duckdb_loader.py`` compares them).
+gives its writer. ``_airbyte_meta``, the generation and ``_airbyte_extra``, one
+value through most chunks, travel as scalars DuckDB repeats on every row. A
+batch that JSON cannot carry exactly (a NaN or infinity, a time with a time zone)
+goes through DuckDB's row appender instead, which stores the same cells
+(``tests/engines/writers/test_duckdb_loader.py`` compares them).
 
 Measured on this project's 2-vCPU machine (busy: load 5 to 10), 300,000
 hardcoded-records ``products`` lines replayed through decode + write + a commit
 every 12,000 rows, CPU per record of the whole process (DuckDB's threads
-included): appender 10.0-10.2 us, JSON columns 9.4 us; and of that, the time
-the read loop itself is blocked in the load falls from ~16 us to ~4 us a row
-(profiled). Load step alone, faker-like users (21 columns, CPU): appender
-4.2 us/row, JSON columns 2.5 us/row (+ ~1.5 us of orjson on the read loop).
+included): appender 10.0-10.2 us, JSON columns 9.4 us, with the scalar tail
+8.5 us (median of 5; 9.0 before, interleaved); and of that, the time the read
+loop itself is blocked in the load falls from ~16 us to ~4 us a row (profiled).
+Where the 8.5 us go: decoding the line 1.5, the write and its casts 1.6, the
+JSON columns 0.75 (0.3 of it orjson writing aware datetimes), DuckDB ~4 (binding
+and planning each 2,048-row INSERT ~1 ms, parsing the JSON, inserting, commits
+and checkpoints). Larger INSERTs (4,096 or 10,000 rows: +0.3-0.5 us) and one
+struct-typed JSON per chunk measured slower; PREPARE/EXECUTE rebinds every time.
+Load step alone, faker-like users (21 columns, CPU): appender 4.2 us/row, JSON
+columns 2.5 us/row (+ ~1.5 us of orjson on the read loop).
 Other routes measured: pyarrow batches load ~1.6x faster than the appender but
 add ~50 MB to every worker that imports pyarrow; read_json over NDJSON of the
 cast rows needs a dict per row (~3 us) and was slower; typing the raw lines
