@@ -8,43 +8,106 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('connectors', '0008_registry_manifests'),
-        ('workspaces', '0002_workspace_names_not_unique'),
+        ("connectors", "0008_registry_manifests"),
+        ("workspaces", "0002_workspace_names_not_unique"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BuilderProject',
+            name="BuilderProject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=100)),
-                ('manifest_text', models.TextField(blank=True)),
-                ('test_config', encrypted_model_fields.fields.EncryptedTextField(blank=True, default='')),
-                ('stream', models.CharField(blank=True, max_length=200)),
-                ('run_id', models.UUIDField(blank=True, null=True)),
-                ('run_kind', models.CharField(blank=True, choices=[('validate', 'Validate'), ('test_read', 'Test')], max_length=20)),
-                ('run_status', models.CharField(blank=True, choices=[('pending', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], max_length=20)),
-                ('run_digest', models.CharField(blank=True, max_length=64)),
-                ('run_stream', models.CharField(blank=True, max_length=200)),
-                ('run_result', models.JSONField(blank=True, null=True)),
-                ('run_message', models.TextField(blank=True)),
-                ('run_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('run_finished_at', models.DateTimeField(blank=True, null=True)),
-                ('definition', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='builder_project', to='connectors.connectordefinition')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=100)),
+                ("manifest_text", models.TextField(blank=True)),
+                (
+                    "test_config",
+                    encrypted_model_fields.fields.EncryptedTextField(
+                        blank=True, default=""
+                    ),
+                ),
+                ("stream", models.CharField(blank=True, max_length=200)),
+                ("run_id", models.UUIDField(blank=True, null=True)),
+                (
+                    "run_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[("validate", "Validate"), ("test_read", "Test")],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "run_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pending", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("run_digest", models.CharField(blank=True, max_length=64)),
+                ("run_stream", models.CharField(blank=True, max_length=200)),
+                ("run_result", models.JSONField(blank=True, null=True)),
+                ("run_message", models.TextField(blank=True)),
+                ("run_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("run_finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "definition",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="builder_project",
+                        to="connectors.connectordefinition",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'name'), name='builder_project_name_per_workspace')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workspace", "name"),
+                        name="builder_project_name_per_workspace",
+                    )
+                ],
             },
         ),
     ]
