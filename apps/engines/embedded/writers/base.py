@@ -4,6 +4,9 @@ A writer loads the records of one sync attempt into one destination (PostgreSQL 
 DuckDB) and keeps the connection's state there, in the same transaction as the data
 it covers. It knows nothing of Django: it takes a plain config dict and
 ``StreamConfig`` dataclasses, and reports through a ``log(level, message)`` callable.
+``RecordWriter`` is what every writer does with records (the files writer's too:
+stream plans, ``write``, buffers, counters, the attempt's lifecycle);
+``BaseWriter`` adds the SQL, with ``_db_*`` hooks per backend.
 
 How the runner drives it (one attempt)::
 
@@ -94,7 +97,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    TypeAlias,
+    TypeVar,
+)
 
 from apps.engines.embedded.writers.typing import (
     Casts,
@@ -280,6 +292,21 @@ def clean_state(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def latest_states(
+    states: Iterable[dict[str, Any]],
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The last of ``states`` under each ``state_key``; what a commit stores."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for state in states:
+        try:
+            latest[state_key(state)] = state
+        except (KeyError, TypeError, AttributeError):
+            raise DestinationError(
+                "The source sent a STATE message without a stream name."
+            ) from None
+    return latest
+
+
 def _global_streams(state: dict[str, Any]) -> list[dict[str, Any]]:
     return list((state.get("global") or {}).get("stream_states") or [])
 
@@ -302,26 +329,18 @@ class FieldRef:
 
 
 @dataclass
-class StreamPlan:
-    """A stream's tables, columns, encoder and buffer for this attempt."""
+class RecordPlan:
+    """A stream's columns, encoder, buffer and counters for this attempt: what
+    every writer keeps per stream, whatever it writes to."""
 
     config: StreamConfig
     schema: str
     table: str
-    staging: str
     columns: list[Column] = field(default_factory=list)
+    #: One record -> one row; None keeps the record whole, as the row
+    #: ``(data, emitted_at_ms, changes)`` (the files writer's JSON lines).
     encode: Encoder | None = None
-    #: The table the rows go to: the staging table for overwrite streams.
-    target: str = ""
-    #: The primary key parts and the cursor, as columns (dedup only).
-    key_refs: list[FieldRef] = field(default_factory=list)
-    cursor_ref: FieldRef | None = None
-    batch_table: str = ""
-    #: Backend SQL prepared once per attempt (COPY/merge statements).
-    sql: dict[str, str] = field(default_factory=dict)
-    #: Backend load types, one per load column (PostgreSQL binary COPY).
-    load_types: list[str] = field(default_factory=list)
-    buffer: list[tuple[Any, ...]] = field(default_factory=list)
+    buffer: list[Any] = field(default_factory=list)
     buffer_bytes: int = 0
     pending_records: int = 0
     pending_bytes: int = 0
@@ -336,6 +355,26 @@ class StreamPlan:
         self.mode: SyncMode = self.config.destination_sync_mode
         # Where build_encoder puts _airbyte_extra in a row (before seq for dedup).
         self.extra_index = -2 if self.mode == "append_dedup" else -1
+
+
+PlanT = TypeVar("PlanT", bound=RecordPlan)
+
+
+@dataclass(kw_only=True)
+class StreamPlan(RecordPlan):
+    """A stream's tables, columns, encoder and buffer for this attempt."""
+
+    staging: str
+    #: The table the rows go to: the staging table for overwrite streams.
+    target: str = ""
+    #: The primary key parts and the cursor, as columns (dedup only).
+    key_refs: list[FieldRef] = field(default_factory=list)
+    cursor_ref: FieldRef | None = None
+    batch_table: str = ""
+    #: Backend SQL prepared once per attempt (COPY/merge statements).
+    sql: dict[str, str] = field(default_factory=dict)
+    #: Backend load types, one per load column (PostgreSQL binary COPY).
+    load_types: list[str] = field(default_factory=list)
 
     @property
     def load_columns(self) -> list[str]:
@@ -391,22 +430,20 @@ def literal(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The shared writer
+# The shared writers
 
 
-class BaseWriter:
-    """Buffers, counters, state keeping and the attempt lifecycle; SQL per backend.
+class RecordWriter(Generic[PlanT]):
+    """The record path every writer shares, whatever it writes to.
 
-    Subclasses implement the ``_db_*`` hooks and set ``type_names``/``casts``.
+    Stream plans (found by ``(namespace, name)``, else by an unambiguous name),
+    ``write`` (one record cast into one row of its plan's buffer), the buffer
+    limits, the counters a commit reports, and the attempt's lifecycle around them.
+    Subclasses make the plans (``_new_plan``) and say what a batch and a commit are
+    (``_write_batch``, ``_commit_batch``, ``_fail_batch``); ``BaseWriter`` for
+    SQL databases, ``files.FilesWriter`` for files.
     """
 
-    #: Logical type -> the backend's column type.
-    type_names: ClassVar[dict[LogicalType, str]] = {}
-    #: Extra spellings of column types found in existing tables -> logical type.
-    type_aliases: ClassVar[dict[str, LogicalType]] = {}
-    #: SQL types of the _airbyte_* columns, by column.
-    airbyte_types: ClassVar[dict[str, str]] = {}
-    casts: Casts = Casts()
     backend: ClassVar[str] = ""
 
     #: Flush a stream's buffer at this many rows or bytes.
@@ -426,52 +463,39 @@ class BaseWriter:
         log: LogFn | None = None,
     ) -> None:
         self.config = dict(config)
-        self.schema = fit_identifier(normalize_name(schema or "public"))
+        self.schema = self._default_schema(schema)
         self.table_prefix = table_prefix or ""
         self.connection_id = str(connection_id)
         self.log: LogFn = log or (lambda level, message: None)
         self.streams = list(streams)
         names = table_names(self.streams, schema=self.schema, prefix=self.table_prefix)
-        self._plans: dict[tuple[str | None, str], StreamPlan] = {}
-        self._by_name: dict[str, StreamPlan | None] = {}
+        self._plans: dict[tuple[str | None, str], PlanT] = {}
+        self._by_name: dict[str, PlanT | None] = {}
         for stream in self.streams:
-            target_schema, table = names[stream.key]
-            plan = StreamPlan(
-                config=stream,
-                schema=target_schema,
-                table=table,
-                staging=staging_name(table, self.connection_id),
-            )
+            plan = self._new_plan(stream, *names[stream.key])
             self._plans[stream.key] = plan
             # A record without a namespace still finds a stream that has one, as
             # long as the name alone is unambiguous.
             self._by_name[stream.name] = None if stream.name in self._by_name else plan
         self._is_open = False
         self._buffered = 0
-        self._stored_kinds: set[str] = set()
         self._last_ms: int | None = None
         self._last_ts: dt.datetime | None = None
         self._unknown_streams: set[tuple[str | None, str]] = set()
 
+    def _default_schema(self, schema: str) -> str:
+        """The writer's ``schema``: where streams without their own go."""
+        return fit_identifier(normalize_name(schema or "public"))
+
+    def _new_plan(self, stream: StreamConfig, schema: str, table: str) -> PlanT:
+        raise NotImplementedError
+
     # -- lifecycle ---------------------------------------------------------
 
     def open(self) -> None:
-        if self._is_open:
-            return
-        self._db_connect()
-        try:
-            self._prepare()
-        except DestinationError:
-            self._db_rollback_quietly()
-            self._db_close()
-            raise
-        except Exception as exc:
-            self._db_rollback_quietly()
-            self._db_close()
-            raise self._wrap(exc, "preparing the destination tables") from exc
-        self._is_open = True
+        raise NotImplementedError
 
-    def __enter__(self) -> BaseWriter:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
@@ -493,6 +517,8 @@ class BaseWriter:
         size: int = 0,
         meta: dict[str, Any] | None = None,
     ) -> None:
+        # Called once per record: everything it needs is a local or an attribute,
+        # and it calls out only to encode a row and, at a batch's end, to flush.
         if not self._is_open:
             raise DestinationError("The destination writer is not open.")
         plan = self._plans.get((namespace or None, stream))
@@ -501,18 +527,22 @@ class BaseWriter:
             if plan is None:
                 self._unknown_stream(stream, namespace)
                 return
-        if emitted_at_ms != self._last_ms:
-            self._last_ms = emitted_at_ms
-            self._last_ts = _timestamp(emitted_at_ms)
         if type(data) is not dict:
             data = {"_airbyte_data": data}
         changes = None
         if meta and isinstance(meta.get("changes"), list) and meta["changes"]:
             changes = list(meta["changes"])
-        plan.seq += 1
-        row = plan.encode(data, self._last_ts, plan.seq, changes)  # type: ignore[misc]
-        if row[plan.extra_index] is not None:
-            self._warn_extra(plan, data)
+        encode = plan.encode
+        if encode is None:
+            row: Any = (data, emitted_at_ms, changes)
+        else:
+            if emitted_at_ms != self._last_ms:
+                self._last_ms = emitted_at_ms
+                self._last_ts = _timestamp(emitted_at_ms)
+            plan.seq += 1
+            row = encode(data, self._last_ts, plan.seq, changes)
+            if row[plan.extra_index] is not None:
+                self._warn_extra(plan, data)
         if not size:
             size = len(dumps_json(data))
         buffer = plan.buffer
@@ -530,18 +560,229 @@ class BaseWriter:
         self._require_open()
         real = [clean_state(s) for s in states if s]
         try:
-            for plan in self._plans.values():
-                if plan.buffer:
-                    self._flush(plan)
-            if real:
-                self._persist_states(real)
-            self._db_commit()
+            self._commit_batch(real)
         except Exception as exc:
-            self._fail_transaction()
+            self._fail_batch()
             if isinstance(exc, DestinationError):
                 raise
             raise self._wrap(exc, "committing a batch") from exc
         return self._collect(states=len(real))
+
+    def finish(self, *, success: bool) -> CommitResult:
+        if not self._is_open:
+            return CommitResult()
+        if not success:
+            self.abort()
+            return CommitResult()
+        try:
+            self._finish_batch()
+        except Exception as exc:
+            self._fail_finish()
+            self._close()
+            if isinstance(exc, DestinationError):
+                raise
+            raise self._wrap(exc, "finishing the sync") from exc
+        result = self._collect(states=0, swapped=True)
+        self._close()
+        return result
+
+    def abort(self) -> None:
+        if not self._is_open:
+            return
+        self._fail_batch()
+        self._discard_staging()
+        self._close()
+
+    def close(self) -> None:
+        """Release the connection or files; an open batch is rolled back or
+        dropped (like ``abort``)."""
+        self.abort()
+
+    def truncate(self, streams: Iterable[StreamRef] | None = None) -> None:
+        self._reset(streams, drop=False)
+
+    def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
+        self._reset(streams, drop=True)
+
+    def forget_state(self, streams: Iterable[StreamRef] | None = None) -> None:
+        """Reset without touching data: the streams' next sync starts over."""
+        self._reset(streams, drop=False, keep_data=True)
+
+    # -- batches -----------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if not self._is_open:
+            raise DestinationError("The destination writer is not open.")
+
+    def _flush(self, plan: PlanT) -> None:
+        rows = plan.buffer
+        if not rows:
+            return
+        plan.buffer = []
+        self._buffered -= len(rows)
+        size, plan.buffer_bytes = plan.buffer_bytes, 0
+        self._write_batch(plan, rows, size)
+
+    def _write_batch(self, plan: PlanT, rows: list[Any], size: int) -> None:
+        """Put one flushed buffer (``size`` bytes as received) where it goes."""
+        raise NotImplementedError
+
+    def _commit_batch(self, states: list[dict[str, Any]]) -> None:
+        """Make what was written since the last commit and ``states`` durable."""
+        raise NotImplementedError
+
+    def _finish_batch(self) -> None:
+        """Make the rest durable and put overwrite streams' staged rows in place."""
+        raise NotImplementedError
+
+    def _fail_finish(self) -> None:
+        """After ``_finish_batch`` failed: what ``abort`` does before it closes."""
+        self._fail_batch()
+        self._discard_staging()
+
+    def _fail_batch(self) -> None:
+        """Forget everything since the last commit (subclasses: what they wrote)."""
+        for plan in self._plans.values():
+            plan.buffer.clear()
+            plan.buffer_bytes = plan.pending_records = plan.pending_bytes = 0
+        self._buffered = 0
+
+    def _discard_staging(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """End the attempt (subclasses: release what it held)."""
+        self._is_open = False
+        for plan in self._plans.values():
+            plan.buffer.clear()
+            plan.buffer_bytes = 0
+        self._buffered = 0
+
+    def _collect(self, *, states: int, swapped: bool = False) -> CommitResult:
+        counts = {}
+        for key, plan in self._plans.items():
+            records, size = plan.pending_records, plan.pending_bytes
+            plan.pending_records = plan.pending_bytes = 0
+            if plan.mode == "overwrite":
+                # In staging, no reader sees these rows yet: they count as committed
+                # when the swap puts them in place, and never if it fails.
+                plan.staged_records += records
+                plan.staged_bytes += size
+                if not swapped:
+                    continue
+                records, size = plan.staged_records, plan.staged_bytes
+                plan.staged_records = plan.staged_bytes = 0
+            if records:
+                counts[key] = StreamCounts(records, size)
+        return CommitResult(streams=counts, states=states)
+
+    def _plans_for(self, streams: Iterable[StreamRef] | None) -> list[PlanT]:
+        if streams is None:
+            return list(self._plans.values())
+        chosen = []
+        for stream in streams:
+            if isinstance(stream, StreamConfig):
+                plan = self._plans.get(stream.key)
+            elif isinstance(stream, str):
+                plan = self._by_name.get(stream)
+            else:
+                namespace, name = stream
+                plan = self._plans.get((namespace or None, name))
+            if plan is None:
+                raise DestinationError(f"Unknown or ambiguous stream {stream!r}.")
+            chosen.append(plan)
+        return chosen
+
+    def _reset(
+        self,
+        streams: Iterable[StreamRef] | None,
+        *,
+        drop: bool,
+        keep_data: bool = False,
+    ) -> None:
+        """Empty (or drop) the streams' data unless ``keep_data``; forget states."""
+        raise NotImplementedError
+
+    def _reset_scope(
+        self, chosen: Sequence[PlanT]
+    ) -> tuple[set[tuple[str, str]], tuple[str, ...]]:
+        """The streams whose states a reset of ``chosen`` forgets, and the kinds:
+        LEGACY state covers every stream, so it goes only when all of them do."""
+        keys = {(p.config.namespace or "", p.config.name) for p in chosen}
+        every = {p.config.key for p in chosen} == set(self._plans)
+        return keys, (STREAM, GLOBAL, LEGACY) if every else (STREAM, GLOBAL)
+
+    # -- messages ------------------------------------------------------------
+
+    def _unknown_stream(self, stream: str, namespace: str | None) -> None:
+        key = (namespace, stream)
+        if key not in self._unknown_streams:
+            self._unknown_streams.add(key)
+            self.log(
+                "WARN",
+                f"Records of stream {stream!r} are skipped: the stream is not in "
+                "this connection's configured catalog.",
+            )
+
+    def _warn_extra(self, plan: PlanT, data: dict[str, Any]) -> None:
+        if plan.warned_extra:
+            return
+        plan.warned_extra = True
+        known = {c.field for c in plan.columns}
+        extra = sorted(k for k in data if k not in known)[:10]
+        self.log(
+            "WARN",
+            f"Stream {plan.config.name!r} sends fields that are not in its schema "
+            f"({', '.join(map(repr, extra))}); they are kept in {EXTRA}.",
+        )
+
+    def _wrap(self, exc: Exception, doing: str) -> DestinationError:
+        raise NotImplementedError
+
+
+class BaseWriter(RecordWriter[StreamPlan]):
+    """Buffers, counters, state keeping and the attempt lifecycle; SQL per backend.
+
+    Subclasses implement the ``_db_*`` hooks and set ``type_names``/``casts``.
+    """
+
+    #: Logical type -> the backend's column type.
+    type_names: ClassVar[dict[LogicalType, str]] = {}
+    #: Extra spellings of column types found in existing tables -> logical type.
+    type_aliases: ClassVar[dict[str, LogicalType]] = {}
+    #: SQL types of the _airbyte_* columns, by column.
+    airbyte_types: ClassVar[dict[str, str]] = {}
+    casts: Casts = Casts()
+
+    def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._stored_kinds: set[str] = set()
+
+    def _new_plan(self, stream: StreamConfig, schema: str, table: str) -> StreamPlan:
+        return StreamPlan(
+            config=stream,
+            schema=schema,
+            table=table,
+            staging=staging_name(table, self.connection_id),
+        )
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def open(self) -> None:
+        if self._is_open:
+            return
+        self._db_connect()
+        try:
+            self._prepare()
+        except DestinationError:
+            self._db_rollback_quietly()
+            self._db_close()
+            raise
+        except Exception as exc:
+            self._db_rollback_quietly()
+            self._db_close()
+            raise self._wrap(exc, "preparing the destination tables") from exc
+        self._is_open = True
 
     def read_state(self) -> list[dict[str, Any]]:
         opened_here = not self._is_open
@@ -557,57 +798,6 @@ class BaseWriter:
                 self._db_close()
         return [state for _, _, _, state in rows]
 
-    def finish(self, *, success: bool) -> CommitResult:
-        if not self._is_open:
-            return CommitResult()
-        if not success:
-            self.abort()
-            return CommitResult()
-        try:
-            for plan in self._plans.values():
-                if plan.buffer:
-                    self._flush(plan)
-            swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
-            for plan in swapped:
-                self._db_swap(plan)
-            if swapped:
-                self._delete_states(
-                    {(p.config.namespace or "", p.config.name) for p in swapped},
-                    kinds=(STREAM,),
-                )
-            self._db_commit()
-        except Exception as exc:
-            self._fail_transaction()
-            self._discard_staging()
-            self._close()
-            if isinstance(exc, DestinationError):
-                raise
-            raise self._wrap(exc, "finishing the sync") from exc
-        result = self._collect(states=0, swapped=True)
-        self._close()
-        return result
-
-    def abort(self) -> None:
-        if not self._is_open:
-            return
-        self._fail_transaction()
-        self._discard_staging()
-        self._close()
-
-    def close(self) -> None:
-        """Release the connection; an open batch is rolled back (like ``abort``)."""
-        self.abort()
-
-    def truncate(self, streams: Iterable[StreamRef] | None = None) -> None:
-        self._reset(streams, drop=False)
-
-    def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
-        self._reset(streams, drop=True)
-
-    def forget_state(self, streams: Iterable[StreamRef] | None = None) -> None:
-        """Reset without touching data: the streams' next sync starts over."""
-        self._reset(streams, drop=False, keep_data=True)
-
     def check(self) -> None:
         self._db_connect()
         try:
@@ -622,43 +812,36 @@ class BaseWriter:
 
     # -- shared internals --------------------------------------------------
 
-    def _require_open(self) -> None:
-        if not self._is_open:
-            raise DestinationError("The destination writer is not open.")
-
     def _close(self) -> None:
-        self._is_open = False
-        for plan in self._plans.values():
-            plan.buffer.clear()
-            plan.buffer_bytes = 0
-        self._buffered = 0
+        super()._close()
         self._db_close()
 
-    def _fail_transaction(self) -> None:
+    def _fail_batch(self) -> None:
         """Forget everything since the last commit: buffers, counters, the txn."""
-        for plan in self._plans.values():
-            plan.buffer.clear()
-            plan.buffer_bytes = plan.pending_records = plan.pending_bytes = 0
-        self._buffered = 0
+        super()._fail_batch()
         self._db_rollback_quietly()
 
-    def _collect(self, *, states: int, swapped: bool = False) -> CommitResult:
-        counts = {}
-        for key, plan in self._plans.items():
-            records, size = plan.pending_records, plan.pending_bytes
-            plan.pending_records = plan.pending_bytes = 0
-            if plan.mode == "overwrite":
-                # In staging, no reader sees these rows yet: they count as committed
-                # when the swap puts them in the final table, and never if it fails.
-                plan.staged_records += records
-                plan.staged_bytes += size
-                if not swapped:
-                    continue
-                records, size = plan.staged_records, plan.staged_bytes
-                plan.staged_records = plan.staged_bytes = 0
-            if records:
-                counts[key] = StreamCounts(records, size)
-        return CommitResult(streams=counts, states=states)
+    def _commit_batch(self, states: list[dict[str, Any]]) -> None:
+        for plan in self._plans.values():
+            if plan.buffer:
+                self._flush(plan)
+        if states:
+            self._persist_states(states)
+        self._db_commit()
+
+    def _finish_batch(self) -> None:
+        for plan in self._plans.values():
+            if plan.buffer:
+                self._flush(plan)
+        swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
+        for plan in swapped:
+            self._db_swap(plan)
+        if swapped:
+            self._delete_states(
+                {(p.config.namespace or "", p.config.name) for p in swapped},
+                kinds=(STREAM,),
+            )
+        self._db_commit()
 
     def _discard_staging(self) -> None:
         """Drop a failed attempt's staging tables and states (best effort).
@@ -697,41 +880,13 @@ class BaseWriter:
             f"Dropped the staging table(s) {names}: the final tables are unchanged.",
         )
 
-    def _flush(self, plan: StreamPlan) -> None:
-        rows = plan.buffer
-        if not rows:
-            return
-        plan.buffer = []
-        self._buffered -= len(rows)
-        plan.buffer_bytes = 0
+    def _write_batch(self, plan: StreamPlan, rows: list[Any], size: int) -> None:
         try:
             self._db_load(plan, rows)
         except DestinationError:
             raise
         except Exception as exc:
             raise self._wrap(exc, f"loading stream {plan.config.name!r}") from exc
-
-    def _unknown_stream(self, stream: str, namespace: str | None) -> None:
-        key = (namespace, stream)
-        if key not in self._unknown_streams:
-            self._unknown_streams.add(key)
-            self.log(
-                "WARN",
-                f"Records of stream {stream!r} are skipped: the stream is not in "
-                "this connection's configured catalog.",
-            )
-
-    def _warn_extra(self, plan: StreamPlan, data: dict[str, Any]) -> None:
-        if plan.warned_extra:
-            return
-        plan.warned_extra = True
-        known = {c.field for c in plan.columns}
-        extra = sorted(k for k in data if k not in known)[:10]
-        self.log(
-            "WARN",
-            f"Stream {plan.config.name!r} sends fields that are not in its schema "
-            f"({', '.join(map(repr, extra))}); they are kept in {EXTRA}.",
-        )
 
     # -- preparing tables --------------------------------------------------
 
@@ -926,14 +1081,7 @@ class BaseWriter:
     # -- states ------------------------------------------------------------
 
     def _persist_states(self, states: list[dict[str, Any]]) -> None:
-        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for state in states:
-            try:
-                latest[state_key(state)] = state
-            except (KeyError, TypeError, AttributeError):
-                raise DestinationError(
-                    "The source sent a STATE message without a stream name."
-                ) from None
+        latest = latest_states(states)
         kinds = {key[0] for key in latest}
         if self._stored_kinds - kinds:
             # A connection keeps one kind of state; after a switch (e.g. a source
@@ -1013,9 +1161,7 @@ class BaseWriter:
                     self._db_execute(f"DROP TABLE IF EXISTS {ref}")
                 elif self._db_columns(plan.schema, plan.table) is not None:
                     self._db_truncate(ref)
-            keys = {(p.config.namespace or "", p.config.name) for p in chosen}
-            every = {p.config.key for p in chosen} == set(self._plans)
-            kinds = (STREAM, GLOBAL, LEGACY) if every else (STREAM, GLOBAL)
+            keys, kinds = self._reset_scope(chosen)
             self._delete_states(keys, kinds=kinds)
             self._db_commit()
         except Exception as exc:
@@ -1031,23 +1177,6 @@ class BaseWriter:
         else:
             verb = "dropped" if drop else "emptied"
             self.log("INFO", f"Reset: {verb} {names} and cleared their state.")
-
-    def _plans_for(self, streams: Iterable[StreamRef] | None) -> list[StreamPlan]:
-        if streams is None:
-            return list(self._plans.values())
-        chosen = []
-        for stream in streams:
-            if isinstance(stream, StreamConfig):
-                plan = self._plans.get(stream.key)
-            elif isinstance(stream, str):
-                plan = self._by_name.get(stream)
-            else:
-                namespace, name = stream
-                plan = self._plans.get((namespace or None, name))
-            if plan is None:
-                raise DestinationError(f"Unknown or ambiguous stream {stream!r}.")
-            chosen.append(plan)
-        return chosen
 
     # -- errors ----------------------------------------------------------------
 

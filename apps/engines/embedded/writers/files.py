@@ -1,6 +1,7 @@
 """The files destination writer: Parquet, JSON lines or CSV, in a folder or S3.
 
-It drives the same interface as the SQL writers (``writers/base.py``), with files
+It drives the same interface as the SQL writers and shares their record path
+(``base.RecordWriter``: stream plans, ``write``, buffers, counters), with files
 where they have tables:
 
 - **Layout.** ``<root>/<schema>/<prefix><stream>/``, names normalized like the SQL
@@ -69,15 +70,15 @@ from apps.engines.embedded.writers.base import (
     META,
     RAW_ID,
     STREAM,
-    CommitResult,
     DestinationError,
-    LogFn,
+    RecordPlan,
+    RecordWriter,
     StreamConfig,
-    StreamCounts,
     StreamRef,
-    clean_state,
-    state_key,
-    table_names,
+    _descriptor_key,
+    _first_line,
+    _global_streams,
+    latest_states,
 )
 from apps.engines.embedded.writers.files_formats import (
     EXTENSIONS,
@@ -101,14 +102,10 @@ from apps.engines.embedded.writers.typing import (
     CastAdjusted,
     CastFailed,
     Casts,
-    Column,
-    Encoder,
     LogicalType,
     build_encoder,
     columns_for_schema,
     dumps_json,
-    fit_identifier,
-    normalize_name,
 )
 
 STATE_FOLDER = "_airbyte_state"
@@ -171,35 +168,21 @@ class TextCasts(Casts):
     }
 
 
-@dataclass
-class FilePlan:
-    """One stream's folders, columns, encoder, buffer and part file this attempt."""
+@dataclass(kw_only=True)
+class FilePlan(RecordPlan):
+    """One stream's folders, columns, encoder, buffer and part file this attempt.
 
-    config: StreamConfig
-    schema: str
-    table: str
-    columns: list[Column] = field(default_factory=list)
+    JSON lines have no encoder (``encode`` None): the record is kept whole.
+    """
+
     file_columns: list[FileColumn] = field(default_factory=list)
-    encode: Encoder | None = None
-    buffer: list[Any] = field(default_factory=list)
-    buffer_bytes: int = 0
     part: PartFile | None = None
     part_bytes: int = 0
     part_number: int = 0
     #: Closed parts not yet put in place (rolled over inside one commit).
     closed: list[PartFile] = field(default_factory=list)
-    pending_records: int = 0
-    pending_bytes: int = 0
-    staged_records: int = 0
-    staged_bytes: int = 0
-    seq: int = 0
-    warned_extra: bool = False
     #: The connection's own staging folder (``staging_folder``).
     staging_root: str = STAGING_FOLDER
-
-    @property
-    def mode(self) -> str:
-        return self.config.destination_sync_mode
 
     @property
     def folder(self) -> str:
@@ -268,69 +251,43 @@ def format_of(config: dict[str, Any]) -> tuple[str, str]:
     return kind, "GZIP" if codec == "GZIP" else ""
 
 
-class FilesWriter:
+class FilesWriter(RecordWriter[FilePlan]):
     """Writes streams as files in a folder or an S3 bucket; see the module docstring.
 
     ``storage`` is for tests that bring their own; a sync builds it from the config.
     """
 
     backend: ClassVar[str] = "Files"
-    #: Flush a stream's buffer into its part file at this many rows or bytes.
-    batch_rows: int = 10_000
-    batch_bytes: int = 16 * 1024 * 1024
-    #: Flush the largest buffer when all buffers together hold this many rows.
-    max_buffered_rows: int = 50_000
     #: Start a new part file past this many rows or (input) bytes.
     part_rows: int = 1_000_000
     part_bytes: int = 512 * 1024 * 1024
 
     def __init__(
-        self,
-        config: dict[str, Any],
-        *,
-        schema: str,
-        table_prefix: str = "",
-        streams: Sequence[StreamConfig],
-        connection_id: str,
-        log: LogFn | None = None,
-        storage: Storage | None = None,
+        self, config: dict[str, Any], *, storage: Storage | None = None, **kwargs: Any
     ) -> None:
-        self.config = dict(config)
-        self.format, self.codec = format_of(self.config)
-        self.schema = fit_identifier(normalize_name(schema or "public"))
-        if self.schema in RESERVED:
-            self.schema = f"{self.schema}_"
-        self.table_prefix = table_prefix or ""
-        self.connection_id = str(connection_id)
-        self.log: LogFn = log or (lambda level, message: None)
-        self.streams = list(streams)
+        self.format, self.codec = format_of(config)
         self._storage = storage
-        names = table_names(self.streams, schema=self.schema, prefix=self.table_prefix)
-        self._plans: dict[tuple[str | None, str], FilePlan] = {}
-        self._by_name: dict[str, FilePlan | None] = {}
+        super().__init__(config, **kwargs)
         self._staging_root = staging_folder(self.connection_id)
-        for stream in self.streams:
-            target_schema, table = names[stream.key]
-            if target_schema in RESERVED:
-                target_schema = f"{target_schema}_"
-            plan = FilePlan(
-                config=stream,
-                schema=target_schema,
-                table=table,
-                staging_root=self._staging_root,
-            )
-            self._plans[stream.key] = plan
-            self._by_name[stream.name] = None if stream.name in self._by_name else plan
         self.casts: Casts = ParquetCasts() if self.format == PARQUET else TextCasts()
-        self._is_open = False
-        self._buffered = 0
         self._doc: dict[str, Any] | None = None
         self._scratch: Path | None = None
         self._stamp = ""
         self._token = ""
-        self._last_ms: int | None = None
-        self._last_ts: dt.datetime | None = None
-        self._unknown_streams: set[tuple[str | None, str]] = set()
+        #: Set once ``finish`` has begun moving staged files in.
+        self._swap_started = False
+
+    def _default_schema(self, schema: str) -> str:
+        name = super()._default_schema(schema)
+        return f"{name}_" if name in RESERVED else name
+
+    def _new_plan(self, stream: StreamConfig, schema: str, table: str) -> FilePlan:
+        return FilePlan(
+            config=stream,
+            schema=f"{schema}_" if schema in RESERVED else schema,
+            table=table,
+            staging_root=staging_folder(self.connection_id),
+        )
 
     # -- storage and the state file --------------------------------------------
 
@@ -473,78 +430,6 @@ class FilesWriter:
             data.append(FileColumn(column.name, kind))
         return head + data
 
-    def __enter__(self) -> FilesWriter:
-        self.open()
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if not self._is_open:
-            return
-        if exc_type is None:
-            self.finish(success=True)
-        else:
-            self.abort()
-
-    def write(
-        self,
-        stream: str,
-        namespace: str | None,
-        data: dict[str, Any],
-        emitted_at_ms: int,
-        *,
-        size: int = 0,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
-        if not self._is_open:
-            raise DestinationError("The destination writer is not open.")
-        plan = self._plans.get((namespace or None, stream))
-        if plan is None:
-            plan = self._by_name.get(stream)
-            if plan is None:
-                self._unknown_stream(stream, namespace)
-                return
-        if type(data) is not dict:
-            data = {"_airbyte_data": data}
-        changes = None
-        if meta and isinstance(meta.get("changes"), list) and meta["changes"]:
-            changes = list(meta["changes"])
-        if not size:
-            size = len(dumps_json(data))
-        if self.format == JSONL:
-            row: Any = (data, emitted_at_ms, changes)
-        else:
-            if emitted_at_ms != self._last_ms:
-                self._last_ms = emitted_at_ms
-                self._last_ts = _timestamp(emitted_at_ms)
-            plan.seq += 1
-            row = plan.encode(data, self._last_ts, plan.seq, changes)  # type: ignore[misc]
-            if row[-1] is not None:
-                self._warn_extra(plan, data)
-        plan.buffer.append(row)
-        plan.buffer_bytes += size
-        plan.pending_records += 1
-        plan.pending_bytes += size
-        self._buffered += 1
-        if len(plan.buffer) >= self.batch_rows or plan.buffer_bytes >= self.batch_bytes:
-            self._flush(plan)
-        elif self._buffered >= self.max_buffered_rows:
-            self._flush(max(self._plans.values(), key=lambda p: len(p.buffer)))
-
-    def commit(self, *states: dict[str, Any] | None) -> CommitResult:
-        self._require_open()
-        real = [clean_state(s) for s in states if s]
-        try:
-            self._put_parts()
-            if real:
-                self._persist_states(real)
-            self._save_doc()
-        except Exception as exc:
-            self._fail_batch()
-            if isinstance(exc, DestinationError):
-                raise
-            raise self._wrap(exc, "committing a batch") from exc
-        return self._collect(states=len(real))
-
     def read_state(self) -> list[dict[str, Any]]:
         try:
             doc = self._doc if self._is_open else self._load_doc()
@@ -555,87 +440,12 @@ class FilesWriter:
         assert doc is not None
         return [entry[3] for entry in doc["states"]]
 
-    def finish(self, *, success: bool) -> CommitResult:
-        if not self._is_open:
-            return CommitResult()
-        if not success:
-            self.abort()
-            return CommitResult()
-        swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
-        swap_started = False
-        try:
-            self._put_parts()
-            if swapped:
-                assert self._doc is not None
-                # The swap is written down before it starts: a worker that dies
-                # midway leaves it for the next attempt to finish.
-                self._doc["swap"] = {
-                    plan.folder: [_name(key) for key in self.storage.list(plan.staging)]
-                    for plan in swapped
-                }
-            self._save_doc()
-            if swapped:
-                swap_started = True
-                self._finish_swaps()
-                self._save_doc()
-        except Exception as exc:
-            self._fail_batch()
-            if swap_started:
-                # Some staged files may be in place already: they are the sync's
-                # whole result, so the next attempt finishes the swap; deleting
-                # them now would leave the folder half replaced.
-                self.log(
-                    "WARN",
-                    "Replacing the streams' files was cut short; the next attempt "
-                    "finishes it before it starts.",
-                )
-            else:
-                self._discard_staging()
-            self._close()
-            if isinstance(exc, DestinationError):
-                raise
-            raise self._wrap(exc, "finishing the sync") from exc
-        result = self._collect(states=0, swapped=True)
-        self._close()
-        return result
-
-    def abort(self) -> None:
-        if not self._is_open:
-            return
-        self._fail_batch()
-        self._discard_staging()
-        self._close()
-
-    def close(self) -> None:
-        """Release the attempt; an open batch is dropped (like ``abort``)."""
-        self.abort()
-
-    def truncate(self, streams: Iterable[StreamRef] | None = None) -> None:
-        self._reset(streams, delete=True)
-
-    def drop_tables(self, streams: Iterable[StreamRef] | None = None) -> None:
-        self._reset(streams, delete=True)
-
-    def forget_state(self, streams: Iterable[StreamRef] | None = None) -> None:
-        """Reset without touching files: the streams' next sync starts over."""
-        self._reset(streams, delete=False)
-
     def check(self) -> None:
         self.storage.probe()
 
     # -- batches ----------------------------------------------------------------
 
-    def _require_open(self) -> None:
-        if not self._is_open:
-            raise DestinationError("The destination writer is not open.")
-
-    def _flush(self, plan: FilePlan) -> None:
-        rows = plan.buffer
-        if not rows:
-            return
-        plan.buffer = []
-        self._buffered -= len(rows)
-        size, plan.buffer_bytes = plan.buffer_bytes, 0
+    def _write_batch(self, plan: FilePlan, rows: list[Any], size: int) -> None:
         try:
             if plan.part is None:
                 plan.part_number += 1
@@ -706,42 +516,57 @@ class FilesWriter:
                 self.storage.put_file(part.path, f"{plan.target}/{part.path.name}")
                 plan.closed.pop(0)
 
+    def _commit_batch(self, states: list[dict[str, Any]]) -> None:
+        """A committed batch is a closed file in place; its state is saved after."""
+        self._put_parts()
+        if states:
+            self._persist_states(states)
+        self._save_doc()
+
+    def _finish_batch(self) -> None:
+        swapped = [p for p in self._plans.values() if p.mode == "overwrite"]
+        self._swap_started = False
+        self._put_parts()
+        if swapped:
+            assert self._doc is not None
+            # The swap is written down before it starts: a worker that dies
+            # midway leaves it for the next attempt to finish.
+            self._doc["swap"] = {
+                plan.folder: [_name(key) for key in self.storage.list(plan.staging)]
+                for plan in swapped
+            }
+        self._save_doc()
+        if swapped:
+            self._swap_started = True
+            self._finish_swaps()
+            self._save_doc()
+
+    def _fail_finish(self) -> None:
+        if not self._swap_started:
+            super()._fail_finish()
+            return
+        self._fail_batch()
+        # Some staged files may be in place already: they are the sync's whole
+        # result, so the next attempt finishes the swap; deleting them now would
+        # leave the folder half replaced.
+        self.log(
+            "WARN",
+            "Replacing the streams' files was cut short; the next attempt "
+            "finishes it before it starts.",
+        )
+
     def _fail_batch(self) -> None:
         """Forget everything since the last commit: buffers, counters, parts."""
+        super()._fail_batch()
         for plan in self._plans.values():
-            plan.buffer.clear()
-            plan.buffer_bytes = plan.pending_records = plan.pending_bytes = 0
             for part in [*plan.closed, *([plan.part] if plan.part else [])]:
                 with contextlib.suppress(Exception):  # the file goes anyway
                     part.discard()
             plan.closed.clear()
             plan.part = None
-        self._buffered = 0
-
-    def _collect(self, *, states: int, swapped: bool = False) -> CommitResult:
-        counts = {}
-        for key, plan in self._plans.items():
-            records, size = plan.pending_records, plan.pending_bytes
-            plan.pending_records = plan.pending_bytes = 0
-            if plan.mode == "overwrite":
-                # Staged files are no one's to read yet: they count as committed
-                # when the swap puts them in the stream's folder.
-                plan.staged_records += records
-                plan.staged_bytes += size
-                if not swapped:
-                    continue
-                records, size = plan.staged_records, plan.staged_bytes
-                plan.staged_records = plan.staged_bytes = 0
-            if records:
-                counts[key] = StreamCounts(records, size)
-        return CommitResult(streams=counts, states=states)
 
     def _close(self) -> None:
-        self._is_open = False
-        for plan in self._plans.values():
-            plan.buffer.clear()
-            plan.buffer_bytes = 0
-        self._buffered = 0
+        super()._close()
         self._drop_scratch()
 
     # -- overwrite: staging and the swap -------------------------------------------
@@ -823,14 +648,7 @@ class FilesWriter:
 
     def _persist_states(self, states: list[dict[str, Any]]) -> None:
         assert self._doc is not None
-        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for state in states:
-            try:
-                latest[state_key(state)] = state
-            except (KeyError, TypeError, AttributeError):
-                raise DestinationError(
-                    "The source sent a STATE message without a stream name."
-                ) from None
+        latest = latest_states(states)
         kinds = {key[0] for key in latest}
         # A connection keeps one kind of state; after a switch the old kind goes.
         kept = {
@@ -866,7 +684,15 @@ class FilesWriter:
 
     # -- reset --------------------------------------------------------------------
 
-    def _reset(self, streams: Iterable[StreamRef] | None, *, delete: bool) -> None:
+    def _reset(
+        self,
+        streams: Iterable[StreamRef] | None,
+        *,
+        drop: bool,
+        keep_data: bool = False,
+    ) -> None:
+        # Truncate and drop are one here: a stream's data is its folder's files.
+        delete = not keep_data
         if self._is_open:
             raise DestinationError("Reset a destination only outside a sync.")
         chosen = self._plans_for(streams)
@@ -875,9 +701,7 @@ class FilesWriter:
             for plan in chosen if delete else []:
                 self.storage.delete(self.storage.list(plan.staging))
                 self.storage.delete(self.storage.list(plan.folder))
-            keys = {(p.config.namespace or "", p.config.name) for p in chosen}
-            every = {p.config.key for p in chosen} == set(self._plans)
-            kinds = (STREAM, GLOBAL, LEGACY) if every else (STREAM, GLOBAL)
+            keys, kinds = self._reset_scope(chosen)
             self._delete_states(keys, kinds=kinds)
             self._save_doc()
         except DestinationError:
@@ -890,46 +714,7 @@ class FilesWriter:
         else:
             self.log("INFO", f"Reset: cleared the state of {names}; the files stay.")
 
-    def _plans_for(self, streams: Iterable[StreamRef] | None) -> list[FilePlan]:
-        if streams is None:
-            return list(self._plans.values())
-        chosen = []
-        for stream in streams:
-            if isinstance(stream, StreamConfig):
-                plan = self._plans.get(stream.key)
-            elif isinstance(stream, str):
-                plan = self._by_name.get(stream)
-            else:
-                namespace, name = stream
-                plan = self._plans.get((namespace or None, name))
-            if plan is None:
-                raise DestinationError(f"Unknown or ambiguous stream {stream!r}.")
-            chosen.append(plan)
-        return chosen
-
     # -- messages -----------------------------------------------------------------
-
-    def _unknown_stream(self, stream: str, namespace: str | None) -> None:
-        key = (namespace, stream)
-        if key not in self._unknown_streams:
-            self._unknown_streams.add(key)
-            self.log(
-                "WARN",
-                f"Records of stream {stream!r} are skipped: the stream is not in "
-                "this connection's configured catalog.",
-            )
-
-    def _warn_extra(self, plan: FilePlan, data: dict[str, Any]) -> None:
-        if plan.warned_extra:
-            return
-        plan.warned_extra = True
-        known = {c.field for c in plan.columns}
-        extra = sorted(k for k in data if k not in known)[:10]
-        self.log(
-            "WARN",
-            f"Stream {plan.config.name!r} sends fields that are not in its schema "
-            f"({', '.join(map(repr, extra))}); they are kept in {EXTRA}.",
-        )
 
     def _wrap(self, exc: Exception, doing: str) -> DestinationError:
         if isinstance(exc, DestinationError):
@@ -950,24 +735,3 @@ class FilesWriter:
 
 def _name(key: str) -> str:
     return key.rsplit("/", 1)[-1]
-
-
-def _global_streams(state: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((state.get("global") or {}).get("stream_states") or [])
-
-
-def _descriptor_key(entry: dict[str, Any]) -> tuple[str, str]:
-    descriptor = entry.get("stream_descriptor") or {}
-    return (str(descriptor.get("namespace") or ""), str(descriptor.get("name") or ""))
-
-
-def _timestamp(ms: int) -> dt.datetime:
-    try:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-    except (OverflowError, ValueError, OSError, TypeError):
-        return dt.datetime.now(dt.UTC)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
