@@ -57,7 +57,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,13 +78,7 @@ from apps.engines.embedded.writers.base import (
     quote,
 )
 from apps.engines.embedded.writers.typing import (
-    DOUBLE_EXACT_INT,
-    FIELD_SIZE_LIMITATION,
-    INT64_MAX,
-    INT64_MIN,
-    CastAdjusted,
-    CastFailed,
-    Casts,
+    DoubleCasts,
     LogicalType,
     dumps_json,
 )
@@ -139,43 +132,16 @@ class _ColumnarLoad:
 INSERT_ROWS = 2048
 
 
-class DuckDBCasts(Casts):
-    """Cells for the appender: doubles for numbers, JSON as text."""
+class DuckDBCasts(DoubleCasts):
+    """Cells for DuckDB: doubles for numbers, JSON as text."""
 
     fast_paths: ClassVar[dict[LogicalType, str]] = {
+        **DoubleCasts.fast_paths,
         # Text DuckDB stores as is: anything but a lone surrogate (clean_text).
         LogicalType.STRING: (
             "type(v) is str and (v.isascii() or has_surrogate(v) is None)"
         ),
-        LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
-        LogicalType.NUMBER: (
-            "type(v) is float or "
-            f"(type(v) is int and {-DOUBLE_EXACT_INT} <= v <= {DOUBLE_EXACT_INT})"
-        ),
-        LogicalType.BOOLEAN: "v is True or v is False",
     }
-
-    def number(self, value: Any) -> Any:
-        if isinstance(value, float):
-            return value
-        exact = super().number(value)
-        try:
-            result = float(exact)
-        except OverflowError:
-            raise CastFailed(FIELD_SIZE_LIMITATION) from None
-        if isinstance(exact, Decimal) and exact.is_nan():
-            return result
-        if isinstance(exact, int):
-            same = abs(exact) <= DOUBLE_EXACT_INT or int(result) == exact
-        else:
-            same = Decimal(repr(result)) == exact
-        if result in (float("inf"), float("-inf")) and not (
-            isinstance(exact, Decimal) and exact.is_infinite()
-        ):
-            raise CastFailed(FIELD_SIZE_LIMITATION)
-        if not same:
-            raise CastAdjusted(result, FIELD_SIZE_LIMITATION, keep_original=True)
-        return result
 
     def json(self, value: Any) -> Any:
         return dumps_json(value).decode("utf-8")

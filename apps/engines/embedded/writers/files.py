@@ -54,7 +54,6 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -95,13 +94,10 @@ from apps.engines.embedded.writers.files_storage import (
     Storage,
 )
 from apps.engines.embedded.writers.typing import (
-    DOUBLE_EXACT_INT,
-    FIELD_SIZE_LIMITATION,
     INT64_MAX,
     INT64_MIN,
-    CastAdjusted,
-    CastFailed,
     Casts,
+    DoubleCasts,
     LogicalType,
     build_encoder,
     columns_for_schema,
@@ -116,41 +112,8 @@ RESERVED = (STATE_FOLDER, STAGING_FOLDER, SCRATCH_FOLDER)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-class ParquetCasts(Casts):
+class ParquetCasts(DoubleCasts):
     """Cells for Arrow: doubles for numbers, text where Parquet has no type."""
-
-    fast_paths: ClassVar[dict[LogicalType, str]] = {
-        LogicalType.STRING: "type(v) is str and v.isascii()",
-        LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
-        LogicalType.NUMBER: (
-            "type(v) is float or "
-            f"(type(v) is int and {-DOUBLE_EXACT_INT} <= v <= {DOUBLE_EXACT_INT})"
-        ),
-        LogicalType.BOOLEAN: "v is True or v is False",
-    }
-
-    def number(self, value: Any) -> Any:
-        """A double; a value a double cannot hold exactly is rounded and recorded."""
-        if isinstance(value, float):
-            return value
-        exact = super().number(value)
-        try:
-            result = float(exact)
-        except OverflowError:
-            raise CastFailed(FIELD_SIZE_LIMITATION) from None
-        if isinstance(exact, Decimal) and exact.is_nan():
-            return result
-        if isinstance(exact, int):
-            same = abs(exact) <= DOUBLE_EXACT_INT or int(result) == exact
-        else:
-            same = Decimal(repr(result)) == exact
-        if result in (float("inf"), float("-inf")) and not (
-            isinstance(exact, Decimal) and exact.is_infinite()
-        ):
-            raise CastFailed(FIELD_SIZE_LIMITATION)
-        if not same:
-            raise CastAdjusted(result, FIELD_SIZE_LIMITATION, keep_original=True)
-        return result
 
     def timetz(self, value: Any) -> Any:
         # Parquet has no time of day with a time zone: the column is text.

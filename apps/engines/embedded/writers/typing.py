@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -499,6 +499,46 @@ class Casts:
             LogicalType.TIMETZ: self.timetz,
             LogicalType.JSON: self.json,
         }[kind]
+
+
+class DoubleCasts(Casts):
+    """Casts for a backend whose numbers are doubles (DuckDB, Parquet files).
+
+    A number a double cannot hold exactly is rounded and recorded in
+    ``_airbyte_meta`` with the original; one out of a double's range is NULL.
+    """
+
+    fast_paths: ClassVar[dict[LogicalType, str]] = {
+        LogicalType.STRING: "type(v) is str and v.isascii()",
+        LogicalType.INTEGER: f"type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}",
+        LogicalType.NUMBER: (
+            "type(v) is float or "
+            f"(type(v) is int and {-DOUBLE_EXACT_INT} <= v <= {DOUBLE_EXACT_INT})"
+        ),
+        LogicalType.BOOLEAN: "v is True or v is False",
+    }
+
+    def number(self, value: Any) -> Any:
+        if isinstance(value, float):
+            return value
+        exact = super().number(value)
+        try:
+            result = float(exact)
+        except OverflowError:
+            raise CastFailed(FIELD_SIZE_LIMITATION) from None
+        if isinstance(exact, Decimal) and exact.is_nan():
+            return result
+        if isinstance(exact, int):
+            same = abs(exact) <= DOUBLE_EXACT_INT or int(result) == exact
+        else:
+            same = Decimal(repr(result)) == exact
+        if result in (float("inf"), float("-inf")) and not (
+            isinstance(exact, Decimal) and exact.is_infinite()
+        ):
+            raise CastFailed(FIELD_SIZE_LIMITATION)
+        if not same:
+            raise CastAdjusted(result, FIELD_SIZE_LIMITATION, keep_original=True)
+        return result
 
 
 # ---------------------------------------------------------------------------
