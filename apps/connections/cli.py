@@ -26,6 +26,7 @@ from apps.connections.catalog import default_choice
 from apps.connections.models import Connection, SyncAttempt, SyncJob
 from apps.connectors.content_cli import content_type, read_json_file
 from apps.connectors.models import Destination, Source
+from apps.connectors.services import source_discover_run
 from apps.core.clikit import CliResult, arg, group, table
 from apps.core.roles import Role
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership
@@ -86,6 +87,16 @@ def connection_add(options: dict[str, Any]) -> CliResult:
     destination = _named(
         Destination, workspace, document.get("destination", ""), "destination"
     )
+    if source.catalog is None:
+        # A script adds a source and then its connection: the streams it names
+        # are found now, as "Refresh schema" would (on the engine, here).
+        if source_discover_run(pk=source.pk) is None:
+            source.refresh_from_db()
+            raise CommandError(
+                f"Could not find the streams of {source.name}: "
+                f"{source.discover_message}"
+            )
+        source.refresh_from_db()
     streams = document.get("streams")
     if streams is None:
         streams = [

@@ -215,3 +215,41 @@ def test_outsider_workspace_is_unknown(outsider, workspace):
             "--workspace",
             str(workspace.public_id),
         )
+
+
+def test_a_connection_to_a_source_never_discovered_finds_its_streams_first(
+    editor_cli, workspace, tmp_path, monkeypatch
+):
+    """`content add --type source` then `--type connection`, as the README shows:
+    the source's streams are discovered on the way, or the reason is printed."""
+    from apps.connections import cli as connections_cli
+    from apps.connectors.services import source_discover_record
+
+    catalog = SourceFactory.build().catalog
+    source = SourceFactory(workspace=workspace, name="Fresh", catalog=None)
+    DestinationFactory(workspace=workspace, name="Duck")
+    conn = write(tmp_path, "conn.json", {"source": "Fresh", "destination": "Duck"})
+    answers = iter([None, "found"])
+
+    def discover(*, pk):
+        answer = next(answers)
+        row = Source.objects.get(pk=pk)
+        if answer is None:
+            source_discover_record(source=row, catalog=None, message="API said 401.")
+            return None
+        Source.objects.filter(pk=pk).update(catalog=catalog)
+        return answer
+
+    monkeypatch.setattr(connections_cli, "source_discover_run", discover)
+    add = ("airbyte", "content", "add", "--type", "connection", "--config", conn)
+
+    with pytest.raises(CommandError, match="Could not find the streams of Fresh: API"):
+        call_command(*add, *editor_cli)
+    assert not Connection.objects.exists()
+
+    call_command(*add, *editor_cli)
+    source.refresh_from_db()
+    connection = Connection.objects.get(source=source)
+    assert {s.name for s in connection.streams.all()} == {
+        s["name"] for s in catalog["streams"]
+    }
