@@ -550,3 +550,24 @@ def test_prune_never_removes_what_the_shipped_catalog_lists(registry):
     # Pruning itself still works for what no one uses and nothing lists.
     assert fetch.report["removed"] == ["Withdrawn Upstream"]
     assert not ConnectorDefinition.objects.filter(pk=unused.pk).exists()
+
+
+def test_a_registry_that_does_not_list_a_builtin_destination_keeps_its_image(
+    tmp_path,
+):
+    """PostgreSQL's row knows Airbyte's image from the shipped list, so the airbyte
+    engine runs it; a partial registry must not forget that."""
+    before = ConnectorDefinition.objects.get(builtin="postgres")
+    assert before.docker_repository == "airbyte/destination-postgres"
+    assert "airbyte" in before.engines
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps({"sources": [], "destinations": []}))
+
+    fetch = services.catalog_fetch(actor=None, location=str(path))
+
+    assert fetch.status == RegistryFetch.Status.SUCCEEDED, fetch.error
+    after = ConnectorDefinition.objects.get(builtin="postgres")
+    assert after.docker_repository == "airbyte/destination-postgres"
+    assert after.docker_image_tag == before.docker_image_tag
+    assert after.engines == before.engines
+    assert after.release_stage == before.release_stage

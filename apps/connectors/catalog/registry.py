@@ -104,6 +104,17 @@ RUNTIME_FIELDS = (
     "entrypoint",
     "pypi_version",
 )
+# What a built-in destination's descriptor does not know (Airbyte's image of it,
+# its stage and support level, so which engines run it): a registry that does
+# not list the destination leaves them as an earlier one said.
+DESCRIPTOR_SILENT_FIELDS = (
+    "docker_repository",
+    "docker_image_tag",
+    "release_stage",
+    "support_level",
+    "icon_url",
+    "engines",
+)
 # The ones whose change means another connector, not a newer version of it.
 IDENTITY_FIELDS = ("pypi_package", "docker_repository", "manifest_only")
 # An inline SVG icon larger than this is not kept (Airbyte's are a few kB).
@@ -136,6 +147,10 @@ class RegistryEntry:
     manifest_only: bool = False
     # The registry's inline SVG (``icon``), cached as the icon without a download.
     icon_svg: str = field(default="", repr=False, compare=False)
+    # A built-in destination the file does not list, known from its descriptor
+    # alone: it says nothing of Airbyte's image of it, so a merge keeps what an
+    # earlier registry said (the airbyte engine runs that image).
+    descriptor_only: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -341,6 +356,7 @@ def _with_builtin_destinations(
                     engines=tuple(
                         engines_for(kind="destination", builtin=descriptor.name)
                     ),
+                    descriptor_only=True,
                     **own,
                 )
             )
@@ -574,6 +590,10 @@ def merge_registry(
         for name in ("entrypoint", "builtin", "icon"):
             if not values[name]:
                 values[name] = getattr(definition, name)
+        if entry.descriptor_only:
+            for name in DESCRIPTOR_SILENT_FIELDS:
+                if name in values:
+                    values[name] = getattr(definition, name)
         if _runs_something(definition) and (
             is_installed(definition) or is_in_use(definition)
         ):
