@@ -540,3 +540,26 @@ def test_cli_uninstall_by_staff_removes_an_unused_connector(
     removal = ConnectorInstall.objects.get(operation="uninstall")
     assert removal.status == "succeeded"
     assert AuditEvent.objects.get(action="connector.uninstall").workspace is None
+
+
+def test_cli_names_a_connector_without_a_package_by_its_name(staff, settings):
+    """A Docker-only (or manifest-only) connector has no package to print."""
+    from tests.factories import DefinitionFactory
+
+    settings.CONNECTOR_DOCKER = "off"
+    DefinitionFactory(
+        name="Only Image",
+        kind="source",
+        docker_repository="airbyte/source-only-image",
+        pypi_version="1.0.0",
+        engines=["embedded", "airbyte"],
+    )
+
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "airbyte", "connectors", "install", "Only Image",
+            "--as", "staff@acme.test", "--quiet",
+        )  # fmt: skip
+
+    assert str(failed.value).startswith("Installing Only Image 1.0.0 failed: ")
+    assert "CONNECTOR_DOCKER=off" in str(failed.value)

@@ -176,15 +176,16 @@ def connectors_install(options: dict[str, Any]) -> CliResult:
         "status": install.status,
         "error": install.error,
     }
+    # What people call it: the package, or the name of a manifest or image.
+    label = definition.pypi_package or definition.name
     if install.status == ConnectorInstall.Status.FAILED:
         raise CommandError(
-            f"Installing {definition.pypi_package} {install.version} failed: "
-            f"{install.error}"
+            f"Installing {label} {install.version} failed: {install.error}"
         )
     if install.is_active:
-        text = f"Queued {definition.pypi_package} {install.version} ({install.status})."
+        text = f"Queued {label} {install.version} ({install.status})."
     else:
-        text = f"Installed {definition.pypi_package} {install.version}."
+        text = f"Installed {label} {install.version}."
     staying = services.sources_staying_message(
         definition=definition, version=install.version, actor=user
     )
@@ -249,14 +250,14 @@ def connectors_uninstall(options: dict[str, Any]) -> CliResult:
         "status": install.status,
         "error": install.error,
     }
+    # What people call it: the package, or the name of a manifest or image.
+    label = definition.pypi_package or definition.name
     if install.status == ConnectorInstall.Status.FAILED:
-        raise CommandError(
-            f"Uninstalling {definition.pypi_package} failed: {install.error}"
-        )
+        raise CommandError(f"Uninstalling {label} failed: {install.error}")
     if install.is_active:
-        text = f"Queued the removal of {definition.pypi_package} ({install.status})."
+        text = f"Queued the removal of {label} ({install.status})."
     else:
-        text = f"Uninstalled {definition.pypi_package}."
+        text = f"Uninstalled {label}."
     return CliResult(data=data, text=text)
 
 
