@@ -49,6 +49,15 @@ def _icons_in_tmp(settings, tmp_path):
     settings.DATA_DIR = tmp_path
 
 
+@pytest.fixture(autouse=True)
+def _no_earlier_reports(request):
+    """Start from "no worker has reported": a real worker an earlier test of this
+    xdist worker started (or its reaper) may have recorded this host's Docker."""
+    if "django_db" in {m.name for m in request.node.iter_markers()}:
+        request.getfixturevalue("_django_db_helper")
+        RuntimeStatus.objects.all().delete()
+
+
 @pytest.fixture
 def gamma(settings):
     """The registry's Docker-only source ("Gamma Docker", airbyte/source-gamma)."""
