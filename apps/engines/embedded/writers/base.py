@@ -94,6 +94,7 @@ type, values are cast to the existing column's type and a warning is logged.
 # ruff: noqa: S608
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1242,6 +1243,36 @@ class BaseWriter(RecordWriter[StreamPlan]):
 
     def _db_check(self) -> None:
         raise NotImplementedError
+
+
+class ServerWriter(BaseWriter):
+    """A writer over one DB-API connection to a database server (PostgreSQL, MySQL).
+
+    Subclasses open ``self._conn`` in ``_db_connect``; this holds what they do
+    alike with it afterwards.
+    """
+
+    _conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            raise DestinationError(f"The {self.backend} connection is closed.")
+        return self._conn
+
+    def _db_commit(self) -> None:
+        self.conn.commit()
+
+    def _db_rollback_quietly(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.rollback()
+
+    def _db_close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 def _timestamp(ms: int) -> dt.datetime:

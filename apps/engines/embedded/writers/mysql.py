@@ -60,7 +60,6 @@ writer ignores it). SSH tunnels are not supported.
 # ruff: noqa: S608
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
@@ -80,9 +79,9 @@ from apps.engines.embedded.writers.base import (
     RAW_ID,
     SEQUENCE,
     STATE_TABLE,
-    BaseWriter,
     DestinationError,
     FieldRef,
+    ServerWriter,
     StreamPlan,
     quote,
 )
@@ -281,7 +280,7 @@ def too_deep(data: bytes, limit: int) -> bool:
     return True
 
 
-class MySQLWriter(BaseWriter):
+class MySQLWriter(ServerWriter):
     """Writes streams into MySQL or MariaDB tables; see the module docstring."""
 
     backend = "MySQL"
@@ -394,26 +393,6 @@ class MySQLWriter(BaseWriter):
     def _where(self) -> str:
         host = self.config.get("host") or "127.0.0.1"
         return f" at {host}:{self.config.get('port') or 3306}"
-
-    def _db_close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    @property
-    def conn(self) -> pymysql.connections.Connection:
-        if self._conn is None:
-            raise DestinationError("The MySQL connection is closed.")
-        return self._conn
-
-    def _db_commit(self) -> None:
-        self.conn.commit()
-
-    def _db_rollback_quietly(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.rollback()
 
     def _db_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         found = _CREATE_SCHEMA.match(sql)

@@ -51,8 +51,8 @@ from apps.engines.embedded.writers.base import (
     RAW_ID,
     SEQUENCE,
     STATE_TABLE,
-    BaseWriter,
     DestinationError,
+    ServerWriter,
     StreamPlan,
     literal,
     quote,
@@ -138,7 +138,7 @@ _SSL_FILES = {
 }
 
 
-class PostgresWriter(BaseWriter):
+class PostgresWriter(ServerWriter):
     """Writes streams into PostgreSQL tables; see the module docstring."""
 
     backend = "PostgreSQL"
@@ -245,10 +245,7 @@ class PostgresWriter(BaseWriter):
         return f" at {host}:{self.config.get('port') or 5432}"
 
     def _db_close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        super()._db_close()
         self._remove_temp_files()
 
     def _remove_temp_files(self) -> None:
@@ -256,20 +253,6 @@ class PostgresWriter(BaseWriter):
             with contextlib.suppress(OSError):
                 os.unlink(path)
         self._temp_files.clear()
-
-    @property
-    def conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None:
-            raise DestinationError("The PostgreSQL connection is closed.")
-        return self._conn
-
-    def _db_commit(self) -> None:
-        self.conn.commit()
-
-    def _db_rollback_quietly(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.rollback()
 
     def _db_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.conn.cursor() as cur:
