@@ -154,6 +154,17 @@ def _duckdb_users(folder: Path) -> int:
         return conn.execute('select count(*) from "selftest"."users"').fetchone()[0]
 
 
+def run_against_the_fake(airbyte_fake, admin) -> None:
+    """`airbyte test integration --engine airbyte --inline` against the fake server."""
+    call_command(
+        "airbyte", "test", "integration", "--engine", "airbyte",
+        "--url", airbyte_fake.url,
+        "--client-id", airbyte_fake.client_id,
+        "--client-secret", airbyte_fake.client_secret,
+        "--inline", "--as", admin.email,
+    )  # fmt: skip
+
+
 def test_a_console_runs_the_airbyte_engine_flow_against_another_console(
     remote_console, admin, capsys
 ):
@@ -259,22 +270,7 @@ def test_a_clean_up_step_that_breaks_still_removes_the_scratch_workspace(
 
     monkeypatch.setattr(AirbyteClient, "object_delete", breaks_on_the_source)
     with contextlib.suppress(SystemExit):
-        call_command(
-            "airbyte",
-            "test",
-            "integration",
-            "--engine",
-            "airbyte",
-            "--url",
-            airbyte_fake.url,
-            "--client-id",
-            airbyte_fake.client_id,
-            "--client-secret",
-            airbyte_fake.client_secret,
-            "--inline",
-            "--as",
-            admin.email,
-        )
+        run_against_the_fake(airbyte_fake, admin)
     printed = capsys.readouterr()
     assert "Clean-up incomplete: deleting the source " in printed.out, printed.out
     assert "failed (the line dropped)" in printed.out
@@ -330,22 +326,7 @@ def test_the_flow_against_the_fake_airbyte_server_speaks_airbytes_api(
     # The sync reaches faker's 500 users; the second one runs until cancelled.
     airbyte_fake.script_next_job(steps=["running", "running", "succeeded"], rows=500)
     airbyte_fake.script_next_job(steps=["running"] * 3)
-    call_command(
-        "airbyte",
-        "test",
-        "integration",
-        "--engine",
-        "airbyte",
-        "--url",
-        airbyte_fake.url,
-        "--client-id",
-        airbyte_fake.client_id,
-        "--client-secret",
-        airbyte_fake.client_secret,
-        "--inline",
-        "--as",
-        admin.email,
-    )
+    run_against_the_fake(airbyte_fake, admin)
     printed = capsys.readouterr()
     assert "passed" in printed.out, printed.out + printed.err
     assert "A second sync was cancelled on the server" in printed.err
