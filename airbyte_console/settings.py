@@ -519,3 +519,37 @@ if CACHE_URL:
             "LOCATION": CACHE_URL,
         }
     }
+
+# --- Pipeline metrics (issue #17) -----------------------------------------------------
+# Every process (gunicorn's, Celery's) writes its metrics into this folder and a
+# scrape sums them (prometheus-client's multiprocess mode). `serve` and the worker
+# clean it at start; each console (data folder) has its own.
+PROMETHEUS_MULTIPROC_DIR = env.path(
+    "PROMETHEUS_MULTIPROC_DIR", DATA_DIR / "run" / "prometheus"
+)
+# Per-connection labels (connection id) on the sync metrics: off by default, so the
+# number of series stays bounded whatever the number of connections.
+METRICS_PER_CONNECTION = env.boolean("METRICS_PER_CONNECTION", False)
+# A worker host without the web process serves its own metrics on this port
+# (0: none). It sums the same folder, so one scrape per host is enough.
+WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_HOST = env.string("WORKER_METRICS_HOST", "127.0.0.1")
+
+# --- Retention (issue #17) -----------------------------------------------------------
+# How long rows are kept, in days (0: for ever). Jobs keep at least the last
+# RETENTION_MIN_JOBS per connection whatever their age; audit events are never pruned.
+RETENTION_JOB_DAYS = env.integer("RETENTION_JOB_DAYS", 90)
+RETENTION_MIN_JOBS = env.integer("RETENTION_MIN_JOBS", 20)
+# Attempt logs go sooner than their jobs (the text is most of a job's size).
+RETENTION_LOG_DAYS = env.integer("RETENTION_LOG_DAYS", 30)
+RETENTION_TICK_DAYS = env.integer("RETENTION_TICK_DAYS", 14)
+RETENTION_DELIVERY_DAYS = env.integer("RETENTION_DELIVERY_DAYS", 30)
+RETENTION_NOTIFICATION_DAYS = env.integer("RETENTION_NOTIFICATION_DAYS", 90)
+# Rows deleted per statement: small batches, so no lock is held for long.
+RETENTION_BATCH_SIZE = env.integer("RETENTION_BATCH_SIZE", 500)
+RETENTION_PRUNE_HOURS = env.integer("RETENTION_PRUNE_HOURS", 6)
+if RETENTION_PRUNE_HOURS:
+    CELERY_BEAT_SCHEDULE["ops-retention-prune"] = {
+        "task": "ops.retention_prune",
+        "schedule": RETENTION_PRUNE_HOURS * 3600.0,
+    }

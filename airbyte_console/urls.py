@@ -29,6 +29,13 @@ urlpatterns = [
     path("w/<uuid:workspace_id>/", include("apps.connectors.urls")),
     path("w/<uuid:workspace_id>/builder/", include("apps.connectors.builder.urls")),
     path("w/<uuid:workspace_id>/connections/", include("apps.connections.urls")),
+    path(
+        "w/<uuid:workspace_id>/connections/", include("apps.connections.quality_urls")
+    ),
+    path(
+        "w/<uuid:workspace_id>/connections/", include("apps.connections.optimize_urls")
+    ),
+    path("w/<uuid:workspace_id>/metrics/", include("apps.connections.metrics_urls")),
     path("w/<uuid:workspace_id>/webhooks/", include("apps.webhooks.urls")),
     path("w/<uuid:workspace_id>/schedules/", include("apps.schedules.urls")),
     path("w/<uuid:workspace_id>/engine/", include("apps.airbyte.urls")),

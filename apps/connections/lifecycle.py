@@ -25,7 +25,7 @@ from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connections.retry import RetryPolicy
 from apps.core.pids import pid_alive
-from apps.engines.base import AttemptOutcome
+from apps.engines.base import RESOURCE_FIELDS, AttemptOutcome
 from apps.engines.registry import get_engine
 
 logger = logging.getLogger(__name__)
@@ -123,6 +123,9 @@ def attempt_finish(*, attempt_id: int, outcome: AttemptOutcome) -> SyncJob:
     attempt.failure_type = outcome.failure_type
     attempt.failure_origin = outcome.failure_origin
     attempt.failure_message = outcome.failure_message[:10_000]
+    for field, value in (outcome.resources or {}).items():
+        if field in RESOURCE_FIELDS:
+            setattr(attempt, field, value)
     attempt.save()
     job.records_committed += outcome.records_committed
     job.bytes_committed += outcome.bytes_committed

@@ -66,6 +66,10 @@ class Connection(BaseModel):
     )
     # The id of the same connection on an Airbyte server (airbyte engine only).
     remote_id = models.CharField(max_length=64, blank=True)
+    # The Celery queue its syncs go to; blank is the shared "syncs" queue. A team
+    # pins a heavy connection to a host by giving it a queue only that host's
+    # worker consumes (``-Q syncs,heavy``).
+    queue = models.CharField(max_length=60, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -294,6 +298,13 @@ class SyncAttempt(models.Model):
     failure_message = models.TextField(blank=True)
     log = models.TextField(blank=True)
     log_truncated_bytes = models.BigIntegerField(default=0)
+    # What the attempt cost on its worker (embedded engine; empty where unknown):
+    # peak resident memory and CPU seconds of the engine's process and of the
+    # connector's process tree.
+    engine_peak_rss_bytes = models.BigIntegerField(null=True, blank=True)
+    engine_cpu_seconds = models.FloatField(null=True, blank=True)
+    connector_peak_rss_bytes = models.BigIntegerField(null=True, blank=True)
+    connector_cpu_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "number"]

@@ -390,6 +390,18 @@ class AttemptOutcome:
     failure_type: str = ""
     failure_origin: str = ""
     failure_message: str = ""
+    # What the attempt cost, by the names of SyncAttempt's fields (RESOURCE_FIELDS);
+    # an engine leaves out what it cannot measure.
+    resources: dict[str, float] | None = None
+
+
+# The SyncAttempt fields an AttemptOutcome's ``resources`` may fill.
+RESOURCE_FIELDS = (
+    "engine_peak_rss_bytes",
+    "engine_cpu_seconds",
+    "connector_peak_rss_bytes",
+    "connector_cpu_seconds",
+)
 
 
 class AttemptReporter(Protocol):
