@@ -553,3 +553,9 @@ if RETENTION_PRUNE_HOURS:
         "task": "ops.retention_prune",
         "schedule": RETENTION_PRUNE_HOURS * 3600.0,
     }
+
+# --- Worker hosts and queues (issue #17) -----------------------------------------------
+# The queues `serve` and `manage start` have their worker consume. A host that runs a
+# team's heavy connections adds their queue ("default,syncs,heavy"); a connection
+# names its queue in its settings (Connection.queue).
+WORKER_QUEUES = env.string("WORKER_QUEUES", "default,syncs")
