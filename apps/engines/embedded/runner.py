@@ -158,6 +158,7 @@ class ConnectorProcess:
         timeout: float | None = None,
         workspace_id: str | None = None,
         sandboxed: bool = True,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.argv = argv
         self.masker = masker
@@ -169,6 +170,9 @@ class ConnectorProcess:
         self.timeout = timeout
         # Whose data folder the sandbox mounts at /local (None: no /local).
         self.workspace_id = workspace_id
+        # Called with the pid once the process has exited but before it is
+        # reaped: its final CPU times are still readable then (resources.py).
+        self.on_exit = on_exit
         self.logs: deque[str] = deque(maxlen=MAX_LOG_LINES)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.timed_out = False
@@ -282,8 +286,18 @@ class ConnectorProcess:
             return None
         if self._timer is not None:
             self._timer.cancel()
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        if (
+            self.on_exit is not None
+            and self.process.returncode is None
+            and _exited_unreaped(self.process.pid, deadline)
+        ):
+            try:
+                self.on_exit(self.process.pid)
+            except Exception:  # a measurement must never keep a process running
+                logger.warning("on_exit of %s failed", self.argv[:1], exc_info=True)
         try:
-            self.process.wait(timeout=KILL_GRACE_SECONDS)
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             kill_group(self.process, grace=0.5)
             self.process.wait()
@@ -300,6 +314,23 @@ class ConnectorProcess:
     @property
     def duration(self) -> float:
         return time.monotonic() - self._started
+
+
+def _exited_unreaped(pid: int, deadline: float) -> bool:
+    """Wait until ``pid`` exits, leaving it unreaped; False if not by ``deadline``.
+
+    False too when it was reaped already (a cancel's ``kill_group`` polls it).
+    """
+    while True:
+        try:
+            found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        if found is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def run_connector(

@@ -23,13 +23,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 
 from apps.engines import declarative, registry
 from apps.engines.base import (
+    RUNTIME_DOCKER,
     AttemptOutcome,
     AttemptReporter,
     AttemptRequest,
@@ -37,7 +38,7 @@ from apps.engines.base import (
     StreamRequest,
     connector_ref,
 )
-from apps.engines.embedded import launch, protocol
+from apps.engines.embedded import launch, protocol, resources
 from apps.engines.embedded.runner import (
     ConnectorProcess,
     connector_env,
@@ -245,7 +246,19 @@ class _Watchdog(threading.Thread):
 
 
 def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutcome:
-    """Run one attempt end to end and say how it ended."""
+    """Run one attempt end to end and say how it ended, and what it cost."""
+    meter = resources.AttemptMeter()
+    meter.start()
+    try:
+        outcome = _run_sync(request, reporter, meter)
+    finally:
+        cost = meter.stop()
+    return replace(outcome, resources=cost)
+
+
+def _run_sync(
+    request: AttemptRequest, reporter: AttemptReporter, meter: resources.AttemptMeter
+) -> AttemptOutcome:
     definition = connector_ref(request.source_definition)
     masker = SecretMasker(request.secret_values)
     try:
@@ -286,7 +299,7 @@ def run_sync(request: AttemptRequest, reporter: AttemptReporter) -> AttemptOutco
         destination_states = writer.read_state()
     except DestinationError as exc:
         return _failed(exc.failure_type, "destination", masker.mask(exc.message))
-    run = _Run(request, reporter, writer, masker)
+    run = _Run(request, reporter, writer, masker, meter)
     try:
         return run.read(ready, source_config, _input_state(request, destination_states))
     except BaseException:
@@ -341,11 +354,13 @@ class _Run:
         reporter: AttemptReporter,
         writer: Any,
         masker: SecretMasker,
+        meter: resources.AttemptMeter,
     ) -> None:
         self.request = request
         self.reporter = reporter
         self.writer = writer
         self.masker = masker
+        self.meter = meter
         self.counters = _Counters()
         self.error: tuple[str, str] | None = None
         self.last_state: Any = None
@@ -437,6 +452,7 @@ class _Run:
                 cwd=directory,
                 workspace_id=request.workspace_id,
                 sandboxed=ready.sandboxed,
+                on_exit=self.meter.connector_exited,
             )
             try:
                 process.start()
@@ -452,6 +468,10 @@ class _Run:
                 # Inside the try: should recording it fail, the process (and a
                 # container) is still stopped below.
                 reporter.connector_started(process.process.pid)
+                # What runs here for a Docker connector is the CLI, not the
+                # container: measuring it would mislead, so it is left out.
+                if ready.runtime != RUNTIME_DOCKER:
+                    self.meter.watch_connector(process.process.pid)
                 watchdog.process = process.process
                 watchdog.start()
                 self._consume(process.process.stdout, watchdog)
@@ -464,6 +484,7 @@ class _Run:
             finally:
                 watchdog.finish()
                 returncode = process.stop()
+                self.meter.connector_stopped()
                 ready.cleanup(directory)
                 for line in process.logs:
                     reporter.log(f"INFO source: {line}")
