@@ -1,10 +1,11 @@
-"""`airbyte manage install|start|stop|restart|status`: the console's own parts.
+"""`airbyte manage install|start|stop|restart|status|prune`: the console's own parts.
 
 For the embedded engine, ``install`` migrates the database and installs the
 connectors the demo uses; ``start``, ``stop`` and ``restart`` act on the console's
 worker processes (a Celery worker and beat, in the background, see
 ``apps.ops.processes``). An Airbyte server is not the console's to install or run:
 ``install`` prints the abctl steps and checks that the configured servers answer.
+``prune`` removes what is past its retention (``apps.ops.retention``).
 """
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.core.clikit import CliResult, arg, cli_user, group
+from apps.core.clikit import CliResult, arg, cli_user, group, table
 from apps.engines import registry
-from apps.ops import processes
+from apps.ops import processes, retention
 from apps.ops.engine_health import DEFAULT_CONNECTORS
 from apps.workspaces.cli import AS_USER
 
 manage = group(
     "manage",
-    "Install the console, and start, stop or restart its worker processes.",
+    "Install the console, start, stop or restart its worker processes, and prune "
+    "what is past its retention.",
 )
 
 NAMES = arg(
@@ -292,3 +295,40 @@ def manage_restart(options: dict[str, Any]) -> CliResult:
 def manage_status(options: dict[str, Any]) -> CliResult:
     states = [processes.process_status(name) for name in processes.PROCESSES]
     return _process_result(states, "status")
+
+
+@manage.action(
+    "prune",
+    "Remove jobs, attempt logs, ticks, webhook deliveries and notifications past "
+    "their retention (RETENTION_* settings), in small batches; audit events are "
+    "never pruned.",
+    arg(
+        "--dry-run",
+        action="store_true",
+        help="Count what would be removed; change nothing.",
+    ),
+)
+def manage_prune(options: dict[str, Any]) -> CliResult:
+    report = retention.retention_prune(dry_run=options["dry_run"])
+    rows = [
+        {
+            "kind": kind.label,
+            "rows": kind.rows,
+            "kept for": f"{kind.days} days ({kind.setting})"
+            if kind.days
+            else f"for ever ({kind.setting}=0)",
+        }
+        for kind in report.kinds
+    ]
+    if report.dry_run:
+        head = f"Would remove {report.total} rows (dry run: nothing was changed)."
+    else:
+        head = f"Removed {report.total} rows."
+    lines = [head, table(rows, ["kind", "rows", "kept for"])]
+    if not report.complete:
+        lines.append("Stopped at the time budget; run it again to go on.")
+    lines.append(
+        f"Kept whatever their age: active jobs, the last {settings.RETENTION_MIN_JOBS} "
+        "jobs of each connection and its last successful one, and audit events."
+    )
+    return CliResult(data=report.as_dict(), text="\n".join(lines))
