@@ -231,12 +231,13 @@ class AirbyteEngine(Engine):
     def recover_lost_jobs(cls) -> None:
         """Follow again the jobs nobody polled for a while (a lost poll or start)."""
         from apps.airbyte.tasks import airbyte_job_start_task
+        from apps.connections.tasks import sync_queue
 
         to_poll, to_start = jobs.lost_jobs()
         for job_id in to_poll:
             jobs.schedule_poll(job_id, countdown=0)
         for job_id in to_start:
-            airbyte_job_start_task.apply_async(args=[job_id], queue="syncs")
+            airbyte_job_start_task.apply_async(args=[job_id], queue=sync_queue(job_id))
 
     def run_attempt(
         self, request: AttemptRequest, reporter: AttemptReporter

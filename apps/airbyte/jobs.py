@@ -61,11 +61,12 @@ UNKNOWN_JOB_SECONDS = 300
 
 def schedule_poll(job_id: int, *, countdown: float | None = None) -> None:
     from apps.airbyte.tasks import airbyte_job_poll_task
+    from apps.connections.tasks import sync_queue
 
     wait = settings.AIRBYTE_POLL_SECONDS if countdown is None else countdown
     try:
         airbyte_job_poll_task.apply_async(
-            args=[job_id], countdown=wait, queue="syncs", retry=False
+            args=[job_id], countdown=wait, queue=sync_queue(job_id), retry=False
         )
     except Exception:  # broker down: the reaper polls jobs nobody polled
         logger.warning("Could not schedule a poll of job %s", job_id, exc_info=True)

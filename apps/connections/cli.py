@@ -7,7 +7,8 @@
      "streams": [{"name": "users", "sync_mode": "incremental",
                   "destination_sync_mode": "append_dedup"}]}
 
-Without ``streams`` every stream is selected with the best mode it supports.
+Without ``streams`` every stream is selected with the best mode it supports; an
+optional ``"queue": "heavy"`` pins its syncs to the hosts whose workers consume it.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def connection_add(options: dict[str, Any]) -> CliResult:
             streams=streams,
             namespace=str(document.get("namespace") or "public"),
             table_prefix=str(document.get("table_prefix") or ""),
+            queue=str(document.get("queue") or ""),
         )
     except ValidationError as exc:
         raise CommandError("\n".join(exc.messages)) from None

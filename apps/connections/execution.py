@@ -342,11 +342,14 @@ def _schedule_retry(job: SyncJob) -> None:
     wait = (job.next_attempt_at - timezone.now()).total_seconds()
     if wait > settings.SYNC_REENQUEUE_AFTER_SECONDS:
         return
-    from apps.connections.tasks import sync_job_task
+    from apps.connections.tasks import sync_job_task, sync_queue
 
     try:
         sync_job_task.apply_async(
-            args=[job.pk], countdown=max(0, wait) + 0.5, queue="syncs", retry=False
+            args=[job.pk],
+            countdown=max(0, wait) + 0.5,
+            queue=sync_queue(job.pk),
+            retry=False,
         )
     except Exception:  # broker down: the reaper enqueues it when the wait is over
         logger.warning("Could not schedule the retry of job %s", job.pk, exc_info=True)

@@ -16,6 +16,7 @@ from apps.connections.catalog import (
     required_fields,
 )
 from apps.connections.models import Connection, SyncJob
+from apps.connections.tasks import QUEUE_NAME_MESSAGE, QUEUE_NAME_PATTERN
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import get_engine
 
@@ -57,6 +58,18 @@ class ConnectionForm(forms.Form):
         choices=Connection.SchemaChangePolicy.choices,
         initial=Connection.SchemaChangePolicy.IGNORE,
     )
+    # Advanced, on the settings page only: pins the connection's syncs to the worker
+    # hosts whose WORKER_QUEUES name this queue.
+    queue = forms.RegexField(
+        label="Queue",
+        regex=QUEUE_NAME_PATTERN,
+        required=False,
+        help_text=(
+            "The worker queue its syncs go to; blank is the shared “syncs” queue. "
+            "Only a worker whose WORKER_QUEUES names this queue runs them."
+        ),
+        error_messages={"invalid": QUEUE_NAME_MESSAGE},
+    )
 
     def __init__(
         self, *args: Any, workspace, editing: bool = False, **kwargs: Any
@@ -72,6 +85,8 @@ class ConnectionForm(forms.Form):
             # Moving a connection to another source or destination is a new connection.
             del self.fields["source"]
             del self.fields["destination"]
+        else:
+            del self.fields["queue"]
 
 
 @dataclass

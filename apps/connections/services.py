@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import asdict
 from functools import reduce
@@ -31,6 +32,7 @@ from apps.connections.models import (
     ConnectionStream,
     SyncJob,
 )
+from apps.connections.tasks import QUEUE_NAME_MESSAGE, QUEUE_NAME_PATTERN
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import get_engine
 
@@ -52,6 +54,14 @@ class ConnectionNotActive(Exception):
 def _check_same_workspace(workspace, source: Source, destination: Destination) -> None:
     if source.workspace_id != workspace.pk or destination.workspace_id != workspace.pk:
         raise ValidationError("The source and destination must be in this workspace.")
+
+
+def _checked_queue(queue: str) -> str:
+    """The connection's Celery queue as given; blank is the shared one."""
+    queue = (queue or "").strip()
+    if queue and not re.fullmatch(QUEUE_NAME_PATTERN, queue):
+        raise ValidationError({"queue": QUEUE_NAME_MESSAGE})
+    return queue
 
 
 def _save_streams(
@@ -122,9 +132,11 @@ def connection_create(
     namespace: str = "public",
     table_prefix: str = "",
     schema_change_policy: str = Connection.SchemaChangePolicy.IGNORE,
+    queue: str = "",
 ) -> Connection:
     """Create a connection whose streams are checked against the source's catalog."""
     _check_same_workspace(workspace, source, destination)
+    queue = _checked_queue(queue)
     name = " ".join(name.split())
     if Connection.objects.for_workspace(workspace).filter(name__iexact=name).exists():
         raise ValidationError({"name": f"A connection named “{name}” already exists."})
@@ -137,6 +149,7 @@ def connection_create(
         namespace=namespace or "public",
         table_prefix=table_prefix,
         schema_change_policy=schema_change_policy,
+        queue=queue,
         created_by=actor,
     )
     connection.full_clean()
@@ -167,6 +180,7 @@ def connection_update(
     namespace: str | None = None,
     table_prefix: str | None = None,
     schema_change_policy: str | None = None,
+    queue: str | None = None,
 ) -> Connection:
     """Change a connection's settings or streams (checked against the catalog)."""
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
@@ -175,6 +189,7 @@ def connection_update(
         "namespace": connection.namespace,
         "table_prefix": connection.table_prefix,
         "schema_change_policy": connection.schema_change_policy,
+        "queue": connection.queue,
         "streams": _stream_summary(connection),
     }
     if name is not None:
@@ -193,6 +208,8 @@ def connection_update(
         connection.table_prefix = table_prefix
     if schema_change_policy is not None:
         connection.schema_change_policy = schema_change_policy
+    if queue is not None:
+        connection.queue = _checked_queue(queue)
     connection.full_clean()
     connection.save()
     if streams is not None:
@@ -207,6 +224,7 @@ def connection_update(
         "namespace": connection.namespace,
         "table_prefix": connection.table_prefix,
         "schema_change_policy": connection.schema_change_policy,
+        "queue": connection.queue,
         "streams": _stream_summary(connection),
     }
     audit_record(
@@ -283,12 +301,12 @@ def connection_delete(*, actor: AbstractBaseUser, connection: Connection) -> Non
 
 def sync_enqueue(*, job_id: int) -> None:
     """Ask a worker to run the job; a broker outage leaves it for the reaper."""
-    from apps.connections.tasks import sync_job_task
+    from apps.connections.tasks import sync_job_task, sync_queue
 
     try:
         # No publish retries: with the broker down, "Sync now" answers at once and
         # the job waits for the reaper instead of hanging the request.
-        sync_job_task.apply_async(args=[job_id], queue="syncs", retry=False)
+        sync_job_task.apply_async(args=[job_id], queue=sync_queue(job_id), retry=False)
     except Exception:  # the broker is down or unreachable: the job row stays pending
         logger.warning(
             "Could not enqueue sync job %s; the reaper will retry.",

@@ -5,7 +5,32 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.connections import lifecycle
+from apps.connections.models import SyncJob
 from apps.engines import registry
+
+#: The queue of a connection's syncs when it names none (Connection.queue blank).
+SHARED_SYNC_QUEUE = "syncs"
+#: What a connection's own queue may be called (every way of setting it checks).
+QUEUE_NAME_PATTERN = r"^[a-z0-9_-]{1,60}$"
+QUEUE_NAME_MESSAGE = (
+    "A queue name uses lowercase letters, digits, _ and - (at most 60), e.g. heavy; "
+    "leave it blank for the shared “syncs” queue."
+)
+
+
+def sync_queue(job_id: int) -> str:
+    """The Celery queue a job's sync tasks go to: its connection's, or the shared one.
+
+    A team pins a heavy connection to a host by giving it a queue only that host's
+    worker consumes (WORKER_QUEUES); every enqueue of its syncs goes through here,
+    so a retry or a reaper's re-enqueue lands on the same host as the first try.
+    """
+    queue = (
+        SyncJob.objects.filter(pk=job_id)
+        .values_list("connection__queue", flat=True)
+        .first()
+    )
+    return queue or SHARED_SYNC_QUEUE
 
 
 @shared_task(name="connections.sync_job", acks_late=False, ignore_result=True)

@@ -362,7 +362,7 @@ def connection_toggle(
 def connection_settings(
     request: HttpRequest, workspace_id: UUID, connection_id: UUID
 ) -> HttpResponse:
-    """Change the name, schema, prefix, policy and each stream's mode (editors)."""
+    """Change the name, schema, prefix, policy, queue and each stream's mode."""
     membership, connection = _connection(
         request, workspace_id, connection_id, Role.EDITOR
     )
@@ -376,6 +376,7 @@ def connection_settings(
             "namespace": connection.namespace,
             "table_prefix": connection.table_prefix,
             "schema_change_policy": connection.schema_change_policy,
+            "queue": connection.queue,
         },
     )
     limits = selectors.destination_modes(destination=connection.destination)
@@ -395,6 +396,7 @@ def connection_settings(
                 namespace=form.cleaned_data["namespace"],
                 table_prefix=form.cleaned_data["table_prefix"],
                 schema_change_policy=form.cleaned_data["schema_change_policy"],
+                queue=form.cleaned_data["queue"],
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from filelock import FileLock
 
@@ -32,6 +34,7 @@ STOP_TIMEOUT = 30.0
 # refuses it) is reported by `start` itself, with the end of its log.
 STARTUP_GRACE_SECONDS = 1.5
 KILL_WAIT_SECONDS = 5.0
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 
 def run_dir() -> Path:
@@ -49,13 +52,31 @@ def celery_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "airbyte_console", *arguments]
 
 
+def worker_queues() -> str:
+    """The queues this host's worker consumes (``WORKER_QUEUES``), comma-separated.
+
+    Beat's tasks (the reaper, the schedule dispatch) go to ``default`` and syncs to
+    ``syncs`` unless their connection names a queue, so some host must consume both;
+    a host for a team's heavy connections adds theirs (``default,syncs,heavy``).
+    """
+    names = [name.strip() for name in settings.WORKER_QUEUES.split(",")]
+    names = list(dict.fromkeys(name for name in names if name))
+    bad = [name for name in names if not QUEUE_NAME.fullmatch(name)]
+    if not names or bad:
+        raise ImproperlyConfigured(
+            f"WORKER_QUEUES={settings.WORKER_QUEUES!r}: give queue names separated "
+            "by commas (letters, digits, _ and -), e.g. default,syncs,heavy."
+        )
+    return ",".join(names)
+
+
 def command(name: str, *, concurrency: int = 2) -> list[str]:
     """The command line of one managed process (the same as `manage.py serve`'s)."""
     if name == "worker":
         return celery_command(
             "worker",
             "--queues",
-            "default,syncs",
+            worker_queues(),
             "--concurrency",
             str(concurrency),
             "--loglevel",

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.ops.processes import celery_command, run_dir
+from apps.ops.processes import celery_command, run_dir, worker_queues
 from apps.ops.serving import Supervisor, base_url, control_socket_args
 
 
@@ -79,7 +79,7 @@ class Command(BaseCommand):
             commands["worker"] = celery_command(
                 "worker",
                 "--queues",
-                "default,syncs",
+                worker_queues(),
                 "--concurrency",
                 str(options["concurrency"]),
                 "--loglevel",
