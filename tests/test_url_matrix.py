@@ -158,6 +158,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "workspace_code:download": ("GET", Role.VIEWER),
     "workspace_code:plan": ("POST", Role.ADMIN),
     "workspace_code:apply": ("POST", Role.ADMIN),
+    "metrics:page": ("GET", Role.VIEWER),
 }
 
 

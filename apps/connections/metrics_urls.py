@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from apps.connections import metrics_views
+
 app_name = "metrics"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", metrics_views.metrics_page, name="page"),
+]
