@@ -159,6 +159,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "workspace_code:plan": ("POST", Role.ADMIN),
     "workspace_code:apply": ("POST", Role.ADMIN),
     "metrics:page": ("GET", Role.VIEWER),
+    "optimize:recommendations": ("GET", Role.VIEWER),
 }
 
 

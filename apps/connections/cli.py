@@ -300,3 +300,7 @@ def _trend(rates: list[float]) -> str:
     if change < -0.1:
         return f"slower ({change:+.0%})"
     return f"steady ({change:+.0%})"
+
+
+# `pipeline resources|optimize|batch` live in pipeline_cli.py (registered on import).
+import apps.connections.pipeline_cli  # noqa: E402, F401

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.apps import AppConfig
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,11 @@ class EmbeddedEngineConfig(AppConfig):
             weak=False,
             dispatch_uid="embedded.record_runtime_status",
         )
+        # Each worker reports the CPU and memory it uses (`pipeline resources`).
+        from apps.engines.embedded import worker_beat
+
+        worker_ready.connect(worker_beat.start, weak=False, dispatch_uid="wb.start")
+        worker_shutdown.connect(worker_beat.stop, weak=False, dispatch_uid="wb.stop")
 
 
 def _sweep_scratch(**kwargs: Any) -> None:
