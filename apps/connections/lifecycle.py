@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connections.retry import RetryPolicy
+from apps.core import metrics
 from apps.core.pids import pid_alive
 from apps.engines.base import RESOURCE_FIELDS, AttemptOutcome
 from apps.engines.registry import get_engine
@@ -60,9 +61,11 @@ def attempt_claim(*, job_id: int, now: datetime | None = None) -> SyncAttempt | 
             job.started_at = now
             job.save(update_fields=["started_at"])
             transaction.on_commit(lambda: job_started(job_id))
-        return SyncAttempt.objects.create(
+        attempt = SyncAttempt.objects.create(
             job=job, number=job.attempt_count, worker=worker_name(), heartbeat_at=now
         )
+        transaction.on_commit(lambda: metrics.attempt_running(attempt.pk))
+        return attempt
 
 
 def attempt_heartbeat(
@@ -106,6 +109,8 @@ def _failures(job: SyncJob) -> tuple[int, int]:
 def attempt_finish(*, attempt_id: int, outcome: AttemptOutcome) -> SyncJob:
     """Close the attempt and move the job on: done, cancelled, or retried later."""
     now = timezone.now()
+    # Off the running gauge whatever the row says (the reaper may have ended it).
+    metrics.attempt_stopped(attempt_id)
     attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
     job = (
         SyncJob.objects.select_for_update()
@@ -229,6 +234,14 @@ def job_finish(
     if job.status in SyncJob.TERMINAL_STATUSES:
         job_id = job.pk
         transaction.on_commit(lambda: job_ended(job_id))
+    elif job.status == Status.INCOMPLETE and previous != Status.INCOMPLETE:
+        connection = job.connection
+        transaction.on_commit(
+            lambda: metrics.sync_retry_scheduled(
+                engine=connection.workspace.engine,
+                connection_id=str(connection.public_id),
+            )
+        )
 
 
 def job_started(job_id: int) -> None:

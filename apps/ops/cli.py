@@ -21,7 +21,7 @@ from apps.core.roles import Role
 from apps.engines import registry
 
 # Imported for their side effect: each one registers its command group.
-from apps.ops import demo_cli, manage_cli, selftest_cli  # noqa: F401
+from apps.ops import demo_cli, manage_cli, metrics_cli, selftest_cli  # noqa: F401
 from apps.ops.engine_health import HealthCheck, engine_targets, run_engine_checks
 from apps.ops.health import run_probes
 from apps.workspaces.cli import AS_USER, WORKSPACE, cli_membership

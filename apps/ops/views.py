@@ -6,10 +6,6 @@ and core may import no domain app; ops is the top layer.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import (
     HttpRequest,
@@ -21,10 +17,12 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import airbyte_console
+from apps.core import metrics as pipeline_metrics
 from apps.ops.health import run_probes
+from apps.ops.scrape import scrape_allowed
 from apps.workspaces.models import Membership
 
 
@@ -79,26 +77,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics for staff sessions, loopback clients or METRICS_TOKEN."""
+    """Prometheus metrics: staff sessions, loopback clients, or a scrape token.
+
+    The body is the sum of every process's values (the multiprocess folder):
+    Django's own metrics and the pipeline's (``apps.core.metrics``).
+    """
     if not _may_read_metrics(request):
         return HttpResponse(
             "Forbidden: metrics need a staff login or a token.\n",
             status=403,
             content_type="text/plain",
         )
-    return ExportToDjangoView(request)
+    return HttpResponse(pipeline_metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _may_read_metrics(request: HttpRequest) -> bool:
     if request.user.is_authenticated and request.user.is_staff:
         return True
-    token = settings.METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer "):
-        return hmac.compare_digest(header.removeprefix("Bearer ").strip(), token)
-    if not settings.METRICS_ALLOW_LOOPBACK:
-        return False
-    try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
-    except ValueError:
-        return False
+    return scrape_allowed(
+        authorization=request.headers.get("Authorization", ""),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+    )

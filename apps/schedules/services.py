@@ -17,6 +17,7 @@ from apps.connections.services import (
     SyncAlreadyRunning,
     sync_request,
 )
+from apps.core import metrics
 from apps.schedules import selectors, timing
 from apps.schedules.models import Schedule, Tick
 from apps.workspaces.models import Workspace
@@ -234,6 +235,12 @@ def _start(schedule: Schedule, tick: Tick) -> None:
     else:
         tick.outcome = Tick.Outcome.QUEUED
         tick.message = ""
+        lag = (timezone.now() - tick.scheduled_for).total_seconds()
+        transaction.on_commit(
+            lambda: metrics.schedule_lag(
+                seconds=lag, connection_id=str(connection.public_id)
+            )
+        )
     tick.save()
 
 

@@ -23,7 +23,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core import netguard
+from apps.core import metrics, netguard
 from apps.core.netguard import BlockedAddress
 
 EXCERPT_BYTES = 1024
@@ -95,6 +95,19 @@ def _retry_after(value: str | None) -> float | None:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
     """POST ``body`` to ``url`` once, through the guard; never raises."""
+    result = _post(url, body, headers)
+    metrics.webhook_delivered(outcome=outcome(result), seconds=result.latency_ms / 1000)
+    return result
+
+
+def outcome(result: HttpResult) -> str:
+    """How a request ended: succeeded, http_error, network_error or refused."""
+    if result.status_code is not None:
+        return "succeeded" if 200 <= result.status_code < 300 else "http_error"
+    return "network_error" if result.transient else "refused"
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
     started = time.monotonic()
 
     def elapsed() -> int:

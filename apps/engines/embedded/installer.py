@@ -37,6 +37,7 @@ import orjson
 from django.conf import settings
 from filelock import FileLock, Timeout
 
+from apps.core import metrics
 from apps.engines.base import (
     PACKAGE_RE,
     VERSION_RE,
@@ -187,7 +188,8 @@ def install(
                 if found is not None:
                     emit(f"{package} {version} is already installed.")
                     return found
-            return _install_locked(package, version, entrypoint, emit)
+            with metrics.connector_install():
+                return _install_locked(package, version, entrypoint, emit)
     except Timeout:
         raise InstallError(
             f"Another install of {package} {version} is still running; try again "

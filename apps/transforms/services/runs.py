@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.connections.lifecycle import worker_name
+from apps.core import metrics
 from apps.core.pids import pid_alive
 from apps.engines.masking import SecretMasker
 from apps.transforms.models import (
@@ -622,6 +623,10 @@ def _finish(
             "nodes": [None, run.stats],
         },
         outcome="success" if status == Status.SUCCEEDED else "failure",
+    )
+    command = run.command
+    transaction.on_commit(
+        lambda: metrics.transform_finished(status=status, command=command)
     )
     if status in (Status.SUCCEEDED, Status.FAILED) and run.command not in (
         QUIET_COMMANDS

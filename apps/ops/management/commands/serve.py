@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.core import metrics as pipeline_metrics
 from apps.ops.processes import celery_command, run_dir, worker_queues
 from apps.ops.serving import Supervisor, base_url, control_socket_args
 
@@ -99,6 +100,10 @@ class Command(BaseCommand):
         os.environ.setdefault(
             "CONSOLE_BASE_URL", base_url(options["host"], options["port"])
         )
+        # Every child writes its metrics into this folder and a scrape sums it;
+        # emptied now, so the sums are this run's (apps/core/metrics.py).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.PROMETHEUS_MULTIPROC_DIR)
+        pipeline_metrics.clean_directory(settings.PROMETHEUS_MULTIPROC_DIR)
         supervisor = Supervisor(commands, log=self.stderr.write)
         stopping = False
 
