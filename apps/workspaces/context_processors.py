@@ -21,12 +21,14 @@ class NavItem:
 
 
 # Sections in menu order: (label, url name or None while its issue has not landed,
-# the smallest role that sees it, the view-name prefix that marks it current). A None
-# entry is shown disabled, never as a page.
+# the smallest role that sees it, the view-name prefixes, separated by spaces, that
+# mark it current). A None entry is shown disabled, never as a page.
 SECTIONS: list[tuple[str, str | None, str, str]] = [
     ("Dashboard", "workspaces:detail", "viewer", "workspaces:detail"),
-    ("Connections", "connections:list", "viewer", "connections:"),
+    # A connection's Quality and Recommendations tabs have their own namespaces.
+    ("Connections", "connections:list", "viewer", "connections: quality: optimize:"),
     ("Jobs", "connections:timeline", "viewer", "connections:timeline"),
+    ("Metrics", "metrics:page", "viewer", "metrics:"),
     ("Sources", "connectors:source_list", "viewer", "connectors:source"),
     ("Destinations", "connectors:destination_list", "viewer", "connectors:destination"),
     ("Catalog", "connectors:catalog", "viewer", "connectors:catalog"),
@@ -59,11 +61,13 @@ def navigation(request: HttpRequest) -> dict:
     current = request.resolver_match.view_name if request.resolver_match else ""
     # The section with the longest matching prefix is current (Jobs, not
     # Connections, on the timeline).
-    current_prefix = max(
-        (prefix for *_, prefix in SECTIONS if current.startswith(prefix)),
-        key=len,
-        default=None,
-    )
+    matches = [
+        (len(prefix), prefixes)
+        for *_, prefixes in SECTIONS
+        for prefix in prefixes.split()
+        if current.startswith(prefix)
+    ]
+    current_prefix = max(matches)[1] if matches else None
     items = []
     for label, url_name, role, prefix in SECTIONS:
         if not membership.allows(role):
