@@ -24,7 +24,7 @@ What is never pruned, whatever its age:
 
 An attempt's log is blanked, not deleted: the row keeps its counts, times and
 outcome, and its text becomes one line saying when it was pruned, which the log
-page, the download and ``airbyte connections logs`` show as they are.
+page, the download and ``airbyte logs show`` show as they are.
 
 Not one transaction: the run is many short ones by design. One audit event per
 run that changed something records what it removed, by kind, with the system as
