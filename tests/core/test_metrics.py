@@ -23,9 +23,10 @@ from apps.engines.base import AttemptOutcome
 from apps.engines.registry import engine_names
 from apps.schedules import services as schedule_services
 from apps.schedules.models import Schedule
-from apps.transforms.models import TransformRun
+from apps.transforms.models import DbtProject, TransformRun
+from apps.transforms.services.runs import RunResult, _finish
 from apps.webhooks import delivery
-from tests.factories import ConnectionFactory
+from tests.factories import ConnectionFactory, DestinationFactory
 
 
 def value(metric, **labels) -> float:
@@ -267,3 +268,31 @@ def test_this_process_writes_into_the_shared_folder():
     # The package set PROMETHEUS_MULTIPROC_DIR before prometheus_client loaded.
     assert metrics.multiprocess_enabled()
     assert metrics.directory().is_dir()
+
+
+def test_a_transform_run_is_counted_once_when_it_ends(
+    workspace, django_capture_on_commit_callbacks
+):
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="Shop",
+        kind=DbtProject.Kind.GIT,
+        destination=DestinationFactory(workspace=workspace),
+        git_url="https://git.example.com/shop.git",
+    )
+    run = TransformRun.objects.create(
+        workspace=workspace,
+        project=project,
+        number=1,
+        command="build",
+        trigger="manual",
+        status="running",
+    )
+    m = metrics.current()
+    before = value(m.transform_runs, status="failed", command="build")
+    with django_capture_on_commit_callbacks(execute=True):
+        _finish(run.pk, RunResult(status="failed", failure_message="dbt failed"))
+    # The tick reaping it late finds it ended and keeps the first verdict.
+    with django_capture_on_commit_callbacks(execute=True):
+        _finish(run.pk, RunResult(status="failed", failure_message="again"))
+    assert value(m.transform_runs, status="failed", command="build") == before + 1
