@@ -159,6 +159,8 @@ MATRIX: dict[str, tuple[str, str]] = {
     "workspace_code:plan": ("POST", Role.ADMIN),
     "workspace_code:apply": ("POST", Role.ADMIN),
     "metrics:page": ("GET", Role.VIEWER),
+    "quality:page": ("GET", Role.VIEWER),
+    "quality:report": ("GET", Role.VIEWER),
     "optimize:recommendations": ("GET", Role.VIEWER),
 }
 

@@ -304,3 +304,6 @@ def _trend(rates: list[float]) -> str:
 
 # `pipeline resources|optimize|batch` live in pipeline_cli.py (registered on import).
 import apps.connections.pipeline_cli  # noqa: E402, F401
+
+# `pipeline quality` lives in its own module; importing it registers the action.
+from apps.connections import quality_cli  # noqa: E402, F401

@@ -404,6 +404,48 @@ RESOURCE_FIELDS = (
 )
 
 
+# -- Data quality (issue #17) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileStream:
+    """One stream whose destination table a quality check reads."""
+
+    name: str
+    namespace: str | None
+    json_schema: dict[str, Any]
+    # Top-level key fields (a nested path is reported as not checked).
+    primary_key: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class TableProfile:
+    """What a quality check found in one stream's destination table.
+
+    Counts only, never a value from the table: ``nulls`` is NULL cells per data
+    column in the sample, ``cast_failures`` counts the ``_airbyte_meta`` changes
+    in the sample by ``(field, change, reason)``. ``columns`` are the data columns
+    the table has now and ``expected_columns`` the ones the writer makes for the
+    stream's JSON schema. ``duplicate_keys`` is None when it was not checked
+    (``notes`` say why); ``notes`` also say what timed out.
+    """
+
+    name: str
+    namespace: str | None
+    location: str
+    found: bool
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+    expected_columns: tuple[str, ...] = ()
+    sample_rows: int = 0
+    sample_limit: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+    cast_failures: tuple[tuple[str, str, str, int], ...] = ()
+    duplicate_keys: int | None = None
+    duplicate_rows: int | None = None
+    notes: tuple[str, ...] = ()
+
+
 class AttemptReporter(Protocol):
     """What a running attempt tells the console (see connections.execution)."""
 
@@ -646,6 +688,33 @@ class Engine(ABC):
     def process_note(cls) -> str:
         """A reminder `manage start|stop` prints about processes not the console's."""
         return ""
+
+    # -- data quality -----------------------------------------------------------------
+    def profile_tables(
+        self,
+        *,
+        destination_definition: Any,
+        destination_config: dict[str, Any],
+        namespace: str,
+        table_prefix: str,
+        streams: tuple[ProfileStream, ...],
+        workspace_id: str,
+        sample_rows: int,
+        statement_seconds: float,
+    ) -> list[TableProfile]:
+        """Read what a quality check needs from the streams' destination tables.
+
+        Row counts, NULLs per column over a bounded sample of the latest rows,
+        ``_airbyte_meta`` changes in that sample, duplicate primary keys, the
+        columns the tables have. Every statement stops after
+        ``statement_seconds``. Raises EngineError with a message for the user
+        (the destination cannot be reached, or this engine cannot read it).
+        """
+        raise EngineError(
+            f"The {self.name} engine cannot sample destination tables: data "
+            "quality needs a destination the console writes itself (PostgreSQL, "
+            "DuckDB, MySQL / MariaDB or files, on the embedded engine)."
+        )
 
     # -- jobs: the verbs the console's job lifecycle calls on every engine ----------
     def start_job(self, job_id: int, *, run_here: Callable[[], Any]) -> Any:

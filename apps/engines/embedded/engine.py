@@ -22,8 +22,10 @@ from apps.engines.base import (
     Engine,
     EngineError,
     ManifestProblem,
+    ProfileStream,
     ReadLimits,
     StreamReadResult,
+    TableProfile,
     connector_ref,
 )
 from apps.engines.embedded import (
@@ -364,6 +366,34 @@ class EmbeddedEngine(Engine):
                 writer.forget_state(streams)
         finally:
             writer.close()
+
+    def profile_tables(
+        self,
+        *,
+        destination_definition: ConnectorRef | Any,
+        destination_config: dict[str, Any],
+        namespace: str,
+        table_prefix: str,
+        streams: tuple[ProfileStream, ...],
+        workspace_id: str,
+        sample_rows: int,
+        statement_seconds: float,
+    ) -> list[TableProfile]:
+        """Sample the tables the console's own writer made (``quality.py``)."""
+        from apps.engines.embedded import quality
+
+        return quality.profile_tables(
+            connector_ref(destination_definition),
+            destination_config,
+            namespace=namespace,
+            table_prefix=table_prefix,
+            streams=streams,
+            # Only staging tables are named after the connection; none is read.
+            connection_id="quality",
+            workspace_id=workspace_id,
+            sample_rows=sample_rows,
+            statement_seconds=statement_seconds,
+        )
 
     # -- helpers ----------------------------------------------------------------
     def _workspace_id(self) -> str:
