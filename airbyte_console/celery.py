@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airbyte_console.settings")
 
+# The folder this module derived (not one a person set), for the children to see.
+DERIVED = "CONSOLE_METRICS_DIR_DERIVED"
+
 
 def metrics_folder() -> Path:
     """Put ``PROMETHEUS_MULTIPROC_DIR`` in the environment and create the folder.
@@ -30,12 +33,19 @@ def metrics_folder() -> Path:
     first imported (django-prometheus imports it while Django loads), so it cannot
     wait for the settings. Unset, it is the settings' default,
     ``CONSOLE_DATA_DIR/run/prometheus``; the settings then read the same value, and
-    every child process (`serve`'s, `manage start`'s) inherits it.
+    every child process (`serve`'s, `manage start`'s) inherits it. A child given
+    another ``CONSOLE_DATA_DIR`` (a second console) derives its own folder again
+    instead of writing into, or cleaning, its parent's.
     """
     data_dir = env.path(
         "CONSOLE_DATA_DIR", Path(__file__).resolve().parent.parent / "var"
     )
-    folder = env.path("PROMETHEUS_MULTIPROC_DIR", data_dir / "run" / "prometheus")
+    inherited = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if inherited and inherited != os.environ.get(DERIVED):
+        folder = env.path("PROMETHEUS_MULTIPROC_DIR", data_dir)
+    else:
+        folder = data_dir / "run" / "prometheus"
+        os.environ[DERIVED] = str(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     values = sys.modules.get("prometheus_client.values")

@@ -8,9 +8,13 @@ scrapes the sums of real worker processes.
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -296,3 +300,32 @@ def test_a_transform_run_is_counted_once_when_it_ends(
     with django_capture_on_commit_callbacks(execute=True):
         _finish(run.pk, RunResult(status="failed", failure_message="again"))
     assert value(m.transform_runs, status="failed", command="build") == before + 1
+
+
+def _child_folder(**env: str) -> str:
+    code = "import os, airbyte_console; print(os.environ['PROMETHEUS_MULTIPROC_DIR'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return done.stdout.strip()
+
+
+def test_children_share_the_folder_unless_they_are_another_console(tmp_path):
+    ours = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    # `serve`'s and `manage start`'s children: the same folder.
+    assert _child_folder() == ours
+    # A second console (its own data folder) derives its own, never ours.
+    other = tmp_path / "other-console"
+    assert _child_folder(CONSOLE_DATA_DIR=str(other)) == str(
+        other / "run" / "prometheus"
+    )
+    # A folder a person set is kept.
+    chosen = tmp_path / "chosen"
+    assert _child_folder(
+        CONSOLE_DATA_DIR=str(other), PROMETHEUS_MULTIPROC_DIR=str(chosen)
+    ) == str(chosen)
