@@ -68,7 +68,10 @@ def application_create(
     *, actor: AbstractBaseUser, name: str, expires_at: datetime | None = None
 ) -> tuple[ApiApplication, str]:
     """A new application of ``actor``'s; returns it and its secret (shown once)."""
-    secret = secrets.token_urlsafe(32)
+    # Hex, not URL-safe base64: a secret that began with "-" was taken for an
+    # option by `airbyte ... --client-secret SECRET` (1 in 64 did), and a "-" or
+    # "_" stops a double-click from selecting the whole secret to copy it.
+    secret = secrets.token_hex(32)
     application = ApiApplication(
         owner=actor,
         name=_clean_name(model=ApiApplication, owner=actor, name=name),

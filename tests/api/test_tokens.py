@@ -82,6 +82,16 @@ def assert_401(response, detail: str) -> None:
 # The exchange
 
 
+def test_new_secrets_work_as_command_line_arguments(owner):
+    # One in 64 URL-safe secrets began with "-": `--client-secret SECRET` then
+    # failed with "expected one argument". Letters and digits only, every time.
+    made = [
+        services.application_create(actor=owner, name=f"App {n}")[1] for n in range(64)
+    ]
+    assert all(secret.isalnum() and secret.isascii() for secret in made)
+    assert len(set(made)) == 64
+
+
 def test_client_credentials_give_a_bearer_that_works(application):
     app, secret = application
     response = exchange(Client(), app, secret)
