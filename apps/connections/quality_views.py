@@ -19,6 +19,10 @@ from apps.core.roles import Role
 from apps.workspaces.access import require_role
 
 TEMPLATE = "connections/quality/quality.html"
+# The report is computed in the request: each statement gets less time than the
+# CLI's, so the whole check (no new stream after four statements' time) ends well
+# inside gunicorn's 60 s worker timeout.
+WEB_STATEMENT_SECONDS = 5.0
 
 
 def _context(request: HttpRequest, workspace_id: UUID, connection_id: UUID) -> dict:
@@ -51,7 +55,9 @@ def quality_report(
 ) -> HttpResponse:
     """Check the connection's data now: the report (the whole page without htmx)."""
     context = _context(request, workspace_id, connection_id)
-    report = quality.connection_quality(connection=context["connection"])
+    report = quality.connection_quality(
+        connection=context["connection"], statement_seconds=WEB_STATEMENT_SECONDS
+    )
     return render_page(
         request, TEMPLATE, {**context, "report": report}, partial="report"
     )
