@@ -3,7 +3,8 @@
 Rows the console writes on its own pile up for ever unless something removes
 them: jobs and their attempts, attempt logs (most of a job's size), schedule
 ticks, webhook deliveries, notifications, and a few rows machines write (the
-Engine page's probes, the worker hosts' runtime checks, the registry fetches).
+Engine page's probes, the worker hosts' runtime checks, the workers' status
+reports, the registry fetches).
 ``retention_prune`` removes those older than their ``RETENTION_*_DAYS`` setting
 (0 keeps them for ever), in small batches: each batch is a list of primary keys
 changed in its own short transaction, so no lock is held for long and a web
@@ -48,7 +49,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connectors.models import RegistryFetch
-from apps.engines.models import RuntimeStatus
+from apps.engines.models import RuntimeStatus, WorkerStatus
 from apps.schedules.models import Tick
 from apps.webhooks.models import Notification, WebhookAttempt, WebhookDelivery
 
@@ -431,6 +432,22 @@ def _prune_runtime_statuses(run: _Run, now: datetime) -> None:
     )
 
 
+def _prune_worker_statuses(run: _Run, now: datetime) -> None:
+    statuses = run.kind("worker_statuses", "Workers gone quiet", MACHINE_DAYS)
+    if not statuses.days:
+        return
+    # A running worker reports every few seconds; a row not refreshed for days is
+    # a worker (a host, a node name) that is gone. One that comes back writes a
+    # new row.
+    candidates = WorkerStatus.objects.filter(reported_at__lt=_cutoff(now, statuses))
+    run.drain(
+        candidates,
+        count=_counted("worker_statuses"),
+        apply=_deleted({WorkerStatus._meta.label: "worker_statuses"}),
+        into={"worker_statuses": statuses},
+    )
+
+
 def _prune_registry_fetches(run: _Run, now: datetime) -> None:
     fetches = run.kind("registry_fetches", "Registry fetches", MACHINE_DAYS)
     if not fetches.days:
@@ -465,6 +482,7 @@ PRUNERS: tuple[Callable[[_Run, datetime], None], ...] = (
     _prune_notifications,
     _prune_probes,
     _prune_runtime_statuses,
+    _prune_worker_statuses,
     _prune_registry_fetches,
 )
 

@@ -19,7 +19,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.connections.models import SyncAttempt, SyncJob
 from apps.connectors.models import RegistryFetch
-from apps.engines.models import RuntimeStatus
+from apps.engines.models import RuntimeStatus, WorkerStatus
 from apps.ops import retention
 from apps.schedules.models import Schedule, Tick
 from apps.webhooks.models import (
@@ -206,6 +206,15 @@ def world(workspace, retention_settings, ago):
         runtime("podman", "gone-host", 30),  # the only word on podman
     ]
 
+    def worker(name, days):
+        reported = now - timedelta(days=days)
+        return WorkerStatus.objects.create(
+            name=name, host="h", pid=1, started_at=reported, reported_at=reported
+        )
+
+    rows["worker_old"] = worker("celery@gone-host", 30)
+    rows["worker_kept"] = worker("celery@live-host", 0.001)
+
     def fetch(days, status):
         with ago(days):
             return RegistryFetch.objects.create(location="registry.json", status=status)
@@ -229,6 +238,7 @@ def world(workspace, retention_settings, ago):
         "notifications": 1,
         "airbyte_probes": 2,
         "runtime_statuses": 1,
+        "worker_statuses": 1,
         "registry_fetches": 2,
     }
     return rows
@@ -244,6 +254,7 @@ def table_sizes() -> dict[str, int]:
         Notification,
         AirbyteProbe,
         RuntimeStatus,
+        WorkerStatus,
         RegistryFetch,
         AuditEvent,
     )
@@ -262,6 +273,8 @@ def test_prune_removes_exactly_what_is_past_its_retention(world):
     assert not exists(world["b_old"])
     assert not exists(world["notification_old"])
     assert not exists(world["runtime_old"])
+    assert not exists(world["worker_old"])
+    assert exists(world["worker_kept"])
     assert not SyncAttempt.objects.filter(job__in=world["a_old"]).exists()
     for key in ("a_recent", "b_last", "ticks_kept", "deliveries_kept"):
         assert all(exists(row) for row in world[key]), key
@@ -391,7 +404,7 @@ def test_manage_prune_dry_run_prints_counts_per_kind(world, capsys):
     code, out, _ = airbyte(capsys, "manage", "prune", "--dry-run")
 
     assert code == 0
-    assert "Would remove 27 rows (dry run: nothing was changed)." in out
+    assert "Would remove 28 rows (dry run: nothing was changed)." in out
     assert "Jobs " in out and "90 days (RETENTION_JOB_DAYS)" in out
     assert "audit events" in out
     assert SyncJob.objects.filter(pk=world["b_old"].pk).exists()
@@ -399,7 +412,7 @@ def test_manage_prune_dry_run_prints_counts_per_kind(world, capsys):
     code, out, _ = airbyte(capsys, "manage", "prune", "--json")
     data = json.loads(out)
     assert code == 0
-    assert data["dry_run"] is False and data["total"] == 27
+    assert data["dry_run"] is False and data["total"] == 28
     assert {k["kind"]: k["rows"] for k in data["kinds"]} == world["expected"]
     assert not SyncJob.objects.filter(pk=world["b_old"].pk).exists()
     event = AuditEvent.objects.get(action="retention.pruned")
