@@ -287,6 +287,8 @@ class WorkerHost:
         self.concurrency = concurrency
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        #: Every pid this host's worker and pool had (attempts name their pid).
+        self.seen_pids: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -648,6 +650,9 @@ class ScaleBench:
         if now >= self._next_reap:
             self._next_reap = now + REAPER_EVERY
             sync_reaper_task()
+            for host in self.hosts:
+                if host.process is not None and host.process.poll() is None:
+                    host.seen_pids |= host.pids()
 
     def _run(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
         """Beat for ``seconds``, or until ``until()`` says so; True if it did."""
@@ -663,6 +668,7 @@ class ScaleBench:
         host.start(env)
         if not self._run(WORKER_READY_TIMEOUT, until=host.ready):
             raise BenchFailure(f"{host.name} was not ready.\n{host.log_tail()}")
+        host.seen_pids |= host.pids()
         self.say(f"{host.name} ready (pid {host.pid}, {host.data_dir}).")
 
     def _phase(self, name: str, workers: int, seconds: float) -> Phase:
@@ -744,6 +750,7 @@ class ScaleBench:
         from apps.connections.models import SyncAttempt
 
         pids = host.pids()
+        host.seen_pids |= pids
         for attempt in SyncAttempt.objects.filter(
             status=SyncAttempt.Status.RUNNING
         ).select_related("job"):
@@ -977,6 +984,7 @@ class ScaleBench:
             )
         for event in self.events:
             self.out.write(f"Fault: {event}\n")
+        self.out.write(f"Attempts per worker: {self._attempts_per_host()}.\n")
         yes = {True: "yes", False: "NO"}
         manual = len(self.manual_jobs)
         self.out.write(
@@ -1004,6 +1012,21 @@ class ScaleBench:
             )
         for problem in (checks.duplicates + checks.orphans + checks.data_bad)[:10]:
             self.out.write(f"  {problem}\n")
+
+    def _attempts_per_host(self) -> str:
+        """Which host ran how many attempts (an attempt names its worker's pid)."""
+        from apps.connections.models import SyncAttempt
+
+        counts = dict.fromkeys((host.name for host in self.hosts), 0)
+        workers = SyncAttempt.objects.filter(
+            job__connection__workspace=self.workspace
+        ).values_list("worker", flat=True)
+        for worker in workers:
+            pid = worker.rpartition(":")[2]
+            for host in self.hosts:
+                if pid.isdigit() and int(pid) in host.seen_pids:
+                    counts[host.name] += 1
+        return ", ".join(f"{name} {count}" for name, count in counts.items())
 
     def _results(self, checks: Checks) -> dict[str, Any]:
         return {
