@@ -554,7 +554,7 @@ if RETENTION_PRUNE_HOURS:
         "schedule": RETENTION_PRUNE_HOURS * 3600.0,
     }
 
-# --- Worker hosts and queues (issue #17) -----------------------------------------------
+# --- Worker hosts and queues (issue #17) ---------------------------------------------
 # The queues `serve` and `manage start` have their worker consume. A host that runs a
 # team's heavy connections adds their queue ("default,syncs,heavy"); a connection
 # names its queue in its settings (Connection.queue).

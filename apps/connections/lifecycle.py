@@ -276,21 +276,27 @@ def reap_stale_attempts(*, now: datetime | None = None) -> int:
         # Attempts mirrored from an Airbyte server are the server's to end.
         .filter(job__remote_id="")
     )
-    stale = list(
-        running.filter(heartbeat_at__lt=cutoff).values_list(
-            "pk", "worker", "heartbeat_at", "connector_pgid"
-        )
+    # With what the last heartbeat said was committed: those rows are in the
+    # destination whatever happened to the worker, and count as the attempt's.
+    fields = (
+        "pk",
+        "worker",
+        "heartbeat_at",
+        "connector_pgid",
+        "records_committed",
+        "bytes_committed",
     )
+    stale = list(running.filter(heartbeat_at__lt=cutoff).values_list(*fields))
     seen = {row[0] for row in stale}
     here = f"{socket.gethostname()}:"
     dead_here = [
         row
         for row in running.filter(worker__startswith=here)
         .exclude(pk__in=seen)
-        .values_list("pk", "worker", "heartbeat_at", "connector_pgid")
+        .values_list(*fields)
         if not _alive(row[1])
     ]
-    for attempt_id, worker, beat, pgid in stale + dead_here:
+    for attempt_id, worker, beat, pgid, committed, committed_bytes in stale + dead_here:
         seconds = int((now - beat).total_seconds()) if beat else 0
         if attempt_id in seen:
             why = (
@@ -306,6 +312,8 @@ def reap_stale_attempts(*, now: datetime | None = None) -> int:
             attempt_id=attempt_id,
             outcome=AttemptOutcome(
                 status=SyncAttempt.Status.FAILED,
+                records_committed=committed,
+                bytes_committed=committed_bytes,
                 failure_type=SyncJob.FailureType.TRANSIENT_ERROR,
                 failure_origin=SyncJob.FailureOrigin.CONSOLE,
                 failure_message=(

@@ -148,6 +148,30 @@ def test_reaper_fails_a_silent_attempt_and_the_job_is_retried(job, settings):
         assert attempt.status == SyncAttempt.Status.FAILED
 
 
+def test_a_reaped_attempt_keeps_what_its_last_heartbeat_said_was_committed(
+    job, settings
+):
+    # A worker killed after committing 5 records: those rows are in the
+    # destination, so the job's total counts them and the attempt says so.
+    settings.SYNC_HEARTBEAT_STALE_SECONDS = 60
+    with time_machine.travel("2026-01-01 12:00:00Z", tick=False) as clock:
+        attempt = lifecycle.attempt_claim(job_id=job.pk)
+        lifecycle.attempt_heartbeat(
+            attempt_id=attempt.pk,
+            records_emitted=8,
+            records_committed=5,
+            bytes_committed=500,
+            progress={},
+        )
+        clock.shift(timedelta(seconds=61))
+        assert lifecycle.reap_stale_attempts() == 1
+    attempt.refresh_from_db()
+    job.refresh_from_db()
+    assert attempt.status == SyncAttempt.Status.FAILED
+    assert (attempt.records_committed, attempt.bytes_committed) == (5, 500)
+    assert (job.records_committed, job.bytes_committed) == (5, 500)
+
+
 def test_due_jobs_picks_up_jobs_lost_in_a_broker_outage(job, settings):
     settings.SYNC_REENQUEUE_AFTER_SECONDS = 300
     assert lifecycle.due_jobs() == [job.pk]  # never enqueued
