@@ -201,8 +201,9 @@ def test_times_are_shown_in_the_persons_zone(history, viewer, workspace, login):
     assert re.search(hour, html)
 
 
-def test_percentiles_in_python_match_postgresql(history, workspace):
-    """SQLite has no percentile_cont: the Python path must agree with it."""
+def test_percentiles_in_python_match_postgresql(require_postgres, history, workspace):
+    """SQLite has no percentile_cont: the Python path must agree with PostgreSQL's
+    (so the test needs PostgreSQL to compare against)."""
     period = metrics_selectors.PERIODS["30d"]
     in_sql, in_python = (
         metrics_selectors.sync_metrics(
