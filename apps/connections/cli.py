@@ -49,6 +49,7 @@ def _row(connection: Connection) -> dict[str, Any]:
     }
 
 
+@content_type("list", "connection")
 @content_type("list", "connections")
 def connection_rows(options: dict[str, Any]) -> CliResult:
     """`content list --type connections`."""

@@ -417,7 +417,8 @@ def pipeline_batch(options: dict[str, Any]) -> CliResult:
     for row in failed:
         if row["failure"]:
             text += f"\n{row['connection']}: {row['failure']}"
-    summary = f"{len(rows)} connections: {len(rows) - len(failed) - len(unfinished)} "
+    summary = f"{len(rows)} connection{'s' if len(rows) != 1 else ''}: "
+    summary += f"{len(rows) - len(failed) - len(unfinished)} "
     summary += f"succeeded, {len(failed)} failed"
     if unfinished:
         summary += f", {len(unfinished)} still running"
