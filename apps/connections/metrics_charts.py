@@ -7,7 +7,10 @@ description) and in a table, for screen readers and for copying.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from apps.connections.metrics_selectors import Bucket, Spread, SyncMetrics
 from apps.connections.models import SyncJob
@@ -84,13 +87,33 @@ def metrics_context(metrics: SyncMetrics) -> dict[str, Any]:
             }
             for c in metrics.connections
         ],
-        "throughput": throughput_chart(metrics.buckets),
+        "throughput": throughput_chart(
+            metrics.buckets, hours=metrics.period.bucket_hours
+        ),
         "durations": duration_chart(metrics),
         "failures": failure_chart(metrics),
     }
 
 
-def throughput_chart(buckets: list[Bucket]) -> dict[str, Any]:
+def bar_label(start: datetime) -> str:
+    """A bar's start in the current zone, with the zone: ``2026-10-25 03:00 CET``.
+
+    In the hour a DST fall-back repeats, the UTC offset tells the two apart
+    (``02:00 CEST (UTC+02:00)``, ``02:00 CET (UTC+01:00)``): not every zone's
+    abbreviation changes, and Django's ``date`` filter leaves the zone out of
+    such an ambiguous time altogether.
+    """
+    local = timezone.localtime(start)
+    text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    offset = local.utcoffset()
+    if offset is not None and local.replace(fold=1 - local.fold).utcoffset() != offset:
+        minutes = round(offset.total_seconds() / 60)
+        hours, rest = divmod(abs(minutes), 60)
+        text += f" (UTC{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d})"
+    return text
+
+
+def throughput_chart(buckets: list[Bucket], *, hours: int) -> dict[str, Any]:
     """Records committed per bar (top) and syncs ended by outcome (bottom)."""
     most_records = max((b.outcomes.records for b in buckets), default=0)
     most_syncs = max((b.outcomes.total for b in buckets), default=0)
@@ -122,6 +145,8 @@ def throughput_chart(buckets: list[Bucket]) -> dict[str, Any]:
                 "records_h": records_h,
                 "stack": stack,
                 "records_per_second": rate_label(bucket.records_per_second),
+                "label": bar_label(bucket.start),
+                "covers": seconds_label(bucket.seconds),
             }
         )
     return {
@@ -129,7 +154,7 @@ def throughput_chart(buckets: list[Bucket]) -> dict[str, Any]:
         "width": max(len(buckets), 1) * step,
         "most_records": most_records,
         "most_syncs": most_syncs,
-        "bar_hours": buckets[0].hours if buckets else 1,
+        "bar_hours": hours,
     }
 
 

@@ -2,8 +2,9 @@
 
 Everything comes from the job rows (not Prometheus), in a fixed number of queries
 whatever the number of jobs: counts, records and time spent are summed in SQL,
-per connection and per hour; the percentiles are PostgreSQL's ``percentile_cont``,
-or on SQLite (which has none) computed here over the newest ``SAMPLE_LIMIT`` jobs.
+per connection and per bar of the chart; the percentiles are PostgreSQL's
+``percentile_cont``, or on SQLite (which has none) computed here over the newest
+``SAMPLE_LIMIT`` jobs.
 
 A job counts in a period when it ended in it. Resets are left out: they move no
 records, and a person reads this page for how the syncs go.
@@ -14,23 +15,25 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import connections
 from django.db.models import (
     Aggregate,
+    Case,
     Count,
-    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
+    IntegerField,
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
-from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from apps.connections.models import Connection, SyncJob
@@ -112,15 +115,23 @@ class ConnectionMetrics:
 
 @dataclass
 class Bucket:
-    """One bar of the throughput chart: syncs that ended in [start, start + width)."""
+    """One bar of the throughput chart: syncs that ended in [start, end).
+
+    ``start`` is an instant (in UTC) that is a round hour (or midnight) in the
+    viewer's zone; ``end`` is the next bar's start. A bar is as long as the clock
+    says, not as its nominal width: 5 hours for the 6-hour bar that a DST change
+    shortens, and only its part of the period for the first and last bars.
+    """
 
     start: datetime
-    hours: int
+    end: datetime
+    # How long of [start, end) lies in the period [since, until].
+    seconds: float
     outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
-    def records_per_second(self) -> float:
-        return self.outcomes.records / (self.hours * 3600)
+    def records_per_second(self) -> float | None:
+        return self.outcomes.records / self.seconds if self.seconds > 0 else None
 
 
 @dataclass
@@ -286,41 +297,72 @@ def _add(outcomes: Outcomes, status: str, n: int, records: Any, busy: Any) -> No
 def _buckets(
     jobs: QuerySet[SyncJob], *, since: datetime, until: datetime, hours: int
 ) -> list[Bucket]:
-    """Every bar of the chart from ``since`` to ``until`` in the current time zone,
-    filled from one query grouped by hour (by day for day-wide bars)."""
-    starts: list[datetime] = []
+    """Every bar of the chart from ``since`` to ``until``, its bounds round hours
+    (midnights for day-wide bars) in the current time zone, filled from one query.
+
+    Bars are told apart by their instant, not their wall-clock time: the hour a
+    DST fall-back repeats is two bars. Each job is put in its bar by the database
+    comparing ``finished_at`` with the bars' bounds, so no local time is ever
+    read back (a local 02:00 on that night would not say which one it was).
+    """
+    starts: set[datetime] = set()
     moment = since
     # Quarter-hour steps reach every bar, in zones with half-hour offsets too.
-    while moment <= until:
-        start = _bucket_start(timezone.localtime(moment), hours)
-        if not starts or starts[-1] != start:
-            starts.append(start)
+    while moment < until:
+        starts.add(_bucket_start(moment, hours))
         moment += timedelta(minutes=15)
-    last = _bucket_start(timezone.localtime(until), hours)
-    if starts[-1] != last:
-        starts.append(last)
-    buckets = {start: Bucket(start=start, hours=hours) for start in starts}
+    starts.add(_bucket_start(until, hours))
+    ordered = sorted(starts)
+    if len(ordered) > 1 and ordered[-1] == until:
+        # ``until`` is a bar's first instant: that bar would last no time, and
+        # a job ending at exactly ``until`` belongs to the bar before.
+        ordered.pop()
+    ends = [*ordered[1:], until]
+    buckets = [
+        Bucket(
+            start=start,
+            end=end,
+            seconds=(min(end, until) - max(start, since)).total_seconds(),
+        )
+        for start, end in zip(ordered, ends, strict=True)
+    ]
 
-    kind = "day" if hours >= 24 else "hour"
+    index = Case(
+        *(
+            When(finished_at__lt=bucket.end, then=Value(n))
+            for n, bucket in enumerate(buckets[:-1])
+        ),
+        default=Value(len(buckets) - 1),
+        output_field=IntegerField(),
+    )
     rows = (
-        jobs.annotate(at=Trunc("finished_at", kind, output_field=DateTimeField()))
-        .values("at", "status")
+        jobs.annotate(bar=index)
+        .values("bar", "status")
         .annotate(n=Count("id"), records=Sum("records_committed"))
     )
     for row in rows:
-        start = _bucket_start(timezone.localtime(row["at"]), hours)
-        bucket = buckets.get(start)
-        if bucket is not None:
-            _add(bucket.outcomes, row["status"], row["n"], row["records"], None)
-    return list(buckets.values())
+        _add(
+            buckets[row["bar"]].outcomes, row["status"], row["n"], row["records"], None
+        )
+    return buckets
 
 
 def _bucket_start(moment: datetime, hours: int) -> datetime:
+    """The instant (UTC) the bar holding ``moment`` starts at in the current zone."""
+    local = timezone.localtime(moment)
     if hours >= 24:
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return moment.replace(
-        hour=moment.hour - moment.hour % hours, minute=0, second=0, microsecond=0
-    )
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        start = local.replace(
+            hour=local.hour - local.hour % hours, minute=0, second=0, microsecond=0
+        )
+    if hours > 1:
+        # A bar of several hours: if its start's wall time came twice, the bar
+        # began at the first (``fold`` 0), whichever of them ``local`` was in.
+        start = start.replace(fold=0)
+    # An aware datetime keeps its fold through astimezone (comparisons between
+    # two in the same zone ignore it): the repeated hour gets its own instant.
+    return start.astimezone(UTC)
 
 
 def _percentiles_in_database(

@@ -29,10 +29,11 @@ def run_sync(
     status: str = "succeeded",
     origin: str = "",
     records: int = 0,
+    now: datetime = NOW,
 ) -> SyncJob:
     """A sync requested, claimed after ``wait`` s and ended ``duration`` s later,
     through the services a worker uses."""
-    ended = NOW - ended_ago
+    ended = now - ended_ago
     started = ended - timedelta(seconds=duration)
     with time_machine.travel(started - timedelta(seconds=wait), tick=False):
         job = services.sync_request(connection=connection, trigger="manual", actor=None)
@@ -82,9 +83,9 @@ def history(workspace):
     return orders, users
 
 
-def page(client, workspace, **params):
+def page(client, workspace, at=NOW, **params):
     url = reverse("metrics:page", args=[workspace.public_id])
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(at, tick=False):
         return client.get(url, params)
 
 
@@ -256,3 +257,87 @@ def test_query_count_does_not_grow_with_the_jobs(
     with django_assert_max_num_queries(len(few)):
         html = page(client, workspace).text
     assert stat(html, "syncs").startswith("1,202 ")
+
+
+def throughput_rows(html: str) -> dict[str, list[str]]:
+    """The throughput table: each bar's start as shown, then its cells."""
+    table = re.search(r'data-testid="throughput-table">(.*?)</table>', html, re.S)
+    bars = {}
+    for found in re.findall(r"<tr><td>(.*?)</tr>", table[1], re.S):
+        cells = [
+            text_of(cell) for cell in re.findall(r"(?:^|<td[^>]*>)(.*?)</td>", found)
+        ]
+        assert cells[0] not in bars, f"two bars labelled {cells[0]}"
+        bars[cells[0]] = cells[1:]
+    return bars
+
+
+def in_berlin(client):
+    client.cookies["console_tz"] = "Europe%2FBerlin"
+    return client
+
+
+def test_the_hour_repeated_at_dst_fall_back_has_two_bars(workspace, viewer, login):
+    # 2026-10-25 03:00 CEST is 02:00 CET again: Berlin lives 02:00-03:00 twice.
+    now = datetime(2026, 10, 25, 12, 0, tzinfo=UTC)
+    orders = ConnectionFactory(workspace=workspace, name="Orders")
+    # 02:30 CEST, then 02:30 CET an hour later.
+    run_sync(
+        orders, now=now, ended_ago=timedelta(hours=11.5), duration=5, records=36000
+    )
+    run_sync(
+        orders, now=now, ended_ago=timedelta(hours=10.5), duration=5, records=72000
+    )
+    html = page(in_berlin(login(viewer)), workspace, at=now, period="24h").text
+    bars = throughput_rows(html)
+    # Records, records/s, succeeded, failed, cancelled, how long the bar covers.
+    assert bars["2026-10-25 02:00 CEST (UTC+02:00)"] == [
+        "36,000",
+        "10",
+        "1",
+        "0",
+        "0",
+        "1 h",
+    ]
+    assert bars["2026-10-25 02:00 CET (UTC+01:00)"] == [
+        "72,000",
+        "20",
+        "1",
+        "0",
+        "0",
+        "1 h",
+    ]
+    # 24 hours, 24 bars of an hour each, from 14:00 CEST to 12:00 CET.
+    assert len(bars) == 24
+    assert {cells[-1] for cells in bars.values()} == {"1 h"}
+    starts = list(bars)
+    assert (starts[0], starts[-1]) == ("2026-10-24 14:00 CEST", "2026-10-25 12:00 CET")
+
+
+def test_the_bar_cut_short_by_dst_spring_forward_is_5_hours(workspace, viewer, login):
+    # 2026-03-29 02:00 CET jumps to 03:00 CEST: the 00:00-06:00 bar lasts 5 hours.
+    now = datetime(2026, 3, 30, 12, 0, tzinfo=UTC)  # 14:00 CEST
+    orders = ConnectionFactory(workspace=workspace, name="Orders")
+    run_sync(orders, now=now, ended_ago=timedelta(hours=34), duration=5, records=36000)
+    html = page(in_berlin(login(viewer)), workspace, at=now, period="7d").text
+    bars = throughput_rows(html)
+    assert bars["2026-03-29 00:00 CET"] == ["36,000", "2", "1", "0", "0", "5 h"]
+    assert bars["2026-03-29 06:00 CEST"][-1] == "6 h"
+    # The period began 2026-03-23 13:00 CET and ends 14:00 CEST: the first and
+    # last bars cover only their part of it.
+    starts = list(bars)
+    assert (starts[0], starts[-1]) == ("2026-03-23 12:00 CET", "2026-03-30 12:00 CEST")
+    assert bars["2026-03-23 12:00 CET"][-1] == "5 h"
+    assert bars["2026-03-30 12:00 CEST"][-1] == "2 h"
+
+
+def test_the_last_bar_rate_is_over_the_time_it_covers(workspace, viewer, login):
+    now = NOW + timedelta(minutes=5)  # 12:05: the 12:00 bar has lasted 5 minutes
+    orders = ConnectionFactory(workspace=workspace, name="Orders")
+    run_sync(orders, now=now, ended_ago=timedelta(minutes=2), duration=5, records=3000)
+    run_sync(orders, now=now, ended_ago=timedelta(hours=3), duration=5, records=21600)
+    bars = throughput_rows(page(login(viewer), workspace, at=now).text)
+    # 3,000 records in 300 s; not in 6 hours (0.1/s).
+    assert bars["2026-12-04 12:00 UTC"] == ["3,000", "10", "1", "0", "0", "5 min"]
+    assert bars["2026-12-04 06:00 UTC"] == ["21,600", "1", "1", "0", "0", "6 h"]
+    assert bars["2026-11-27 12:00 UTC"][-1] == "5 h 55 min"
