@@ -39,7 +39,10 @@ as TRUNCATED with the exact original in ``"value"``. (DECIMAL(38,9) would keep
 beyond 10**29; PostgreSQL's NUMERIC keeps everything.)
 
 A DuckDB file takes one writing process: the writer opens it in ``open`` and closes
-it in ``finish``/``abort``; a second writer fails fast with a transient error.
+it in ``finish``/``abort``. Opening waits up to ``LOCK_WAIT_SECONDS`` (10 s) for
+another process's lock to go, so a data quality check's brief read-only hold does
+not fail a sync; a second writer, which holds the file for its whole sync, still
+fails the attempt with a transient error once the wait is over.
 
 Config (Airbyte's destination-duckdb spec): ``destination_path`` (a file path;
 MotherDuck ``md:`` paths are not supported), and optionally ``memory_limit``
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -124,6 +128,18 @@ class _ColumnarLoad:
             text = f"INSERT INTO {self.target} ({self.columns}) SELECT {cells}"
             self.statements[scalars] = text
         return text
+
+
+#: How long opening the file waits for another process's lock to go (a quality
+#: check's read-only connection), polling every ``LOCK_POLL_SECONDS``.
+LOCK_WAIT_SECONDS = 10.0
+LOCK_POLL_SECONDS = 0.2
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """Another process holds the file (DuckDB's "Could not set lock" IO error)."""
+    text = str(exc).lower()
+    return "could not set lock" in text or "conflicting lock" in text
 
 
 #: Rows per INSERT of the columnar load: DuckDB's parse of a JSON column holds
@@ -217,9 +233,9 @@ class DuckDBWriter(BaseWriter):
         path = self.path
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = duckdb.connect(
+            self._conn = self._connect_waiting(
                 path,
-                config={
+                {
                     "memory_limit": str(
                         self.config.get("memory_limit") or self._default_memory_limit()
                     ),
@@ -237,6 +253,26 @@ class DuckDBWriter(BaseWriter):
                 failure_type=self._failure_type(exc),
             ) from exc
         self._in_tx = False
+
+    @staticmethod
+    def _connect_waiting(
+        path: str, config: dict[str, Any]
+    ) -> duckdb.DuckDBPyConnection:
+        """Open the file for writing, waiting out another process's brief hold.
+
+        A data quality check opens the file read-only for a moment (one stream's
+        statements); a sync that comes then waits up to ``LOCK_WAIT_SECONDS``
+        instead of failing its attempt. A lock held longer (another sync) still
+        fails, as a transient error.
+        """
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                return duckdb.connect(path, config=config)
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(LOCK_POLL_SECONDS)
 
     def _default_memory_limit(self) -> str:
         """DuckDB's buffer limit: 32MB, or 64MB when a stream is deduplicated.
@@ -306,7 +342,7 @@ class DuckDBWriter(BaseWriter):
 
     def _failure_type(self, exc: Exception) -> str:
         text = str(exc).lower()
-        if "could not set lock" in text or "conflicting lock" in text:
+        if _is_lock_conflict(exc):
             return "transient_error"
         if isinstance(exc, PermissionError) or "permission denied" in text:
             return "config_error"
