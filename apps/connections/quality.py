@@ -9,6 +9,9 @@ and the last sync's record count against the recent ones.
 The destination is read through the workspace's engine
 (``Engine.profile_tables``); the drift comes from the console's own job history
 (``SyncJob.stream_stats``), so it is answered even when the destination is not.
+A DuckDB file is not read while a job of a connection writing to it is pending,
+running or cancelling: a reader's lock would keep the sync's writer out (the
+report says so and gives the drift alone).
 
 Drift rule: a stream's last successful sync is an anomaly when there are at least
 ``DRIFT_MIN_PRIOR`` earlier successful syncs of it (among the last
@@ -16,7 +19,10 @@ Drift rule: a stream's last successful sync is an anomaly when there are at leas
 absolute deviations (scaled by 1.4826, so one is a standard deviation for normal
 data) from their median and at least half the median away from it (and at least
 ``DRIFT_MIN_RECORDS`` records). The second condition keeps a stream that always
-brings exactly 200 records from being flagged for 201.
+brings exactly 200 records from being flagged for 201. A successful sync without
+a count for a stream brought none of its records: it counts 0 (from the first
+sync in the history that counted the stream on), so a stream that stops bringing
+records is flagged.
 """
 
 from __future__ import annotations
@@ -30,11 +36,21 @@ from django.utils import timezone
 
 from apps.connections.models import Connection, SyncJob
 from apps.engines.base import EngineError, ProfileStream, TableProfile
+from apps.engines.registry import destination as registry_destination
 from apps.engines.registry import get_engine
 
 SAMPLE_ROWS = 10_000
 MAX_SAMPLE_ROWS = 1_000_000
 STATEMENT_SECONDS = 15.0
+
+DUCKDB = "duckdb"
+DUCKDB_BUSY = "A sync is writing to this DuckDB file; check again when it ends."
+# A job in these states has the file open or is about to open it.
+WRITING_STATUSES = (
+    SyncJob.Status.PENDING,
+    SyncJob.Status.RUNNING,
+    SyncJob.Status.CANCELLING,
+)
 
 DRIFT_HISTORY = 30
 DRIFT_MIN_PRIOR = 5
@@ -156,7 +172,10 @@ def connection_quality(
     )
     error = ""
     profiles: list[TableProfile] = []
-    if wanted:
+    if wanted and duckdb_file_busy(connection):
+        # Reading the file would hold a lock the sync's writer needs.
+        error = DUCKDB_BUSY
+    elif wanted:
         destination = connection.destination
         try:
             profiles = get_engine(connection.workspace).profile_tables(
@@ -188,6 +207,48 @@ def connection_quality(
         error=error,
         streams=result,
     )
+
+
+def duckdb_file_busy(connection: Connection) -> bool:
+    """Whether a job that writes to ``connection``'s DuckDB file is pending,
+    running or cancelling (this connection's, or another's with the same file)."""
+    destination = connection.destination
+    if destination.definition.builtin != DUCKDB:
+        return False
+    own = _duckdb_file(destination, connection.workspace)
+    if own is None:
+        return False
+    jobs = (
+        SyncJob.objects.filter(
+            status__in=WRITING_STATUSES,
+            connection__destination__definition__builtin=DUCKDB,
+        )
+        .select_related("connection__destination", "connection__workspace")
+        .order_by()
+    )
+    seen = set()
+    for job in jobs:
+        other = job.connection.destination
+        if other.pk in seen:
+            continue
+        seen.add(other.pk)
+        if _duckdb_file(other, job.connection.workspace) == own:
+            return True
+    return False
+
+
+def _duckdb_file(destination: Any, workspace: Any) -> str | None:
+    """The file a DuckDB destination writes, resolved as its sync resolves it."""
+    descriptor = registry_destination(DUCKDB)
+    if descriptor is None:
+        return None
+    try:
+        config = descriptor.prepare_config(
+            dict(destination.config or {}), workspace_id=str(workspace.public_id)
+        )
+    except ValueError:
+        return None  # a path the console refuses: no sync writes it
+    return str(config.get("destination_path") or "") or None
 
 
 def primary_key_of(stream: Any, catalog: dict[str, Any] | None) -> list[list[str]]:
@@ -271,31 +332,59 @@ def _stream_quality(
 
 def stream_drifts(*, connection: Connection) -> dict[str, Drift]:
     """Per stream key (``namespace.name``): the last successful sync's count
-    against the earlier ones (see the module docstring for the rule)."""
-    jobs = list(
-        connection.jobs.filter(status=SyncJob.Status.SUCCEEDED)
+    against the earlier ones (see the module docstring for the rule).
+
+    Every selected stream is answered, and every stream the last sync or an
+    earlier one counted. A successful sync that has no count for a stream brought
+    none of its records (the sync counts a stream only when a record or a status
+    of it arrives): it counts 0, from the oldest sync in the history that counted
+    the stream on (before that the stream may not have been synced at all). A
+    stream no longer selected that the last sync did not count is left out.
+    """
+    jobs = [
+        stats if isinstance(stats, dict) else {}
+        for stats in connection.jobs.filter(status=SyncJob.Status.SUCCEEDED)
         .exclude(trigger=SyncJob.Trigger.RESET)
         .order_by("-finished_at", "-id")
         .values_list("stream_stats", flat=True)[: DRIFT_HISTORY + 1]
-    )
+    ]
     if not jobs:
         return {}
-    last, earlier = jobs[0] or {}, jobs[1:]
+    selected = {
+        f"{namespace}.{name}" if namespace else name
+        for namespace, name in connection.streams.filter(selected=True).values_list(
+            "namespace", "name"
+        )
+    }
+    seen = {key for job in jobs for key in job}
     result = {}
-    for key, stats in last.items():
-        if not isinstance(stats, dict):
+    for key in sorted(selected | seen):
+        if key not in selected and key not in jobs[0]:
             continue
-        count = stats.get("records_committed")
-        if not isinstance(count, int | float):
+        counted = [i for i, job in enumerate(jobs) if key in job]
+        if not counted:
+            result[key] = Drift(
+                last=None,
+                prior_syncs=0,
+                verdict=f"no records in the last {len(jobs)} successful syncs",
+            )
             continue
-        prior = [
-            (job or {}).get(key, {}).get("records_committed")
-            for job in earlier
-            if isinstance((job or {}).get(key), dict)
-        ]
-        prior = [p for p in prior if isinstance(p, int | float)]
-        result[key] = drift_of(int(count), prior)
+        counts = [_committed(job, key) for job in jobs[: counted[-1] + 1]]
+        last = counts[0]
+        if last is None:
+            continue
+        prior = [c for c in counts[1:] if c is not None]
+        result[key] = drift_of(last, prior)
     return result
+
+
+def _committed(stream_stats: dict[str, Any], key: str) -> int | None:
+    """A job's records for a stream: 0 when it has none, None when unreadable."""
+    if key not in stream_stats:
+        return 0
+    stats = stream_stats[key]
+    count = stats.get("records_committed") if isinstance(stats, dict) else None
+    return int(count) if isinstance(count, int | float) else None
 
 
 def drift_of(last: int, prior: list[float]) -> Drift:

@@ -11,6 +11,8 @@ import functools
 import http.server
 import json
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
@@ -24,12 +26,17 @@ from apps.connections.models import SyncJob
 from apps.connections.quality import connection_quality, drift_of
 from apps.connectors.models import Destination, Source
 from apps.connectors.services import source_discover_run
+from apps.engines.base import ProfileStream
 from apps.engines.declarative import MANIFEST_KEY
+from apps.engines.embedded import quality as embedded_quality
 from apps.engines.embedded.destinations.duckdb import resolve_duckdb_path
+from apps.engines.embedded.writers import StreamConfig
+from apps.engines.embedded.writers import duckdb as duckdb_writer
+from apps.engines.embedded.writers.base import DestinationError
 from tests.connections.conftest import PG_DSN, pg_rows
 from tests.connections.test_sync_embedded import run_now
 from tests.connections.test_sync_manifest import MANIFEST
-from tests.engines.fixtures import MANIFEST_ID, POSTGRES_ID, definition
+from tests.engines.fixtures import DUCKDB_ID, MANIFEST_ID, POSTGRES_ID, definition
 from tests.engines.test_files_destination_sync import files_destination_row
 from tests.engines.test_mysql_destination import MYSQL_ID
 from tests.engines.test_mysql_destination import config as mysql_config
@@ -434,3 +441,353 @@ def test_local_files_are_read_through_duckdb(
         # JSON lines keep the record whole: nothing was cast, so nothing failed.
         assert items.failed_casts == 4
         assert nulls(items)["price"] == (4, 0.2)
+
+
+# -- a check must not fail syncs of a DuckDB file, nor weigh on the web server -------
+
+# Another process holds the file (read-only: as a quality check does; "rw": as a
+# sync does) until its stdin closes or the seconds given pass.
+HOLD = """
+import sys, time, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+print("holding", flush=True)
+time.sleep(float(sys.argv[3]))
+conn.close()
+"""
+
+
+def hold_file(path, seconds: float, mode: str = "ro") -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), mode, str(seconds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = holder.stdout.readline().strip()
+    assert line == "holding", holder.stderr.read()
+    return holder
+
+
+def duck_writer(path) -> duckdb_writer.DuckDBWriter:
+    return duckdb_writer.DuckDBWriter(
+        {"destination_path": str(path)},
+        schema="main",
+        streams=[
+            StreamConfig(
+                name="items",
+                namespace=None,
+                json_schema={"properties": {"id": {"type": "integer"}}},
+                destination_sync_mode="append",
+            )
+        ],
+        connection_id="c1",
+    )
+
+
+def test_a_sync_waits_out_a_checks_brief_read_only_hold_of_its_duckdb_file(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = hold_file(path, 2)
+    writer = duck_writer(path)
+    try:
+        writer.open()  # waits for the holder to let go instead of failing
+        writer.write("items", None, {"id": 1}, 1_700_000_000_000)
+        writer.finish(success=True)
+    finally:
+        writer.close()
+        holder.wait(timeout=30)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT id FROM main.items").fetchall() == [(1,)]
+
+
+def test_a_lock_held_past_the_wait_still_fails_the_sync_as_transient(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(duckdb_writer, "LOCK_WAIT_SECONDS", 0.5)
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = hold_file(path, 60, mode="rw")
+    try:
+        with pytest.raises(DestinationError) as failed:
+            duck_writer(path).open()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert failed.value.failure_type == "transient_error"
+    assert "lock" in failed.value.message.lower()
+
+
+def test_no_check_reads_a_duckdb_file_a_sync_is_writing(
+    client,
+    htmx_headers,
+    admin,
+    workspace,
+    items_source,
+    duckdb_destination,
+    make_connection,
+):
+    connection = make_connection(
+        items_source, duckdb_destination, [FULL_APPEND], namespace="api"
+    )
+    assert run_now(connection, admin).status == SyncJob.Status.SUCCEEDED
+    # Another destination row naming the same file, and one naming another file.
+    same_file = Destination.objects.create(
+        workspace=workspace,
+        name="Same file",
+        definition=definition(DUCKDB_ID),
+        config={"destination_path": "warehouse.duckdb"},
+    )
+    other_file = Destination.objects.create(
+        workspace=workspace,
+        name="Other file",
+        definition=definition(DUCKDB_ID),
+        config={"destination_path": "other.duckdb"},
+    )
+    writing = make_connection(items_source, same_file, [FULL_APPEND])
+    elsewhere = make_connection(items_source, other_file, [FULL_APPEND])
+    job = SyncJob.objects.create(
+        connection=elsewhere,
+        trigger=SyncJob.Trigger.MANUAL,
+        status=SyncJob.Status.RUNNING,
+    )
+    assert connection_quality(connection=connection).error == ""
+
+    for status in (SyncJob.Status.PENDING, SyncJob.Status.RUNNING):
+        job.connection, job.status = writing, status
+        job.save(update_fields=["connection", "status"])
+        report = connection_quality(connection=connection)
+        assert report.error == (
+            "A sync is writing to this DuckDB file; check again when it ends."
+        )
+        assert by_name(report).found is False
+
+    client.force_login(admin)
+    fragment = client.get(
+        f"/w/{workspace.public_id}/connections/{connection.public_id}/quality/report/",
+        headers=htmx_headers,
+    ).content.decode()
+    assert "A sync is writing to this DuckDB file; check again when it ends." in (
+        fragment
+    )
+
+    job.status = SyncJob.Status.SUCCEEDED
+    job.save(update_fields=["status"])
+    assert by_name(connection_quality(connection=connection)).rows == 10
+
+
+def duck_file_with_two_streams(path):
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA api")
+        for table in ("first", "second"):
+            conn.execute(
+                f"CREATE TABLE api.{table} AS SELECT range AS id, "
+                "now() AS _airbyte_extracted_at FROM range(3)"
+            )
+
+
+def profile_duck(workspace, path, names=("first", "second")):
+    return embedded_quality.profile_tables(
+        definition(DUCKDB_ID).ref,
+        {"destination_path": str(path)},
+        namespace="api",
+        table_prefix="",
+        streams=tuple(
+            ProfileStream(
+                name=name,
+                namespace=None,
+                json_schema={"properties": {"id": {"type": "integer"}}},
+            )
+            for name in names
+        ),
+        connection_id="quality",
+        workspace_id=str(workspace.public_id),
+        sample_rows=100,
+        statement_seconds=5,
+    )
+
+
+def test_a_check_holds_a_duckdb_file_one_stream_at_a_time(
+    workspace, settings, tmp_path, monkeypatch
+):
+    settings.DUCKDB_ALLOW_ANY_PATH = True
+    path = tmp_path / "warehouse.duckdb"
+    duck_file_with_two_streams(path)
+    holders = []
+    close = embedded_quality._DuckReader._close_conn
+
+    def close_then_a_sync_starts(reader):
+        close(reader)
+        if not holders:  # the writer gets the file the moment the check lets go
+            holders.append(hold_file(path, 60, mode="rw"))
+
+    monkeypatch.setattr(
+        embedded_quality._DuckReader, "_close_conn", close_then_a_sync_starts
+    )
+    try:
+        first, second = profile_duck(workspace, path)
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait(timeout=30)
+
+    assert (first.found, first.rows) == (True, 3)
+    assert second.found is False
+    assert second.notes == (
+        "not checked: A sync is writing to this DuckDB file; check again when it ends.",
+    )
+
+
+def test_duckdb_readers_are_small_and_spill_to_their_own_temp_folder(
+    workspace, settings, tmp_path, monkeypatch
+):
+    settings.DUCKDB_ALLOW_ANY_PATH = True
+    settings.FILES_DIR = tmp_path / "files"
+    path = tmp_path / "warehouse.duckdb"
+    duck_file_with_two_streams(path)
+    query = (
+        "SELECT current_setting('memory_limit'), current_setting('threads'), "
+        "current_setting('temp_directory')"
+    )
+    seen = []
+    fetch = embedded_quality._DuckReader.fetch
+
+    def recording_fetch(reader, sql, params=()):
+        if not seen or seen[-1][0] is not reader:
+            seen.append((reader, fetch(reader, query)[0], reader._temp))
+        return fetch(reader, sql, params)
+
+    monkeypatch.setattr(embedded_quality._DuckReader, "fetch", recording_fetch)
+    profile_duck(workspace, path, names=("first",))
+    files_reader = embedded_quality._FilesReader(files_writer(workspace), 5)
+    files_reader.fetch("SELECT 1")
+    files_reader.close()
+
+    assert len(seen) == 2  # the DuckDB file's reader, the files' one
+    for _reader, (memory, threads, temp), folder in seen:
+        assert memory in ("61.0 MiB", "64.0 MiB")  # DuckDB shows 64MB as MiB
+        assert int(threads) == 1
+        assert temp == str(folder)
+        assert not folder.exists()  # removed when the check ends
+
+
+def files_writer(workspace):
+    from apps.engines.embedded.sync import make_writer
+
+    destination = files_destination_row(
+        workspace,
+        {
+            "storage": {"storage_type": "Local", "destination_path": "exports"},
+            "format": {"format_type": "JSONL"},
+        },
+    )
+    return make_writer(
+        destination.definition.ref,
+        destination.config,
+        workspace_id=str(workspace.public_id),
+        schema="api",
+        table_prefix="",
+        streams=[],
+        connection_id="quality",
+    )
+
+
+# -- drift when the last sync brought nothing -----------------------------------------
+
+
+def test_a_stream_the_last_sync_brought_nothing_of_is_flagged_as_drift(
+    workspace, duckdb_destination, make_connection
+):
+    source = Source.objects.create(
+        workspace=workspace,
+        name="Shop",
+        definition=definition(MANIFEST_ID),
+        config={},
+        catalog={
+            "streams": [
+                {
+                    "name": name,
+                    "json_schema": {"properties": {"id": {"type": "integer"}}},
+                    "supported_sync_modes": ["full_refresh"],
+                }
+                for name in ("orders", "refunds", "quiet")
+            ]
+        },
+    )
+    connection = make_connection(
+        source,
+        duckdb_destination,
+        [{**FULL_APPEND, "name": name} for name in ("orders", "refunds", "quiet")],
+        namespace="api",
+    )
+    earlier = timezone.now() - timedelta(days=20)
+
+    def synced(day: int, stats: dict) -> None:
+        SyncJob.objects.create(
+            connection=connection,
+            trigger=SyncJob.Trigger.SCHEDULED,
+            status=SyncJob.Status.SUCCEEDED,
+            started_at=earlier + timedelta(days=day),
+            finished_at=earlier + timedelta(days=day, minutes=1),
+            stream_stats={
+                name: {"records_committed": n, "status": "COMPLETE"}
+                for name, n in stats.items()
+            },
+        )
+
+    for day in range(10):
+        synced(day, {"orders": 1000})
+    # The last sync brought no order: the sync wrote no "orders" key at all. The
+    # refunds stream is new: the syncs before it never counted it.
+    synced(10, {"refunds": 500})
+
+    report = connection_quality(connection=connection)
+
+    orders = by_name(report, "orders").drift
+    assert orders.anomaly
+    assert (orders.last, orders.prior_syncs, orders.median) == (0, 10, 1000)
+    assert orders.verdict == "anomaly: 0 records, 100% fewer than the median 1,000"
+    refunds = by_name(report, "refunds").drift
+    assert not refunds.anomaly
+    assert refunds.verdict.startswith("not enough history (0 of 5")
+    quiet = by_name(report, "quiet").drift
+    assert not quiet.anomaly
+    assert quiet.verdict == "no records in the last 11 successful syncs"
+
+
+# -- JSON lines: the columns are the keys the records have ---------------------------
+
+
+def test_json_lines_report_fields_that_appeared_in_or_vanished_from_the_records(
+    admin, workspace, settings, tmp_path, items_source, make_connection
+):
+    settings.FILES_DIR = tmp_path / "files"
+    destination = files_destination_row(
+        workspace,
+        {
+            "storage": {"storage_type": "Local", "destination_path": "exports"},
+            "format": {"format_type": "JSONL"},
+        },
+    )
+    connection = make_connection(
+        items_source, destination, [FULL_APPEND], namespace="api"
+    )
+    job = run_now(connection, admin)
+    assert job.status == SyncJob.Status.SUCCEEDED, job.failure_message
+    before = by_name(connection_quality(connection=connection))
+    assert before.appeared == [] and before.vanished == []
+
+    # The schema changed and the records did not follow: price is no longer in it,
+    # colour is new.
+    stream = connection.streams.get(name="items")
+    properties = dict(stream.json_schema["properties"])
+    del properties["price"]
+    properties["colour"] = {"type": ["null", "string"]}
+    stream.json_schema = {**stream.json_schema, "properties": properties}
+    stream.save(update_fields=["json_schema"])
+
+    after = by_name(connection_quality(connection=connection))
+
+    assert after.appeared == ["price"]
+    assert after.vanished == ["colour"]
+    assert nulls(after)["price"] == (0, 0.0)  # the records' own text, never cast
+    assert "colour" not in nulls(after)

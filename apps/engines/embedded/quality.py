@@ -10,11 +10,15 @@ The destination is found exactly as a sync finds it: ``make_writer`` prepares th
 config (a DuckDB file or a files folder stays in the workspace's own folder) and
 names the tables; PostgreSQL and MySQL connect with the writer's own parameters.
 Nothing here writes: PostgreSQL runs read-only transactions, DuckDB opens its file
-read-only, files are read through an in-memory DuckDB. Every statement has a time
-limit (PostgreSQL's ``statement_timeout``, MariaDB's ``max_statement_time``, MySQL's
-``max_execution_time``, a DuckDB interrupt): a statement that runs out is reported
-as a note on its stream and the check goes on. Only counts leave this module, never
-a value from a table.
+read-only, files are read through an in-memory DuckDB. A DuckDB file is held only
+while one stream's statements run (a sync cannot open a file a reader holds; its
+writer waits a few seconds for a reader to let go), and every DuckDB connection
+here is small: ``READER_MEMORY_LIMIT``, one thread, and a private temp folder it
+spills large groupings to, since it runs inside the web server. Every statement
+has a time limit (PostgreSQL's ``statement_timeout``, MariaDB's
+``max_statement_time``, MySQL's ``max_execution_time``, a DuckDB interrupt): a
+statement that runs out is reported as a note on its stream and the check goes
+on. Only counts leave this module, never a value from a table.
 """
 
 # SQL text here interpolates identifiers only, always through quote(); values travel
@@ -25,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -43,6 +49,12 @@ from apps.engines.masking import SecretMasker, secret_values
 logger = logging.getLogger(__name__)
 
 NOT_CHECKED_NESTED = "duplicate keys not checked: the primary key has a nested field"
+DUCKDB_BUSY = "A sync is writing to this DuckDB file; check again when it ends."
+# A reader's DuckDB: it runs in a web worker, so it gets little memory and one
+# thread, and spills what does not fit (a duplicate-key grouping of a large table)
+# to its own temp folder.
+READER_MEMORY_LIMIT = "64MB"
+READER_THREADS = 1
 
 
 class StatementTimeout(Exception):
@@ -74,6 +86,11 @@ class _Reader:
 
     def as_text(self, expr: str) -> str:
         return f"CAST({expr} AS VARCHAR)"
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Around one stream's statements (a DuckDB file is open only then)."""
+        yield
 
     def close(self) -> None:
         return
@@ -189,36 +206,63 @@ class _MySQLReader(_Reader):
 
 
 class _DuckReader(_Reader):
-    """DuckDB: a read-only connection, each statement interrupted at its limit."""
+    """DuckDB: a read-only connection per stream, each statement interrupted at its
+    limit.
+
+    The file is opened for one stream's statements and closed after them, so a
+    sync that starts meanwhile (its writer waits a few seconds for the lock) is
+    not failed by a check that reads a large file for long.
+    """
 
     title = "DuckDB"
 
-    def __init__(self, writer: Any, seconds: float, conn: Any = None) -> None:
+    def __init__(self, writer: Any, seconds: float) -> None:
         import duckdb
 
         super().__init__(writer, seconds)
         self._duckdb = duckdb
-        if conn is not None:
-            self.conn = conn
-            return
-        path = writer.path
+        self.conn: Any = None
+        path = self._path = str(writer.path)
         if not Path(path).is_file():
             raise EngineError(
                 f"The DuckDB file {path} does not exist yet: no sync has written it."
             )
+        # Where this reader's DuckDB spills (removed by close()).
+        self._temp = Path(tempfile.mkdtemp(prefix="quality-", dir=_scratch_root()))
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "memory_limit": READER_MEMORY_LIMIT,
+            "threads": READER_THREADS,
+            "temp_directory": str(self._temp),
+        }
+
+    def _connect(self) -> Any:
+        duckdb = self._duckdb
         try:
-            self.conn = duckdb.connect(path, read_only=True)
+            return duckdb.connect(self._path, read_only=True, config=self._config())
         except duckdb.Error as exc:
             text = str(exc).lower()
-            if "lock" in text:
-                raise EngineError(
-                    f"The DuckDB file {path} is in use by a running sync; check "
-                    "again when it ends."
-                ) from exc
+            if "could not set lock" in text or "conflicting lock" in text:
+                raise EngineError(DUCKDB_BUSY) from exc
             raise EngineError(
-                f"Could not open the DuckDB file {path}: {_first_line(exc)}"
+                f"Could not open the DuckDB file {self._path}: {_first_line(exc)}"
             ) from exc
-        self.conn.execute("SET TimeZone = 'UTC'")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        self.conn = self._connect()
+        try:
+            self.conn.execute("SET TimeZone = 'UTC'")
+            yield
+        finally:
+            self._close_conn()
+
+    def _close_conn(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         timer = threading.Timer(self.seconds, self.conn.interrupt)
@@ -240,8 +284,15 @@ class _DuckReader(_Reader):
         return [name for (name,) in rows] or None
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.close()
+        self._close_conn()
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+
+def _scratch_root() -> Path:
+    """This process's private folder (removed by the sweep if the process dies)."""
+    from apps.engines.embedded import scratch
+
+    return scratch.worker_dir()
 
 
 class _FilesReader(_DuckReader):
@@ -265,16 +316,31 @@ class _FilesReader(_DuckReader):
                 "Data quality is not available for files in an S3 bucket yet: it "
                 "reads files in a local folder only."
             )
-        conn = duckdb.connect(":memory:")
-        conn.execute("SET TimeZone = 'UTC'")
-        super().__init__(writer, seconds, conn=conn)
+        _Reader.__init__(self, writer, seconds)
+        self._duckdb = duckdb
+        self._temp = Path(tempfile.mkdtemp(prefix="quality-", dir=_scratch_root()))
+        # No file to hold: one in-memory connection serves the whole check.
+        self.conn = duckdb.connect(":memory:", config=self._config())
+        self.conn.execute("SET TimeZone = 'UTC'")
         self.root = Path(writer.storage.root)
         self.format = writer.format
+        # JSON lines: the (field, column) pairs a stream's schema makes, and those
+        # its latest records have (what columns() found in the sample).
         self._expected: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._present: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._limits: dict[tuple[str, str], int] = {}
 
-    def expect(self, schema: str, table: str, fields: list[tuple[str, str]]) -> None:
-        """The ``(field, column)`` pairs of a stream (JSON lines need them)."""
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        yield
+
+    def expect(
+        self, schema: str, table: str, fields: list[tuple[str, str]], limit: int
+    ) -> None:
+        """The ``(field, column)`` pairs of a stream and its sample size (JSON
+        lines need them)."""
         self._expected[(schema, table)] = fields
+        self._limits[(schema, table)] = limit
 
     def _glob(self, schema: str, table: str) -> str | None:
         folder = self.root / schema / table
@@ -299,23 +365,58 @@ class _FilesReader(_DuckReader):
             return f"read_parquet('{glob}', union_by_name = true)"
         if self.format == CSV:
             return f"read_csv('{glob}', union_by_name = true, header = true)"
+        key = (schema, table)
         fields = ", ".join(
             f"json_extract_string(_airbyte_data, {_json_path(field)}) AS {quote(col)}"
-            for field, col in self._expected.get((schema, table), [])
+            for field, col in self._present.get(key, self._expected.get(key, []))
         )
         return (
             "(SELECT _airbyte_raw_id, _airbyte_extracted_at, _airbyte_meta"
             + (f", {fields}" if fields else "")
-            + f" FROM read_json('{glob}', format = 'newline_delimited', "
+            + f" FROM {self._json_lines(glob)})"
+        )
+
+    @staticmethod
+    def _json_lines(glob: str | None) -> str:
+        return (
+            f"read_json('{glob}', format = 'newline_delimited', "
             "columns = {_airbyte_raw_id: 'VARCHAR', _airbyte_extracted_at: "
-            "'BIGINT', _airbyte_meta: 'JSON', _airbyte_data: 'JSON'}))"
+            "'BIGINT', _airbyte_meta: 'JSON', _airbyte_data: 'JSON'})"
         )
 
     def columns(self, schema: str, table: str) -> list[str] | None:
-        if self._glob(schema, table) is None:
+        from apps.engines.embedded.writers.files_formats import JSONL
+
+        glob = self._glob(schema, table)
+        if glob is None:
             return None
+        if self.format == JSONL:
+            self._present[(schema, table)] = self._json_fields(schema, table, glob)
         rows = self.fetch(f"DESCRIBE SELECT * FROM {self.ref(schema, table)}")
         return [row[0] for row in rows] or None
+
+    def _json_fields(self, schema: str, table: str, glob: str) -> list[tuple[str, str]]:
+        """The ``(field, column)`` pairs of JSON lines: the top-level keys the
+        sample's records have, the schema's first (in its order), then the others
+        sorted, named as a writer would name them."""
+        from apps.engines.embedded.writers.base import AIRBYTE_COLUMNS
+        from apps.engines.embedded.writers.typing import assign_names
+
+        key = (schema, table)
+        limit = int(self._limits.get(key, 10_000))
+        rows = self.fetch(
+            "SELECT DISTINCT unnest(json_keys(_airbyte_data)) FROM (SELECT "
+            f"_airbyte_data FROM {self._json_lines(glob)} "
+            f"ORDER BY _airbyte_extracted_at DESC LIMIT {limit}) s "
+            "WHERE json_type(_airbyte_data) = 'OBJECT'"
+        )
+        found = {str(name) for (name,) in rows}
+        expected = self._expected.get(key, [])
+        known = [(field, col) for field, col in expected if field in found]
+        others = sorted(found - {field for field, _ in expected})
+        taken = {*AIRBYTE_COLUMNS, *(col for _, col in expected)}
+        names = assign_names(others, reserved=taken)
+        return known + [(field, names[field]) for field in others]
 
 
 def _json_path(field: str) -> str:
@@ -402,7 +503,23 @@ def profile_tables(
                     )
                 )
                 continue
-            profiles.append(_profile(reader, plan, stream, sample_rows, masker))
+            try:
+                with reader.session():
+                    profiles.append(_profile(reader, plan, stream, sample_rows, masker))
+            except EngineError as exc:
+                # The file could not be opened for this stream (a sync took it
+                # since the last one): the streams already read keep their report.
+                if not profiles:
+                    raise EngineError(masker.mask(exc.message)) from exc
+                profiles.append(
+                    TableProfile(
+                        name=stream.name,
+                        namespace=stream.namespace,
+                        location=reader.location(plan.schema, plan.table),
+                        found=False,
+                        notes=(f"not checked: {masker.mask(exc.message)}",),
+                    )
+                )
     finally:
         reader.close()
     return profiles
@@ -426,7 +543,7 @@ def _profile(
     schema, table = plan.schema, plan.table
     expected = columns_for_schema(stream.json_schema, reserved=AIRBYTE_COLUMNS)
     if isinstance(reader, _FilesReader):
-        reader.expect(schema, table, [(c.field, c.name) for c in expected])
+        reader.expect(schema, table, [(c.field, c.name) for c in expected], limit)
     base = {
         "name": stream.name,
         "namespace": stream.namespace,
