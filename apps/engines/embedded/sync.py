@@ -58,9 +58,6 @@ logger = logging.getLogger(__name__)
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 # How often the main loop hands counters to the reporter (it throttles writes).
 PROGRESS_EVERY_RECORDS = 2000
-# Sources emit STATE often (faker: every 100 records) and each commit costs a
-# destination transaction, so states are committed together at most this often.
-COMMIT_INTERVAL_SECONDS = 1.0
 
 
 def make_writer(
@@ -495,6 +492,7 @@ class _Run:
     def _consume(self, stdout: Any, watchdog: _Watchdog) -> None:
         counters, reporter, masker = self.counters, self.reporter, self.masker
         write = self.writer.write
+        commit_interval = self.writer.commit_interval_seconds
         # decode_json keeps every digit of large numbers (orjson alone would round
         # them to doubles) and costs under a microsecond on ordinary lines.
         loads = decode_json
@@ -524,7 +522,10 @@ class _Run:
                 state = message.get("state") or {}
                 self.pending_states.append(state)
                 self.last_state = state
-                if time.monotonic() - self.last_commit >= COMMIT_INTERVAL_SECONDS:
+                # Sources emit STATE often (faker: every 100 records) and each
+                # commit costs a destination transaction, so states are committed
+                # together at most as often as the writer says.
+                if time.monotonic() - self.last_commit >= commit_interval:
                     self.commit_pending()
             elif kind == protocol.LOG:
                 reporter.log(masker.mask(protocol.log_text(message)))

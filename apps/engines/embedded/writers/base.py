@@ -452,6 +452,9 @@ class RecordWriter(Generic[PlanT]):
     batch_bytes: int = 16 * 1024 * 1024
     #: Flush the largest buffer when all buffers together hold this many rows.
     max_buffered_rows: int = 50_000
+    #: The sync commits pending states together at most this often (seconds): each
+    #: commit costs a destination transaction.
+    commit_interval_seconds: float = 1.0
 
     def __init__(
         self,
