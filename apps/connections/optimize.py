@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from apps.connections.models import (
@@ -181,14 +181,26 @@ class JobFacts:
     started_at: datetime | None
     finished_at: datetime | None
     records_committed: int
-    # Per stream key: records the source sent; None when the job did not say.
+    # Per stream key: records the source sent in one read, the job's last attempt
+    # (its succeeded one); None when the job did not say per attempt.
     stream_records: dict[str, int] | None
+    # Per stream key: records sent over all the job's attempts (a retry reads
+    # again, so this can count a row twice); None: as ``stream_records``.
+    stream_records_total: dict[str, int] | None = None
+    # The succeeded attempt's own time, when the job was retried (its span then
+    # holds the failed attempts and the waits between them).
+    attempt_duration: timedelta | None = None
 
     @property
     def duration(self) -> timedelta | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+    @property
+    def sync_duration(self) -> timedelta | None:
+        """How long the sync took: its successful attempt, else the job's span."""
+        return self.attempt_duration or self.duration
 
 
 @dataclass(frozen=True)
@@ -265,9 +277,13 @@ def connection_facts(
                 default_cursor_field=tuple(offered.get("default_cursor_field") or ()),
             )
         )
+    attempts = SyncAttempt.objects.only(
+        "job_id", "number", "status", "started_at", "finished_at", "progress"
+    ).order_by("number")
     recent = (
         connection.jobs.exclude(trigger=SyncJob.Trigger.RESET)
         .filter(status__in=SyncJob.TERMINAL_STATUSES)
+        .prefetch_related(Prefetch("attempts", queryset=attempts))
         .order_by("-created_at", "-id")[:jobs]
     )
     return ConnectionFacts(
@@ -283,25 +299,53 @@ def _paths(value: Any) -> tuple[tuple[str, ...], ...]:
 
 
 def _job_facts(job: SyncJob) -> JobFacts:
-    stats = job.stream_stats or {}
-    stream_records = None
-    if stats:
-        stream_records = {
-            key: int(value.get("records_emitted", value.get("records_committed", 0)))
-            for key, value in stats.items()
-            if isinstance(value, dict)
-        }
-    elif job.status == SyncJob.Status.SUCCEEDED and job.records_committed == 0:
-        # A sync that moved nothing says so even without stats per stream.
-        stream_records = {}
+    """A job's facts. Its ``stream_stats`` add up every attempt (lifecycle merges
+    them), so a retried full refresh counts its rows twice; one read's counts
+    are the last attempt's own: the per-stream counters its heartbeat stored in
+    ``progress``. A job without per-stream stats (an Airbyte server's) says
+    nothing per stream, not that every stream was empty."""
+    attempts = list(job.attempts.all())
+    last = next(
+        (a for a in reversed(attempts) if a.status == SyncAttempt.Status.SUCCEEDED),
+        attempts[-1] if attempts else None,
+    )
+    total = _records(job.stream_stats)
+    if len(attempts) <= 1:
+        # One attempt (or none recorded): the job's totals are that read's.
+        per_attempt = total
+    else:
+        per_attempt = _records(last.progress) if last is not None else None
+    attempt_duration = None
+    if (
+        len(attempts) > 1
+        and last is not None
+        and last.status == SyncAttempt.Status.SUCCEEDED
+        and last.finished_at is not None
+    ):
+        attempt_duration = last.finished_at - last.started_at
     return JobFacts(
         public_id=str(job.public_id),
         status=job.status,
         started_at=job.started_at,
         finished_at=job.finished_at,
         records_committed=job.records_committed,
-        stream_records=stream_records,
+        stream_records=per_attempt,
+        stream_records_total=total,
+        attempt_duration=attempt_duration,
     )
+
+
+def _records(stats: Any) -> dict[str, int] | None:
+    """Records the source sent per stream key, from stream stats or an attempt's
+    progress (both keyed by stream, a dict of counters each); None if none."""
+    if not isinstance(stats, dict):
+        return None
+    found = {
+        key: int(value.get("records_emitted", value.get("records_committed")) or 0)
+        for key, value in stats.items()
+        if isinstance(value, dict)
+    }
+    return found or None
 
 
 def _schedule_facts(
@@ -432,7 +476,10 @@ def _longer_than_schedule(facts: ConnectionFacts) -> list[Recommendation]:
     schedule = facts.schedule
     if schedule is None:
         return []
-    timed = [(j, j.duration) for j in facts.jobs if j.duration is not None]
+    # Only syncs that succeeded say how long a sync takes (a hung connector
+    # cancelled after hours does not), each by its successful attempt: a retried
+    # job's span also holds the failed attempts and the back-off between them.
+    timed = [(j, j.sync_duration) for j in _succeeded(facts) if j.sync_duration]
     over = [(j, d) for j, d in timed if d > schedule.gap]
     if not over:
         return []
@@ -454,9 +501,11 @@ def _longer_than_schedule(facts: ConnectionFacts) -> list[Recommendation]:
             severity=HIGH,
             title="Syncs take longer than the schedule's gap",
             evidence=(
-                f"{len(over)} of the last {len(timed)} syncs took longer than "
-                f"{_duration(schedule.gap)} ({schedule.description}); the longest "
-                f"took {_duration(longest)} (job {longest_job.public_id}). " + effect
+                f"{len(over)} of the last {len(timed)} successful syncs took longer "
+                f"than {_duration(schedule.gap)} ({schedule.description}); the "
+                f"longest took {_duration(longest)} (job {longest_job.public_id}). "
+                "Each is timed by its successful attempt; failed and cancelled "
+                "syncs, and the waits before retries, are left out. " + effect
             ),
             advice=(
                 f"Give the schedule a gap of at least {_duration(longest)}, or "
@@ -480,7 +529,11 @@ def _full_refresh_large(
             continue
         if SyncMode.INCREMENTAL not in stream.supported_sync_modes:
             continue
-        counts = [j.stream_records.get(stream.key, 0) for j in succeeded]
+        # Only syncs that read the stream (it may have been selected since).
+        synced = [j for j in succeeded if stream.key in j.stream_records]
+        if not synced:
+            continue
+        counts = [j.stream_records[stream.key] for j in synced]
         typical = int(statistics.median(counts))
         if typical < large_records:
             continue
@@ -510,20 +563,25 @@ def _full_refresh_large(
                     f"Switch {stream.key} to {mode}: each sync then reads only "
                     "what changed since the last one."
                 ),
-                jobs=tuple(j.public_id for j in succeeded),
+                jobs=tuple(j.public_id for j in synced),
             )
         )
     return found
 
 
 def _zero_records(facts: ConnectionFacts, min_jobs: int) -> list[Recommendation]:
-    succeeded = [j for j in _succeeded(facts) if j.stream_records is not None]
-    if len(succeeded) < min_jobs:
-        return []
+    # Over all attempts: rows a failed attempt committed before a retry count.
+    totals = [
+        (j, j.stream_records_total or j.stream_records) for j in _succeeded(facts)
+    ]
     found = []
     for stream in facts.streams:
-        if any(j.stream_records.get(stream.key, 0) for j in succeeded):
+        # Only syncs whose stats name the stream: one selected after a sync ran
+        # was not read by it, so that sync says nothing about the stream.
+        synced = [(j, t) for j, t in totals if t is not None and stream.key in t]
+        if len(synced) < min_jobs or any(t[stream.key] for _, t in synced):
             continue
+        succeeded = [j for j, _ in synced]
         found.append(
             Recommendation(
                 code="zero_records",

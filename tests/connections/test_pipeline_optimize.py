@@ -8,11 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.urls import reverse
 
-from apps.connections import optimize
+from apps.connections import lifecycle, optimize
 from apps.connections.models import ConnectionStream, SyncAttempt, SyncJob
+from apps.engines.base import AttemptOutcome
 from apps.schedules.models import Schedule
 from tests.factories import ConnectionFactory
 
@@ -72,6 +74,50 @@ def jobs(connection, count=3, minutes=1, users=500, products=10, status="succeed
     return made
 
 
+def retried(connection, *, at, streams, minutes=1, wait=None, last="succeeded"):
+    """A sync the lifecycle runs twice: the first attempt reads every stream and
+    fails (transient), the retry starts when its back-off is over (or ``wait``
+    later) and ends ``last``. Each attempt takes ``minutes``."""
+    with time_machine.travel(at, tick=False) as clock:
+        job = SyncJob.objects.create(connection=connection, trigger="scheduled")
+        for status in ("failed", last):
+            attempt = lifecycle.attempt_claim(job_id=job.pk)
+            clock.shift(timedelta(minutes=minutes))
+            done = status == "succeeded"
+            stats = {
+                key: {
+                    "records_emitted": count,
+                    "records_committed": count if done else 0,
+                    "bytes_committed": 0,
+                    "status": "COMPLETE" if done else "INCOMPLETE",
+                }
+                for key, count in streams.items()
+            }
+            committed = sum(streams.values()) if done else 0
+            lifecycle.attempt_heartbeat(
+                attempt_id=attempt.pk,
+                records_emitted=sum(streams.values()),
+                records_committed=committed,
+                bytes_committed=0,
+                progress=stats,
+            )
+            lifecycle.attempt_finish(
+                attempt_id=attempt.pk,
+                outcome=AttemptOutcome(
+                    status=status,
+                    records_committed=committed,
+                    stream_stats=stats,
+                    failure_type="" if done else "transient_error",
+                    failure_origin="" if done else "source",
+                    failure_message="" if done else "Connection reset by peer",
+                ),
+            )
+            job.refresh_from_db()
+            if job.next_attempt_at is not None:
+                clock.move_to(job.next_attempt_at + (wait or timedelta()))
+    return job
+
+
 def codes(connection) -> list[tuple[str, str]]:
     return [
         (r.code, r.stream)
@@ -112,6 +158,39 @@ def test_full_refresh_of_a_large_stream_that_could_be_incremental(connection):
     assert len(found.jobs) == 3
 
 
+def test_a_retried_sync_counts_its_records_once(connection):
+    """The job's stream stats add up its attempts (12,000 for two reads of 6,000
+    rows); the size is what one read moved: the succeeded attempt's count."""
+    connection.streams.filter(name="users").update(
+        sync_mode="full_refresh", destination_sync_mode="overwrite"
+    )
+    made = [
+        retried(
+            connection,
+            at=T0 + timedelta(hours=n),
+            streams={"users": 6_000, "products": 10},
+        )
+        for n in range(3)
+    ]
+    assert made[0].stream_stats["users"]["records_emitted"] == 12_000
+
+    assert codes(connection) == []
+
+    # The same retried syncs at 15,000 rows a read are large, said once each.
+    connection.jobs.all().delete()
+    for n in range(3):
+        retried(
+            connection,
+            at=T0 + timedelta(hours=n),
+            streams={"users": 15_000, "products": 10},
+        )
+
+    [found] = optimize.connection_recommendations(connection=connection)
+    assert (found.code, found.stream) == ("full_refresh_large", "users")
+    assert "15,000, 15,000, 15,000 records" in found.evidence
+    assert "(median 15,000)" in found.evidence
+
+
 def test_a_large_stream_the_source_reads_only_in_full_is_left_alone(connection):
     jobs(connection, count=3, products=80_000)
 
@@ -146,7 +225,7 @@ def test_syncs_longer_than_an_interval_schedule(connection):
     [found] = optimize.connection_recommendations(connection=connection)
 
     assert found.code == "longer_than_schedule"
-    assert "1 of the last 4 syncs took longer than 10 min" in found.evidence
+    assert "1 of the last 4 successful syncs took longer than 10 min" in found.evidence
     assert f"the longest took 25 min (job {slow.public_id})" in found.evidence
     assert "every 35 min or so" in found.evidence
     assert found.jobs == (str(slow.public_id),)
@@ -166,8 +245,51 @@ def test_syncs_longer_than_a_cron_schedule_skip_runs(connection):
     [found] = optimize.connection_recommendations(connection=connection)
 
     assert found.code == "longer_than_schedule"
-    assert "2 of the last 2 syncs took longer than 5 min" in found.evidence
+    assert "2 of the last 2 successful syncs took longer than 5 min" in found.evidence
     assert "skipped" in found.evidence
+
+
+def test_failed_and_cancelled_syncs_are_not_timed_against_the_schedule(connection):
+    """A hung connector cancelled after 3 h, or a sync that failed after 2 h,
+    says nothing about how long a sync takes."""
+    every_hour(connection)
+    jobs(connection, count=3, minutes=5)
+    jobs(connection, count=1, minutes=180, status="cancelled")
+    jobs(connection, count=1, minutes=120, status="failed")
+
+    assert codes(connection) == []
+
+
+def test_a_retried_sync_is_timed_by_its_successful_attempt(connection, settings):
+    """Two 6-minute attempts 10 minutes apart (the back-off) on a 15-minute
+    schedule: the job spans 22 minutes, the sync took 6."""
+    settings.SYNC_RETRY_BACKOFF_BASE_SECONDS = 600
+    Schedule.objects.create(
+        workspace=connection.workspace,
+        connection=connection,
+        name="Every 15 min",
+        kind="interval",
+        interval_minutes=15,
+    )
+    job = retried(connection, at=T0, streams={"users": 10, "products": 1}, minutes=6)
+    assert job.finished_at - job.started_at == timedelta(minutes=22)
+
+    assert codes(connection) == []
+
+    # A successful attempt that itself outlasts the gap is reported, by its time.
+    slow = retried(
+        connection,
+        at=T0 + timedelta(hours=1),
+        streams={"users": 10, "products": 1},
+        minutes=20,
+    )
+
+    [found] = optimize.connection_recommendations(connection=connection)
+    assert found.code == "longer_than_schedule"
+    assert "1 of the last 2 successful syncs took longer than 15 min" in found.evidence
+    assert f"the longest took 20 min (job {slow.public_id})" in found.evidence
+    assert "successful attempt" in found.evidence
+    assert found.jobs == (str(slow.public_id),)
 
 
 def test_a_paused_schedule_is_not_held_against_slow_syncs(connection):
@@ -197,6 +319,29 @@ def test_one_sync_with_records_clears_the_stream(connection):
     jobs(connection, count=1, products=4)
 
     assert codes(connection) == []
+
+
+def test_a_stream_selected_after_the_syncs_ran_is_not_called_empty(connection):
+    """Jobs whose stats never mention a stream say nothing about it."""
+    jobs(connection, count=3)
+    ConnectionStream.objects.create(
+        connection=connection,
+        name="purchases",
+        sync_mode="incremental",
+        destination_sync_mode="append",
+    )
+
+    assert codes(connection) == []
+
+    # Once it has been synced empty three times, it is.
+    for job in jobs(connection, count=3):
+        job.stream_stats["purchases"] = {"records_emitted": 0, "records_committed": 0}
+        job.save()
+
+    [found] = optimize.connection_recommendations(connection=connection)
+    assert (found.code, found.stream) == ("zero_records", "purchases")
+    assert "0 records in each of the last 3 successful syncs" in found.evidence
+    assert len(found.jobs) == 3
 
 
 def test_a_newer_connector_version_is_known(connection):
@@ -356,6 +501,27 @@ def test_tab_shows_recommendations_and_attempt_resources(login, viewer, connecti
     assert 'aria-current="page">Recommendations<' in page
     # Times carry their zone.
     assert " UTC</time>" in page
+
+
+def test_tab_summary_says_what_was_not_measured(login, viewer, connection):
+    """A connector run by Docker is not measured: no "0 bytes"; an engine that
+    used no CPU time worth a tick says 0.00, not "—"."""
+    [job] = jobs(connection, count=1)
+    SyncAttempt.objects.create(
+        job=job,
+        number=1,
+        status="succeeded",
+        engine_peak_rss_bytes=100 * 1024 * 1024,
+        engine_cpu_seconds=0.0,
+    )
+
+    page = login(viewer).get(_url(connection)).content.decode()
+
+    assert (
+        "the engine peaked at 100.0\xa0MB and used 0.00 CPU s per attempt; "
+        "the connector peaked at — and used — CPU s per attempt" in page
+    )
+    assert "0\xa0bytes" not in page
 
 
 def test_tab_says_when_there_is_nothing(login, viewer, connection):
