@@ -56,6 +56,10 @@ def metrics_folder() -> Path:
             "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set; "
             "this process's metrics are not shared."
         )
+    # This process writes no value yet: a live gauge file under its pid is an
+    # ended process's (pids are reused), whose values it would read as its own.
+    for stale in folder.glob(f"gauge_live*_{os.getpid()}.db"):
+        stale.unlink(missing_ok=True)
     return folder
 
 
@@ -68,12 +72,20 @@ app.autodiscover_tasks()
 
 @signals.worker_ready.connect
 def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
-    """The worker's main process: forget killed processes, serve the metrics port."""
+    """The worker's main process: tidy the metrics folder, serve the metrics port."""
     from apps.core import metrics
     from apps.ops.scrape import serve_worker_metrics
 
-    metrics.forget_dead_processes()
+    metrics.tidy()
     serve_worker_metrics()
+
+
+@signals.worker_process_init.connect
+def _pool_process_starting(sender: Any = None, **kwargs: Any) -> None:
+    """A pool process starts (forked, so the package's check above did not run)."""
+    from apps.core import metrics
+
+    metrics.process_started()
 
 
 @signals.worker_process_shutdown.connect

@@ -8,6 +8,9 @@ sums the folder, so gunicorn's processes and every Celery worker process add up 
 one set of totals. prometheus-client chooses that mode when it is first imported,
 from the environment variable; ``airbyte_console/celery.py`` sets it (the package
 imports that module before anything else) and `serve` cleans the folder at start.
+A scrape first tidies the folder: the live gauges of processes that are gone leave
+the sums, and the counters and histograms of ended processes are folded into one
+archive file per type (the totals stay; the files do not pile up).
 
 Label values come from fixed sets, so the number of series stays bounded whatever
 the number of connections: a value outside its set is counted as ``other``, an
@@ -18,7 +21,9 @@ empty one as ``none``. The connection's public id is a label only with
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import logging
 import os
 import re
 import threading
@@ -36,9 +41,12 @@ from prometheus_client import (
     generate_latest,
     values,
 )
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from apps.core.pids import pid_alive
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "airbyte_console"
 
@@ -346,15 +354,35 @@ def directory() -> Path:
     )
 
 
-def clean_directory(path: Path | None = None) -> int:
-    """Remove every process's values (at `serve` start); returns the files removed."""
-    path = path or directory()
+# prometheus-client's own file names (counter_<pid>.db, gauge_livesum_<pid>.db,
+# ...), with the archives of ended processes and an archive being written.
+_OURS = re.compile(r"^(counter|gauge|histogram|summary)_\w+\.db(\.partial)?$")
+
+
+def clean_directory(path: Path | str | None = None) -> int:
+    """Remove every process's values (at `serve` start); returns the files removed.
+
+    Only prometheus-client's own files are removed, and only from a folder that
+    holds nothing else: a ``PROMETHEUS_MULTIPROC_DIR`` pointed at a folder in use
+    for something else is left as it is, with an error in the log.
+    """
+    path = Path(path or directory())
     path.mkdir(parents=True, exist_ok=True)
-    removed = 0
-    for file in path.glob("*.db"):
-        file.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    entries = sorted(path.iterdir())
+    foreign = [e.name for e in entries if not (_OURS.match(e.name) and e.is_file())]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        logger.error(
+            "Not emptying the metrics folder %s: it holds files that are not "
+            "prometheus-client's (%s). Set PROMETHEUS_MULTIPROC_DIR to a folder of "
+            "its own; until then the sums carry on from the previous run.",
+            path,
+            shown,
+        )
+        return 0
+    for entry in entries:
+        entry.unlink(missing_ok=True)
+    return len(entries)
 
 
 _PID = re.compile(r"^gauge_live\w*_(\d+)\.db$")
@@ -364,8 +392,9 @@ def forget_dead_processes(path: Path | None = None) -> int:
     """Drop the live gauges of processes that are gone (killed without a goodbye).
 
     A process that ends normally drops its own (``mark_process_dead``); one killed
-    with SIGKILL leaves its running attempts on the gauge until this runs, at the
-    start of a worker. Counters stay: their totals outlive the process.
+    with SIGKILL (a time limit, the OOM killer) leaves its running attempts on the
+    gauge until this runs: at each scrape and at a worker's start. Counters stay:
+    their totals outlive the process (``compact_dead_processes`` folds them).
     """
     path = path or directory()
     forgotten = 0
@@ -375,6 +404,99 @@ def forget_dead_processes(path: Path | None = None) -> int:
             mark_process_dead(int(match.group(1)), str(path))
             forgotten += 1
     return forgotten
+
+
+# The types whose values add up across processes, in files named <type>_<pid>.db.
+_SUMMED = re.compile(r"^(counter|histogram|summary)_(\d+)\.db$")
+ARCHIVE = "archive"
+
+
+@contextlib.contextmanager
+def _folder_lock(path: Path, *, exclusive: bool) -> Iterator[bool]:
+    """A lock on the folder: shared for a scrape's read, exclusive (or none) to fold.
+
+    Yields whether it was taken; an exclusive one is not waited for.
+    """
+    mode = fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def compact_dead_processes(path: Path | None = None) -> int:
+    """Fold the counters, histograms and summaries of ended processes into archives.
+
+    Every process leaves its files behind (each `manage.py` command writes
+    django-prometheus' counters and histograms), and a scrape reads every file. The
+    values of processes that are gone are added into one ``<type>_archive.db`` per
+    type and their files removed, so a scrape's sums stay the same. Returns the
+    files folded; 0 while another process folds or a scrape reads the folder.
+    """
+    path = path or directory()
+    with _folder_lock(path, exclusive=True) as locked:
+        if not locked:
+            return 0
+        dead: dict[str, list[Path]] = {}
+        for file in path.glob("*_*.db"):
+            match = _SUMMED.match(file.name)
+            if match and not pid_alive(int(match.group(2))):
+                dead.setdefault(match.group(1), []).append(file)
+        return sum(_fold(path, typ, files) for typ, files in dead.items())
+
+
+def _fold(path: Path, typ: str, files: list[Path]) -> int:
+    """Add ``files`` into the type's archive (written aside, then moved in place)."""
+    archive = path / f"{typ}_{ARCHIVE}.db"
+    totals: dict[str, float] = {}
+    for file in [archive, *files] if archive.exists() else files:
+        # A histogram's files hold each bucket's own count, not the running total.
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(
+            str(file)
+        ):
+            totals[key] = totals.get(key, 0.0) + value
+    partial = path / f"{archive.name}.partial"
+    partial.unlink(missing_ok=True)
+    out = MmapedDict(str(partial))
+    try:
+        for key, total in totals.items():
+            out.write_value(key, total, 0.0)
+    finally:
+        out.close()
+    os.replace(partial, archive)
+    for file in files:
+        file.unlink(missing_ok=True)
+    return len(files)
+
+
+def tidy(path: Path | None = None) -> None:
+    """Before a scrape, at a worker's start: forget the gone, fold the ended.
+
+    Never raises: the scrape that follows says what is wrong with a file.
+    """
+    path = path or directory()
+    try:
+        forget_dead_processes(path)
+        compact_dead_processes(path)
+    except Exception:
+        logger.exception("Could not tidy the metrics folder %s", path)
+
+
+def process_started() -> None:
+    """A process starts (a worker's pool child): drop live gauges left under its pid.
+
+    pids are reused: the gauge file of an ended process with this pid would be
+    read as this process's own values (a killed child's running attempts). Call it
+    before this process touches a live gauge.
+    """
+    if multiprocess_enabled():
+        mark_process_dead(os.getpid(), str(directory()))
 
 
 def process_ended(pid: int | None = None) -> None:
@@ -389,6 +511,19 @@ class _Merged:
     def collect(self) -> Iterator[Any]:
         yield from REGISTRY.collect()
         yield from current().registry.collect()
+
+
+class _FolderSums:
+    """The folder's sums, read while no process folds files into the archives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def collect(self) -> Iterator[Any]:
+        with _folder_lock(self.path, exclusive=False):
+            files = [str(f) for f in self.path.glob("*.db")]
+            families = list(MultiProcessCollector.merge(files, accumulate=True))
+        yield from families
 
 
 class _PipelineOnly:
@@ -413,7 +548,8 @@ def scrape_registry(*, pipeline_only: bool = False) -> CollectorRegistry:
     if multiprocess_enabled():
         path = directory()
         path.mkdir(parents=True, exist_ok=True)
-        MultiProcessCollector(registry, path=str(path))
+        tidy(path)
+        registry.register(_FolderSums(path))
     else:
         registry.register(_Merged())
     if pipeline_only:

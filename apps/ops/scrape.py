@@ -33,6 +33,7 @@ from apps.ops.models import ScrapeToken, token_hash
 
 logger = logging.getLogger(__name__)
 
+LOOPBACK = "127.0.0.1"
 TOKEN_PREFIX = "abc_scrape_"  # noqa: S105 - a prefix, not a secret
 SHOWN_CHARS = len(TOKEN_PREFIX) + 6
 
@@ -90,7 +91,8 @@ def token_valid(raw: str) -> bool:
     if not raw:
         return False
     configured = settings.METRICS_TOKEN
-    if configured and hmac.compare_digest(raw, configured):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a TypeError).
+    if configured and hmac.compare_digest(raw.encode(), configured.encode()):
         return True
     if not raw.startswith(TOKEN_PREFIX):
         return False
@@ -160,9 +162,17 @@ def serve_worker_metrics(
     logged, never fatal (the worker's job is syncs).
     """
     port = settings.WORKER_METRICS_PORT if port is None else port
-    host = host or settings.WORKER_METRICS_HOST
+    # Blank is the default, loopback (an empty host would bind every address).
+    host = (host or settings.WORKER_METRICS_HOST or "").strip() or LOOPBACK
     if not port:
         return None
+    if not _loopback(host) and host != "localhost":
+        logger.warning(
+            "Worker metrics are bound to %s, which other hosts may reach: they need "
+            "the scrape token or METRICS_TOKEN (WORKER_METRICS_HOST=127.0.0.1 keeps "
+            "the port to this host).",
+            host,
+        )
     server_class = _Server
     if ":" in host:
         server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})

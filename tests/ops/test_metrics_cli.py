@@ -245,9 +245,74 @@ def test_a_killed_process_leaves_the_running_gauge_at_the_next_worker_start(tmp_
     assert left == sorted([f"counter_{dead.pid}.db", f"gauge_livesum_{os.getpid()}.db"])
 
 
-def test_serve_start_empties_the_folder(tmp_path):
+def test_serve_start_empties_the_folder_of_prometheus_files(tmp_path):
+    names = [
+        "counter_1.db",
+        "histogram_2.db",
+        "gauge_livesum_3.db",
+        "summary_4.db",
+        "counter_archive.db",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert metrics.clean_directory(tmp_path) == len(names)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_start_leaves_a_folder_holding_other_files_alone(tmp_path, caplog):
+    # PROMETHEUS_MULTIPROC_DIR pointed at a folder in use (a data folder, say).
     (tmp_path / "counter_1.db").write_bytes(b"")
-    (tmp_path / "histogram_2.db").write_bytes(b"")
+    (tmp_path / "console.db").write_text("not prometheus'")
     (tmp_path / "keep.txt").write_text("not ours")
-    assert metrics.clean_directory(tmp_path) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+    assert metrics.clean_directory(tmp_path) == 0
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "console.db",
+        "counter_1.db",
+        "keep.txt",
+    ]
+    assert f"Not emptying the metrics folder {tmp_path}" in caplog.text
+    assert "console.db, keep.txt" in caplog.text
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_an_error(
+    worker_port, settings
+):
+    settings.METRICS_TOKEN = "from-settings"
+    settings.METRICS_ALLOW_LOOPBACK = False
+    # The web view (Django gives the header as a str).
+    response = scrape("fr\u00f6m-settings")
+    assert response.status_code == 403
+    # The worker port (the raw header bytes, as a client may send them).
+    url = worker_port(host="127.0.0.1")
+    response = httpx.get(
+        f"{url}/metrics",
+        headers={"Authorization": "Bearer fr\u00f6m-settings".encode()},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert get(f"{url}/metrics", "from-settings")[0] == 200
+
+
+def test_a_blank_worker_host_is_loopback_and_another_address_is_warned_of(
+    db, settings, caplog
+):
+    settings.WORKER_METRICS_HOST = ""
+    server = serve_worker_metrics(port=free_port())
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "other hosts may reach" not in caplog.text
+
+    server = serve_worker_metrics(port=free_port(), host="0.0.0.0")  # noqa: S104
+    try:
+        assert server.server_address[0] == "0.0.0.0"  # noqa: S104
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Worker metrics are bound to 0.0.0.0, which other hosts may reach" in (
+        caplog.text
+    )
