@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, field_changes
-from apps.connections import selectors, signals
+from apps.connections import lifecycle, selectors, signals
 from apps.connections.catalog import (
     SchemaDiff,
     StreamChoice,
@@ -367,12 +367,18 @@ def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
         job.status = SyncJob.Status.CANCELLED
         job.finished_at = timezone.now()
         job.failure_type = SyncJob.FailureType.MANUAL_CANCELLATION
-        job.failure_message = "Cancelled before it started."
+        job.failure_origin = ""  # a cancel reads as a cancel (as in job_finish)
+        job.failure_message = (
+            "Cancelled while it waited to retry; data committed before is kept."
+            if job.started_at
+            else "Cancelled before it started."
+        )
     job.save(
         update_fields=[
             "status",
             "finished_at",
             "failure_type",
+            "failure_origin",
             "failure_message",
             "updated_at",
         ]
@@ -387,6 +393,11 @@ def sync_cancel(*, actor: AbstractBaseUser | None, job: SyncJob) -> SyncJob:
     if job.status == SyncJob.Status.CANCELLING:
         engine = get_engine(job.connection.workspace)
         transaction.on_commit(lambda: engine.request_cancel(job.pk))
+    elif job.status == SyncJob.Status.CANCELLED and job.started_at is not None:
+        # It started (counted and announced) and waited for a retry: its end is
+        # told like any job's (metrics, the sync.cancelled webhook), once.
+        job_id = job.pk
+        transaction.on_commit(lambda: lifecycle.job_ended(job_id))
     return job
 
 

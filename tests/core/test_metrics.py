@@ -18,9 +18,11 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.connections import lifecycle
+from apps.connections import services as connection_services
 from apps.connections.models import SyncJob
 from apps.core import metrics
 from apps.engines.base import AttemptOutcome
@@ -28,8 +30,9 @@ from apps.engines.registry import engine_names
 from apps.schedules import services as schedule_services
 from apps.schedules.models import Schedule
 from apps.transforms.models import DbtProject, TransformRun
-from apps.transforms.services.runs import RunResult, _finish
+from apps.transforms.services.runs import RunResult, _finish, transform_run_cancel
 from apps.webhooks import delivery
+from apps.webhooks.models import Notification
 from tests.factories import ConnectionFactory, DestinationFactory
 
 
@@ -136,6 +139,62 @@ def test_a_failed_attempt_that_retries_counts_a_retry_not_an_end(
         )
         == failed
     )
+
+
+def test_a_job_cancelled_while_it_waits_to_retry_is_counted_ended_once(
+    job, django_capture_on_commit_callbacks
+):
+    m = metrics.current()
+    cancelled = {"engine": "embedded", "status": "cancelled", "failure_origin": "none"}
+    with django_capture_on_commit_callbacks(execute=True):
+        attempt = lifecycle.attempt_claim(job_id=job.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.attempt_finish(
+            attempt_id=attempt.pk,
+            outcome=AttemptOutcome(
+                status="failed",
+                failure_type="transient_error",
+                failure_origin="source",
+                failure_message="The source went away.",
+            ),
+        )
+    job.refresh_from_db()
+    assert job.status == SyncJob.Status.INCOMPLETE
+    before = value(m.syncs_finished, **cancelled)
+    durations = observations(m.sync_duration, engine="embedded", status="cancelled")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connection_services.sync_cancel(actor=None, job=job)
+    with pytest.raises(ValidationError):  # a second click: already ended
+        connection_services.sync_cancel(actor=None, job=job)
+
+    job.refresh_from_db()
+    assert (job.status, job.failure_origin) == (SyncJob.Status.CANCELLED, "")
+    assert value(m.syncs_finished, **cancelled) == before + 1
+    assert (
+        observations(m.sync_duration, engine="embedded", status="cancelled")
+        == durations + 1
+    )
+    # Told like a cancel from a running attempt: the workspace hears it ended.
+    workspace = job.connection.workspace
+    assert Notification.objects.filter(
+        workspace=workspace, event="sync.cancelled"
+    ).exists()
+
+
+def test_a_job_cancelled_before_a_worker_took_it_is_not_counted(
+    job, django_capture_on_commit_callbacks
+):
+    m = metrics.current()
+    cancelled = {"engine": "embedded", "status": "cancelled", "failure_origin": "none"}
+    before = value(m.syncs_finished, **cancelled)
+    with django_capture_on_commit_callbacks(execute=True):
+        connection_services.sync_cancel(actor=None, job=job)
+    job.refresh_from_db()
+    assert job.status == SyncJob.Status.CANCELLED
+    # It never started, so it never ends in the counts (nor in the notifications).
+    assert value(m.syncs_finished, **cancelled) == before
+    assert not Notification.objects.filter(event="sync.cancelled").exists()
 
 
 def test_the_reaper_ending_another_process_s_attempt_leaves_this_gauge_alone(
@@ -300,6 +359,43 @@ def test_a_transform_run_is_counted_once_when_it_ends(
     with django_capture_on_commit_callbacks(execute=True):
         _finish(run.pk, RunResult(status="failed", failure_message="again"))
     assert value(m.transform_runs, status="failed", command="build") == before + 1
+
+
+def test_a_transform_run_cancelled_before_a_worker_took_it_is_counted(
+    workspace, django_capture_on_commit_callbacks
+):
+    project = DbtProject.objects.create(
+        workspace=workspace,
+        name="Shop",
+        kind=DbtProject.Kind.GIT,
+        destination=DestinationFactory(workspace=workspace),
+        git_url="https://git.example.com/shop.git",
+    )
+
+    def run(number: int, status: str) -> TransformRun:
+        return TransformRun.objects.create(
+            workspace=workspace,
+            project=project,
+            number=number,
+            command="seed",
+            trigger="manual",
+            status=status,
+        )
+
+    m = metrics.current()
+    before = value(m.transform_runs, status="cancelled", command="seed")
+    with django_capture_on_commit_callbacks(execute=True):
+        transform_run_cancel(run=run(1, "pending"), actor=None)
+    assert value(m.transform_runs, status="cancelled", command="seed") == before + 1
+    running = run(2, "running")
+    # A running one is only asked to stop: its worker counts it when it ends.
+    with django_capture_on_commit_callbacks(execute=True):
+        transform_run_cancel(run=running, actor=None)
+        transform_run_cancel(run=running, actor=None)
+    assert value(m.transform_runs, status="cancelled", command="seed") == before + 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _finish(running.pk, RunResult(status="cancelled"))
+    assert value(m.transform_runs, status="cancelled", command="seed") == before + 2
 
 
 def _child_folder(**env: str) -> str:

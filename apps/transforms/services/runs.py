@@ -187,6 +187,12 @@ def transform_run_cancel(
         target=run.project,
         changes={"run": [run.number, run.number], "status": [before, run.status]},
     )
+    if run.status == Status.CANCELLED:
+        # Ended here, not by a worker's _finish: counted like any run that ended.
+        command = run.command
+        transaction.on_commit(
+            lambda: metrics.transform_finished(status=Status.CANCELLED, command=command)
+        )
     return run
 
 
