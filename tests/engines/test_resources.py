@@ -117,7 +117,7 @@ def test_a_process_tree_snapshot_sees_children():
             time.sleep(0.05)
         snapshot = resources.tree_snapshot(parent.pid)
         assert snapshot.processes == 2
-        assert snapshot.rss_bytes > 2 * MB
+        assert snapshot.memory_bytes > 2 * MB
     finally:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()

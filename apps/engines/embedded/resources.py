@@ -10,17 +10,27 @@ runs and hands ``AttemptOutcome.resources`` the four numbers the attempt row kee
   process's own ``getrusage`` over the attempt: every thread of it, the heartbeat
   and the stdout reader included; a prefork pool process runs one attempt at a
   time, so that is the attempt's);
-- the connector tree's peak resident memory (the sum over its processes at a
-  sample, or one process's own kernel-kept peak, ``VmHWM``, if larger) and CPU
-  seconds (user + system of every process in it). The tree is found by parent
+- the connector tree's peak memory and CPU seconds. Memory is the tree's PSS
+  summed (each page shared between processes split among them, so a process
+  that forks children is not counted once per child; RSS where ``smaps_rollup``
+  cannot be read), read as often as ``PSS_CPU_SHARE`` allows, or one process's
+  own kernel-kept peak RSS, ``VmHWM``, if that is larger. CPU is user + system
+  time added up sample by sample (``CpuCounter``). The tree is found by parent
   links, not by the process group: ``bwrap --new-session`` puts the connector in
   a session (and group) of its own, yet it stays the root's descendant.
 
-The CPU of the tree is exact when the root's exit is reported before it is
-reaped (``ConnectorProcess(on_exit=...)``): a process that has exited but not
-been reaped still shows its final times and those of every child it waited for.
-Without that report (a cancel reaps the process on its way) the last sample
-stands, short by at most one sampling interval.
+How close the connector's CPU gets. A process that ends between two samples
+takes the CPU it used since the last one along, unless a process still in the
+tree reaps it (its times then show in that parent's children's times).
+Without the sandbox the root is the connector itself: its exit is reported
+before it is reaped (``ConnectorProcess(on_exit=...)``) and its final times,
+which hold those of every child it waited for, are read, so the figure is exact
+(a cancel reaps it on its way: then the last sample stands). Under bwrap, the
+default where bwrap is installed, the root is the outer ``bwrap``, which never
+collects the sandboxed connector's times: the final figure is the last sample,
+short by the CPU of the connector's last interval (up to ``SAMPLE_SECONDS``).
+A child that outlives its parent and is reparented out of the tree is counted
+up to the sample before it left.
 
 Only Linux has ``/proc``; elsewhere the connector's numbers are left out, as an
 engine leaves out what it cannot measure. A connector run by Docker is measured
@@ -34,13 +44,19 @@ import contextlib
 import os
 import resource
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
-# How often the meter samples while an attempt runs. Reading a connector tree of
-# three processes is a few dozen small reads of /proc: far below 1% of a core.
+# How often the meter samples while an attempt runs: CPU times and each process's
+# VmHWM, a few small reads of /proc per process (well under 1% of a core).
 SAMPLE_SECONDS = 0.25
+# The tree's PSS costs more: the kernel walks each process's page tables to split
+# shared pages, about 16 ms of CPU per GB resident. The meter reads it only as
+# often as keeps that under this share of one core (a 300 MB connector: every
+# 0.5 s; 2 GB: every 3 s), and at least every SAMPLE_SECONDS.
+PSS_CPU_SHARE = 0.01
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -49,6 +65,16 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def available() -> bool:
     """Can this host be measured (is there a ``/proc`` to read)?"""
     return (PROC / "self" / "stat").exists()
+
+
+def _has_children_files() -> bool:
+    # The main thread's id is the process's: its ``children`` file is there
+    # whenever the kernel has CONFIG_PROC_CHILDREN.
+    return (PROC / "self" / "task" / str(os.getpid()) / "children").exists()
+
+
+# Asked once: a ``children`` file missing later only means its thread has ended.
+CHILDREN_FILES = _has_children_files()
 
 
 @dataclass(frozen=True)
@@ -101,8 +127,36 @@ def peak_rss_bytes(pid: int) -> int:
     return 0
 
 
+def pss_bytes(pid: int) -> int | None:
+    """The process's proportional set size, None if it cannot be read.
+
+    PSS is resident memory with every page shared between processes split among
+    them: summed over a tree, a page the parent shares with its forked children
+    counts once, where summed RSS counts it once per process.
+    """
+    try:
+        with open(PROC / str(pid) / "smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_bytes(stats: list[ProcStat]) -> int:
+    """What the processes hold in memory together: PSS summed (RSS if unreadable)."""
+    total = 0
+    for stat in stats:
+        pss = pss_bytes(stat.pid)
+        total += stat.rss_bytes if pss is None else pss
+    return total
+
+
 def children(pid: int) -> list[int]:
     """The live children of ``pid`` (each of its threads may have forked some)."""
+    if not CHILDREN_FILES:
+        return _children_by_scan(pid)
     found: list[int] = []
     try:
         tasks = os.listdir(PROC / str(pid) / "task")
@@ -111,16 +165,16 @@ def children(pid: int) -> list[int]:
     for tid in tasks:
         try:
             text = (PROC / str(pid) / "task" / tid / "children").read_text()
-        except FileNotFoundError:
-            # A kernel without CONFIG_PROC_CHILDREN: find them by parent link.
-            return _children_by_scan(pid)
         except OSError:
+            # The thread ended since the listing (its children, if any, are
+            # another thread's now, or reparented).
             continue
         found.extend(int(child) for child in text.split())
     return found
 
 
 def _children_by_scan(pid: int) -> list[int]:
+    """A kernel without CONFIG_PROC_CHILDREN: find them by parent link."""
     found = []
     for entry in os.listdir(PROC):
         if entry.isdigit():
@@ -139,23 +193,81 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def tree_stats(root: int) -> list[ProcStat]:
+    """``root``'s tree now, one ``ProcStat`` per process still readable."""
+    return [s for s in (read_stat(pid) for pid in process_tree(root)) if s]
+
+
 @dataclass(frozen=True)
 class TreeSnapshot:
-    """A process tree at one moment: how many, how much memory, how much CPU."""
+    """A process tree at one moment: how many processes, how much memory (PSS)."""
 
     processes: int
-    rss_bytes: int
-    cpu_seconds: float
+    memory_bytes: int
 
 
-def tree_snapshot(root: int) -> TreeSnapshot:
-    """``root``'s tree now (CPU: every live process's own and its reaped children's)."""
-    stats = [s for s in (read_stat(pid) for pid in process_tree(root)) if s]
-    return TreeSnapshot(
-        processes=len(stats),
-        rss_bytes=sum(s.rss_bytes for s in stats),
-        cpu_seconds=sum(s.total_cpu_seconds for s in stats),
-    )
+def tree_snapshot(root: int, stats: list[ProcStat] | None = None) -> TreeSnapshot:
+    """``root``'s tree now (or as ``stats``, read from it, show it)."""
+    if stats is None:
+        stats = tree_stats(root)
+    return TreeSnapshot(processes=len(stats), memory_bytes=memory_bytes(stats))
+
+
+class CpuCounter:
+    """CPU seconds a process tree used, added up reading by reading.
+
+    Totals cannot simply be compared between readings: a process that ends takes
+    its times along unless a parent in the tree reaps it, and the outer ``bwrap``
+    never collects the sandboxed connector. So each reading adds what each process
+    used since the one before: the increase of its own time (a new process's in
+    full), and the increase of its reaped children's time less what was already
+    counted of the processes it reaped since. Those are the processes gone from
+    the tree whose nearest live ancestor, by the parents last seen, it is; a
+    process reparented out of the tree is still running, so nobody in the tree
+    reaped it. A process gone with no live ancestor left is not counted again.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, ProcStat] = {}
+
+    def add(self, stats: list[ProcStat]) -> float:
+        """Read the tree once more: the CPU seconds it used since the last reading."""
+        live = {stat.pid: stat for stat in stats}
+        reaped: dict[int, float] = {}
+        for pid, old in self._last.items():
+            if pid in live:
+                continue
+            reaper = self._live_ancestor(old, live)
+            if reaper is not None and not _moved_out(pid, live):
+                reaped[reaper] = reaped.get(reaper, 0.0) + old.total_cpu_seconds
+        used = 0.0
+        for stat in stats:
+            old = self._last.get(stat.pid)
+            if old is None or stat.cpu_seconds < old.cpu_seconds:
+                used += stat.total_cpu_seconds  # new (or a pid used again)
+                continue
+            collected = stat.children_cpu_seconds - old.children_cpu_seconds
+            used += stat.cpu_seconds - old.cpu_seconds
+            used += max(0.0, collected - reaped.get(stat.pid, 0.0))
+        self._last = live
+        return used
+
+    def _live_ancestor(self, old: ProcStat, live: dict[int, ProcStat]) -> int | None:
+        parent, hops = old.ppid, 0
+        while hops <= len(self._last):
+            if parent in live:
+                return parent
+            known = self._last.get(parent)
+            if known is None:
+                return None
+            parent, hops = known.ppid, hops + 1
+        return None
+
+
+def _moved_out(pid: int, live: dict[int, ProcStat]) -> bool:
+    """Is ``pid`` still there, under a parent outside the tree (reparented)?"""
+    stat = read_stat(pid)
+    return stat is not None and stat.ppid not in live
 
 
 class TreeMeter:
@@ -163,37 +275,30 @@ class TreeMeter:
 
     def __init__(self, root: int) -> None:
         self.root = root
-        self.peak_rss = 0
+        self.peak_memory = 0
         self.cpu_seconds = 0.0
         self.samples = 0
-        # pid -> (parent, own + reaped children's CPU) at the last sample.
-        self._seen: dict[int, tuple[int, float]] = {}
-        # CPU of processes that ended where no measured parent reaped them.
-        self._orphaned = 0.0
+        self._cpu = CpuCounter()
+        self._pss_due = 0.0
         self._final = False
 
     def sample(self) -> None:
         if self._final:
             return
-        stats = [s for s in (read_stat(pid) for pid in process_tree(self.root)) if s]
+        stats = tree_stats(self.root)
         if not stats:
             return
-        live = {s.pid for s in stats}
-        for pid, (parent, cpu) in list(self._seen.items()):
-            if pid in live:
-                continue
-            del self._seen[pid]
-            # A parent still here reaped it: its times are in the parent's now.
-            if parent not in live and pid != self.root:
-                self._orphaned += cpu
-        rss = 0
+        self.cpu_seconds += self._cpu.add(stats)
         for stat in stats:
-            self._seen[stat.pid] = (stat.ppid, stat.total_cpu_seconds)
-            rss += stat.rss_bytes
-            self.peak_rss = max(self.peak_rss, peak_rss_bytes(stat.pid))
-        self.peak_rss = max(self.peak_rss, rss)
-        cpu = sum(cpu for _, cpu in self._seen.values()) + self._orphaned
-        self.cpu_seconds = max(self.cpu_seconds, cpu)
+            # The floor, kept by the kernel: one process's peak, even one that
+            # came and went between two samples.
+            self.peak_memory = max(self.peak_memory, peak_rss_bytes(stat.pid))
+        now = time.monotonic()
+        if now >= self._pss_due:
+            spent = time.thread_time()
+            self.peak_memory = max(self.peak_memory, memory_bytes(stats))
+            spent = time.thread_time() - spent
+            self._pss_due = now + spent / PSS_CPU_SHARE
         self.samples += 1
 
     def exited(self) -> None:
@@ -201,10 +306,8 @@ class TreeMeter:
         stat = read_stat(self.root)
         if stat is None:
             return
-        # Children the root left running are still counted by the last sample.
-        self.cpu_seconds = max(
-            self.cpu_seconds, stat.total_cpu_seconds + self._orphaned
-        )
+        # Children the root left running are counted up to the last sample.
+        self.cpu_seconds += self._cpu.add([stat])
         self.samples += 1
         self._final = True
 
@@ -270,7 +373,7 @@ class AttemptMeter:
             found["engine_peak_rss_bytes"] = self._engine_peak
         connector = self._connector
         if connector is not None and connector.samples:
-            found["connector_peak_rss_bytes"] = connector.peak_rss
+            found["connector_peak_rss_bytes"] = connector.peak_memory
             found["connector_cpu_seconds"] = round(connector.cpu_seconds, 3)
         return found
 

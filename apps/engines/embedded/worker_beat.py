@@ -3,8 +3,11 @@
 Started by ``worker_ready`` in the worker's main process (after the pool has
 forked): a daemon thread measures the main process's tree (pool processes and
 the connectors they run included) from ``/proc`` and writes its ``WorkerStatus``
-row. It closes its database connection after each write, so a pool process
-forked later (one replaced after a crash) inherits no open connection of it.
+row: the CPU share since the last report, added up from a reading every second
+(``CpuShare``), and the memory the tree holds now, its PSS summed (a page the
+pool processes share with the main process counts once, not once per process).
+It closes its database connection after each write, so a pool process forked
+later (one replaced after a crash) inherits no open connection of it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,39 @@ logger = logging.getLogger(__name__)
 _beat: _WorkerBeat | None = None
 
 
+# How often the beat reads the tree's CPU times between two reports. Each
+# reading adds what every process used since the one before; a sandboxed
+# connector that ends takes along what it used since the last reading (bwrap
+# never collects its times), so readings far apart would lose a whole report's
+# worth of it. A reading is a few small /proc reads per process.
+CPU_READ_SECONDS = 1.0
+
+
+class CpuShare:
+    """A process tree's CPU use between two reports, read every second."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self._counter = resources.CpuCounter()
+        self._busy = 0.0
+        # The first reading is the baseline: what ran before it is not "now".
+        self._counter.add(resources.tree_stats(root))
+        self._since = time.monotonic()
+
+    def read(self) -> list[resources.ProcStat]:
+        """Read the tree once more; its processes as this reading found them."""
+        stats = resources.tree_stats(self.root)
+        self._busy += self._counter.add(stats)
+        return stats
+
+    def take(self) -> float:
+        """Percent of one core the tree used since the last ``take`` (or start)."""
+        now = time.monotonic()
+        share = 100 * self._busy / max(now - self._since, 1e-3)
+        self._busy, self._since = 0.0, now
+        return share
+
+
 class _WorkerBeat(threading.Thread):
     def __init__(self, name: str, queues: str, interval: float) -> None:
         super().__init__(name="worker-status", daemon=True)
@@ -38,21 +74,18 @@ class _WorkerBeat(threading.Thread):
 
     def run(self) -> None:
         pid = os.getpid()
-        last = resources.tree_snapshot(pid)
-        last_time = time.monotonic()
+        cpu = CpuShare(pid)
         # The first report comes after a second: a CPU share needs two readings.
-        wait = 1.0
-        while not self.stopping.wait(wait):
-            wait = self.interval
-            snapshot = resources.tree_snapshot(pid)
-            now = time.monotonic()
-            # A process that ended between the readings takes its CPU along.
-            busy = max(0.0, snapshot.cpu_seconds - last.cpu_seconds)
-            share = 100 * busy / max(now - last_time, 1e-3)
-            last, last_time = snapshot, now
+        report_at = time.monotonic() + 1.0
+        while not self.stopping.wait(min(CPU_READ_SECONDS, self.interval)):
+            stats = cpu.read()
+            if time.monotonic() < report_at:
+                continue
+            report_at = time.monotonic() + self.interval
+            snapshot = resources.tree_snapshot(pid, stats)
             try:
                 worker_status.worker_status_record(
-                    report=_report(self, pid, snapshot, share)
+                    report=_report(self, pid, snapshot, cpu.take())
                 )
             except Exception:  # the worker serves syncs whatever this finds
                 logger.warning("Could not record this worker's status", exc_info=True)
@@ -75,7 +108,7 @@ def _report(
         queues=beat.queues[:500],
         processes=snapshot.processes,
         cpu_percent=round(share, 1),
-        rss_bytes=snapshot.rss_bytes,
+        rss_bytes=snapshot.memory_bytes,
         host_cpus=os.cpu_count() or 0,
         host_memory_bytes=total,
         host_memory_available_bytes=available,
@@ -121,7 +154,7 @@ def stop(sender: Any = None, **kwargs: Any) -> None:
     beat.stopping.set()
     beat.join(timeout=5)
     try:
-        worker_status.worker_status_stopped(name=beat.node)
+        worker_status.worker_status_stopped(name=beat.node, pid=os.getpid())
     except Exception:
         logger.warning("Could not record that this worker stopped", exc_info=True)
     finally:
