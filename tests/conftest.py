@@ -7,17 +7,11 @@ is a user with a workspace of their own and no access to ``workspace``.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.db import connection as db_connection
 from django.test import Client
 
 from apps.core.roles import Role
@@ -38,6 +32,7 @@ from tests.engines.fixtures import (  # noqa: F401 - shared fixtures for every a
 )
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.services_plugin import mariadb_url, port_open, redis_url, skip_or_fail
+from tests.workers import start_worker, stop_processes, worker_env
 
 # Fixtures whose tests end with a flush of every table (Django's TransactionTestCase).
 _FLUSHING = {"transactional_db", "live_server", "django_db_reset_sequences"}
@@ -197,59 +192,24 @@ def require_mariadb() -> str:
 
 @pytest.fixture
 def worker(require_postgres, tmp_path):
-    """``worker()`` starts a Celery worker process on the test database."""
-    started: list[subprocess.Popen] = []
-    db = db_connection.settings_dict
+    """``worker()`` starts a Celery worker process on the test database.
 
-    def start(name: str = "w1") -> subprocess.Popen:
-        user, host = db["USER"] or "postgres", db["HOST"] or "127.0.0.1"
-        env = dict(
-            os.environ,
-            DATABASE_URL=f"postgres://{user}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
-            CONSOLE_DATA_DIR=str(settings.DATA_DIR),
-            CONNECTORS_DIR=str(CONNECTORS_DIR),
-            DUCKDB_DIR=str(tmp_path),
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-            SYNC_HEARTBEAT_SECONDS="1",
-        )
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the worker
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
-                "worker",
-                "--queues",
-                "syncs,default",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    ``worker(name, queues=..., solo=True)``: other queues, or the solo pool.
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(
+        name: str = "w1", *, queues: str = "syncs,default", solo: bool = False
+    ) -> subprocess.Popen:
+        process = start_worker(
+            name,
+            env=worker_env(duckdb_dir=tmp_path),
+            log_dir=tmp_path,
+            queues=queues,
+            solo=solo,
         )
         started.append(process)
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-ROOT = Path(__file__).resolve().parents[1]
+    stop_processes(started)

@@ -7,18 +7,11 @@ per test, so a worker of another test session never takes these messages.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,10 +22,8 @@ from apps.connections.models import Connection, SyncJob
 from apps.connections.tasks import sync_reaper_task
 from apps.ops import processes
 from tests.connections.test_worker import wait_for
-from tests.engines.fixtures import CONNECTORS_DIR
 from tests.factories import DestinationFactory, SourceFactory
 
-ROOT = Path(__file__).resolve().parents[2]
 USERS = [
     {"name": "users", "sync_mode": "full_refresh", "destination_sync_mode": "append"}
 ]
@@ -55,63 +46,13 @@ def purge(*queues: str) -> None:
 
 
 @pytest.fixture
-def queue_worker(require_postgres, tmp_path):
-    """``queue_worker(name, queues)`` starts a Celery worker consuming ``queues``."""
-    started: list[subprocess.Popen] = []
-    db = db_connection.settings_dict
+def queue_worker(worker):
+    """``queue_worker(name, queues)`` starts a Celery worker consuming ``queues``.
 
-    def start(name: str, queues: str) -> subprocess.Popen:
-        user, host = db["USER"] or "postgres", db["HOST"] or "127.0.0.1"
-        env = dict(
-            os.environ,
-            DATABASE_URL=f"postgres://{user}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
-            CONSOLE_DATA_DIR=str(django_settings.DATA_DIR),
-            CONNECTORS_DIR=str(CONNECTORS_DIR),
-            DUCKDB_DIR=str(tmp_path),
-            CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
-            SYNC_HEARTBEAT_SECONDS="1",
-        )
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the worker
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
-                "worker",
-                # Solo: the sync runs in this very process, so the attempt's
-                # worker (host:pid) names which of the two ran it.
-                "--pool",
-                "solo",
-                "--queues",
-                queues,
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    Solo: the sync runs in this very process, so the attempt's worker (host:pid)
+    names which of the two ran it.
+    """
+    return lambda name, queues: worker(name, queues=queues, solo=True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,12 +70,8 @@ def test_a_pinned_connection_runs_only_on_a_worker_that_consumes_its_queue(
     light = queue_worker("light", "default,syncs")
     # The pinned job is asked for first: a worker that took it from the shared queue
     # would have claimed it before the shared one.
-    pinned_job = services.sync_request(
-        connection=pinned, trigger="manual", actor=admin
-    )
-    shared_job = services.sync_request(
-        connection=shared, trigger="manual", actor=admin
-    )
+    pinned_job = services.sync_request(connection=pinned, trigger="manual", actor=admin)
+    shared_job = services.sync_request(connection=shared, trigger="manual", actor=admin)
     wait_for(
         lambda: SyncJob.objects.get(pk=shared_job.pk).status == "succeeded",
         timeout=180,

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
-from django.db import connection as db_connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.connections import services
@@ -31,12 +27,13 @@ from apps.connections.models import SyncAttempt, SyncJob
 from apps.connectors.models import Destination, Source
 from apps.connectors.services import source_discover_run
 from apps.ops.scrape import scrape_token_create
-from tests.engines.fixtures import CONNECTORS_DIR, DUCKDB_ID, FAKER_ID, POSTGRES_ID
+from tests.connections.test_worker import wait_for
+from tests.engines.fixtures import DUCKDB_ID, FAKER_ID, POSTGRES_ID
 from tests.engines.fixtures import definition as shipped
+from tests.workers import start_process, start_worker, stop_processes, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[2]
 COUNTS = (30, 50, 70, 90)  # records per successful sync (Faker's users)
 USERS = [
     {"name": "users", "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
@@ -47,16 +44,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}")
 
 
 def answers(url: str, **kwargs) -> bool:
@@ -70,17 +57,9 @@ class Console:
     """The web process and the workers, sharing one metrics folder."""
 
     def __init__(self, tmp_path: Path, folder: Path) -> None:
-        db = db_connection.settings_dict
-        user, host = db["USER"] or "postgres", db["HOST"] or "127.0.0.1"
         self.tmp_path = tmp_path
-        self.env = dict(
-            os.environ,
-            DATABASE_URL=f"postgres://{user}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
-            CONSOLE_DATA_DIR=str(settings.DATA_DIR),
-            CONNECTORS_DIR=str(CONNECTORS_DIR),
-            DUCKDB_DIR=str(settings.DUCKDB_DIR),
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-            SYNC_HEARTBEAT_SECONDS="1",
+        self.env = worker_env(
+            duckdb_dir=settings.DUCKDB_DIR,
             SYNC_RETRY_BACKOFF_BASE_SECONDS="1",
             SYNC_MAX_SUCCESSIVE_FAILURES="2",
             PROMETHEUS_MULTIPROC_DIR=str(folder),
@@ -90,33 +69,20 @@ class Console:
         )
         self.processes: list[subprocess.Popen] = []
 
-    def _start(self, name: str, argv: list[str], **env: str) -> None:
-        log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed at stop
-        self.processes.append(
-            subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env={**self.env, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
     def web(self) -> str:
         port = free_port()
-        self._start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "airbyte_console.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-            ],
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "airbyte_console.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+        ]
+        self.processes.append(
+            start_process(argv, env=self.env, log=self.tmp_path / "web.log")
         )
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(f"{url}/healthz"), timeout=60, what="the web app")
@@ -124,43 +90,15 @@ class Console:
 
     def worker(self, name: str) -> str:
         port = free_port()
-        self._start(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "airbyte_console",
-                "worker",
-                "--queues",
-                "syncs,default",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            WORKER_METRICS_PORT=str(port),
-        )
+        env = {**self.env, "WORKER_METRICS_PORT": str(port)}
+        self.processes.append(start_worker(name, env=env, log_dir=self.tmp_path))
         url = f"http://127.0.0.1:{port}"
         # The port opens when the worker is ready to take tasks.
         wait_for(lambda: answers(f"{url}/metrics"), timeout=60, what=f"worker {name}")
         return url
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_processes(self.processes, timeout=30)
 
     def logs(self) -> str:
         return "\n".join(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,18 +18,9 @@ from apps.webhooks import signing
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services import emission, endpoints
 from apps.webhooks.tasks import webhook_dispatch_task
+from tests.connections.test_worker import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}")
 
 
 def test_failed_sync_is_delivered_signed_and_retried_across_a_worker_restart(
