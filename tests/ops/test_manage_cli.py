@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.management import call_command
 from django.db import connection
 
 from apps.airbyte.models import AirbyteServer
@@ -17,19 +16,9 @@ from apps.audit.models import AuditEvent
 from apps.connectors.models import ConnectorInstall
 from apps.ops import processes
 from apps.workspaces.models import Workspace
+from tests.cli_runner import airbyte
 from tests.engines.fixtures import CONNECTORS_DIR, FAKER_ID, definition
 from tests.factories import UserFactory
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `airbyte ...`; its exit code, stdout and stderr."""
-    try:
-        call_command("airbyte", *args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sys
 
 import httpx
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
@@ -22,20 +21,10 @@ from apps.audit.models import AuditEvent
 from apps.core import metrics
 from apps.ops.models import ScrapeToken
 from apps.ops.scrape import serve_worker_metrics
+from tests.cli_runner import airbyte
 from tests.factories import UserFactory
 
 PUBLIC = "203.0.113.9"
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `airbyte ...`; its exit code, stdout and stderr."""
-    try:
-        call_command("airbyte", *args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

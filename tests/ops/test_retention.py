@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings as django_settings
-from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -28,6 +27,7 @@ from apps.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from tests.cli_runner import airbyte
 from tests.connections.test_worker import wait_for
 from tests.factories import ConnectionFactory
 
@@ -79,16 +79,6 @@ def make_job(ago, connection, days: float, status=S.SUCCEEDED, attempts: int = 1
 
 def exists(row) -> bool:
     return type(row).objects.filter(pk=row.pk).exists()
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        call_command("airbyte", *args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -6,26 +6,15 @@ import json
 import time
 
 import pytest
-from django.core.management import call_command
 
 from apps.audit.models import AuditEvent
 from apps.connections.models import Connection, SyncJob
 from apps.connectors.models import Destination, Source
 from apps.ops.health import probe_workers
 from apps.workspaces.models import Workspace
+from tests.cli_runner import airbyte
 from tests.engines.fixtures import DUCKDB_ID, FAKER_ID, definition
 from tests.factories import UserFactory
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `airbyte ...`; its exit code, stdout and stderr."""
-    try:
-        call_command("airbyte", *args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

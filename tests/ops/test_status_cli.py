@@ -11,17 +11,14 @@ from django.core.management.base import CommandError
 
 from apps.airbyte.models import AirbyteServer
 from apps.workspaces.models import Workspace
+from tests.cli_runner import airbyte
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 
 def status(capsys, *args: str) -> tuple[int, str]:
     """Run `airbyte status`; its exit code and what it printed."""
-    try:
-        call_command("airbyte", "status", *args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().out
+    code, out, _ = airbyte(capsys, "status", *args)
+    return code, out
 
 
 def on_airbyte(workspace: Workspace, url: str, secret: str = "console-secret"):  # noqa: S107

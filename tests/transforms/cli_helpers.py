@@ -12,17 +12,7 @@ from django.core.management.base import CommandError
 from apps.connections.execution import sync_run
 from apps.connections.models import SyncJob
 from apps.connections.services import sync_request
-
-
-def airbyte(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `manage.py airbyte <args>`; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        call_command("airbyte", *args)
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.cli_runner import airbyte
 
 
 def as_user(user, workspace) -> tuple[str, ...]:
