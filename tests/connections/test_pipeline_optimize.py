@@ -383,21 +383,27 @@ def test_recommend_is_a_function_of_facts():
     assert optimize.recommend(facts, large_records=50_000) == []
 
 
-def test_cli_prints_a_table_and_the_evidence(capsys, connection, admin, workspace):
-    connection.streams.filter(name="users").update(primary_key=[])
-    jobs(connection, count=3, products=0)
-
+def run_optimize(connection_id: str, workspace, user, *extra: str) -> None:
+    """Run `airbyte pipeline optimize --connection-id <connection_id>` as ``user``."""
     call_command(
         "airbyte",
         "pipeline",
         "optimize",
         "--connection-id",
-        "faker to warehouse",
+        connection_id,
         "--workspace",
         str(workspace.public_id),
         "--as",
-        admin.email,
+        user.email,
+        *extra,
     )
+
+
+def test_cli_prints_a_table_and_the_evidence(capsys, connection, admin, workspace):
+    connection.streams.filter(name="users").update(primary_key=[])
+    jobs(connection, count=3, products=0)
+
+    run_optimize("faker to warehouse", workspace, admin)
     out = capsys.readouterr().out
 
     assert out.splitlines()[0].split() == ["N", "SEVERITY", "CODE", "TITLE"]
@@ -410,18 +416,7 @@ def test_cli_prints_a_table_and_the_evidence(capsys, connection, admin, workspac
 def test_cli_json(capsys, connection, viewer, workspace):
     jobs(connection, count=3, products=0)
 
-    call_command(
-        "airbyte",
-        "pipeline",
-        "optimize",
-        "--connection-id",
-        str(connection.public_id),
-        "--workspace",
-        str(workspace.public_id),
-        "--as",
-        viewer.email,
-        "--json",
-    )
+    run_optimize(str(connection.public_id), workspace, viewer, "--json")
     data = json.loads(capsys.readouterr().out)
 
     assert data["connection"] == "Faker to warehouse"
@@ -434,17 +429,7 @@ def test_cli_json(capsys, connection, viewer, workspace):
 def test_cli_says_so_when_there_is_nothing(capsys, connection, admin, workspace):
     jobs(connection, count=3)
 
-    call_command(
-        "airbyte",
-        "pipeline",
-        "optimize",
-        "--connection-id",
-        str(connection.public_id),
-        "--workspace",
-        str(workspace.public_id),
-        "--as",
-        admin.email,
-    )
+    run_optimize(str(connection.public_id), workspace, admin)
 
     assert "No recommendations for Faker to warehouse" in capsys.readouterr().out
 
@@ -453,17 +438,7 @@ def test_cli_unknown_connection_is_a_clear_error(admin, workspace):
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="No connection 'nope'"):
-        call_command(
-            "airbyte",
-            "pipeline",
-            "optimize",
-            "--connection-id",
-            "nope",
-            "--workspace",
-            str(workspace.public_id),
-            "--as",
-            admin.email,
-        )
+        run_optimize("nope", workspace, admin)
 
 
 # -- the tab -------------------------------------------------------------------------

@@ -153,15 +153,21 @@ def test_a_smaller_sample_counts_only_the_latest_rows(
     assert items.sample_rows == 4
 
 
-def test_duckdb_dropped_and_added_columns_show_as_vanished_and_appeared(
-    admin, items_source, duckdb_destination, make_connection
-):
-    connection = make_connection(
+@pytest.fixture
+def duckdb_items(items_source, duckdb_destination, make_connection):
+    """The items into DuckDB's ``api`` schema, replaced by each sync."""
+    return make_connection(
         items_source,
         duckdb_destination,
         [{**FULL_APPEND, "destination_sync_mode": "overwrite"}],
         namespace="api",
     )
+
+
+def test_duckdb_dropped_and_added_columns_show_as_vanished_and_appeared(
+    admin, duckdb_items
+):
+    connection = duckdb_items
     job = run_now(connection, admin)
     assert job.status == SyncJob.Status.SUCCEEDED, job.failure_message
     before = by_name(connection_quality(connection=connection))
@@ -186,15 +192,8 @@ def test_duckdb_dropped_and_added_columns_show_as_vanished_and_appeared(
     assert "price" not in nulls(after)
 
 
-def test_a_sync_far_below_its_history_is_flagged_as_drift(
-    admin, items_source, duckdb_destination, make_connection
-):
-    connection = make_connection(
-        items_source,
-        duckdb_destination,
-        [{**FULL_APPEND, "destination_sync_mode": "overwrite"}],
-        namespace="api",
-    )
+def test_a_sync_far_below_its_history_is_flagged_as_drift(admin, duckdb_items):
+    connection = duckdb_items
     earlier = timezone.now() - timedelta(days=10)
     for day, count in enumerate([100, 104, 98, 101, 99]):
         SyncJob.objects.create(
