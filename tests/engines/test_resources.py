@@ -43,11 +43,12 @@ PARENT = (
 )
 
 
-def _run_measured(cwd: Path, **options) -> dict[str, float]:
+def run_metered(code: str, cwd: Path, **options) -> dict[str, float]:
+    """Run ``code`` as a connector (through the runner, as a sync does), metered."""
     meter = resources.AttemptMeter(interval=0.1)
     meter.start()
     process = ConnectorProcess(
-        [sys.executable, "-c", PARENT],
+        [sys.executable, "-c", code],
         masker=SecretMasker(),
         env=connector_env(Path(sys.executable).parent),
         cwd=cwd,
@@ -64,7 +65,7 @@ def _run_measured(cwd: Path, **options) -> dict[str, float]:
 
 def test_the_connector_tree_counts_its_child(tmp_path, settings):
     settings.CONNECTOR_SANDBOX = "none"
-    cost = _run_measured(tmp_path)
+    cost = run_metered(PARENT, tmp_path)
 
     # The child's 80 MB are the connector's, not the engine's.
     assert cost["connector_peak_rss_bytes"] > 80 * MB
@@ -83,7 +84,7 @@ def test_a_sandboxed_connector_is_measured_through_bwrap(tmp_path, settings):
     private = tmp_path / f"run-{uuid.uuid4().hex[:6]}"
     private.mkdir(mode=0o700)
 
-    cost = _run_measured(private)
+    cost = run_metered(PARENT, private)
 
     assert cost["connector_peak_rss_bytes"] > 80 * MB
     assert cost["connector_cpu_seconds"] > 0.1
