@@ -20,6 +20,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import airbyte_console
+from apps.api import problems
+from apps.api.api import render_problem
 from apps.core import metrics as pipeline_metrics
 from apps.ops.health import run_probes
 from apps.ops.scrape import scrape_allowed
@@ -52,8 +54,13 @@ def bad_request(
     Django answers a Host header outside ``ALLOWED_HOSTS`` (and other suspicious
     requests) with this view, often before the session and authentication
     middleware ran; the layout's context processors read ``request.user`` and the
-    page became a 500. The page needs nothing from the request.
+    page became a 500. The page needs nothing from the request. Under ``/api/`` the
+    answer is the API's problem body (JSON), as for every other API error.
     """
+    if request.path.startswith("/api/"):
+        return render_problem(
+            request, problems.bad_request("The request could not be understood.")
+        )
     return HttpResponseBadRequest(render_to_string("400.html"))
 
 

@@ -23,6 +23,17 @@ def test_a_host_outside_allowed_hosts_is_a_400_not_a_500(db, path):
     assert b"Something went wrong" not in response.content
 
 
+@pytest.mark.parametrize("path", ["/api/public/v1/sources", "/api/v1/sources/list"])
+def test_a_refused_host_under_the_api_gets_a_json_problem(db, path):
+    # API clients parse the body as a problem; Airbyte's SDKs choke on HTML.
+    response = Client(raise_request_exception=False).post(
+        path, data="{}", content_type="application/json", HTTP_HOST="KE5&\t&k7T4]2"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert "could not be understood" in (body.get("detail") or body.get("message"))
+
+
 def test_every_page_carries_a_content_security_policy(db, client):
     for path in ["/accounts/login/", "/healthz"]:
         policy = client.get(path).headers["Content-Security-Policy"]
