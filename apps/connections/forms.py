@@ -15,8 +15,12 @@ from apps.connections.catalog import (
     default_choice,
     required_fields,
 )
-from apps.connections.models import Connection, SyncJob
-from apps.connections.tasks import QUEUE_NAME_MESSAGE, QUEUE_NAME_PATTERN
+from apps.connections.models import (
+    QUEUE_NAME_MESSAGE,
+    QUEUE_NAME_PATTERN,
+    Connection,
+    SyncJob,
+)
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import get_engine
 

@@ -20,6 +20,14 @@ class DestinationSyncMode(models.TextChoices):
     APPEND_DEDUP = "append_dedup", "Append + deduped"
 
 
+#: What a connection's own queue may be called (every way of setting it checks).
+QUEUE_NAME_PATTERN = r"^[a-z0-9_-]{1,60}$"
+QUEUE_NAME_MESSAGE = (
+    "A queue name uses lowercase letters, digits, _ and - (at most 60), e.g. heavy; "
+    "leave it blank for the shared “syncs” queue."
+)
+
+
 class Connection(BaseModel):
     """A source feeding a destination, with the streams it moves and how."""
 

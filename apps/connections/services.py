@@ -27,12 +27,13 @@ from apps.connections.catalog import (
     validate_choices,
 )
 from apps.connections.models import (
+    QUEUE_NAME_MESSAGE,
+    QUEUE_NAME_PATTERN,
     Connection,
     ConnectionState,
     ConnectionStream,
     SyncJob,
 )
-from apps.connections.tasks import QUEUE_NAME_MESSAGE, QUEUE_NAME_PATTERN
 from apps.connectors.models import Destination, Source
 from apps.engines.registry import get_engine
 

@@ -10,12 +10,6 @@ from apps.engines import registry
 
 #: The queue of a connection's syncs when it names none (Connection.queue blank).
 SHARED_SYNC_QUEUE = "syncs"
-#: What a connection's own queue may be called (every way of setting it checks).
-QUEUE_NAME_PATTERN = r"^[a-z0-9_-]{1,60}$"
-QUEUE_NAME_MESSAGE = (
-    "A queue name uses lowercase letters, digits, _ and - (at most 60), e.g. heavy; "
-    "leave it blank for the shared “syncs” queue."
-)
 
 
 def sync_queue(job_id: int) -> str:
