@@ -107,17 +107,11 @@ def test_a_sync_is_counted_once_when_it_starts_and_once_when_it_ends(
     assert value(m.syncs_running) == running
 
 
-def test_a_failed_attempt_that_retries_counts_a_retry_not_an_end(
-    job, django_capture_on_commit_callbacks
-):
-    m = metrics.current()
-    retries = value(m.retries, engine="embedded")
-    failed = value(
-        m.syncs_finished, engine="embedded", status="failed", failure_origin="source"
-    )
-    with django_capture_on_commit_callbacks(execute=True):
+def _first_attempt_fails_and_waits_to_retry(job, capture) -> None:
+    """A worker claims the job and its attempt fails with a retryable error."""
+    with capture(execute=True):
         attempt = lifecycle.attempt_claim(job_id=job.pk)
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         lifecycle.attempt_finish(
             attempt_id=attempt.pk,
             outcome=AttemptOutcome(
@@ -129,6 +123,17 @@ def test_a_failed_attempt_that_retries_counts_a_retry_not_an_end(
         )
     job.refresh_from_db()
     assert job.status == SyncJob.Status.INCOMPLETE
+
+
+def test_a_failed_attempt_that_retries_counts_a_retry_not_an_end(
+    job, django_capture_on_commit_callbacks
+):
+    m = metrics.current()
+    retries = value(m.retries, engine="embedded")
+    failed = value(
+        m.syncs_finished, engine="embedded", status="failed", failure_origin="source"
+    )
+    _first_attempt_fails_and_waits_to_retry(job, django_capture_on_commit_callbacks)
     assert value(m.retries, engine="embedded") == retries + 1
     assert (
         value(
@@ -146,20 +151,7 @@ def test_a_job_cancelled_while_it_waits_to_retry_is_counted_ended_once(
 ):
     m = metrics.current()
     cancelled = {"engine": "embedded", "status": "cancelled", "failure_origin": "none"}
-    with django_capture_on_commit_callbacks(execute=True):
-        attempt = lifecycle.attempt_claim(job_id=job.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.attempt_finish(
-            attempt_id=attempt.pk,
-            outcome=AttemptOutcome(
-                status="failed",
-                failure_type="transient_error",
-                failure_origin="source",
-                failure_message="The source went away.",
-            ),
-        )
-    job.refresh_from_db()
-    assert job.status == SyncJob.Status.INCOMPLETE
+    _first_attempt_fails_and_waits_to_retry(job, django_capture_on_commit_callbacks)
     before = value(m.syncs_finished, **cancelled)
     durations = observations(m.sync_duration, engine="embedded", status="cancelled")
 
