@@ -268,6 +268,11 @@ def pipeline_optimize(options: dict[str, Any]) -> CliResult:
 # -- batch ----------------------------------------------------------------------------
 
 
+#: A batch file lists connections; anything this big is the wrong file (or a device
+#: that never ends, such as /dev/zero).
+BATCH_FILE_MAX_BYTES = 1024 * 1024
+
+
 def read_batch_file(path: str) -> list[str]:
     """The connection ids or names a batch file lists, in order.
 
@@ -275,7 +280,14 @@ def read_batch_file(path: str) -> list[str]:
     skipped). Raises CommandError saying what is wrong with the file.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(BATCH_FILE_MAX_BYTES + 1)
+        if len(raw) > BATCH_FILE_MAX_BYTES:
+            raise CommandError(
+                f"{path} is larger than {BATCH_FILE_MAX_BYTES // 1024:,} KB: a batch "
+                "file lists connection ids or names."
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise CommandError(f"No such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -331,15 +343,21 @@ def _batch_connections(workspace: Any, names: list[str]) -> list[Connection]:
     return found
 
 
-def _batch_row(connection: Connection, job: SyncJob | None) -> dict[str, Any]:
+NOT_STARTED = "not started"
+REFUSED = "refused"
+
+
+def _batch_row(
+    connection: Connection, job: SyncJob | None, refusal: str = ""
+) -> dict[str, Any]:
     if job is None:
         return {
             "connection": connection.name,
             "job": "",
-            "status": "not started",
+            "status": REFUSED if refusal else NOT_STARTED,
             "records": 0,
             "duration_s": "",
-            "failure": "",
+            "failure": refusal,
         }
     return {
         "connection": connection.name,
@@ -373,11 +391,16 @@ def pipeline_batch(options: dict[str, Any]) -> CliResult:
     parallel = options["parallel"]
     if parallel < 1:
         raise CommandError("--parallel must be at least 1.")
+    if (options.get("timeout") or 0) < 0:
+        raise CommandError("--timeout must be 0 (never give up) or more seconds.")
     connections = _batch_connections(
         membership.workspace, read_batch_file(options["file"])
     )
     quiet = bool(options.get("json"))
     jobs: dict[int, SyncJob] = {}
+    # Connections the check passed but that could not start when their turn came
+    # (paused or started elsewhere meanwhile): reported, and the batch goes on.
+    refused: dict[int, str] = {}
     waiting = list(connections)
     started = time.monotonic()
     timed_out = False
@@ -398,7 +421,13 @@ def pipeline_batch(options: dict[str, Any]) -> CliResult:
         )
         while waiting and running < parallel:
             connection = waiting.pop(0)
-            jobs[connection.pk] = _start(connection, membership.user, quiet)
+            try:
+                jobs[connection.pk] = _start(connection, membership.user, quiet)
+            except CommandError as exc:
+                refused[connection.pk] = str(exc)
+                if not quiet:
+                    sys.stderr.write(f"{exc}\n")
+                continue
             running += 1
         if not waiting and (not options.get("wait") or running == 0):
             break
@@ -406,26 +435,33 @@ def pipeline_batch(options: dict[str, Any]) -> CliResult:
             timed_out = True
             break
         time.sleep(BATCH_POLL_SECONDS)
-    rows = [_batch_row(c, jobs.get(c.pk)) for c in connections]
+    rows = [_batch_row(c, jobs.get(c.pk), refused.get(c.pk, "")) for c in connections]
     failed = [
         r
         for r in rows
-        if r["status"] in (SyncJob.Status.FAILED, SyncJob.Status.CANCELLED)
+        if r["status"] in (SyncJob.Status.FAILED, SyncJob.Status.CANCELLED, REFUSED)
     ]
-    unfinished = [r for r in rows if r["status"] not in SyncJob.TERMINAL_STATUSES]
+    not_started = [r for r in rows if r["status"] == NOT_STARTED]
+    unfinished = [
+        r
+        for r in rows
+        if r["status"] not in (*SyncJob.TERMINAL_STATUSES, NOT_STARTED, REFUSED)
+    ]
     text = table(rows, ["connection", "job", "status", "records", "duration_s"])
     for row in failed:
         if row["failure"]:
             text += f"\n{row['connection']}: {row['failure']}"
     summary = f"{len(rows)} connection{'s' if len(rows) != 1 else ''}: "
-    summary += f"{len(rows) - len(failed) - len(unfinished)} "
-    summary += f"succeeded, {len(failed)} failed"
+    succeeded = len(rows) - len(failed) - len(unfinished) - len(not_started)
+    summary += f"{succeeded} succeeded, {len(failed)} failed"
     if unfinished:
         summary += f", {len(unfinished)} still running"
-        if timed_out:
-            summary += f" after {options['timeout']:g} s"
+    if not_started:
+        summary += f", {len(not_started)} not started"
+    if timed_out:
+        summary += f" (gave up after {options['timeout']:g} s)"
     text += f"\n{summary}."
-    bad = bool(failed) or timed_out
+    bad = bool(failed) or timed_out or bool(not_started)
     return CliResult(
         data={"jobs": rows, "failed": len(failed), "timed_out": timed_out},
         text=text,

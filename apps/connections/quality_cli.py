@@ -47,7 +47,9 @@ def _connection(workspace: Any, wanted: str) -> Connection:
 def pipeline_quality(options: dict[str, Any]) -> CliResult:
     membership = cli_membership(options, Role.VIEWER)
     connection = _connection(membership.workspace, options["connection_id"])
-    sample = options.get("sample") or quality.SAMPLE_ROWS
+    sample = options.get("sample")
+    if sample is None:
+        sample = quality.SAMPLE_ROWS
     if sample < 1 or sample > quality.MAX_SAMPLE_ROWS:
         raise CommandError(
             f"--sample must be between 1 and {quality.MAX_SAMPLE_ROWS:,} rows."

@@ -27,6 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from filelock import FileLock
 
+from apps.connections.models import QUEUE_NAME_PATTERN
+
 PROCESSES = ("worker", "beat")
 WORKER_NODE = "console-worker"
 STOP_TIMEOUT = 30.0
@@ -34,7 +36,6 @@ STOP_TIMEOUT = 30.0
 # refuses it) is reported by `start` itself, with the end of its log.
 STARTUP_GRACE_SECONDS = 1.5
 KILL_WAIT_SECONDS = 5.0
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 
 def run_dir() -> Path:
@@ -61,11 +62,13 @@ def worker_queues() -> str:
     """
     names = [name.strip() for name in settings.WORKER_QUEUES.split(",")]
     names = list(dict.fromkeys(name for name in names if name))
-    bad = [name for name in names if not QUEUE_NAME.fullmatch(name)]
+    # The rule a connection's queue follows, so every queue a connection can name
+    # is one a worker can consume, and the other way round.
+    bad = [name for name in names if not re.fullmatch(QUEUE_NAME_PATTERN, name)]
     if not names or bad:
         raise ImproperlyConfigured(
             f"WORKER_QUEUES={settings.WORKER_QUEUES!r}: give queue names separated "
-            "by commas (letters, digits, _ and -), e.g. default,syncs,heavy."
+            "by commas (lowercase letters, digits, _ and -), e.g. default,syncs,heavy."
         )
     return ",".join(names)
 

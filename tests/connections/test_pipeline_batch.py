@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from apps.connections import services
 from apps.connections.models import SyncJob
 from tests.factories import ConnectionFactory
 
@@ -160,3 +161,48 @@ def test_parallel_must_be_positive(tmp_path, runner, workspace, pair):
 
     with pytest.raises(CommandError, match="--parallel must be at least 1"):
         _batch(workspace, runner, path, "--parallel", "0")
+
+
+def test_a_negative_timeout_is_refused_before_anything_starts(
+    tmp_path, runner, workspace, pair
+):
+    path = tmp_path / "b.txt"
+    path.write_text("Alpha\n")
+
+    with pytest.raises(CommandError, match="--timeout must be 0"):
+        _batch(workspace, runner, path, "--wait", "--timeout", "-5")
+    assert not SyncJob.objects.exists()
+
+
+def test_a_file_too_big_to_be_a_batch_is_refused(tmp_path, runner, workspace, pair):
+    path = tmp_path / "b.txt"
+    path.write_text("Alpha\n" * 200_000)
+
+    with pytest.raises(CommandError, match="is larger than 1,024 KB"):
+        _batch(workspace, runner, path)
+    assert not SyncJob.objects.exists()
+
+
+def test_a_connection_that_cannot_start_in_its_turn_is_reported_and_the_rest_go_on(
+    tmp_path, runner, workspace, pair, monkeypatch, capsys
+):
+    # Beta passed the check, then was paused before its turn came.
+    def sync_request(*, connection, trigger, actor):
+        if connection.name == "Beta":
+            raise services.ConnectionNotActive("The connection is paused.")
+        return SyncJob.objects.create(
+            connection=connection, trigger=trigger, status=SyncJob.Status.SUCCEEDED
+        )
+
+    monkeypatch.setattr(services, "sync_request", sync_request)
+    path = tmp_path / "b.txt"
+    path.write_text("Beta\nAlpha\n")
+
+    with pytest.raises(SystemExit) as exit_:
+        _batch(workspace, runner, path, "--wait")
+
+    out = capsys.readouterr().out
+    assert exit_.value.code == 1
+    assert "Beta: The connection is paused." in out
+    assert "2 connections: 1 succeeded, 1 failed." in out
+    assert SyncJob.objects.filter(connection=pair[0]).count() == 1

@@ -20,6 +20,7 @@ from datetime import timedelta
 import duckdb
 import psycopg
 import pytest
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from apps.connections.models import SyncJob
@@ -790,3 +791,20 @@ def test_json_lines_report_fields_that_appeared_in_or_vanished_from_the_records(
     assert after.vanished == ["colour"]
     assert nulls(after)["price"] == (0, 0.0)  # the records' own text, never cast
     assert "colour" not in nulls(after)
+
+
+@pytest.mark.parametrize("sample", ["0", "-1", "1000001"])
+def test_a_sample_out_of_range_is_refused_not_replaced(
+    capsys,
+    admin,
+    workspace,
+    items_source,
+    postgres_destination,
+    make_connection,
+    sample,
+):
+    connection = make_connection(items_source, postgres_destination, [FULL_APPEND])
+    args = ("pipeline", "quality", "--connection-id", str(connection.public_id))
+
+    with pytest.raises(CommandError, match="--sample must be between 1 and 1,000,000"):
+        airbyte(capsys, *args, "--sample", sample, *as_user(admin, workspace))
